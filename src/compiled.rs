@@ -1,0 +1,140 @@
+//! The compile-once half of the API: [`Compiler`] turns a schema into an
+//! immutable [`CompiledGrammar`] bound to one vocabulary, which is `Send +
+//! Sync`, shared in an `Arc`, and hands out cheap [`Matcher`]s.
+
+use crate::config::Config;
+use crate::error::{CompileError, CompileErrorKind};
+use crate::grammar::Grammar;
+use crate::mask::{compute_local, LocalMask};
+use crate::matcher::Matcher;
+use crate::schema::{self, Relaxation};
+use crate::vocab::Vocabulary;
+use std::sync::{Arc, OnceLock};
+
+/// Compiles JSON Schemas against a vocabulary.
+///
+/// ```
+/// use std::sync::Arc;
+/// use grammask::{Compiler, Vocabulary};
+/// let vocab = Arc::new(Vocabulary::from_token_bytes(&[b"{", b"}", b"\"a\"", b":", b"1", b"<eos>"], &[5]).unwrap());
+/// let schema = serde_json::json!({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"], "additionalProperties": false});
+/// let grammar = Compiler::new().compile(&schema, vocab).unwrap();
+/// let mut m = grammar.matcher();
+/// for t in [0, 2, 3, 4, 1] { m.accept_token(t).unwrap(); }
+/// assert!(m.can_terminate());
+/// m.accept_token(5).unwrap();
+/// assert!(m.is_terminated());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Compiler {
+    config: Config,
+}
+
+impl Compiler {
+    /// A compiler with the default [`Config`].
+    pub fn new() -> Compiler {
+        Compiler::default()
+    }
+    /// A compiler with `config`.
+    pub fn with_config(config: Config) -> Compiler {
+        Compiler { config }
+    }
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Compiles `schema` for `vocab`.
+    ///
+    /// # Errors
+    /// A [`CompileError`] naming the keyword and JSON pointer for anything
+    /// that cannot be enforced (strict mode), an unknown `$ref`, an invalid
+    /// or unsatisfiable schema, or an exceeded limit.
+    pub fn compile(&self, schema: &serde_json::Value, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+        let c = schema::compile(schema, &self.config)?;
+        let n = c.grammar.num_states();
+        Ok(Arc::new(CompiledGrammar {
+            grammar: c.grammar,
+            vocab,
+            relaxations: c.relaxations,
+            local: (0..n).map(|_| OnceLock::new()).collect(),
+            config: self.config.clone(),
+        }))
+    }
+
+    /// Like [`Compiler::compile`], from schema text.
+    ///
+    /// # Errors
+    /// [`CompileErrorKind::MalformedJson`] when the text is not JSON, else as
+    /// [`Compiler::compile`].
+    pub fn compile_str(&self, schema: &str, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+        let v: serde_json::Value = serde_json::from_str(schema)
+            .map_err(|e| CompileError::new(CompileErrorKind::MalformedJson, "", format!("schema is not JSON: {e}")))?;
+        self.compile(&v, vocab)
+    }
+}
+
+/// A schema compiled against a vocabulary. Immutable apart from a lazily
+/// filled per-state mask cache; share it in an `Arc` across threads.
+pub struct CompiledGrammar {
+    pub(crate) grammar: Grammar,
+    pub(crate) vocab: Arc<Vocabulary>,
+    relaxations: Vec<Relaxation>,
+    local: Vec<OnceLock<Box<LocalMask>>>,
+    pub(crate) config: Config,
+}
+
+impl std::fmt::Debug for CompiledGrammar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledGrammar")
+            .field("states", &self.grammar.num_states())
+            .field("vocab", &self.vocab.name())
+            .field("relaxations", &self.relaxations)
+            .finish()
+    }
+}
+
+impl CompiledGrammar {
+    /// A new matcher at the start of the document.
+    pub fn matcher(self: &Arc<Self>) -> Matcher {
+        Matcher::new(self.clone())
+    }
+    /// The vocabulary this grammar was compiled for.
+    pub fn vocab(&self) -> &Arc<Vocabulary> {
+        &self.vocab
+    }
+    /// Keywords dropped in lenient mode (empty in strict mode).
+    pub fn relaxations(&self) -> &[Relaxation] {
+        &self.relaxations
+    }
+    /// Number of automaton states.
+    pub fn num_states(&self) -> usize {
+        self.grammar.num_states()
+    }
+    /// Heap bytes: tables plus the mask cache filled so far.
+    pub fn memory_bytes(&self) -> usize {
+        self.grammar.memory_bytes()
+            + self.local.capacity() * 8
+            + self.local.iter().filter_map(|l| l.get()).map(|l| l.memory_bytes()).sum::<usize>()
+    }
+    /// Computes the per-state mask cache for every state now (in parallel),
+    /// instead of lazily at first use.
+    pub fn precompute(&self) {
+        use rayon::prelude::*;
+        (0..self.local.len() as u32).into_par_iter().for_each(|s| {
+            self.local_mask(s);
+        });
+    }
+
+    pub(crate) fn local_mask(&self, s: u32) -> &LocalMask {
+        self.local[s as usize].get_or_init(|| {
+            Box::new(compute_local(
+                &self.grammar,
+                self.vocab.trie(),
+                s,
+                self.vocab.mask_words(),
+                self.config.get_limits().max_parse_states,
+            ))
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! Configuration: how a schema is compiled ([`Config`]) and the resource
+//! limits that bound compile and step cost ([`Limits`]).
+
+/// Whitespace the grammar allows between JSON tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Whitespace {
+    /// No whitespace at all: `{"a":1,"b":[2,3]}`. The default.
+    Compact,
+    /// Up to `max_run` bytes of `[ \t\n\r]` at each place JSON allows
+    /// whitespace inside objects and arrays (never before the document or
+    /// after it). Bounded so that a model cannot loop on blanks forever.
+    /// `Flexible { max_run: 1 }` covers Python's `json.dumps` style
+    /// (`{"a": 1, "b": [2, 3]}`).
+    Flexible {
+        /// Longest run of whitespace allowed in one place.
+        max_run: u8,
+    },
+}
+
+/// Resource limits. Each has a default that covers real-world schemas; a
+/// schema or a step that exceeds one fails with a typed error.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Most automaton states one compiled grammar may have. Default 200,000.
+    pub max_states: usize,
+    /// Most bytes one terminal DFA (a string pattern, a key set) may take.
+    /// Default 8 MiB.
+    pub max_terminal_bytes: usize,
+    /// Most array positions spelled out to enforce `minItems`/`maxItems`/
+    /// `prefixItems`. Default 4,096.
+    pub max_array_positions: usize,
+    /// Most parallel parses a matcher keeps (an ambiguous `anyOf` keeps
+    /// several). Default 512.
+    pub max_parse_states: usize,
+    /// Deepest nesting of inline subschemas (`anyOf` in `anyOf`…). Default 64.
+    pub max_schema_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_states: 200_000,
+            max_terminal_bytes: 8 << 20,
+            max_array_positions: 4096,
+            max_parse_states: 512,
+            max_schema_depth: 64,
+        }
+    }
+}
+
+/// How a schema is compiled. Cheap to clone; setters chain.
+///
+/// ```
+/// use grammask::{Config, Whitespace};
+/// let cfg = Config::new().strict(false).whitespace(Whitespace::Flexible { max_run: 2 });
+/// assert!(!cfg.get_strict());
+/// ```
+#[derive(Clone, Debug)]
+pub struct Config {
+    strict: bool,
+    whitespace: Whitespace,
+    limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { strict: true, whitespace: Whitespace::Compact, limits: Limits::default() }
+    }
+}
+
+impl Config {
+    /// The defaults: strict, compact whitespace, default limits.
+    pub fn new() -> Config {
+        Config::default()
+    }
+    /// Strict mode (default `true`): a keyword the compiler cannot enforce is
+    /// a compile error naming it. With `false`, such keywords are dropped and
+    /// each drop is listed in [`CompiledGrammar::relaxations`](crate::CompiledGrammar::relaxations).
+    pub fn strict(mut self, yes: bool) -> Config {
+        self.strict = yes;
+        self
+    }
+    /// Whitespace policy (default [`Whitespace::Compact`]).
+    pub fn whitespace(mut self, ws: Whitespace) -> Config {
+        self.whitespace = ws;
+        self
+    }
+    /// Resource limits (default [`Limits::default`]).
+    pub fn limits(mut self, limits: Limits) -> Config {
+        self.limits = limits;
+        self
+    }
+    /// Whether strict mode is on.
+    pub fn get_strict(&self) -> bool {
+        self.strict
+    }
+    /// The whitespace policy.
+    pub fn get_whitespace(&self) -> Whitespace {
+        self.whitespace
+    }
+    /// The limits.
+    pub fn get_limits(&self) -> &Limits {
+        &self.limits
+    }
+}

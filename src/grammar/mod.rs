@@ -1,0 +1,417 @@
+//! The grammar: a set of byte-level *machines* (deterministic automata whose
+//! edges are bytes or calls to other machines) compiled into flat tables.
+//!
+//! This module owns the grammar IR ([`nfa`]), its compilation
+//! ([`GrammarBuilder::build`]: trimming, byte classes, subset construction,
+//! structural checks) and the compiled form ([`Grammar`]) that the pushdown
+//! runtime in [`crate::pda`] executes. It knows nothing of JSON Schema (that is
+//! [`crate::schema`]) nor of tokens (that is [`crate::vocab`]).
+
+pub(crate) mod nfa;
+
+use crate::error::{CompileError, CompileErrorKind};
+use nfa::{Frag, MachineId, Nfa};
+
+/// Marks a missing transition in [`Grammar::trans`].
+pub(crate) const DEAD: u32 = u32::MAX;
+
+/// One machine under construction.
+#[derive(Debug)]
+pub(crate) struct MachineDef {
+    pub nfa: Nfa,
+    pub body: Frag,
+    /// For error messages and debugging (a JSON pointer or a terminal name).
+    pub name: String,
+}
+
+/// Collects machines, then compiles them.
+#[derive(Debug, Default)]
+pub(crate) struct GrammarBuilder {
+    pub machines: Vec<MachineDef>,
+}
+
+/// The compiled grammar: flat, immutable tables.
+#[derive(Debug)]
+pub(crate) struct Grammar {
+    /// Byte → equivalence class.
+    pub classes: [u8; 256],
+    pub nclasses: usize,
+    /// `trans[state * nclasses + class]`, [`DEAD`] when absent.
+    pub trans: Vec<u32>,
+    /// Whether the machine owning the state may end here.
+    pub accept: Vec<bool>,
+    /// Call edges of state `s`: `call_edges[call_off[s]..call_off[s+1]]`, each
+    /// `(callee start state, return state)`.
+    pub call_off: Vec<u32>,
+    pub call_edges: Vec<(u32, u32)>,
+    /// Bytes that can be consumed from the state without leaving its machine
+    /// (directly or through calls): 256-bit sets.
+    pub first: Vec<[u64; 4]>,
+    /// Whether the state has any byte or call edge.
+    pub has_out: Vec<bool>,
+    /// Start state of each machine.
+    pub machine_start: Vec<u32>,
+    /// Machine owning each state.
+    pub machine_of: Vec<u32>,
+    pub machine_names: Vec<String>,
+    /// Start state of the root machine.
+    pub root: u32,
+}
+
+impl Grammar {
+    #[inline(always)]
+    pub fn next(&self, s: u32, b: u8) -> u32 {
+        // Indexing is checked; the tables are built with exact sizes.
+        self.trans[s as usize * self.nclasses + self.classes[b as usize] as usize]
+    }
+    #[inline(always)]
+    pub fn first_has(&self, s: u32, b: u8) -> bool {
+        (self.first[s as usize][(b >> 6) as usize] >> (b & 63)) & 1 == 1
+    }
+    #[inline(always)]
+    pub fn calls(&self, s: u32) -> &[(u32, u32)] {
+        &self.call_edges[self.call_off[s as usize] as usize..self.call_off[s as usize + 1] as usize]
+    }
+    pub fn num_states(&self) -> usize {
+        self.accept.len()
+    }
+    pub fn memory_bytes(&self) -> usize {
+        self.trans.capacity() * 4
+            + self.accept.capacity()
+            + self.call_off.capacity() * 4
+            + self.call_edges.capacity() * 8
+            + self.first.capacity() * 32
+            + self.has_out.capacity()
+            + self.machine_of.capacity() * 4
+    }
+}
+
+impl GrammarBuilder {
+    pub fn add(&mut self, name: String) -> MachineId {
+        self.machines.push(MachineDef { nfa: Nfa::default(), body: Frag { start: 0, end: 0 }, name });
+        (self.machines.len() - 1) as MachineId
+    }
+
+    /// Compiles the machines into tables; `root` is the machine of the whole
+    /// document. `max_states` bounds the total number of DFA states.
+    pub fn build(mut self, root: MachineId, max_states: usize) -> Result<Grammar, CompileError> {
+        let nonempty = self.trim();
+        if !nonempty[root as usize] {
+            return Err(CompileError::new(CompileErrorKind::Unsatisfiable, "", "no JSON value satisfies the schema"));
+        }
+        // Byte classes: the coarsest partition that respects every range.
+        let mut boundary = [false; 257];
+        boundary[0] = true;
+        for m in &self.machines {
+            for s in &m.nfa.states {
+                for &(lo, hi, _) in &s.ranges {
+                    boundary[lo as usize] = true;
+                    boundary[hi as usize + 1] = true;
+                }
+            }
+        }
+        let mut classes = [0u8; 256];
+        let mut reps: Vec<u8> = Vec::new();
+        let mut c: i32 = -1;
+        for b in 0..256usize {
+            if boundary[b] {
+                c += 1;
+                reps.push(b as u8);
+            }
+            classes[b] = c as u8;
+        }
+        let nclasses = reps.len();
+
+        let mut g = Grammar {
+            classes,
+            nclasses,
+            trans: Vec::new(),
+            accept: Vec::new(),
+            call_off: vec![0],
+            call_edges: Vec::new(),
+            first: Vec::new(),
+            has_out: Vec::new(),
+            machine_start: vec![u32::MAX; self.machines.len()],
+            machine_of: Vec::new(),
+            machine_names: self.machines.iter().map(|m| m.name.clone()).collect(),
+            root: 0,
+        };
+        // Calls recorded as (machine id, return state) until all starts are known.
+        let mut pending_calls: Vec<(u32, u32)> = Vec::new();
+        for (mi, m) in self.machines.iter().enumerate() {
+            if !nonempty[mi] {
+                continue;
+            }
+            determinize(m, mi as u32, &classes, nclasses, &mut g, &mut pending_calls, max_states)?;
+        }
+        g.call_edges = pending_calls.iter().map(|&(m, r)| (g.machine_start[m as usize], r)).collect();
+        g.root = g.machine_start[root as usize];
+        let n = g.accept.len();
+        g.has_out = (0..n)
+            .map(|s| {
+                g.call_off[s] != g.call_off[s + 1] || g.trans[s * nclasses..(s + 1) * nclasses].iter().any(|&t| t != DEAD)
+            })
+            .collect();
+        // Structural checks: no machine accepts the empty string, and no
+        // machine reaches itself through calls at its start (left recursion):
+        // both would make a step loop forever.
+        for (mi, &st) in g.machine_start.iter().enumerate() {
+            if st != u32::MAX && g.accept[st as usize] {
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    &self.machines[mi].name,
+                    "internal: a value grammar accepts the empty string",
+                ));
+            }
+        }
+        check_left_recursion(&g, &self.machines)?;
+        compute_first(&mut g, &reps);
+        Ok(g)
+    }
+
+    /// Removes states that cannot reach their machine's exit and calls to
+    /// machines that accept nothing. Returns which machines are non-empty.
+    fn trim(&mut self) -> Vec<bool> {
+        let nm = self.machines.len();
+        let mut nonempty = vec![false; nm];
+        let mut live_sets: Vec<Vec<bool>> = vec![Vec::new(); nm];
+        loop {
+            let mut changed = false;
+            for mi in 0..nm {
+                let live = live_states(&self.machines[mi], &nonempty);
+                let ne = live[self.machines[mi].body.start as usize];
+                if ne && !nonempty[mi] {
+                    nonempty[mi] = true;
+                    changed = true;
+                }
+                live_sets[mi] = live;
+            }
+            if !changed {
+                break;
+            }
+        }
+        for mi in 0..nm {
+            let live = live_states(&self.machines[mi], &nonempty);
+            for s in &mut self.machines[mi].nfa.states {
+                s.ranges.retain(|r| live[r.2 as usize]);
+                s.eps.retain(|&e| live[e as usize]);
+                s.calls.retain(|c| nonempty[c.0 as usize] && live[c.1 as usize]);
+            }
+        }
+        nonempty
+    }
+}
+
+fn live_states(m: &MachineDef, nonempty: &[bool]) -> Vec<bool> {
+    let n = m.nfa.states.len();
+    let mut rev: Vec<Vec<u32>> = vec![Vec::new(); n];
+    for (u, s) in m.nfa.states.iter().enumerate() {
+        for r in &s.ranges {
+            rev[r.2 as usize].push(u as u32);
+        }
+        for &e in &s.eps {
+            rev[e as usize].push(u as u32);
+        }
+        for c in &s.calls {
+            if nonempty[c.0 as usize] {
+                rev[c.1 as usize].push(u as u32);
+            }
+        }
+    }
+    let mut live = vec![false; n];
+    let mut stack = vec![m.body.end];
+    live[m.body.end as usize] = true;
+    while let Some(v) = stack.pop() {
+        for &u in &rev[v as usize] {
+            if !live[u as usize] {
+                live[u as usize] = true;
+                stack.push(u);
+            }
+        }
+    }
+    live
+}
+
+fn closure(nfa: &Nfa, set: &mut Vec<u32>, mark: &mut Vec<u32>, stamp: u32) {
+    let mut i = 0;
+    for &s in set.iter() {
+        mark[s as usize] = stamp;
+    }
+    while i < set.len() {
+        let s = set[i];
+        for &e in &nfa.states[s as usize].eps {
+            if mark[e as usize] != stamp {
+                mark[e as usize] = stamp;
+                set.push(e);
+            }
+        }
+        i += 1;
+    }
+    set.sort_unstable();
+}
+
+fn determinize(
+    m: &MachineDef,
+    mi: u32,
+    classes: &[u8; 256],
+    nclasses: usize,
+    g: &mut Grammar,
+    calls: &mut Vec<(u32, u32)>,
+    max_states: usize,
+) -> Result<(), CompileError> {
+    let nfa = &m.nfa;
+    let mut mark = vec![0u32; nfa.states.len()];
+    let mut stamp = 0u32;
+    let mut ids: ahash::AHashMap<Vec<u32>, u32> = Default::default();
+    // sets[i] is the NFA-state set of DFA state base + i; processed in order.
+    let mut sets: Vec<Vec<u32>> = Vec::new();
+    let mut start = vec![m.body.start];
+    stamp += 1;
+    closure(nfa, &mut start, &mut mark, stamp);
+    let base = g.accept.len() as u32;
+    let mut intern = |set: Vec<u32>, g: &mut Grammar, sets: &mut Vec<Vec<u32>>| -> Result<u32, CompileError> {
+        if let Some(&id) = ids.get(&set) {
+            return Ok(id);
+        }
+        let id = g.accept.len() as u32;
+        if id as usize >= max_states {
+            return Err(CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                &m.name,
+                format!("grammar exceeds {max_states} states (Limits::max_states)"),
+            ));
+        }
+        g.accept.push(set.contains(&m.body.end));
+        g.machine_of.push(mi);
+        g.trans.extend(std::iter::repeat_n(DEAD, nclasses));
+        ids.insert(set.clone(), id);
+        sets.push(set);
+        Ok(id)
+    };
+    let s0 = intern(start, g, &mut sets)?;
+    g.machine_start[mi as usize] = s0;
+    let mut i = 0;
+    while i < sets.len() {
+        let set = std::mem::take(&mut sets[i]);
+        let sid = base + i as u32;
+        i += 1;
+        let mut targets: Vec<Vec<u32>> = vec![Vec::new(); nclasses];
+        let mut call_targets: Vec<(u32, Vec<u32>)> = Vec::new();
+        for &s in &set {
+            let st = &nfa.states[s as usize];
+            for &(lo, hi, t) in &st.ranges {
+                for c in classes[lo as usize]..=classes[hi as usize] {
+                    targets[c as usize].push(t);
+                }
+            }
+            for &(cm, t) in &st.calls {
+                match call_targets.iter_mut().find(|x| x.0 == cm) {
+                    Some(x) => x.1.push(t),
+                    None => call_targets.push((cm, vec![t])),
+                }
+            }
+        }
+        for (c, mut t) in targets.into_iter().enumerate() {
+            if t.is_empty() {
+                continue;
+            }
+            t.sort_unstable();
+            t.dedup();
+            stamp += 1;
+            closure(nfa, &mut t, &mut mark, stamp);
+            let tid = intern(t, g, &mut sets)?;
+            g.trans[sid as usize * nclasses + c] = tid;
+        }
+        for (cm, mut t) in call_targets {
+            t.sort_unstable();
+            t.dedup();
+            stamp += 1;
+            closure(nfa, &mut t, &mut mark, stamp);
+            let tid = intern(t, g, &mut sets)?;
+            calls.push((cm, tid));
+        }
+        g.call_off.push(calls.len() as u32);
+    }
+    Ok(())
+}
+
+fn check_left_recursion(g: &Grammar, machines: &[MachineDef]) -> Result<(), CompileError> {
+    // Edge m -> m' when m's start state calls m'. A cycle means a machine can
+    // call itself without consuming a byte.
+    let nm = g.machine_start.len();
+    let start_to_machine = |st: u32| g.machine_of[st as usize] as usize;
+    let mut color = vec![0u8; nm];
+    fn dfs(
+        m: usize,
+        g: &Grammar,
+        color: &mut [u8],
+        s2m: &dyn Fn(u32) -> usize,
+        machines: &[MachineDef],
+    ) -> Result<(), CompileError> {
+        color[m] = 1;
+        let st = g.machine_start[m];
+        for &(cs, _) in g.calls(st) {
+            let m2 = s2m(cs);
+            if color[m2] == 1 {
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    &machines[m2].name,
+                    "schema is left-recursive: it refers to itself without consuming any input",
+                )
+                .with_keyword("$ref"));
+            }
+            if color[m2] == 0 {
+                dfs(m2, g, color, s2m, machines)?;
+            }
+        }
+        color[m] = 2;
+        Ok(())
+    }
+    for m in 0..nm {
+        if g.machine_start[m] != u32::MAX && color[m] == 0 {
+            dfs(m, g, &mut color, &start_to_machine, machines)?;
+        }
+    }
+    Ok(())
+}
+
+fn compute_first(g: &mut Grammar, reps: &[u8]) {
+    let n = g.accept.len();
+    let nclasses = g.nclasses;
+    let mut class_bits: Vec<[u64; 4]> = vec![[0; 4]; reps.len()];
+    for b in 0..256usize {
+        class_bits[g.classes[b] as usize][b >> 6] |= 1 << (b & 63);
+    }
+    let mut first: Vec<[u64; 4]> = vec![[0; 4]; n];
+    for s in 0..n {
+        for (c, bits) in class_bits.iter().enumerate() {
+            if g.trans[s * nclasses + c] != DEAD {
+                for w in 0..4 {
+                    first[s][w] |= bits[w];
+                }
+            }
+        }
+    }
+    // Add callees' first sets until a fixpoint (calls form a DAG at starts,
+    // but a plain fixpoint is simplest and cheap).
+    loop {
+        let mut changed = false;
+        for s in 0..n {
+            let mut acc = first[s];
+            for &(cs, _) in g.calls(s as u32) {
+                let f = first[cs as usize];
+                for w in 0..4 {
+                    acc[w] |= f[w];
+                }
+            }
+            if acc != first[s] {
+                first[s] = acc;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    g.first = first;
+}

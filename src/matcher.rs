@@ -1,0 +1,375 @@
+//! The per-sequence half of the API: a [`Matcher`] tracks one generation,
+//! fills token masks, accepts tokens, rolls back, and reports forced
+//! continuations. Cheap to create; not shared between threads (but `Send`).
+
+use crate::compiled::CompiledGrammar;
+use crate::error::MatchError;
+use crate::mask::{set_bit, walk, Scratch};
+use crate::pda::{can_end, step, Config, Stacks, StepFlags, EMPTY};
+use crate::vocab::TokenKind;
+use std::sync::Arc;
+
+/// Tracks one generation against a [`CompiledGrammar`].
+#[derive(Clone)]
+pub struct Matcher {
+    cg: Arc<CompiledGrammar>,
+    stacks: Stacks,
+    configs: Vec<Config>,
+    /// Per accepted step: configurations before it and output length before it.
+    history: Vec<(Vec<Config>, usize, bool)>,
+    terminated: bool,
+    output: Vec<u8>,
+    scratch: Scratch,
+    tmp: Vec<Config>,
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("output", &String::from_utf8_lossy(&self.output))
+            .field("terminated", &self.terminated)
+            .finish()
+    }
+}
+
+impl Matcher {
+    pub(crate) fn new(cg: Arc<CompiledGrammar>) -> Matcher {
+        let root = cg.grammar.root;
+        Matcher {
+            cg,
+            stacks: Stacks::default(),
+            configs: vec![Config { state: root, stack: EMPTY }],
+            history: Vec::new(),
+            terminated: false,
+            output: Vec::new(),
+            scratch: Scratch::default(),
+            tmp: Vec::new(),
+        }
+    }
+
+    /// The compiled grammar.
+    pub fn grammar(&self) -> &Arc<CompiledGrammar> {
+        &self.cg
+    }
+
+    /// Back to the start of the document.
+    pub fn reset(&mut self) {
+        *self = Matcher::new(self.cg.clone());
+    }
+
+    /// Bytes accepted so far.
+    pub fn output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// Whether a stop token was accepted.
+    pub fn is_terminated(&self) -> bool {
+        self.terminated
+    }
+
+    /// Whether the output so far is a complete instance (a stop token is
+    /// allowed now).
+    pub fn can_terminate(&self) -> bool {
+        self.terminated || self.configs.iter().any(|&c| can_end(&self.cg.grammar, &self.stacks, c))
+    }
+
+    /// Fills `mask` (at least [`Vocabulary::mask_words`](crate::Vocabulary::mask_words)
+    /// words) with the tokens allowed next: bit `i % 32` of word `i / 32` is
+    /// set when token `i` is allowed. Stop tokens are allowed exactly when
+    /// [`Matcher::can_terminate`]; after termination only stop tokens are.
+    ///
+    /// # Errors
+    /// [`MatchError::MaskTooSmall`], or [`MatchError::TooAmbiguous`] when the
+    /// parse fans out past [`Limits::max_parse_states`](crate::Limits).
+    pub fn fill_next_token_bitmask(&mut self, mask: &mut [u32]) -> Result<(), MatchError> {
+        let words = self.cg.vocab.mask_words();
+        if mask.len() < words {
+            return Err(MatchError::MaskTooSmall { got: mask.len(), need: words });
+        }
+        let mask = &mut mask[..words];
+        mask.fill(0);
+        let cg = &*self.cg;
+        let g = &cg.grammar;
+        let trie = cg.vocab.trie();
+        let limit = cg.config.get_limits().max_parse_states;
+        if !self.terminated {
+            for ci in 0..self.configs.len() {
+                let c = self.configs[ci];
+                let lm = cg.local_mask(c.state);
+                for (m, l) in mask.iter_mut().zip(&lm.bits) {
+                    *m |= *l;
+                }
+                for grp in &lm.groups {
+                    self.scratch.init.clear();
+                    for lc in &grp.configs {
+                        let k = self.stacks.rebase(&lm.stacks, lc.stack, c.stack);
+                        self.scratch.init.push(Config { state: lc.state, stack: k });
+                    }
+                    let init = std::mem::take(&mut self.scratch.init);
+                    for &node in &grp.nodes {
+                        let end = trie.nodes[node as usize].subtree_end as usize;
+                        walk(g, trie, &mut self.stacks, node as usize, end, &init, &mut self.scratch, mask, limit, &mut |_, _| {})
+                            .map_err(|_| MatchError::TooAmbiguous { limit })?;
+                    }
+                    self.scratch.init = init;
+                }
+            }
+        }
+        if self.can_terminate() {
+            for &t in cg.vocab.stop_tokens() {
+                set_bit(mask, t);
+            }
+        }
+        Ok(())
+    }
+
+    /// Convenience: a freshly allocated mask.
+    pub fn compute_mask(&mut self) -> Result<Vec<u32>, MatchError> {
+        let mut m = vec![0u32; self.cg.vocab.mask_words()];
+        self.fill_next_token_bitmask(&mut m)?;
+        Ok(m)
+    }
+
+    /// Steps the current configurations through `bytes` without committing.
+    /// Returns the resulting configurations, or the offset of the first
+    /// rejected byte.
+    fn simulate(&mut self, bytes: &[u8]) -> Result<Vec<Config>, usize> {
+        let g = &self.cg.grammar;
+        let limit = self.cg.config.get_limits().max_parse_states;
+        let mut cur = self.configs.clone();
+        for (i, &b) in bytes.iter().enumerate() {
+            self.tmp.clear();
+            let mut flags = StepFlags::default();
+            step(g, &mut self.stacks, &cur, b, &mut self.tmp, &mut flags);
+            if self.tmp.is_empty() || self.tmp.len() > limit {
+                return Err(i);
+            }
+            std::mem::swap(&mut cur, &mut self.tmp);
+        }
+        Ok(cur)
+    }
+
+    /// Whether token `t` is allowed now, decided byte by byte (slow; the
+    /// reference that masks are tested against).
+    pub fn is_token_allowed_slow(&mut self, t: u32) -> bool {
+        match self.cg.vocab.kind(t) {
+            None | Some(TokenKind::Hole) => false,
+            Some(TokenKind::Special) => self.cg.vocab.is_stop(t) && self.can_terminate(),
+            Some(TokenKind::Normal) => {
+                if self.terminated {
+                    return false;
+                }
+                let bytes = self.cg.vocab.token_bytes(t).to_vec();
+                !bytes.is_empty() && self.simulate(&bytes).is_ok()
+            }
+        }
+    }
+
+    /// Accepts token `t`.
+    ///
+    /// # Errors
+    /// [`MatchError::TokenOutOfRange`], [`MatchError::TokenRejected`] (the
+    /// grammar does not allow it; the matcher is unchanged),
+    /// [`MatchError::StopNotAllowed`], [`MatchError::Terminated`].
+    pub fn accept_token(&mut self, t: u32) -> Result<(), MatchError> {
+        let vocab = self.cg.vocab.clone();
+        let kind = vocab.kind(t).ok_or(MatchError::TokenOutOfRange { token: t, vocab_size: vocab.size() })?;
+        let rejected = || MatchError::TokenRejected { token: t, text: String::from_utf8_lossy(vocab.token_bytes(t)).into_owned() };
+        if vocab.is_stop(t) {
+            if !self.can_terminate() {
+                return Err(MatchError::StopNotAllowed { token: t });
+            }
+            self.history.push((self.configs.clone(), self.output.len(), self.terminated));
+            self.terminated = true;
+            return Ok(());
+        }
+        if self.terminated {
+            return Err(MatchError::Terminated);
+        }
+        if kind != TokenKind::Normal {
+            return Err(rejected());
+        }
+        let bytes = vocab.token_bytes(t);
+        if bytes.is_empty() {
+            return Err(rejected());
+        }
+        match self.simulate(bytes) {
+            Ok(next) => {
+                let prev = std::mem::replace(&mut self.configs, next);
+                self.history.push((prev, self.output.len(), false));
+                self.output.extend_from_slice(bytes);
+                Ok(())
+            }
+            Err(_) => Err(rejected()),
+        }
+    }
+
+    /// Accepts several tokens; stops at the first error (tokens before it
+    /// stay accepted).
+    pub fn accept_tokens(&mut self, ts: &[u32]) -> Result<(), MatchError> {
+        ts.iter().try_for_each(|&t| self.accept_token(t))
+    }
+
+    /// Accepts raw bytes (forced text, a prompt prefix). Counts as one step
+    /// for [`Matcher::rollback`].
+    ///
+    /// # Errors
+    /// [`MatchError::BytesRejected`] with the offset of the first bad byte
+    /// (the matcher is unchanged), [`MatchError::Terminated`].
+    pub fn accept_bytes(&mut self, bytes: &[u8]) -> Result<(), MatchError> {
+        if self.terminated {
+            return Err(MatchError::Terminated);
+        }
+        match self.simulate(bytes) {
+            Ok(next) => {
+                let prev = std::mem::replace(&mut self.configs, next);
+                self.history.push((prev, self.output.len(), false));
+                self.output.extend_from_slice(bytes);
+                Ok(())
+            }
+            Err(offset) => {
+                Err(MatchError::BytesRejected { text: String::from_utf8_lossy(bytes).into_owned(), offset })
+            }
+        }
+    }
+
+    /// Undoes the last `n` accepted steps (tokens, stop tokens, or
+    /// `accept_bytes` calls), e.g. after a rejected speculative draft.
+    pub fn rollback(&mut self, n: usize) -> Result<(), MatchError> {
+        if n > self.history.len() {
+            return Err(MatchError::RollbackTooFar { requested: n, available: self.history.len() });
+        }
+        for _ in 0..n {
+            let (configs, len, term) = self.history.pop().expect("checked");
+            self.configs = configs;
+            self.output.truncate(len);
+            self.terminated = term;
+        }
+        Ok(())
+    }
+
+    /// Number of steps that [`Matcher::rollback`] can undo.
+    pub fn num_steps(&self) -> usize {
+        self.history.len()
+    }
+
+    /// The bytes the grammar forces next (the only way forward), up to
+    /// `max_len`: e.g. `{"implementation":` right at the start of the
+    /// implementation schema. Empty when there is a choice or the output
+    /// may end here.
+    pub fn forced_bytes(&mut self, max_len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.terminated {
+            return out;
+        }
+        let g = &self.cg.grammar;
+        let mut cur = self.configs.clone();
+        let mut tmp = Vec::new();
+        while out.len() < max_len {
+            if cur.iter().any(|&c| can_end(g, &self.stacks, c)) {
+                break;
+            }
+            let mut only: Option<(u8, Vec<Config>)> = None;
+            let mut many = false;
+            for b in 0..=255u8 {
+                tmp.clear();
+                let mut flags = StepFlags::default();
+                step(g, &mut self.stacks, &cur, b, &mut tmp, &mut flags);
+                if !tmp.is_empty() {
+                    if only.is_some() {
+                        many = true;
+                        break;
+                    }
+                    only = Some((b, tmp.clone()));
+                }
+            }
+            match (many, only) {
+                (false, Some((b, next))) => {
+                    out.push(b);
+                    cur = next;
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+
+    /// Forced bytes split greedily into tokens (longest token first), for
+    /// jump-forward decoding. Only whole tokens that the grammar accepts are
+    /// returned; the tail that no token covers exactly is left out.
+    pub fn forced_tokens(&mut self, max_len: usize) -> Vec<u32> {
+        let bytes = self.forced_bytes(max_len);
+        let trie = self.cg.vocab.trie();
+        let mut toks = Vec::new();
+        let mut pos = 0;
+        while pos < bytes.len() {
+            // longest token that is a prefix of bytes[pos..]
+            let mut best: Option<(usize, u32)> = None;
+            let mut node = 0usize;
+            let mut depth = 0;
+            while pos + depth < bytes.len() {
+                let b = bytes[pos + depth];
+                // children of `node` are contiguous after it
+                let mut child = node + 1;
+                let end = trie.nodes[node].subtree_end as usize;
+                let mut found = None;
+                while child < end {
+                    if trie.nodes[child].byte == b {
+                        found = Some(child);
+                        break;
+                    }
+                    child = trie.nodes[child].subtree_end as usize;
+                }
+                let Some(c) = found else { break };
+                node = c;
+                depth += 1;
+                if let Some(&t) = trie.tokens_at(node).first() {
+                    best = Some((depth, t));
+                }
+            }
+            match best {
+                Some((len, t)) => {
+                    toks.push(t);
+                    pos += len;
+                }
+                None => break,
+            }
+        }
+        toks
+    }
+
+    /// Heap bytes held by this matcher (stacks, history, buffers).
+    pub fn memory_bytes(&self) -> usize {
+        self.stacks.memory_bytes()
+            + self.history.iter().map(|h| h.0.capacity() * 8 + 40).sum::<usize>()
+            + self.output.capacity()
+            + self.configs.capacity() * 8
+    }
+}
+
+/// Fills one mask per matcher in parallel (rayon). `masks` holds
+/// `matchers.len()` masks of `words` words each, back to back.
+pub fn fill_masks_batch(matchers: &mut [Matcher], masks: &mut [u32], words: usize) -> Vec<Result<(), MatchError>> {
+    use rayon::prelude::*;
+    matchers
+        .par_iter_mut()
+        .zip(masks.par_chunks_mut(words.max(1)))
+        .map(|(m, mask)| m.fill_next_token_bitmask(mask))
+        .collect()
+}
+
+/// Sets `logits[i]` to negative infinity for every token `i` not allowed by
+/// `mask`. Logits past the mask's length are disallowed too.
+pub fn apply_mask(logits: &mut [f32], mask: &[u32]) {
+    for (w, chunk) in logits.chunks_mut(32).enumerate() {
+        let bits = mask.get(w).copied().unwrap_or(0);
+        if bits == u32::MAX {
+            continue;
+        }
+        for (j, l) in chunk.iter_mut().enumerate() {
+            if bits >> j & 1 == 0 {
+                *l = f32::NEG_INFINITY;
+            }
+        }
+    }
+}

@@ -1,0 +1,722 @@
+//! JSON Schema → grammar. Owns keyword classification (what is enforced,
+//! what is an annotation, what is refused by name), `$ref` resolution, and
+//! the translation of each schema form into machines of the grammar IR.
+//!
+//! Output format (what the grammar emits; documented in the README):
+//! - properties in schema order (`properties` order, then `required` names
+//!   not in `properties`), then any additional properties;
+//! - `const`/`enum` values exactly as `serde_json` serializes them (compact);
+//! - declared property names exactly as `serde_json` serializes them;
+//! - free strings with any valid JSON escapes;
+//! - numbers in JSON syntax with at most 200 integer digits, 200 fraction
+//!   digits and a 2-digit exponent (so every number parses to a finite f64);
+//!   `integer` without fraction or exponent;
+//! - whitespace per [`Whitespace`].
+
+use crate::config::{Config, Whitespace};
+use crate::error::{CompileError, CompileErrorKind};
+use crate::grammar::nfa::{Frag, MachineId, Nfa};
+use crate::grammar::{Grammar, GrammarBuilder};
+use crate::lexer;
+use serde_json::{Map, Value};
+
+/// A keyword that was dropped in lenient mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Relaxation {
+    /// The keyword, e.g. `"pattern"`.
+    pub keyword: String,
+    /// JSON pointer of the schema that holds it.
+    pub pointer: String,
+}
+
+/// Keywords that never constrain an instance here.
+const ANNOTATIONS: &[&str] = &[
+    "title",
+    "description",
+    "examples",
+    "example",
+    "$comment",
+    "default",
+    "$schema",
+    "$id",
+    "id",
+    "$anchor",
+    "$dynamicAnchor",
+    "$vocabulary",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "contentMediaType",
+    "contentEncoding",
+    "contentSchema",
+    "$defs",
+    "definitions",
+];
+
+/// Keywords this version enforces.
+const SUPPORTED: &[&str] = &[
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "prefixItems",
+    "additionalItems",
+    "minItems",
+    "maxItems",
+    "enum",
+    "const",
+    "anyOf",
+    "$ref",
+];
+
+/// JSON Schema keywords that constrain instances and are not enforced yet:
+/// strict mode refuses them by name.
+const UNSUPPORTED: &[&str] = &[
+    "minLength",
+    "maxLength",
+    "pattern",
+    "format",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "allOf",
+    "oneOf",
+    "not",
+    "if",
+    "then",
+    "else",
+    "patternProperties",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "contains",
+    "minContains",
+    "maxContains",
+    "uniqueItems",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "$dynamicRef",
+    "$recursiveRef",
+    "$recursiveAnchor",
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Ty {
+    Null,
+    Boolean,
+    Object,
+    Array,
+    Number,
+    Integer,
+    String,
+}
+
+const ALL_TYPES: [Ty; 6] = [Ty::Null, Ty::Boolean, Ty::Object, Ty::Array, Ty::Number, Ty::String];
+
+fn parse_type(s: &str) -> Option<Ty> {
+    Some(match s {
+        "null" => Ty::Null,
+        "boolean" => Ty::Boolean,
+        "object" => Ty::Object,
+        "array" => Ty::Array,
+        "number" => Ty::Number,
+        "integer" => Ty::Integer,
+        "string" => Ty::String,
+        _ => return None,
+    })
+}
+
+fn value_has_type(v: &Value, t: Ty) -> bool {
+    match (v, t) {
+        (Value::Null, Ty::Null) => true,
+        (Value::Bool(_), Ty::Boolean) => true,
+        (Value::Object(_), Ty::Object) => true,
+        (Value::Array(_), Ty::Array) => true,
+        (Value::String(_), Ty::String) => true,
+        (Value::Number(_), Ty::Number) => true,
+        (Value::Number(n), Ty::Integer) => {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }
+        _ => false,
+    }
+}
+
+enum Job {
+    /// A whole value of the schema at this pointer (targets of `$ref`, `true`).
+    Value(Value, String),
+    Object(Value, String),
+    Array(Value, String),
+    /// A terminal: a regex HIR.
+    Terminal(regex_syntax::hir::Hir),
+}
+
+/// Result of compiling a schema: the grammar and the relaxations made.
+pub(crate) struct Compiled {
+    pub grammar: Grammar,
+    pub relaxations: Vec<Relaxation>,
+}
+
+pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileError> {
+    let mut c = SchemaCompiler {
+        root,
+        cfg,
+        gb: GrammarBuilder::default(),
+        keys: Default::default(),
+        jobs: Vec::new(),
+        relaxations: Vec::new(),
+        depth: 0,
+    };
+    let root_m = c.machine("value:".to_string(), || Job::Value(root.clone(), String::new()));
+    while let Some((m, job)) = c.jobs.pop() {
+        let mut nfa = Nfa::default();
+        let body = match job {
+            Job::Value(v, ptr) => c.value(&mut nfa, &v, &ptr)?,
+            Job::Object(v, ptr) => c.object(&mut nfa, &v, &ptr)?,
+            Job::Array(v, ptr) => c.array(&mut nfa, &v, &ptr)?,
+            Job::Terminal(hir) => {
+                let name = c.gb.machines[m as usize].name.clone();
+                let dfa = lexer::compile_hir(&hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
+                    CompileError::new(CompileErrorKind::LimitExceeded, &name, format!("terminal too large: {e}"))
+                })?;
+                nfa.import_dfa(&dfa)
+            }
+        };
+        let def = &mut c.gb.machines[m as usize];
+        def.nfa = nfa;
+        def.body = body;
+    }
+    let grammar = c.gb.build(root_m, cfg.get_limits().max_states)?;
+    Ok(Compiled { grammar, relaxations: c.relaxations })
+}
+
+struct SchemaCompiler<'a> {
+    root: &'a Value,
+    cfg: &'a Config,
+    gb: GrammarBuilder,
+    keys: ahash::AHashMap<String, MachineId>,
+    jobs: Vec<(MachineId, Job)>,
+    relaxations: Vec<Relaxation>,
+    depth: usize,
+}
+
+fn ptr_push(ptr: &str, seg: &str) -> String {
+    format!("{}/{}", ptr, seg.replace('~', "~0").replace('/', "~1"))
+}
+
+impl SchemaCompiler<'_> {
+    /// The machine for `key`, creating it (and queueing its body) if new.
+    fn machine(&mut self, key: String, job: impl FnOnce() -> Job) -> MachineId {
+        if let Some(&m) = self.keys.get(&key) {
+            return m;
+        }
+        let m = self.gb.add(key.clone());
+        self.keys.insert(key, m);
+        self.jobs.push((m, job()));
+        m
+    }
+
+    fn terminal(&mut self, nfa: &mut Nfa, name: &str, hir: impl FnOnce() -> regex_syntax::hir::Hir) -> Frag {
+        let m = self.machine(format!("terminal:{name}"), || Job::Terminal(hir()));
+        nfa.call(m)
+    }
+
+    fn string_terminal(&mut self, nfa: &mut Nfa) -> Frag {
+        self.terminal(nfa, "string", || lexer::encode_json_string(&lexer::any_string()).expect("encodable"))
+    }
+
+    fn any_value(&mut self, nfa: &mut Nfa) -> Frag {
+        let m = self.machine("value:~any".to_string(), || Job::Value(Value::Object(Map::new()), "~any".into()));
+        nfa.call(m)
+    }
+
+    fn ws(&self, nfa: &mut Nfa) -> Option<Frag> {
+        match self.cfg.get_whitespace() {
+            Whitespace::Compact => None,
+            Whitespace::Flexible { max_run } => {
+                let start = nfa.state();
+                let mut cur = start;
+                let end = nfa.state();
+                nfa.eps(start, end);
+                for _ in 0..max_run {
+                    let n = nfa.state();
+                    for b in [b' ', b'\t', b'\n', b'\r'] {
+                        nfa.states[cur as usize].ranges.push((b, b, n));
+                    }
+                    nfa.eps(n, end);
+                    cur = n;
+                }
+                Some(Frag { start, end })
+            }
+        }
+    }
+
+    /// `lit` with whitespace around it per policy.
+    fn punct(&self, nfa: &mut Nfa, lit: &[u8], before: bool, after: bool) -> Frag {
+        let mut parts = Vec::new();
+        if before {
+            parts.extend(self.ws(nfa));
+        }
+        parts.push(nfa.lit(lit));
+        if after {
+            parts.extend(self.ws(nfa));
+        }
+        nfa.seq(&parts)
+    }
+
+    fn unsupported(&mut self, ptr: &str, kw: &str, why: &str) -> Result<(), CompileError> {
+        if self.cfg.get_strict() {
+            Err(CompileError::unsupported(ptr, kw, why))
+        } else {
+            let r = Relaxation { keyword: kw.to_string(), pointer: ptr.to_string() };
+            if !self.relaxations.contains(&r) {
+                self.relaxations.push(r);
+            }
+            Ok(())
+        }
+    }
+
+    fn resolve_ref(&self, r: &str, ptr: &str) -> Result<(Value, String), CompileError> {
+        let unknown = || {
+            CompileError::new(CompileErrorKind::UnknownRef, ptr, format!("$ref {r:?} does not resolve in this document"))
+                .with_keyword("$ref")
+        };
+        let frag = r.strip_prefix('#').ok_or_else(unknown)?;
+        let decoded = percent_decode(frag).ok_or_else(unknown)?;
+        if !decoded.is_empty() && !decoded.starts_with('/') {
+            return Err(unknown());
+        }
+        let target = self.root.pointer(&decoded).ok_or_else(unknown)?;
+        Ok((target.clone(), decoded))
+    }
+
+    /// A fragment matching one JSON value valid under `schema`.
+    fn value(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
+        self.depth += 1;
+        if self.depth > self.cfg.get_limits().max_schema_depth {
+            self.depth -= 1;
+            return Err(CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                ptr,
+                "schema nests inline subschemas too deeply (Limits::max_schema_depth)",
+            ));
+        }
+        let r = self.value_inner(nfa, schema, ptr);
+        self.depth -= 1;
+        r
+    }
+
+    fn value_inner(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
+        let map = match schema {
+            Value::Bool(true) => return Ok(self.any_value(nfa)),
+            Value::Bool(false) => return Ok(nfa.never()),
+            Value::Object(m) => m,
+            _ => {
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    "a schema must be an object or a boolean",
+                ))
+            }
+        };
+        // Classify keywords.
+        let mut constraints: Vec<&str> = Vec::new();
+        for k in map.keys() {
+            let k = k.as_str();
+            if SUPPORTED.contains(&k) {
+                constraints.push(k);
+            } else if UNSUPPORTED.contains(&k) {
+                self.unsupported(ptr, k, "this keyword is not supported yet")?;
+            } else if ANNOTATIONS.contains(&k) {
+                // annotations never constrain
+            }
+            // Unknown keywords are ignored, as the specification requires.
+        }
+        // `$ref` with siblings: 2019+ semantics apply both, which needs schema
+        // intersection.
+        if let Some(r) = map.get("$ref") {
+            let Value::String(r) = r else {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "$ref must be a string")
+                    .with_keyword("$ref"));
+            };
+            if let Some(other) = constraints.iter().find(|k| **k != "$ref") {
+                self.unsupported(ptr, other, "constraints beside `$ref` are not supported yet (they would be dropped)")?;
+            }
+            let (_, target) = self.resolve_ref(r, ptr)?;
+            let key = format!("value:{target}");
+            let m = match self.keys.get(&key) {
+                Some(&m) => m,
+                None => {
+                    let (v, t) = self.resolve_ref(r, ptr)?;
+                    self.machine(key, || Job::Value(v, t))
+                }
+            };
+            return Ok(nfa.call(m));
+        }
+        if let Some(any_of) = map.get("anyOf") {
+            let Value::Array(branches) = any_of else {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "anyOf must be an array")
+                    .with_keyword("anyOf"));
+            };
+            if branches.is_empty() {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "anyOf must not be empty")
+                    .with_keyword("anyOf"));
+            }
+            if let Some(other) = constraints.iter().find(|k| **k != "anyOf") {
+                self.unsupported(ptr, other, "constraints beside `anyOf` are not supported yet (they would be dropped)")?;
+            }
+            let mut frags = Vec::new();
+            for (i, b) in branches.iter().enumerate() {
+                frags.push(self.value(nfa, b, &ptr_push(&ptr_push(ptr, "anyOf"), &i.to_string()))?);
+            }
+            return Ok(nfa.alt(&frags));
+        }
+        // Types.
+        let types: Vec<Ty> = match map.get("type") {
+            None => ALL_TYPES.to_vec(),
+            Some(Value::String(s)) => vec![parse_type(s).ok_or_else(|| bad_type(ptr))?],
+            Some(Value::Array(a)) => {
+                let mut v = Vec::new();
+                for t in a {
+                    let t = t.as_str().and_then(parse_type).ok_or_else(|| bad_type(ptr))?;
+                    if !v.contains(&t) {
+                        v.push(t);
+                    }
+                }
+                v
+            }
+            Some(_) => return Err(bad_type(ptr)),
+        };
+        // const / enum: a finite set of literals, filtered by type.
+        if map.contains_key("const") || map.contains_key("enum") {
+            let mut values: Vec<&Value> = Vec::new();
+            if let Some(c) = map.get("const") {
+                values.push(c);
+            }
+            if let Some(e) = map.get("enum") {
+                let Value::Array(e) = e else {
+                    return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "enum must be an array")
+                        .with_keyword("enum"));
+                };
+                if map.contains_key("const") {
+                    // both: the const must be among the enum values
+                    values.retain(|c| e.iter().any(|x| json_eq(x, c)));
+                } else {
+                    values.extend(e.iter());
+                }
+            }
+            if let Some(other) = constraints.iter().find(|k| !matches!(**k, "const" | "enum" | "type")) {
+                // Other constraints would have to be checked against each
+                // literal; only `type` is checked here.
+                let applies = |t: Ty| -> bool {
+                    match *other {
+                        "properties" | "required" | "additionalProperties" => t == Ty::Object,
+                        _ => t == Ty::Array,
+                    }
+                };
+                if values.iter().any(|v| ALL_TYPES.iter().any(|&t| applies(t) && value_has_type(v, t))) {
+                    self.unsupported(ptr, other, "constraints beside `enum`/`const` are not supported yet")?;
+                }
+            }
+            let mut lits: Vec<Vec<u8>> = Vec::new();
+            for v in values {
+                let ok = types.iter().any(|&t| value_has_type(v, t))
+                    || (types.contains(&Ty::Number) && matches!(v, Value::Number(_)));
+                if ok {
+                    let s = serde_json::to_vec(v).expect("serializable");
+                    if !lits.contains(&s) {
+                        lits.push(s);
+                    }
+                }
+            }
+            let frags: Vec<Frag> = lits.iter().map(|l| nfa.lit(l)).collect();
+            return Ok(if frags.is_empty() { nfa.never() } else { nfa.alt(&frags) });
+        }
+        let mut frags = Vec::new();
+        let has_number = types.contains(&Ty::Number);
+        for t in types {
+            let f = match t {
+                Ty::Null => nfa.lit(b"null"),
+                Ty::Boolean => {
+                    let a = nfa.lit(b"true");
+                    let b = nfa.lit(b"false");
+                    nfa.alt(&[a, b])
+                }
+                Ty::Integer if has_number => continue,
+                Ty::Integer => {
+                    self.terminal(nfa, "integer", || lexer::parse(lexer::number_regex(true)).expect("valid"))
+                }
+                Ty::Number => {
+                    self.terminal(nfa, "number", || lexer::parse(lexer::number_regex(false)).expect("valid"))
+                }
+                Ty::String => self.string_terminal(nfa),
+                Ty::Object => {
+                    let m = self.machine(format!("object:{ptr}"), || Job::Object(schema.clone(), ptr.to_string()));
+                    nfa.call(m)
+                }
+                Ty::Array => {
+                    let m = self.machine(format!("array:{ptr}"), || Job::Array(schema.clone(), ptr.to_string()));
+                    nfa.call(m)
+                }
+            };
+            frags.push(f);
+        }
+        Ok(if frags.is_empty() { nfa.never() } else { nfa.alt(&frags) })
+    }
+
+    fn object(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
+        let map = schema.as_object().expect("object schema");
+        let empty = Map::new();
+        let props = match map.get("properties") {
+            None => &empty,
+            Some(Value::Object(p)) => p,
+            Some(_) => {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "properties must be an object")
+                    .with_keyword("properties"))
+            }
+        };
+        let mut required: Vec<&str> = Vec::new();
+        match map.get("required") {
+            None => {}
+            Some(Value::Array(a)) => {
+                for r in a {
+                    let r = r.as_str().ok_or_else(|| {
+                        CompileError::new(CompileErrorKind::InvalidSchema, ptr, "required must list strings")
+                            .with_keyword("required")
+                    })?;
+                    if !required.contains(&r) {
+                        required.push(r);
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "required must be an array")
+                    .with_keyword("required"))
+            }
+        }
+        let additional: Value = map.get("additionalProperties").cloned().unwrap_or(Value::Bool(true));
+        let add_ptr = ptr_push(ptr, "additionalProperties");
+        // Declared members in schema order, then required names that are not
+        // declared (their values fall under additionalProperties).
+        let mut members: Vec<(String, Value, String, bool)> = Vec::new();
+        for (k, v) in props {
+            members.push((k.clone(), v.clone(), ptr_push(&ptr_push(ptr, "properties"), k), required.contains(&k.as_str())));
+        }
+        for r in &required {
+            if !props.contains_key(*r) {
+                members.push((r.to_string(), additional.clone(), add_ptr.clone(), true));
+            }
+        }
+        let open = self.punct(nfa, b"{", false, true);
+        let mut cur0: Option<u32> = Some(open.end); // nothing emitted yet
+        let mut cur1: Option<u32> = None; // something emitted
+        for (name, sub, sub_ptr, req) in &members {
+            let key = serde_json::to_vec(&Value::String(name.clone())).expect("serializable");
+            let k = nfa.lit(&key);
+            let colon = self.punct(nfa, b":", true, true);
+            let v = self.value(nfa, sub, sub_ptr)?;
+            let member = nfa.seq(&[k, colon, v]);
+            let new1 = nfa.state();
+            nfa.eps(member.end, new1);
+            if let Some(c0) = cur0 {
+                nfa.eps(c0, member.start);
+            }
+            if let Some(c1) = cur1 {
+                let comma = self.punct(nfa, b",", true, true);
+                nfa.eps(c1, comma.start);
+                nfa.eps(comma.end, member.start);
+            }
+            if *req {
+                cur0 = None;
+            } else if let Some(c1) = cur1 {
+                // skipping an optional member keeps "something emitted"
+                nfa.eps(c1, new1);
+            }
+            cur1 = Some(new1);
+        }
+        // Additional properties, after the declared ones.
+        if additional != Value::Bool(false) {
+            let names: Vec<&str> = members.iter().map(|m| m.0.as_str()).collect();
+            let key_name = format!("key-not:{}", serde_json::to_string(&names).expect("ser"));
+            let k = self.terminal(nfa, &key_name, || {
+                lexer::encode_json_string(&lexer::not_in_set(&names)).expect("encodable")
+            });
+            let colon = self.punct(nfa, b":", true, true);
+            let v = self.value(nfa, &additional, &add_ptr)?;
+            let member = nfa.seq(&[k, colon, v]);
+            let new1 = cur1.unwrap_or_else(|| nfa.state());
+            nfa.eps(member.end, new1);
+            if let Some(c0) = cur0 {
+                nfa.eps(c0, member.start);
+            }
+            let comma = self.punct(nfa, b",", true, true);
+            nfa.eps(new1, comma.start);
+            nfa.eps(comma.end, member.start);
+            cur1 = Some(new1);
+        }
+        let close = self.punct(nfa, b"}", true, false);
+        // Whitespace before `}` after `{` would double the run: compact `{}`.
+        let close_empty = nfa.lit(b"}");
+        if let Some(c0) = cur0 {
+            nfa.eps(c0, close_empty.start);
+        }
+        if let Some(c1) = cur1 {
+            nfa.eps(c1, close.start);
+        }
+        let end = nfa.state();
+        nfa.eps(close.end, end);
+        nfa.eps(close_empty.end, end);
+        Ok(Frag { start: open.start, end })
+    }
+
+    fn array(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
+        let map = schema.as_object().expect("array schema");
+        let count = |kw: &str| -> Result<Option<u64>, CompileError> {
+            match map.get(kw) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+                    .map(Some)
+                    .ok_or_else(|| {
+                        CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must be a non-negative integer"))
+                            .with_keyword(kw)
+                    }),
+            }
+        };
+        let min = count("minItems")?.unwrap_or(0);
+        let max = count("maxItems")?;
+        // Prefix schemas and the schema of the rest.
+        let (prefix, prefix_kw, rest, rest_ptr): (Vec<Value>, &str, Value, String) = match (map.get("prefixItems"), map.get("items")) {
+            (_, Some(Value::Array(items))) => (
+                items.clone(),
+                "items",
+                map.get("additionalItems").cloned().unwrap_or(Value::Bool(true)),
+                ptr_push(ptr, "additionalItems"),
+            ),
+            (Some(Value::Array(p)), items) => {
+                (p.clone(), "prefixItems", items.cloned().unwrap_or(Value::Bool(true)), ptr_push(ptr, "items"))
+            }
+            (Some(_), _) => {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "prefixItems must be an array")
+                    .with_keyword("prefixItems"))
+            }
+            (None, items) => (Vec::new(), "prefixItems", items.cloned().unwrap_or(Value::Bool(true)), ptr_push(ptr, "items")),
+        };
+        let k = prefix.len() as u64;
+        let rest_ok = rest != Value::Bool(false);
+        let cap: Option<u64> = match (max, rest_ok) {
+            (Some(m), true) => Some(m),
+            (Some(m), false) => Some(m.min(k)),
+            (None, true) => None,
+            (None, false) => Some(k),
+        };
+        let open = self.punct(nfa, b"[", false, true);
+        if let Some(c) = cap {
+            if min > c {
+                return Ok(nfa.never());
+            }
+        }
+        // Explicit positions 0..=t, then (if unbounded) a loop at t.
+        let t = k.max(min);
+        let explicit = match cap {
+            Some(c) => c,
+            None => t.max(1),
+        };
+        if explicit > self.cfg.get_limits().max_array_positions as u64 {
+            let kw = if max.is_some() && min <= k { "maxItems" } else if min > k { "minItems" } else { prefix_kw };
+            return Err(CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                ptr,
+                format!("{explicit} array positions exceed Limits::max_array_positions"),
+            )
+            .with_keyword(kw));
+        }
+        let item_schema = |i: u64| -> (&Value, String) {
+            if i < k {
+                (&prefix[i as usize], ptr_push(&ptr_push(ptr, prefix_kw), &i.to_string()))
+            } else {
+                (&rest, rest_ptr.clone())
+            }
+        };
+        let end = nfa.state();
+        let close = self.punct(nfa, b"]", true, false);
+        nfa.eps(close.end, end);
+        let close_empty = nfa.lit(b"]");
+        nfa.eps(close_empty.end, end);
+        // pos[i]: i items emitted.
+        let mut pos: Vec<u32> = vec![open.end];
+        for i in 0..explicit {
+            let (s, p) = item_schema(i);
+            let (s, p) = (s.clone(), p);
+            let item = self.value(nfa, &s, &p)?;
+            let from = pos[i as usize];
+            if i == 0 {
+                nfa.eps(from, item.start);
+            } else {
+                let comma = self.punct(nfa, b",", true, true);
+                nfa.eps(from, comma.start);
+                nfa.eps(comma.end, item.start);
+            }
+            pos.push(item.end);
+        }
+        if cap.is_none() {
+            // Loop: more items of the rest schema after position `explicit`.
+            let last = *pos.last().expect("nonempty");
+            let item = self.value(nfa, &rest, &rest_ptr)?;
+            let comma = self.punct(nfa, b",", true, true);
+            nfa.eps(last, comma.start);
+            nfa.eps(comma.end, item.start);
+            nfa.eps(item.end, last);
+        }
+        for (i, &p) in pos.iter().enumerate() {
+            if i as u64 >= min {
+                if i == 0 {
+                    nfa.eps(p, close_empty.start);
+                } else {
+                    nfa.eps(p, close.start);
+                }
+            }
+        }
+        Ok(Frag { start: open.start, end })
+    }
+}
+
+fn bad_type(ptr: &str) -> CompileError {
+    CompileError::new(CompileErrorKind::InvalidSchema, ptr, "type must be a type name or a list of them")
+        .with_keyword("type")
+}
+
+/// JSON equality with numbers compared by value (1 == 1.0).
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(h, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
