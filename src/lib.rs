@@ -48,6 +48,7 @@ mod lexer;
 mod mask;
 mod matcher;
 mod pda;
+mod sample;
 mod schema;
 mod vocab;
 
@@ -55,5 +56,6 @@ pub use compiled::{CompiledGrammar, Compiler};
 pub use config::{Config, Limits, Whitespace};
 pub use error::{CompileError, CompileErrorKind, MatchError, VocabError};
 pub use matcher::{apply_mask, fill_masks_batch, Matcher};
+pub use sample::{allowed_tokens, random_walk, Rng, Sample};
 pub use schema::Relaxation;
 pub use vocab::{Tiktoken, TokTrie, TokenKind, Vocabulary};

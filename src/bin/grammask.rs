@@ -1,1 +1,283 @@
-fn main(){}
+//! The `grammask` command line: `demo` (no files needed), `compile`,
+//! `sample` and `bench`. The independent validator (`jsonschema`) judges
+//! every sampled completion; the engine itself never calls it.
+
+use clap::{Parser, Subcommand};
+use grammask::{random_walk, Compiler, Config, Rng, Tiktoken, Vocabulary, Whitespace};
+use std::sync::Arc;
+use std::time::Instant;
+
+const IMPLEMENTATION_SCHEMA: &str = include_str!("../../corpora/schemas/implementation.json");
+
+#[derive(Parser)]
+#[command(name = "grammask", version, about = "JSON Schema -> token masks for constrained decoding")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct VocabArgs {
+    /// A Hugging Face tokenizer.json; default: cl100k from tiktoken-rs.
+    #[arg(long)]
+    tokenizer: Option<String>,
+    /// Built-in tiktoken vocabulary when no --tokenizer: r50k, cl100k, o200k.
+    #[arg(long, default_value = "cl100k")]
+    tiktoken: String,
+}
+
+#[derive(clap::Args, Clone)]
+struct CompileArgs {
+    /// Lenient mode: drop unsupported keywords and report them.
+    #[arg(long)]
+    lenient: bool,
+    /// Allow up to N whitespace bytes between JSON tokens (default compact).
+    #[arg(long)]
+    whitespace: Option<u8>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Compile the built-in `implementation` schema on cl100k, sample
+    /// completions with a seeded random model, validate each, report mask
+    /// latency.
+    Demo {
+        /// How many completions.
+        #[arg(long, default_value_t = 5)]
+        samples: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Compile a schema file and report states, time, relaxations.
+    Compile {
+        schema: String,
+        #[command(flatten)]
+        vocab: VocabArgs,
+        #[command(flatten)]
+        opts: CompileArgs,
+    },
+    /// Sample completions for a schema file and validate them.
+    Sample {
+        schema: String,
+        #[arg(long, default_value_t = 5)]
+        samples: usize,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 400)]
+        max_tokens: usize,
+        #[command(flatten)]
+        vocab: VocabArgs,
+        #[command(flatten)]
+        opts: CompileArgs,
+    },
+    /// Mask latency over many random walks for a schema file.
+    Bench {
+        schema: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        walks: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        vocab: VocabArgs,
+        #[command(flatten)]
+        opts: CompileArgs,
+    },
+}
+
+fn load_vocab(v: &VocabArgs) -> Result<Arc<Vocabulary>, String> {
+    let t = Instant::now();
+    let vocab = match &v.tokenizer {
+        Some(p) => Vocabulary::from_tokenizer_json(p).map_err(|e| e.to_string())?,
+        None => {
+            let which = match v.tiktoken.as_str() {
+                "r50k" => Tiktoken::R50k,
+                "cl100k" => Tiktoken::Cl100k,
+                "o200k" => Tiktoken::O200k,
+                other => return Err(format!("unknown --tiktoken {other:?} (r50k, cl100k, o200k)")),
+            };
+            Vocabulary::tiktoken(which).map_err(|e| e.to_string())?
+        }
+    };
+    eprintln!(
+        "vocabulary {}: {} ids, {} trie nodes, loaded in {:.0} ms",
+        vocab.name(),
+        vocab.size(),
+        vocab.trie().node_count(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(Arc::new(vocab))
+}
+
+fn config(o: &CompileArgs) -> Config {
+    let mut c = Config::new().strict(!o.lenient);
+    if let Some(n) = o.whitespace {
+        c = c.whitespace(Whitespace::Flexible { max_run: n });
+    }
+    c
+}
+
+fn read_schema(path: &str) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))
+}
+
+fn percentiles(mut ns: Vec<u64>) -> String {
+    if ns.is_empty() {
+        return "no masks".into();
+    }
+    ns.sort_unstable();
+    let q = |p: f64| ns[((ns.len() as f64 * p) as usize).min(ns.len() - 1)] as f64 / 1e3;
+    let mean = ns.iter().sum::<u64>() as f64 / ns.len() as f64 / 1e3;
+    format!(
+        "{} masks: mean {:.1} µs, p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        ns.len(),
+        mean,
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        *ns.last().unwrap() as f64 / 1e3
+    )
+}
+
+/// Samples `n` completions, validates each with the independent validator,
+/// prints them, and returns (valid, total, mask nanos).
+fn sample_and_validate(
+    schema: &serde_json::Value,
+    grammar: &Arc<grammask::CompiledGrammar>,
+    n: usize,
+    seed: u64,
+    max_tokens: usize,
+    print: bool,
+) -> Result<(usize, usize, Vec<u64>), String> {
+    let validator = jsonschema::validator_for(schema).map_err(|e| format!("validator rejects the schema: {e}"))?;
+    let mut rng = Rng::new(seed);
+    let mut nanos = Vec::new();
+    let mut valid = 0;
+    let bar = indicatif::ProgressBar::new(n as u64);
+    if print || n < 20 {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    for i in 0..n {
+        let mut m = grammar.matcher();
+        let s = random_walk(&mut m, &mut rng, max_tokens).map_err(|e| format!("walk {i}: {e}"))?;
+        nanos.extend(&s.mask_nanos);
+        let text = String::from_utf8_lossy(m.output()).into_owned();
+        let verdict = if !s.terminated {
+            "did not finish within the token budget".to_string()
+        } else {
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Err(e) => format!("INVALID JSON: {e}"),
+                Ok(v) => match validator.validate(&v) {
+                    Ok(()) => {
+                        valid += 1;
+                        "valid".into()
+                    }
+                    Err(e) => format!("INVALID: {e}"),
+                },
+            }
+        };
+        if print {
+            println!("--- completion {} ({} tokens): {}", i + 1, s.tokens.len(), verdict);
+            println!("{text}");
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok((valid, n, nanos))
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.cmd {
+        Cmd::Demo { samples, seed } => {
+            let schema: serde_json::Value = serde_json::from_str(IMPLEMENTATION_SCHEMA).expect("built-in schema");
+            let vocab = load_vocab(&VocabArgs { tokenizer: None, tiktoken: "cl100k".into() })?;
+            let t = Instant::now();
+            let grammar = Compiler::new().compile(&schema, vocab.clone()).map_err(|e| e.to_string())?;
+            println!(
+                "compiled corpora/schemas/implementation.json: {} states in {:.2} ms",
+                grammar.num_states(),
+                t.elapsed().as_secs_f64() * 1e3
+            );
+            // The incident: the inner object alone must be refused.
+            let mut m = grammar.matcher();
+            println!("forced start: {}", String::from_utf8_lossy(&m.forced_bytes(64)));
+            let bpe = tiktoken_rs::cl100k_base_singleton();
+            let wrong = r#"{"body_statements":["x"],"variables":[],"imports":[]}"#;
+            let mut rejected_at = None;
+            for (i, t) in bpe.encode_ordinary(wrong).into_iter().enumerate() {
+                if m.accept_token(t).is_err() {
+                    rejected_at = Some((i, String::from_utf8_lossy(vocab.token_bytes(t)).into_owned()));
+                    break;
+                }
+            }
+            match rejected_at {
+                Some((i, tok)) => println!("inner object without the wrapper: rejected at token {i} ({tok:?})"),
+                None => return Err("the inner object alone was accepted: soundness bug".into()),
+            }
+            let (valid, n, nanos) = sample_and_validate(&schema, &grammar, samples, seed, 600, true)?;
+            println!();
+            println!("| completions | valid (jsonschema) | masks | mask latency |");
+            println!("|---|---|---|---|");
+            println!("| {n} | {valid} | {} | {} |", nanos.len(), percentiles(nanos.clone()));
+            if valid != n {
+                return Err(format!("{} of {n} completions did not validate", n - valid));
+            }
+            Ok(())
+        }
+        Cmd::Compile { schema, vocab, opts } => {
+            let s = read_schema(&schema)?;
+            let vocab = load_vocab(&vocab)?;
+            let t = Instant::now();
+            let g = Compiler::with_config(config(&opts)).compile(&s, vocab).map_err(|e| e.to_string())?;
+            println!(
+                "{schema}: {} states, {} KiB, compiled in {:.2} ms",
+                g.num_states(),
+                g.memory_bytes() / 1024,
+                t.elapsed().as_secs_f64() * 1e3
+            );
+            for r in g.relaxations() {
+                println!("relaxed: keyword `{}` at {} is NOT enforced", r.keyword, if r.pointer.is_empty() { "#" } else { &r.pointer });
+            }
+            Ok(())
+        }
+        Cmd::Sample { schema, samples, seed, max_tokens, vocab, opts } => {
+            let s = read_schema(&schema)?;
+            let vocab = load_vocab(&vocab)?;
+            let g = Compiler::with_config(config(&opts)).compile(&s, vocab).map_err(|e| e.to_string())?;
+            for r in g.relaxations() {
+                println!("relaxed: keyword `{}` at {} is NOT enforced", r.keyword, r.pointer);
+            }
+            let (valid, n, nanos) = sample_and_validate(&s, &g, samples, seed, max_tokens, true)?;
+            println!("{valid}/{n} valid; {}", percentiles(nanos));
+            Ok(())
+        }
+        Cmd::Bench { schema, walks, seed, vocab, opts } => {
+            let s = match &schema {
+                Some(p) => read_schema(p)?,
+                None => serde_json::from_str(IMPLEMENTATION_SCHEMA).expect("built-in"),
+            };
+            let vocab = load_vocab(&vocab)?;
+            let t = Instant::now();
+            let g = Compiler::with_config(config(&opts)).compile(&s, vocab).map_err(|e| e.to_string())?;
+            let compile_ms = t.elapsed().as_secs_f64() * 1e3;
+            let (valid, n, nanos) = sample_and_validate(&s, &g, walks, seed, 400, false)?;
+            println!("| schema | compile ms | walks valid | grammar KiB | masks |");
+            println!("|---|---|---|---|---|");
+            println!(
+                "| {} | {compile_ms:.2} | {valid}/{n} | {} | {} |",
+                schema.as_deref().unwrap_or("implementation (built-in)"),
+                g.memory_bytes() / 1024,
+                percentiles(nanos)
+            );
+            Ok(())
+        }
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
