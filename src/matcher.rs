@@ -303,32 +303,8 @@ impl Matcher {
         let mut toks = Vec::new();
         let mut pos = 0;
         while pos < bytes.len() {
-            // longest token that is a prefix of bytes[pos..]
-            let mut best: Option<(usize, u32)> = None;
-            let mut node = 0usize;
-            let mut depth = 0;
-            while pos + depth < bytes.len() {
-                let b = bytes[pos + depth];
-                // children of `node` are contiguous after it
-                let mut child = node + 1;
-                let end = trie.nodes[node].subtree_end as usize;
-                let mut found = None;
-                while child < end {
-                    if trie.nodes[child].byte == b {
-                        found = Some(child);
-                        break;
-                    }
-                    child = trie.nodes[child].subtree_end as usize;
-                }
-                let Some(c) = found else { break };
-                node = c;
-                depth += 1;
-                if let Some(&t) = trie.tokens_at(node).first() {
-                    best = Some((depth, t));
-                }
-            }
-            match best {
-                Some((len, t)) => {
+            match trie.prefix_tokens(&bytes[pos..]).last() {
+                Some(&(len, t)) => {
                     toks.push(t);
                     pos += len;
                 }

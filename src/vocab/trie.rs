@@ -85,6 +85,36 @@ impl TokTrie {
         &self.tokens[a..b]
     }
 
+    /// Every token that is a prefix of `bytes`, as `(length, token id)`,
+    /// shortest first.
+    ///
+    /// ```
+    /// let v = grammask::Vocabulary::from_token_bytes(&[b"a", b"ab", b"abc", b"b"], &[]).unwrap();
+    /// assert_eq!(v.trie().prefix_tokens(b"abd"), vec![(1, 0), (2, 1)]);
+    /// ```
+    pub fn prefix_tokens(&self, bytes: &[u8]) -> Vec<(usize, u32)> {
+        let mut out = Vec::new();
+        let mut node = 0usize;
+        for (depth, &b) in bytes.iter().enumerate() {
+            let end = self.nodes[node].subtree_end as usize;
+            let mut child = node + 1;
+            let mut found = None;
+            while child < end {
+                if self.nodes[child].byte == b {
+                    found = Some(child);
+                    break;
+                }
+                child = self.nodes[child].subtree_end as usize;
+            }
+            let Some(c) = found else { break };
+            node = c;
+            for &t in self.tokens_at(node) {
+                out.push((depth + 1, t));
+            }
+        }
+        out
+    }
+
     /// The longest token, in bytes.
     pub fn max_token_len(&self) -> usize {
         self.max_depth
