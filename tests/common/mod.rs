@@ -97,11 +97,9 @@ fn hf_tok(dir: PathBuf) -> Tok {
         // follows other text in real use, so encode it after a newline and
         // drop the newline's token when it stands alone.
         let ids = hf.encode(format!("\n{s}"), false).ok()?.get_ids().to_vec();
-        let first = v2.decode(&ids[..1]);
-        if first == b"\n" || first == b" \n" {
-            let rest = ids[1..].to_vec();
-            if v2.decode(&rest) == s.as_bytes() {
-                return Some(rest);
+        for k in 1..ids.len().min(4) {
+            if v2.decode(&ids[..k]).ends_with(b"\n") && v2.decode(&ids[k..]) == s.as_bytes() {
+                return Some(ids[k..].to_vec());
             }
         }
         None
