@@ -1,0 +1,193 @@
+//! Mask = reference: at states along random walks, every mask bit equals
+//! what a slow byte-by-byte check says about appending that token. A set bit
+//! the reference rejects is a soundness bug; a clear bit it accepts is a
+//! completeness bug. On a small vocabulary every token is checked; on real
+//! vocabularies every allowed token plus a sample of the others, weighted to
+//! the structural ones where bugs hide.
+
+mod common;
+use common::*;
+use grammask::{allowed_tokens, Compiler, Rng, Vocabulary};
+use proptest::prelude::*;
+use std::sync::Arc;
+
+fn check_state(m: &mut grammask::Matcher, vocab: &Vocabulary, rng: &mut Rng, exhaustive: bool, ctx: &str) -> Result<(), TestCaseError> {
+    let mask = m.compute_mask().map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let allowed = allowed_tokens(&mask);
+    let check = |t: u32, m: &mut grammask::Matcher| -> Result<(), TestCaseError> {
+        let slow = m.is_token_allowed_slow(t);
+        prop_assert_eq!(
+            bit(&mask, t),
+            slow,
+            "{}: token {} {:?} after {:?}",
+            ctx,
+            t,
+            String::from_utf8_lossy(vocab.token_bytes(t)),
+            String::from_utf8_lossy(m.output())
+        );
+        Ok(())
+    };
+    if exhaustive {
+        for t in 0..vocab.size() as u32 {
+            check(t, m)?;
+        }
+        return Ok(());
+    }
+    // Every allowed token (soundness side), capped for speed by sampling.
+    if allowed.len() <= 4000 {
+        for &t in &allowed {
+            check(t, m)?;
+        }
+    } else {
+        for _ in 0..4000 {
+            check(allowed[rng.below(allowed.len())], m)?;
+        }
+    }
+    // Completeness side: structural tokens and a uniform sample.
+    for _ in 0..1500 {
+        let t = rng.below(vocab.size()) as u32;
+        check(t, m)?;
+    }
+    for t in 0..vocab.size() as u32 {
+        let b = vocab.token_bytes(t);
+        if b.len() <= 4 && b.iter().any(|c| b"\"{}[],:\\".contains(c)) && rng.chance(0.3) {
+            check(t, m)?;
+        }
+    }
+    Ok(())
+}
+
+/// A vocabulary of every single byte plus JSON-ish multi-byte pieces.
+fn small_vocab() -> Arc<Vocabulary> {
+    let mut toks: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+    for s in [
+        "\"", "\",", "\":", "\"}", "\"]", "{\"", "},", "}]", "],", "]}", "}}", "]]", "\",\"", "\":\"", "\":[", "\":{",
+        "true", "false", "null", "nul", "tr", "12", "0.", ".5", "e+", "-1", "\\n", "\\u", "\\u00", "\\\"", "é", "\u{1F600}",
+        "name", "\"name\":", "value", "children", "implementation", "body_statements", "\"a", "a\"", " ", "  ", "\n",
+        "[{", "{}", "[]", "1,", "1}", "1]", "\\\\", "\\/", "x\":", "\":1", "\":\"\"", "circle", "kind", "rect",
+    ] {
+        toks.push(s.as_bytes().to_vec());
+    }
+    toks.push(b"<eos>".to_vec());
+    let n = toks.len() as u32;
+    Arc::new(Vocabulary::from_token_bytes(&toks, &[n - 1]).unwrap())
+}
+
+fn walk_and_check(seed: u64) -> Result<(), TestCaseError> {
+    let small = small_vocab();
+    let mut rng = Rng::new(seed);
+    for (name, schema) in corpus_schemas() {
+        // Small vocabulary: exhaustive at every step.
+        let g = Compiler::new().compile(schema, small.clone()).unwrap();
+        let mut m = g.matcher();
+        for _ in 0..40 {
+            check_state(&mut m, &small, &mut rng, true, &format!("small/{name}"))?;
+            let mask = m.compute_mask().unwrap();
+            let allowed = allowed_tokens(&mask);
+            if allowed.is_empty() || m.is_terminated() {
+                break;
+            }
+            m.accept_token(allowed[rng.below(allowed.len())]).unwrap();
+        }
+    }
+    // Real vocabularies: sampled, at a few states per walk.
+    for tok in all_tokenizers() {
+        for (name, schema) in corpus_schemas() {
+            if !rng.chance(0.25) {
+                continue;
+            }
+            let g = grammar_for(tok, name, schema);
+            let mut m = g.matcher();
+            for step in 0..60 {
+                if step % 7 == 0 {
+                    check_state(&mut m, &tok.vocab, &mut rng, false, &format!("{}/{name}", tok.name))?;
+                }
+                let mask = m.compute_mask().unwrap();
+                let allowed = allowed_tokens(&mask);
+                if allowed.is_empty() || m.is_terminated() {
+                    break;
+                }
+                // Prefer short tokens so that walks visit structure.
+                let short: Vec<u32> = allowed.iter().copied().filter(|&t| tok.vocab.token_bytes(t).len() <= 2).collect();
+                let pool = if !short.is_empty() && rng.chance(0.7) { &short } else { &allowed };
+                m.accept_token(pool[rng.below(pool.len())]).unwrap();
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+    #[test]
+    fn masks_equal_the_byte_by_byte_reference(seed in any::<u64>()) {
+        walk_and_check(seed)?;
+    }
+}
+
+#[test]
+fn rollback_restores_masks() {
+    let tok = cl100k();
+    let mut rng = Rng::new(5);
+    for (name, schema) in corpus_schemas() {
+        let g = grammar_for(tok, name, schema);
+        let mut m = g.matcher();
+        let mut masks = vec![m.compute_mask().unwrap()];
+        let mut outputs = vec![m.output().to_vec()];
+        for _ in 0..20 {
+            let allowed = allowed_tokens(masks.last().unwrap());
+            if allowed.is_empty() || m.is_terminated() {
+                break;
+            }
+            m.accept_token(allowed[rng.below(allowed.len())]).unwrap();
+            masks.push(m.compute_mask().unwrap());
+            outputs.push(m.output().to_vec());
+        }
+        while masks.len() > 1 {
+            let k = 1 + rng.below(masks.len() - 1).min(2);
+            m.rollback(k).unwrap();
+            masks.truncate(masks.len() - k);
+            outputs.truncate(outputs.len() - k);
+            assert_eq!(m.output(), outputs.last().unwrap().as_slice(), "{name}");
+            assert!(m.compute_mask().unwrap() == *masks.last().unwrap(), "{name}: mask differs after rollback");
+        }
+    }
+}
+
+#[test]
+fn batch_masks_equal_single_masks() {
+    let tok = cl100k();
+    let words = tok.vocab.mask_words();
+    let mut rng = Rng::new(9);
+    let mut ms = Vec::new();
+    for (name, schema) in corpus_schemas().iter().take(16) {
+        let g = grammar_for(tok, name, schema);
+        let mut m = g.matcher();
+        for _ in 0..rng.below(10) {
+            let a = allowed_tokens(&m.compute_mask().unwrap());
+            if a.is_empty() || m.is_terminated() {
+                break;
+            }
+            m.accept_token(a[rng.below(a.len())]).unwrap();
+        }
+        ms.push(m);
+    }
+    let mut flat = vec![0u32; words * ms.len()];
+    for r in grammask::fill_masks_batch(&mut ms, &mut flat, words) {
+        r.unwrap();
+    }
+    for (i, m) in ms.iter_mut().enumerate() {
+        assert_eq!(&flat[i * words..(i + 1) * words], m.compute_mask().unwrap().as_slice());
+    }
+}
+
+#[test]
+fn apply_mask_blocks_exactly_the_clear_bits() {
+    let mask = vec![0b1010u32, u32::MAX, 0];
+    let mut logits = vec![1.0f32; 70];
+    grammask::apply_mask(&mut logits, &mask);
+    for (i, l) in logits.iter().enumerate() {
+        let allowed = mask[i / 32] >> (i % 32) & 1 == 1;
+        assert_eq!(l.is_finite(), allowed, "logit {i}");
+    }
+}
