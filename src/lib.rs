@@ -43,6 +43,8 @@
 mod compiled;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grammar;
 mod lexer;
 mod mask;

@@ -1,0 +1,84 @@
+//! Entry points shared by the cargo-fuzz targets in `fuzz/` and the stable
+//! test that replays `fuzz/corpus/`, so that CI exercises the same code
+//! without nightly. Not part of the supported API.
+
+use crate::{Compiler, Config, Limits, Vocabulary};
+use std::sync::{Arc, OnceLock};
+
+/// A small vocabulary (every byte plus JSON-ish pieces and a stop token), so
+/// that each fuzz input runs fast.
+pub fn small_vocab() -> Arc<Vocabulary> {
+    static V: OnceLock<Arc<Vocabulary>> = OnceLock::new();
+    V.get_or_init(|| {
+        let mut toks: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
+        for s in [
+            "\"", "\",", "\":", "\"}", "\"]", "{\"", "},", "}]", "],", "]}", "true", "false", "null", "12", "0.", "e+",
+            "\\n", "\\u00", "\\\"", "é", "name", "\"name\":", "[{", "{}", "[]", "1,", "\":\"", "  ",
+        ] {
+            toks.push(s.as_bytes().to_vec());
+        }
+        toks.push(b"<eos>".to_vec());
+        let n = toks.len() as u32;
+        Arc::new(Vocabulary::from_token_bytes(&toks, &[n - 1]).expect("valid"))
+    })
+    .clone()
+}
+
+fn fuzz_config() -> Config {
+    Config::new().strict(false).limits(Limits {
+        max_states: 20_000,
+        max_terminal_bytes: 1 << 20,
+        max_array_positions: 256,
+        max_parse_states: 64,
+        max_schema_depth: 32,
+    })
+}
+
+/// Arbitrary bytes as a schema: compiling must return `Ok` or a typed error,
+/// and a compiled grammar must serve a few masks, never panic.
+pub fn compile_schema(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let vocab = small_vocab();
+    let Ok(g) = Compiler::with_config(fuzz_config()).compile_str(text, vocab.clone()) else { return };
+    let mut m = g.matcher();
+    for _ in 0..4 {
+        let Ok(mask) = m.compute_mask() else { return };
+        let Some(t) = crate::allowed_tokens(&mask).into_iter().next() else { return };
+        assert!(m.accept_token(t).is_ok(), "a token the mask allows was rejected");
+    }
+}
+
+/// A corpus schema (chosen by the first byte) plus arbitrary token ids (two
+/// bytes each): at every step the mask must agree with `accept_token`.
+/// Pairs with the top bit set roll back instead; with the next bit set they
+/// pick among the allowed tokens.
+pub fn matcher_walk(schemas: &[serde_json::Value], data: &[u8]) {
+    if schemas.is_empty() || data.is_empty() {
+        return;
+    }
+    let vocab = small_vocab();
+    let schema = &schemas[data[0] as usize % schemas.len()];
+    let Ok(g) = Compiler::with_config(fuzz_config()).compile(schema, vocab.clone()) else { return };
+    let mut m = g.matcher();
+    for pair in data[1..].chunks_exact(2) {
+        let raw = u16::from_le_bytes([pair[0], pair[1]]);
+        if raw & 0x8000 != 0 {
+            let _ = m.rollback((raw & 3) as usize);
+            continue;
+        }
+        let Ok(mask) = m.compute_mask() else { return };
+        let t = if raw & 0x4000 != 0 {
+            // pick among the allowed tokens, to get deep into the grammar
+            let a = crate::allowed_tokens(&mask);
+            if a.is_empty() {
+                return;
+            }
+            a[(raw & 0x3fff) as usize % a.len()]
+        } else {
+            (raw as u32) % (vocab.size() as u32 + 3)
+        };
+        let allowed = (t as usize) < vocab.size() && mask[t as usize / 32] >> (t % 32) & 1 == 1;
+        let accepted = m.accept_token(t).is_ok();
+        assert_eq!(allowed, accepted, "mask and accept_token disagree on token {t}");
+    }
+}
