@@ -58,7 +58,21 @@ pub fn matcher_walk(schemas: &[serde_json::Value], data: &[u8]) {
     }
     let vocab = small_vocab();
     let schema = &schemas[data[0] as usize % schemas.len()];
-    let Ok(g) = Compiler::with_config(fuzz_config()).compile(schema, vocab.clone()) else { return };
+    // Compiled grammars are cached (with their mask caches) across inputs.
+    type Cache = std::sync::Mutex<ahash::AHashMap<String, Arc<crate::CompiledGrammar>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let key = schema.to_string();
+    let cached = CACHE.get_or_init(Default::default).lock().map(|c| c.get(&key).cloned()).ok().flatten();
+    let g = match cached {
+        Some(g) => g,
+        None => {
+            let Ok(g) = Compiler::with_config(fuzz_config()).compile(schema, vocab.clone()) else { return };
+            if let Ok(mut c) = CACHE.get_or_init(Default::default).lock() {
+                c.insert(key, g.clone());
+            }
+            g
+        }
+    };
     let mut m = g.matcher();
     for pair in data[1..].chunks_exact(2) {
         let raw = u16::from_le_bytes([pair[0], pair[1]]);
