@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 /// ```
 /// use std::sync::Arc;
 /// use grammask::{Compiler, Vocabulary};
-/// let vocab = Arc::new(Vocabulary::from_token_bytes(&[b"{", b"}", b"\"a\"", b":", b"1", b"<eos>"], &[5]).unwrap());
+/// let vocab = Arc::new(Vocabulary::from_token_bytes(&["{", "}", "\"a\"", ":", "1", "<eos>"], &[5]).unwrap());
 /// let schema = serde_json::json!({"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"], "additionalProperties": false});
 /// let grammar = Compiler::new().compile(&schema, vocab).unwrap();
 /// let mut m = grammar.matcher();
@@ -50,7 +50,11 @@ impl Compiler {
     /// A [`CompileError`] naming the keyword and JSON pointer for anything
     /// that cannot be enforced (strict mode), an unknown `$ref`, an invalid
     /// or unsatisfiable schema, or an exceeded limit.
-    pub fn compile(&self, schema: &serde_json::Value, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+    pub fn compile(
+        &self,
+        schema: &serde_json::Value,
+        vocab: Arc<Vocabulary>,
+    ) -> Result<Arc<CompiledGrammar>, CompileError> {
         let c = schema::compile(schema, &self.config)?;
         let n = c.grammar.num_states();
         Ok(Arc::new(CompiledGrammar {
@@ -67,9 +71,18 @@ impl Compiler {
     /// # Errors
     /// [`CompileErrorKind::MalformedJson`] when the text is not JSON, else as
     /// [`Compiler::compile`].
-    pub fn compile_str(&self, schema: &str, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
-        let v: serde_json::Value = serde_json::from_str(schema)
-            .map_err(|e| CompileError::new(CompileErrorKind::MalformedJson, "", format!("schema is not JSON: {e}")))?;
+    pub fn compile_str(
+        &self,
+        schema: &str,
+        vocab: Arc<Vocabulary>,
+    ) -> Result<Arc<CompiledGrammar>, CompileError> {
+        let v: serde_json::Value = serde_json::from_str(schema).map_err(|e| {
+            CompileError::new(
+                CompileErrorKind::MalformedJson,
+                "",
+                format!("schema is not JSON: {e}"),
+            )
+        })?;
         self.compile(&v, vocab)
     }
 }
@@ -115,7 +128,12 @@ impl CompiledGrammar {
     pub fn memory_bytes(&self) -> usize {
         self.grammar.memory_bytes()
             + self.local.capacity() * 8
-            + self.local.iter().filter_map(|l| l.get()).map(|l| l.memory_bytes()).sum::<usize>()
+            + self
+                .local
+                .iter()
+                .filter_map(|l| l.get())
+                .map(|l| l.memory_bytes())
+                .sum::<usize>()
     }
     /// Computes the per-state mask cache for every state now (in parallel),
     /// instead of lazily at first use.

@@ -12,8 +12,34 @@ pub fn small_vocab() -> Arc<Vocabulary> {
     V.get_or_init(|| {
         let mut toks: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
         for s in [
-            "\"", "\",", "\":", "\"}", "\"]", "{\"", "},", "}]", "],", "]}", "true", "false", "null", "12", "0.", "e+",
-            "\\n", "\\u00", "\\\"", "é", "name", "\"name\":", "[{", "{}", "[]", "1,", "\":\"", "  ",
+            "\"",
+            "\",",
+            "\":",
+            "\"}",
+            "\"]",
+            "{\"",
+            "},",
+            "}]",
+            "],",
+            "]}",
+            "true",
+            "false",
+            "null",
+            "12",
+            "0.",
+            "e+",
+            "\\n",
+            "\\u00",
+            "\\\"",
+            "é",
+            "name",
+            "\"name\":",
+            "[{",
+            "{}",
+            "[]",
+            "1,",
+            "\":\"",
+            "  ",
         ] {
             toks.push(s.as_bytes().to_vec());
         }
@@ -37,14 +63,23 @@ fn fuzz_config() -> Config {
 /// Arbitrary bytes as a schema: compiling must return `Ok` or a typed error,
 /// and a compiled grammar must serve a few masks, never panic.
 pub fn compile_schema(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let vocab = small_vocab();
-    let Ok(g) = Compiler::with_config(fuzz_config()).compile_str(text, vocab.clone()) else { return };
+    let Ok(g) = Compiler::with_config(fuzz_config()).compile_str(text, vocab.clone()) else {
+        return;
+    };
     let mut m = g.matcher();
     for _ in 0..4 {
         let Ok(mask) = m.compute_mask() else { return };
-        let Some(t) = crate::allowed_tokens(&mask).into_iter().next() else { return };
-        assert!(m.accept_token(t).is_ok(), "a token the mask allows was rejected");
+        let Some(t) = crate::allowed_tokens(&mask).into_iter().next() else {
+            return;
+        };
+        assert!(
+            m.accept_token(t).is_ok(),
+            "a token the mask allows was rejected"
+        );
     }
 }
 
@@ -62,11 +97,18 @@ pub fn matcher_walk(schemas: &[serde_json::Value], data: &[u8]) {
     type Cache = std::sync::Mutex<ahash::AHashMap<String, Arc<crate::CompiledGrammar>>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let key = schema.to_string();
-    let cached = CACHE.get_or_init(Default::default).lock().map(|c| c.get(&key).cloned()).ok().flatten();
+    let cached = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .map(|c| c.get(&key).cloned())
+        .ok()
+        .flatten();
     let g = match cached {
         Some(g) => g,
         None => {
-            let Ok(g) = Compiler::with_config(fuzz_config()).compile(schema, vocab.clone()) else { return };
+            let Ok(g) = Compiler::with_config(fuzz_config()).compile(schema, vocab.clone()) else {
+                return;
+            };
             if let Ok(mut c) = CACHE.get_or_init(Default::default).lock() {
                 c.insert(key, g.clone());
             }
@@ -93,6 +135,9 @@ pub fn matcher_walk(schemas: &[serde_json::Value], data: &[u8]) {
         };
         let allowed = (t as usize) < vocab.size() && mask[t as usize / 32] >> (t % 32) & 1 == 1;
         let accepted = m.accept_token(t).is_ok();
-        assert_eq!(allowed, accepted, "mask and accept_token disagree on token {t}");
+        assert_eq!(
+            allowed, accepted,
+            "mask and accept_token disagree on token {t}"
+        );
     }
 }

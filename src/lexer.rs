@@ -22,7 +22,12 @@ pub(crate) type Dfa = dense::DFA<Vec<u32>>;
 pub(crate) fn compile_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
     let full = Hir::concat(vec![hir.clone(), Hir::look(Look::End)]);
     let nfa = thompson::Compiler::new()
-        .configure(thompson::Config::new().utf8(false).which_captures(WhichCaptures::None).shrink(true))
+        .configure(
+            thompson::Config::new()
+                .utf8(false)
+                .which_captures(WhichCaptures::None)
+                .shrink(true),
+        )
         .build_from_hir(&full)
         .map_err(|e| e.to_string())?;
     dense::Builder::new()
@@ -40,7 +45,10 @@ pub(crate) fn compile_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
 
 /// Parses a regex in `regex-syntax` syntax into a HIR.
 pub(crate) fn parse(re: &str) -> Result<Hir, String> {
-    regex_syntax::ParserBuilder::new().build().parse(re).map_err(|e| e.to_string())
+    regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(re)
+        .map_err(|e| e.to_string())
 }
 
 fn class(ranges: &[(char, char)]) -> ClassUnicode {
@@ -90,8 +98,14 @@ fn digit_class(lo: u32, hi: u32) -> Hir {
     if hi >= 10 {
         let a = lo.max(10) - 10;
         let b = hi - 10;
-        ranges.push(ClassUnicodeRange::new((b'a' + a as u8) as char, (b'a' + b as u8) as char));
-        ranges.push(ClassUnicodeRange::new((b'A' + a as u8) as char, (b'A' + b as u8) as char));
+        ranges.push(ClassUnicodeRange::new(
+            (b'a' + a as u8) as char,
+            (b'a' + b as u8) as char,
+        ));
+        ranges.push(ClassUnicodeRange::new(
+            (b'A' + a as u8) as char,
+            (b'A' + b as u8) as char,
+        ));
     }
     Hir::class(Class::Unicode(ClassUnicode::new(ranges)))
 }
@@ -114,7 +128,10 @@ pub(crate) fn digits_range(lo: &[u32], hi: &[u32], base: u32) -> Hir {
         })
     };
     if lo[0] == hi[0] {
-        return Hir::concat(vec![digit_class(lo[0], lo[0]), digits_range(&lo[1..], &hi[1..], base)]);
+        return Hir::concat(vec![
+            digit_class(lo[0], lo[0]),
+            digits_range(&lo[1..], &hi[1..], base),
+        ]);
     }
     if rest_min && rest_max {
         return Hir::concat(vec![digit_class(lo[0], hi[0]), any_rest(lo.len() - 1)]);
@@ -126,17 +143,26 @@ pub(crate) fn digits_range(lo: &[u32], hi: &[u32], base: u32) -> Hir {
         mid_lo = lo[0];
     } else {
         let maxes = vec![base - 1; lo.len() - 1];
-        alts.push(Hir::concat(vec![digit_class(lo[0], lo[0]), digits_range(&lo[1..], &maxes, base)]));
+        alts.push(Hir::concat(vec![
+            digit_class(lo[0], lo[0]),
+            digits_range(&lo[1..], &maxes, base),
+        ]));
     }
     if rest_max {
         mid_hi = hi[0];
     }
     if mid_lo <= mid_hi {
-        alts.push(Hir::concat(vec![digit_class(mid_lo, mid_hi), any_rest(lo.len() - 1)]));
+        alts.push(Hir::concat(vec![
+            digit_class(mid_lo, mid_hi),
+            any_rest(lo.len() - 1),
+        ]));
     }
     if !rest_max {
         let zeros = vec![0; lo.len() - 1];
-        alts.push(Hir::concat(vec![digit_class(hi[0], hi[0]), digits_range(&zeros, &hi[1..], base)]));
+        alts.push(Hir::concat(vec![
+            digit_class(hi[0], hi[0]),
+            digits_range(&zeros, &hi[1..], base),
+        ]));
     }
     Hir::alternation(alts)
 }
@@ -147,7 +173,10 @@ fn hex4(v: u32) -> Vec<u32> {
 
 /// `\u` followed by 4 hex digits with a value in `lo..=hi`.
 fn u_escape(lo: u32, hi: u32) -> Hir {
-    Hir::concat(vec![Hir::literal(*b"\\u"), digits_range(&hex4(lo), &hex4(hi), 16)])
+    Hir::concat(vec![
+        Hir::literal(*b"\\u"),
+        digits_range(&hex4(lo), &hex4(hi), 16),
+    ])
 }
 
 /// The encoded forms (inside a JSON string literal) of one decoded character
@@ -157,11 +186,15 @@ pub(crate) fn encode_class(cls: &ClassUnicode) -> Hir {
     // Literal characters: everything but `"`, `\` and controls.
     let mut lit = cls.clone();
     lit.difference(&class(&[('\0', '\u{1f}'), ('"', '"'), ('\\', '\\')]));
-    if lit.ranges().first().is_some() {
+    if !lit.ranges().is_empty() {
         alts.push(Hir::class(Class::Unicode(lit)));
     }
     for &(ch, letter) in &SHORT_ESCAPES {
-        if cls.ranges().iter().any(|r| r.start() <= ch && ch <= r.end()) {
+        if cls
+            .ranges()
+            .iter()
+            .any(|r| r.start() <= ch && ch <= r.end())
+        {
             alts.push(Hir::literal([b'\\', letter]));
         }
     }
@@ -180,13 +213,25 @@ pub(crate) fn encode_class(cls: &ClassUnicode) -> Hir {
             let ls = |cp: u32| 0xDC00 + ((cp - 0x10000) & 0x3FF);
             let (h1, h2) = (hs(lo), hs(hi));
             if h1 == h2 {
-                alts.push(Hir::concat(vec![u_escape(h1, h1), u_escape(ls(lo), ls(hi))]));
+                alts.push(Hir::concat(vec![
+                    u_escape(h1, h1),
+                    u_escape(ls(lo), ls(hi)),
+                ]));
             } else {
-                alts.push(Hir::concat(vec![u_escape(h1, h1), u_escape(ls(lo), 0xDFFF)]));
+                alts.push(Hir::concat(vec![
+                    u_escape(h1, h1),
+                    u_escape(ls(lo), 0xDFFF),
+                ]));
                 if h1 + 1 < h2 {
-                    alts.push(Hir::concat(vec![u_escape(h1 + 1, h2 - 1), u_escape(0xDC00, 0xDFFF)]));
+                    alts.push(Hir::concat(vec![
+                        u_escape(h1 + 1, h2 - 1),
+                        u_escape(0xDC00, 0xDFFF),
+                    ]));
                 }
-                alts.push(Hir::concat(vec![u_escape(h2, h2), u_escape(0xDC00, ls(hi))]));
+                alts.push(Hir::concat(vec![
+                    u_escape(h2, h2),
+                    u_escape(0xDC00, ls(hi)),
+                ]));
             }
         }
     }
@@ -196,7 +241,11 @@ pub(crate) fn encode_class(cls: &ClassUnicode) -> Hir {
 /// Translates a HIR over decoded characters into the HIR of JSON string
 /// literals (with the quotes) whose decoded value it matches.
 pub(crate) fn encode_json_string(decoded: &Hir) -> Result<Hir, String> {
-    Ok(Hir::concat(vec![Hir::literal(*b"\""), encode(decoded)?, Hir::literal(*b"\"")]))
+    Ok(Hir::concat(vec![
+        Hir::literal(*b"\""),
+        encode(decoded)?,
+        Hir::literal(*b"\""),
+    ]))
 }
 
 fn encode(h: &Hir) -> Result<Hir, String> {
@@ -227,7 +276,9 @@ fn encode(h: &Hir) -> Result<Hir, String> {
         }),
         HirKind::Capture(c) => encode(&c.sub)?,
         HirKind::Concat(v) => Hir::concat(v.iter().map(encode).collect::<Result<_, _>>()?),
-        HirKind::Alternation(v) => Hir::alternation(v.iter().map(encode).collect::<Result<_, _>>()?),
+        HirKind::Alternation(v) => {
+            Hir::alternation(v.iter().map(encode).collect::<Result<_, _>>()?)
+        }
     })
 }
 
@@ -264,12 +315,20 @@ pub(crate) fn not_in_set(names: &[&str]) -> Hir {
             alts.push(Hir::empty());
         }
         let mut other = any_char();
-        other.difference(&ClassUnicode::new(t.kids.keys().map(|&c| ClassUnicodeRange::new(c, c))));
-        if other.ranges().first().is_some() {
-            alts.push(Hir::concat(vec![Hir::class(Class::Unicode(other)), any_string()]));
+        other.difference(&ClassUnicode::new(
+            t.kids.keys().map(|&c| ClassUnicodeRange::new(c, c)),
+        ));
+        if !other.ranges().is_empty() {
+            alts.push(Hir::concat(vec![
+                Hir::class(Class::Unicode(other)),
+                any_string(),
+            ]));
         }
         for (&c, k) in &t.kids {
-            alts.push(Hir::concat(vec![Hir::literal(c.to_string().into_bytes()), go(k)]));
+            alts.push(Hir::concat(vec![
+                Hir::literal(c.to_string().into_bytes()),
+                go(k),
+            ]));
         }
         Hir::alternation(alts)
     }
@@ -283,7 +342,9 @@ mod tests {
     use regex_automata::{util::start, Anchored};
 
     fn full_match(dfa: &Dfa, s: &[u8]) -> bool {
-        let mut id = dfa.start_state(&start::Config::new().anchored(Anchored::Yes)).unwrap();
+        let mut id = dfa
+            .start_state(&start::Config::new().anchored(Anchored::Yes))
+            .unwrap();
         for &b in s {
             id = dfa.next_state(id, b);
             if dfa.is_dead_state(id) {
@@ -295,13 +356,26 @@ mod tests {
 
     #[test]
     fn hex_ranges_are_exact() {
-        for (lo, hi) in [(0u32, 0xFFFFu32), (0x1F, 0x1F), (0xDC00, 0xDFFF), (0x0123, 0xE0F1), (0xD800, 0xDBFF)] {
+        for (lo, hi) in [
+            (0u32, 0xFFFFu32),
+            (0x1F, 0x1F),
+            (0xDC00, 0xDFFF),
+            (0x0123, 0xE0F1),
+            (0xD800, 0xDBFF),
+        ] {
             let dfa = compile_hir(&u_escape(lo, hi), 1 << 24).unwrap();
-            for v in (0..=0xFFFFu32).step_by(7).chain([lo, hi, lo.saturating_sub(1), hi + 1]) {
+            for v in (0..=0xFFFFu32)
+                .step_by(7)
+                .chain([lo, hi, lo.saturating_sub(1), hi + 1])
+            {
                 let lower = format!("\\u{v:04x}");
                 let upper = format!("\\u{v:04X}");
                 let want = lo <= v && v <= hi && v <= 0xFFFF;
-                assert_eq!(full_match(&dfa, lower.as_bytes()), want, "{lower} in {lo:x}..{hi:x}");
+                assert_eq!(
+                    full_match(&dfa, lower.as_bytes()),
+                    want,
+                    "{lower} in {lo:x}..{hi:x}"
+                );
                 assert_eq!(full_match(&dfa, upper.as_bytes()), want, "{upper}");
             }
         }
@@ -310,11 +384,25 @@ mod tests {
     #[test]
     fn json_strings_decode_to_what_they_claim() {
         let dfa = compile_hir(&encode_json_string(&any_string()).unwrap(), 1 << 24).unwrap();
-        for ok in [r#""""#, r#""abc""#, r#""a\"b""#, r#""\u00e9\n\/""#, r#""\ud83d\ude00""#, "\"é😀\""] {
+        for ok in [
+            r#""""#,
+            r#""abc""#,
+            r#""a\"b""#,
+            r#""\u00e9\n\/""#,
+            r#""\ud83d\ude00""#,
+            "\"é😀\"",
+        ] {
             assert!(full_match(&dfa, ok.as_bytes()), "{ok}");
             assert!(serde_json::from_str::<String>(ok).is_ok());
         }
-        for bad in [r#""\ud83d""#, r#""\x""#, "\"a\nb\"", r#""abc"#, r#""\ude00\ud83d""#, r#""a"b""#] {
+        for bad in [
+            r#""\ud83d""#,
+            r#""\x""#,
+            "\"a\nb\"",
+            r#""abc"#,
+            r#""\ude00\ud83d""#,
+            r#""a"b""#,
+        ] {
             assert!(!full_match(&dfa, bad.as_bytes()), "{bad}");
         }
         assert!(!full_match(&dfa, b"\"\xff\""));
@@ -344,7 +432,15 @@ mod tests {
     fn number_regexes() {
         let int = compile_hir(&parse(number_regex(true)).unwrap(), 1 << 24).unwrap();
         let num = compile_hir(&parse(number_regex(false)).unwrap(), 1 << 24).unwrap();
-        for (s, i, n) in [("0", true, true), ("-12", true, true), ("01", false, false), ("1.5e-3", false, true), ("1.", false, false), ("-", false, false), ("1e999", false, false)] {
+        for (s, i, n) in [
+            ("0", true, true),
+            ("-12", true, true),
+            ("01", false, false),
+            ("1.5e-3", false, true),
+            ("1.", false, false),
+            ("-", false, false),
+            ("1e999", false, false),
+        ] {
             assert_eq!(full_match(&int, s.as_bytes()), i, "{s}");
             assert_eq!(full_match(&num, s.as_bytes()), n, "{s}");
         }

@@ -61,3 +61,8 @@ pub use matcher::{apply_mask, fill_masks_batch, Matcher};
 pub use sample::{allowed_tokens, random_walk, Rng, Sample};
 pub use schema::Relaxation;
 pub use vocab::{Tiktoken, TokTrie, TokenKind, Vocabulary};
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -38,7 +38,10 @@ impl Matcher {
         Matcher {
             cg,
             stacks: Stacks::default(),
-            configs: vec![Config { state: root, stack: EMPTY }],
+            configs: vec![Config {
+                state: root,
+                stack: EMPTY,
+            }],
             history: Vec::new(),
             terminated: false,
             output: Vec::new(),
@@ -70,7 +73,11 @@ impl Matcher {
     /// Whether the output so far is a complete instance (a stop token is
     /// allowed now).
     pub fn can_terminate(&self) -> bool {
-        self.terminated || self.configs.iter().any(|&c| can_end(&self.cg.grammar, &self.stacks, c))
+        self.terminated
+            || self
+                .configs
+                .iter()
+                .any(|&c| can_end(&self.cg.grammar, &self.stacks, c))
     }
 
     /// Fills `mask` (at least [`Vocabulary::mask_words`](crate::Vocabulary::mask_words)
@@ -84,7 +91,10 @@ impl Matcher {
     pub fn fill_next_token_bitmask(&mut self, mask: &mut [u32]) -> Result<(), MatchError> {
         let words = self.cg.vocab.mask_words();
         if mask.len() < words {
-            return Err(MatchError::MaskTooSmall { got: mask.len(), need: words });
+            return Err(MatchError::MaskTooSmall {
+                got: mask.len(),
+                need: words,
+            });
         }
         let mask = &mut mask[..words];
         mask.fill(0);
@@ -103,13 +113,27 @@ impl Matcher {
                     self.scratch.init.clear();
                     for lc in &grp.configs {
                         let k = self.stacks.rebase(&lm.stacks, lc.stack, c.stack);
-                        self.scratch.init.push(Config { state: lc.state, stack: k });
+                        self.scratch.init.push(Config {
+                            state: lc.state,
+                            stack: k,
+                        });
                     }
                     let init = std::mem::take(&mut self.scratch.init);
                     for &node in &grp.nodes {
                         let end = trie.nodes[node as usize].subtree_end as usize;
-                        walk(g, trie, &mut self.stacks, node as usize, end, &init, &mut self.scratch, mask, limit, &mut |_, _| {})
-                            .map_err(|_| MatchError::TooAmbiguous { limit })?;
+                        walk(
+                            g,
+                            trie,
+                            &mut self.stacks,
+                            node as usize,
+                            end,
+                            &init,
+                            &mut self.scratch,
+                            mask,
+                            limit,
+                            &mut |_, _| {},
+                        )
+                        .map_err(|_| MatchError::TooAmbiguous { limit })?;
                     }
                     self.scratch.init = init;
                 }
@@ -173,13 +197,20 @@ impl Matcher {
     /// [`MatchError::StopNotAllowed`], [`MatchError::Terminated`].
     pub fn accept_token(&mut self, t: u32) -> Result<(), MatchError> {
         let vocab = self.cg.vocab.clone();
-        let kind = vocab.kind(t).ok_or(MatchError::TokenOutOfRange { token: t, vocab_size: vocab.size() })?;
-        let rejected = || MatchError::TokenRejected { token: t, text: String::from_utf8_lossy(vocab.token_bytes(t)).into_owned() };
+        let kind = vocab.kind(t).ok_or(MatchError::TokenOutOfRange {
+            token: t,
+            vocab_size: vocab.size(),
+        })?;
+        let rejected = || MatchError::TokenRejected {
+            token: t,
+            text: String::from_utf8_lossy(vocab.token_bytes(t)).into_owned(),
+        };
         if vocab.is_stop(t) {
             if !self.can_terminate() {
                 return Err(MatchError::StopNotAllowed { token: t });
             }
-            self.history.push((self.configs.clone(), self.output.len(), self.terminated));
+            self.history
+                .push((self.configs.clone(), self.output.len(), self.terminated));
             self.terminated = true;
             return Ok(());
         }
@@ -227,9 +258,10 @@ impl Matcher {
                 self.output.extend_from_slice(bytes);
                 Ok(())
             }
-            Err(offset) => {
-                Err(MatchError::BytesRejected { text: String::from_utf8_lossy(bytes).into_owned(), offset })
-            }
+            Err(offset) => Err(MatchError::BytesRejected {
+                text: String::from_utf8_lossy(bytes).into_owned(),
+                offset,
+            }),
         }
     }
 
@@ -237,7 +269,10 @@ impl Matcher {
     /// `accept_bytes` calls), e.g. after a rejected speculative draft.
     pub fn rollback(&mut self, n: usize) -> Result<(), MatchError> {
         if n > self.history.len() {
-            return Err(MatchError::RollbackTooFar { requested: n, available: self.history.len() });
+            return Err(MatchError::RollbackTooFar {
+                requested: n,
+                available: self.history.len(),
+            });
         }
         for _ in 0..n {
             let (configs, len, term) = self.history.pop().expect("checked");
@@ -317,7 +352,11 @@ impl Matcher {
     /// Heap bytes held by this matcher (stacks, history, buffers).
     pub fn memory_bytes(&self) -> usize {
         self.stacks.memory_bytes()
-            + self.history.iter().map(|h| h.0.capacity() * 8 + 40).sum::<usize>()
+            + self
+                .history
+                .iter()
+                .map(|h| h.0.capacity() * 8 + 40)
+                .sum::<usize>()
             + self.output.capacity()
             + self.configs.capacity() * 8
     }
@@ -325,7 +364,11 @@ impl Matcher {
 
 /// Fills one mask per matcher in parallel (rayon). `masks` holds
 /// `matchers.len()` masks of `words` words each, back to back.
-pub fn fill_masks_batch(matchers: &mut [Matcher], masks: &mut [u32], words: usize) -> Vec<Result<(), MatchError>> {
+pub fn fill_masks_batch(
+    matchers: &mut [Matcher],
+    masks: &mut [u32],
+    words: usize,
+) -> Vec<Result<(), MatchError>> {
     use rayon::prelude::*;
     matchers
         .par_iter_mut()
@@ -339,12 +382,15 @@ pub fn fill_masks_batch(matchers: &mut [Matcher], masks: &mut [u32], words: usiz
 pub fn apply_mask(logits: &mut [f32], mask: &[u32]) {
     for (w, chunk) in logits.chunks_mut(32).enumerate() {
         let bits = mask.get(w).copied().unwrap_or(0);
-        if bits == u32::MAX {
-            continue;
-        }
-        for (j, l) in chunk.iter_mut().enumerate() {
-            if bits >> j & 1 == 0 {
-                *l = f32::NEG_INFINITY;
+        match bits {
+            u32::MAX => {}
+            0 => chunk.fill(f32::NEG_INFINITY),
+            _ => {
+                // Branch-free select so random masks do not mispredict.
+                for (j, l) in chunk.iter_mut().enumerate() {
+                    let keep = (bits >> j) & 1 == 1;
+                    *l = if keep { *l } else { f32::NEG_INFINITY };
+                }
             }
         }
     }

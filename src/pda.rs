@@ -49,20 +49,8 @@ impl Stacks {
     pub fn get(&self, k: u32) -> (u32, u32) {
         self.nodes[k as usize]
     }
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
     pub fn memory_bytes(&self) -> usize {
         self.nodes.capacity() * 8 + self.map.capacity() * 16
-    }
-    /// Depth of stack `k` (0 for the sentinels).
-    pub fn depth(&self, mut k: u32) -> usize {
-        let mut d = 0;
-        while k != EMPTY && k != BASE {
-            k = self.nodes[k as usize].1;
-            d += 1;
-        }
-        d
     }
     /// Rebuilds a stack of `from` (rooted at [`BASE`]) in `self`, with
     /// [`BASE`] replaced by `bottom`.
@@ -160,7 +148,14 @@ fn advance(
 
 /// Adds a configuration, first popping through states that can only return.
 #[inline]
-fn emit(g: &Grammar, stacks: &Stacks, mut t: u32, mut k: u32, out: &mut Vec<Config>, out_start: usize) {
+fn emit(
+    g: &Grammar,
+    stacks: &Stacks,
+    mut t: u32,
+    mut k: u32,
+    out: &mut Vec<Config>,
+    out_start: usize,
+) {
     while !g.has_out[t as usize] && k != EMPTY && k != BASE {
         // A state with no edges is final (states are trimmed), so it returns.
         let (r, p) = stacks.get(k);

@@ -117,7 +117,14 @@ enum Ty {
     String,
 }
 
-const ALL_TYPES: [Ty; 6] = [Ty::Null, Ty::Boolean, Ty::Object, Ty::Array, Ty::Number, Ty::String];
+const ALL_TYPES: [Ty; 6] = [
+    Ty::Null,
+    Ty::Boolean,
+    Ty::Object,
+    Ty::Array,
+    Ty::Number,
+    Ty::String,
+];
 
 fn parse_type(s: &str) -> Option<Ty> {
     Some(match s {
@@ -172,7 +179,9 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         relaxations: Vec::new(),
         depth: 0,
     };
-    let root_m = c.machine("value:".to_string(), || Job::Value(root.clone(), String::new()));
+    let root_m = c.machine("value:".to_string(), || {
+        Job::Value(root.clone(), String::new())
+    });
     while let Some((m, job)) = c.jobs.pop() {
         let mut nfa = Nfa::default();
         let body = match job {
@@ -181,9 +190,14 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
             Job::Array(v, ptr) => c.array(&mut nfa, &v, &ptr)?,
             Job::Terminal(hir) => {
                 let name = c.gb.machines[m as usize].name.clone();
-                let dfa = lexer::compile_hir(&hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
-                    CompileError::new(CompileErrorKind::LimitExceeded, &name, format!("terminal too large: {e}"))
-                })?;
+                let dfa =
+                    lexer::compile_hir(&hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
+                        CompileError::new(
+                            CompileErrorKind::LimitExceeded,
+                            &name,
+                            format!("terminal too large: {e}"),
+                        )
+                    })?;
                 nfa.import_dfa(&dfa)
             }
         };
@@ -192,7 +206,10 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         def.body = body;
     }
     let grammar = c.gb.build(root_m, cfg.get_limits().max_states)?;
-    Ok(Compiled { grammar, relaxations: c.relaxations })
+    Ok(Compiled {
+        grammar,
+        relaxations: c.relaxations,
+    })
 }
 
 struct SchemaCompiler<'a> {
@@ -221,17 +238,26 @@ impl SchemaCompiler<'_> {
         m
     }
 
-    fn terminal(&mut self, nfa: &mut Nfa, name: &str, hir: impl FnOnce() -> regex_syntax::hir::Hir) -> Frag {
+    fn terminal(
+        &mut self,
+        nfa: &mut Nfa,
+        name: &str,
+        hir: impl FnOnce() -> regex_syntax::hir::Hir,
+    ) -> Frag {
         let m = self.machine(format!("terminal:{name}"), || Job::Terminal(hir()));
         nfa.call(m)
     }
 
     fn string_terminal(&mut self, nfa: &mut Nfa) -> Frag {
-        self.terminal(nfa, "string", || lexer::encode_json_string(&lexer::any_string()).expect("encodable"))
+        self.terminal(nfa, "string", || {
+            lexer::encode_json_string(&lexer::any_string()).expect("encodable")
+        })
     }
 
     fn any_value(&mut self, nfa: &mut Nfa) -> Frag {
-        let m = self.machine("value:~any".to_string(), || Job::Value(Value::Object(Map::new()), "~any".into()));
+        let m = self.machine("value:~any".to_string(), || {
+            Job::Value(Value::Object(Map::new()), "~any".into())
+        });
         nfa.call(m)
     }
 
@@ -273,7 +299,10 @@ impl SchemaCompiler<'_> {
         if self.cfg.get_strict() {
             Err(CompileError::unsupported(ptr, kw, why))
         } else {
-            let r = Relaxation { keyword: kw.to_string(), pointer: ptr.to_string() };
+            let r = Relaxation {
+                keyword: kw.to_string(),
+                pointer: ptr.to_string(),
+            };
             if !self.relaxations.contains(&r) {
                 self.relaxations.push(r);
             }
@@ -283,8 +312,12 @@ impl SchemaCompiler<'_> {
 
     fn resolve_ref(&self, r: &str, ptr: &str) -> Result<(Value, String), CompileError> {
         let unknown = || {
-            CompileError::new(CompileErrorKind::UnknownRef, ptr, format!("$ref {r:?} does not resolve in this document"))
-                .with_keyword("$ref")
+            CompileError::new(
+                CompileErrorKind::UnknownRef,
+                ptr,
+                format!("$ref {r:?} does not resolve in this document"),
+            )
+            .with_keyword("$ref")
         };
         let frag = r.strip_prefix('#').ok_or_else(unknown)?;
         let decoded = percent_decode(frag).ok_or_else(unknown)?;
@@ -311,7 +344,12 @@ impl SchemaCompiler<'_> {
         r
     }
 
-    fn value_inner(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
+    fn value_inner(
+        &mut self,
+        nfa: &mut Nfa,
+        schema: &Value,
+        ptr: &str,
+    ) -> Result<Frag, CompileError> {
         let map = match schema {
             Value::Bool(true) => return Ok(self.any_value(nfa)),
             Value::Bool(false) => return Ok(nfa.never()),
@@ -341,11 +379,19 @@ impl SchemaCompiler<'_> {
         // intersection.
         if let Some(r) = map.get("$ref") {
             let Value::String(r) = r else {
-                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "$ref must be a string")
-                    .with_keyword("$ref"));
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    "$ref must be a string",
+                )
+                .with_keyword("$ref"));
             };
             if let Some(other) = constraints.iter().find(|k| **k != "$ref") {
-                self.unsupported(ptr, other, "constraints beside `$ref` are not supported yet (they would be dropped)")?;
+                self.unsupported(
+                    ptr,
+                    other,
+                    "constraints beside `$ref` are not supported yet (they would be dropped)",
+                )?;
             }
             let (_, target) = self.resolve_ref(r, ptr)?;
             let key = format!("value:{target}");
@@ -360,19 +406,35 @@ impl SchemaCompiler<'_> {
         }
         if let Some(any_of) = map.get("anyOf") {
             let Value::Array(branches) = any_of else {
-                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "anyOf must be an array")
-                    .with_keyword("anyOf"));
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    "anyOf must be an array",
+                )
+                .with_keyword("anyOf"));
             };
             if branches.is_empty() {
-                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "anyOf must not be empty")
-                    .with_keyword("anyOf"));
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    "anyOf must not be empty",
+                )
+                .with_keyword("anyOf"));
             }
             if let Some(other) = constraints.iter().find(|k| **k != "anyOf") {
-                self.unsupported(ptr, other, "constraints beside `anyOf` are not supported yet (they would be dropped)")?;
+                self.unsupported(
+                    ptr,
+                    other,
+                    "constraints beside `anyOf` are not supported yet (they would be dropped)",
+                )?;
             }
             let mut frags = Vec::new();
             for (i, b) in branches.iter().enumerate() {
-                frags.push(self.value(nfa, b, &ptr_push(&ptr_push(ptr, "anyOf"), &i.to_string()))?);
+                frags.push(self.value(
+                    nfa,
+                    b,
+                    &ptr_push(&ptr_push(ptr, "anyOf"), &i.to_string()),
+                )?);
             }
             return Ok(nfa.alt(&frags));
         }
@@ -383,7 +445,10 @@ impl SchemaCompiler<'_> {
             Some(Value::Array(a)) => {
                 let mut v = Vec::new();
                 for t in a {
-                    let t = t.as_str().and_then(parse_type).ok_or_else(|| bad_type(ptr))?;
+                    let t = t
+                        .as_str()
+                        .and_then(parse_type)
+                        .ok_or_else(|| bad_type(ptr))?;
                     if !v.contains(&t) {
                         v.push(t);
                     }
@@ -400,8 +465,12 @@ impl SchemaCompiler<'_> {
             }
             if let Some(e) = map.get("enum") {
                 let Value::Array(e) = e else {
-                    return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "enum must be an array")
-                        .with_keyword("enum"));
+                    return Err(CompileError::new(
+                        CompileErrorKind::InvalidSchema,
+                        ptr,
+                        "enum must be an array",
+                    )
+                    .with_keyword("enum"));
                 };
                 if map.contains_key("const") {
                     // both: the const must be among the enum values
@@ -410,7 +479,10 @@ impl SchemaCompiler<'_> {
                     values.extend(e.iter());
                 }
             }
-            if let Some(other) = constraints.iter().find(|k| !matches!(**k, "const" | "enum" | "type")) {
+            if let Some(other) = constraints
+                .iter()
+                .find(|k| !matches!(**k, "const" | "enum" | "type"))
+            {
                 // Other constraints would have to be checked against each
                 // literal; only `type` is checked here.
                 let applies = |t: Ty| -> bool {
@@ -419,8 +491,16 @@ impl SchemaCompiler<'_> {
                         _ => t == Ty::Array,
                     }
                 };
-                if values.iter().any(|v| ALL_TYPES.iter().any(|&t| applies(t) && value_has_type(v, t))) {
-                    self.unsupported(ptr, other, "constraints beside `enum`/`const` are not supported yet")?;
+                if values.iter().any(|v| {
+                    ALL_TYPES
+                        .iter()
+                        .any(|&t| applies(t) && value_has_type(v, t))
+                }) {
+                    self.unsupported(
+                        ptr,
+                        other,
+                        "constraints beside `enum`/`const` are not supported yet",
+                    )?;
                 }
             }
             let mut lits: Vec<Vec<u8>> = Vec::new();
@@ -435,7 +515,11 @@ impl SchemaCompiler<'_> {
                 }
             }
             let frags: Vec<Frag> = lits.iter().map(|l| nfa.lit(l)).collect();
-            return Ok(if frags.is_empty() { nfa.never() } else { nfa.alt(&frags) });
+            return Ok(if frags.is_empty() {
+                nfa.never()
+            } else {
+                nfa.alt(&frags)
+            });
         }
         let mut frags = Vec::new();
         let has_number = types.contains(&Ty::Number);
@@ -448,25 +532,33 @@ impl SchemaCompiler<'_> {
                     nfa.alt(&[a, b])
                 }
                 Ty::Integer if has_number => continue,
-                Ty::Integer => {
-                    self.terminal(nfa, "integer", || lexer::parse(lexer::number_regex(true)).expect("valid"))
-                }
-                Ty::Number => {
-                    self.terminal(nfa, "number", || lexer::parse(lexer::number_regex(false)).expect("valid"))
-                }
+                Ty::Integer => self.terminal(nfa, "integer", || {
+                    lexer::parse(lexer::number_regex(true)).expect("valid")
+                }),
+                Ty::Number => self.terminal(nfa, "number", || {
+                    lexer::parse(lexer::number_regex(false)).expect("valid")
+                }),
                 Ty::String => self.string_terminal(nfa),
                 Ty::Object => {
-                    let m = self.machine(format!("object:{ptr}"), || Job::Object(schema.clone(), ptr.to_string()));
+                    let m = self.machine(format!("object:{ptr}"), || {
+                        Job::Object(schema.clone(), ptr.to_string())
+                    });
                     nfa.call(m)
                 }
                 Ty::Array => {
-                    let m = self.machine(format!("array:{ptr}"), || Job::Array(schema.clone(), ptr.to_string()));
+                    let m = self.machine(format!("array:{ptr}"), || {
+                        Job::Array(schema.clone(), ptr.to_string())
+                    });
                     nfa.call(m)
                 }
             };
             frags.push(f);
         }
-        Ok(if frags.is_empty() { nfa.never() } else { nfa.alt(&frags) })
+        Ok(if frags.is_empty() {
+            nfa.never()
+        } else {
+            nfa.alt(&frags)
+        })
     }
 
     fn object(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
@@ -476,8 +568,12 @@ impl SchemaCompiler<'_> {
             None => &empty,
             Some(Value::Object(p)) => p,
             Some(_) => {
-                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "properties must be an object")
-                    .with_keyword("properties"))
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    "properties must be an object",
+                )
+                .with_keyword("properties"))
             }
         };
         let mut required: Vec<&str> = Vec::new();
@@ -486,8 +582,12 @@ impl SchemaCompiler<'_> {
             Some(Value::Array(a)) => {
                 for r in a {
                     let r = r.as_str().ok_or_else(|| {
-                        CompileError::new(CompileErrorKind::InvalidSchema, ptr, "required must list strings")
-                            .with_keyword("required")
+                        CompileError::new(
+                            CompileErrorKind::InvalidSchema,
+                            ptr,
+                            "required must list strings",
+                        )
+                        .with_keyword("required")
                     })?;
                     if !required.contains(&r) {
                         required.push(r);
@@ -495,17 +595,29 @@ impl SchemaCompiler<'_> {
                 }
             }
             Some(_) => {
-                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "required must be an array")
-                    .with_keyword("required"))
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    "required must be an array",
+                )
+                .with_keyword("required"))
             }
         }
-        let additional: Value = map.get("additionalProperties").cloned().unwrap_or(Value::Bool(true));
+        let additional: Value = map
+            .get("additionalProperties")
+            .cloned()
+            .unwrap_or(Value::Bool(true));
         let add_ptr = ptr_push(ptr, "additionalProperties");
         // Declared members in schema order, then required names that are not
         // declared (their values fall under additionalProperties).
         let mut members: Vec<(String, Value, String, bool)> = Vec::new();
         for (k, v) in props {
-            members.push((k.clone(), v.clone(), ptr_push(&ptr_push(ptr, "properties"), k), required.contains(&k.as_str())));
+            members.push((
+                k.clone(),
+                v.clone(),
+                ptr_push(&ptr_push(ptr, "properties"), k),
+                required.contains(&k.as_str()),
+            ));
         }
         for r in &required {
             if !props.contains_key(*r) {
@@ -571,7 +683,10 @@ impl SchemaCompiler<'_> {
         let end = nfa.state();
         nfa.eps(close.end, end);
         nfa.eps(close_empty.end, end);
-        Ok(Frag { start: open.start, end })
+        Ok(Frag {
+            start: open.start,
+            end,
+        })
     }
 
     fn array(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
@@ -581,33 +696,56 @@ impl SchemaCompiler<'_> {
                 None => Ok(None),
                 Some(v) => v
                     .as_u64()
-                    .or_else(|| v.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
+                    .or_else(|| {
+                        v.as_f64()
+                            .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                            .map(|f| f as u64)
+                    })
                     .map(Some)
                     .ok_or_else(|| {
-                        CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must be a non-negative integer"))
-                            .with_keyword(kw)
+                        CompileError::new(
+                            CompileErrorKind::InvalidSchema,
+                            ptr,
+                            format!("{kw} must be a non-negative integer"),
+                        )
+                        .with_keyword(kw)
                     }),
             }
         };
         let min = count("minItems")?.unwrap_or(0);
         let max = count("maxItems")?;
         // Prefix schemas and the schema of the rest.
-        let (prefix, prefix_kw, rest, rest_ptr): (Vec<Value>, &str, Value, String) = match (map.get("prefixItems"), map.get("items")) {
-            (_, Some(Value::Array(items))) => (
-                items.clone(),
-                "items",
-                map.get("additionalItems").cloned().unwrap_or(Value::Bool(true)),
-                ptr_push(ptr, "additionalItems"),
-            ),
-            (Some(Value::Array(p)), items) => {
-                (p.clone(), "prefixItems", items.cloned().unwrap_or(Value::Bool(true)), ptr_push(ptr, "items"))
-            }
-            (Some(_), _) => {
-                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "prefixItems must be an array")
+        let (prefix, prefix_kw, rest, rest_ptr): (Vec<Value>, &str, Value, String) =
+            match (map.get("prefixItems"), map.get("items")) {
+                (_, Some(Value::Array(items))) => (
+                    items.clone(),
+                    "items",
+                    map.get("additionalItems")
+                        .cloned()
+                        .unwrap_or(Value::Bool(true)),
+                    ptr_push(ptr, "additionalItems"),
+                ),
+                (Some(Value::Array(p)), items) => (
+                    p.clone(),
+                    "prefixItems",
+                    items.cloned().unwrap_or(Value::Bool(true)),
+                    ptr_push(ptr, "items"),
+                ),
+                (Some(_), _) => {
+                    return Err(CompileError::new(
+                        CompileErrorKind::InvalidSchema,
+                        ptr,
+                        "prefixItems must be an array",
+                    )
                     .with_keyword("prefixItems"))
-            }
-            (None, items) => (Vec::new(), "prefixItems", items.cloned().unwrap_or(Value::Bool(true)), ptr_push(ptr, "items")),
-        };
+                }
+                (None, items) => (
+                    Vec::new(),
+                    "prefixItems",
+                    items.cloned().unwrap_or(Value::Bool(true)),
+                    ptr_push(ptr, "items"),
+                ),
+            };
         let k = prefix.len() as u64;
         let rest_ok = rest != Value::Bool(false);
         let cap: Option<u64> = match (max, rest_ok) {
@@ -629,7 +767,13 @@ impl SchemaCompiler<'_> {
             None => t.max(1),
         };
         if explicit > self.cfg.get_limits().max_array_positions as u64 {
-            let kw = if max.is_some() && min <= k { "maxItems" } else if min > k { "minItems" } else { prefix_kw };
+            let kw = if max.is_some() && min <= k {
+                "maxItems"
+            } else if min > k {
+                "minItems"
+            } else {
+                prefix_kw
+            };
             return Err(CompileError::new(
                 CompileErrorKind::LimitExceeded,
                 ptr,
@@ -639,7 +783,10 @@ impl SchemaCompiler<'_> {
         }
         let item_schema = |i: u64| -> (&Value, String) {
             if i < k {
-                (&prefix[i as usize], ptr_push(&ptr_push(ptr, prefix_kw), &i.to_string()))
+                (
+                    &prefix[i as usize],
+                    ptr_push(&ptr_push(ptr, prefix_kw), &i.to_string()),
+                )
             } else {
                 (&rest, rest_ptr.clone())
             }
@@ -683,22 +830,33 @@ impl SchemaCompiler<'_> {
                 }
             }
         }
-        Ok(Frag { start: open.start, end })
+        Ok(Frag {
+            start: open.start,
+            end,
+        })
     }
 }
 
 fn bad_type(ptr: &str) -> CompileError {
-    CompileError::new(CompileErrorKind::InvalidSchema, ptr, "type must be a type name or a list of them")
-        .with_keyword("type")
+    CompileError::new(
+        CompileErrorKind::InvalidSchema,
+        ptr,
+        "type must be a type name or a list of them",
+    )
+    .with_keyword("type")
 }
 
 /// JSON equality with numbers compared by value (1 == 1.0).
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }

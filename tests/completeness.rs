@@ -43,23 +43,37 @@ fn feed(g: &Arc<CompiledGrammar>, vocab: &Vocabulary, tokens: &[u32]) -> Result<
     Ok(m.is_terminated())
 }
 
-fn accept_everywhere(name: &str, schema: &serde_json::Value, inst: &serde_json::Value, rng: &mut Rng) -> Result<(), String> {
+fn accept_everywhere(
+    name: &str,
+    schema: &serde_json::Value,
+    inst: &serde_json::Value,
+    rng: &mut Rng,
+) -> Result<(), String> {
     let text = serde_json::to_string(inst).unwrap();
     for tok in all_tokenizers() {
         let g = grammar_for(tok, name, schema);
         match (tok.encode)(&text) {
             Some(ids) => {
                 if !feed(&g, &tok.vocab, &ids)? {
-                    return Err(format!("{}/{name}: canonical encoding of valid {text} rejected", tok.name));
+                    return Err(format!(
+                        "{}/{name}: canonical encoding of valid {text} rejected",
+                        tok.name
+                    ));
                 }
             }
-            None => eprintln!("NOTICE: {} cannot encode {text:?} canonically without extra bytes", tok.name),
+            None => eprintln!(
+                "NOTICE: {} cannot encode {text:?} canonically without extra bytes",
+                tok.name
+            ),
         }
         for _ in 0..2 {
             let ids = random_segmentation(&tok.vocab, text.as_bytes(), rng)
                 .ok_or_else(|| format!("{}: no segmentation of {text}", tok.name))?;
             if !feed(&g, &tok.vocab, &ids)? {
-                return Err(format!("{}/{name}: segmentation of valid {text} rejected", tok.name));
+                return Err(format!(
+                    "{}/{name}: segmentation of valid {text} rejected",
+                    tok.name
+                ));
             }
         }
     }
@@ -71,10 +85,15 @@ fn corpus_valid_instances_are_accepted() {
     let mut rng = Rng::new(11);
     let mut n = 0;
     for (name, schema) in corpus_schemas() {
-        let Some(cases) = corpus_cases(name) else { continue };
+        let Some(cases) = corpus_cases(name) else {
+            continue;
+        };
         let val = validator(schema);
         for inst in &cases.valid {
-            assert!(val.is_valid(inst), "{name}: case marked valid is not: {inst}");
+            assert!(
+                val.is_valid(inst),
+                "{name}: case marked valid is not: {inst}"
+            );
             accept_everywhere(name, schema, inst, &mut rng).unwrap();
             n += 1;
         }
@@ -86,16 +105,27 @@ fn corpus_valid_instances_are_accepted() {
 fn corpus_invalid_instances_are_rejected() {
     let mut n = 0;
     for (name, schema) in corpus_schemas() {
-        let Some(cases) = corpus_cases(name) else { continue };
+        let Some(cases) = corpus_cases(name) else {
+            continue;
+        };
         let val = validator(schema);
         for inst in &cases.invalid {
-            assert!(!val.is_valid(inst), "{name}: case marked invalid is valid: {inst}");
+            assert!(
+                !val.is_valid(inst),
+                "{name}: case marked invalid is valid: {inst}"
+            );
             let text = serde_json::to_string(inst).unwrap();
             for tok in all_tokenizers() {
                 let g = grammar_for(tok, name, schema);
-                let Some(ids) = (tok.encode)(&text) else { continue };
+                let Some(ids) = (tok.encode)(&text) else {
+                    continue;
+                };
                 let ok = feed(&g, &tok.vocab, &ids).unwrap();
-                assert!(!ok, "{}/{name}: invalid instance accepted: {text}", tok.name);
+                assert!(
+                    !ok,
+                    "{}/{name}: invalid instance accepted: {text}",
+                    tok.name
+                );
                 n += 1;
             }
         }
@@ -107,7 +137,9 @@ fn generated(seed: u64) -> Result<(), TestCaseError> {
     let mut rng = Rng::new(seed);
     for (name, schema) in corpus_schemas() {
         let val = validator(schema);
-        let Some(inst) = generate(schema, schema, &mut rng, 0) else { continue };
+        let Some(inst) = generate(schema, schema, &mut rng, 0) else {
+            continue;
+        };
         // The generator is test code: only instances the oracle accepts count.
         if !val.is_valid(&inst) {
             continue;
@@ -136,5 +168,8 @@ fn generator_produces_valid_instances_for_most_schemas() {
             ok += val.is_valid(&inst) as usize;
         }
     }
-    assert!(ok * 10 >= corpus_schemas().len() * 8, "generator valid for only {ok} schemas");
+    assert!(
+        ok * 10 >= corpus_schemas().len() * 8,
+        "generator valid for only {ok} schemas"
+    );
 }

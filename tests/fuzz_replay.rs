@@ -6,7 +6,10 @@ use common::*;
 
 fn files(target: &str) -> Vec<std::path::PathBuf> {
     let dir = repo().join("fuzz/corpus").join(target);
-    let mut v: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut v: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     v.sort();
     v
 }
@@ -42,7 +45,11 @@ fn random_token_walks_agree_with_masks() {
         data.extend((0..240).map(|j| {
             let b = rng.next_u64() as u8;
             // high byte of each pair: mostly "pick an allowed token"
-            if j % 2 == 1 { (b & 0x7f) | if b < 200 { 0x40 } else { 0 } } else { b }
+            if j % 2 == 1 {
+                (b & 0x7f) | if b < 200 { 0x40 } else { 0 }
+            } else {
+                b
+            }
         }));
         grammask::fuzzing::matcher_walk(&schemas, &data);
     }

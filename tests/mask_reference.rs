@@ -11,8 +11,16 @@ use grammask::{allowed_tokens, Compiler, Rng, Vocabulary};
 use proptest::prelude::*;
 use std::sync::Arc;
 
-fn check_state(m: &mut grammask::Matcher, vocab: &Vocabulary, rng: &mut Rng, exhaustive: bool, ctx: &str) -> Result<(), TestCaseError> {
-    let mask = m.compute_mask().map_err(|e| TestCaseError::fail(e.to_string()))?;
+fn check_state(
+    m: &mut grammask::Matcher,
+    vocab: &Vocabulary,
+    rng: &mut Rng,
+    exhaustive: bool,
+    ctx: &str,
+) -> Result<(), TestCaseError> {
+    let mask = m
+        .compute_mask()
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     let allowed = allowed_tokens(&mask);
     let check = |t: u32, m: &mut grammask::Matcher| -> Result<(), TestCaseError> {
         let slow = m.is_token_allowed_slow(t);
@@ -61,10 +69,63 @@ fn check_state(m: &mut grammask::Matcher, vocab: &Vocabulary, rng: &mut Rng, exh
 fn small_vocab() -> Arc<Vocabulary> {
     let mut toks: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
     for s in [
-        "\"", "\",", "\":", "\"}", "\"]", "{\"", "},", "}]", "],", "]}", "}}", "]]", "\",\"", "\":\"", "\":[", "\":{",
-        "true", "false", "null", "nul", "tr", "12", "0.", ".5", "e+", "-1", "\\n", "\\u", "\\u00", "\\\"", "é", "\u{1F600}",
-        "name", "\"name\":", "value", "children", "implementation", "body_statements", "\"a", "a\"", " ", "  ", "\n",
-        "[{", "{}", "[]", "1,", "1}", "1]", "\\\\", "\\/", "x\":", "\":1", "\":\"\"", "circle", "kind", "rect",
+        "\"",
+        "\",",
+        "\":",
+        "\"}",
+        "\"]",
+        "{\"",
+        "},",
+        "}]",
+        "],",
+        "]}",
+        "}}",
+        "]]",
+        "\",\"",
+        "\":\"",
+        "\":[",
+        "\":{",
+        "true",
+        "false",
+        "null",
+        "nul",
+        "tr",
+        "12",
+        "0.",
+        ".5",
+        "e+",
+        "-1",
+        "\\n",
+        "\\u",
+        "\\u00",
+        "\\\"",
+        "é",
+        "\u{1F600}",
+        "name",
+        "\"name\":",
+        "value",
+        "children",
+        "implementation",
+        "body_statements",
+        "\"a",
+        "a\"",
+        " ",
+        "  ",
+        "\n",
+        "[{",
+        "{}",
+        "[]",
+        "1,",
+        "1}",
+        "1]",
+        "\\\\",
+        "\\/",
+        "x\":",
+        "\":1",
+        "\":\"\"",
+        "circle",
+        "kind",
+        "rect",
     ] {
         toks.push(s.as_bytes().to_vec());
     }
@@ -100,7 +161,13 @@ fn walk_and_check(seed: u64) -> Result<(), TestCaseError> {
             let mut m = g.matcher();
             for step in 0..60 {
                 if step % 7 == 0 {
-                    check_state(&mut m, &tok.vocab, &mut rng, false, &format!("{}/{name}", tok.name))?;
+                    check_state(
+                        &mut m,
+                        &tok.vocab,
+                        &mut rng,
+                        false,
+                        &format!("{}/{name}", tok.name),
+                    )?;
                 }
                 let mask = m.compute_mask().unwrap();
                 let allowed = allowed_tokens(&mask);
@@ -108,8 +175,16 @@ fn walk_and_check(seed: u64) -> Result<(), TestCaseError> {
                     break;
                 }
                 // Prefer short tokens so that walks visit structure.
-                let short: Vec<u32> = allowed.iter().copied().filter(|&t| tok.vocab.token_bytes(t).len() <= 2).collect();
-                let pool = if !short.is_empty() && rng.chance(0.7) { &short } else { &allowed };
+                let short: Vec<u32> = allowed
+                    .iter()
+                    .copied()
+                    .filter(|&t| tok.vocab.token_bytes(t).len() <= 2)
+                    .collect();
+                let pool = if !short.is_empty() && rng.chance(0.7) {
+                    &short
+                } else {
+                    &allowed
+                };
                 m.accept_token(pool[rng.below(pool.len())]).unwrap();
             }
         }
@@ -149,7 +224,10 @@ fn rollback_restores_masks() {
             masks.truncate(masks.len() - k);
             outputs.truncate(outputs.len() - k);
             assert_eq!(m.output(), outputs.last().unwrap().as_slice(), "{name}");
-            assert!(m.compute_mask().unwrap() == *masks.last().unwrap(), "{name}: mask differs after rollback");
+            assert!(
+                m.compute_mask().unwrap() == *masks.last().unwrap(),
+                "{name}: mask differs after rollback"
+            );
         }
     }
 }
@@ -177,7 +255,10 @@ fn batch_masks_equal_single_masks() {
         r.unwrap();
     }
     for (i, m) in ms.iter_mut().enumerate() {
-        assert_eq!(&flat[i * words..(i + 1) * words], m.compute_mask().unwrap().as_slice());
+        assert_eq!(
+            &flat[i * words..(i + 1) * words],
+            m.compute_mask().unwrap().as_slice()
+        );
     }
 }
 

@@ -10,7 +10,11 @@ use std::time::Instant;
 const IMPLEMENTATION_SCHEMA: &str = include_str!("../../corpora/schemas/implementation.json");
 
 #[derive(Parser)]
-#[command(name = "grammask", version, about = "JSON Schema -> token masks for constrained decoding")]
+#[command(
+    name = "grammask",
+    version,
+    about = "JSON Schema -> token masks for constrained decoding"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -93,7 +97,11 @@ fn load_vocab(v: &VocabArgs) -> Result<Arc<Vocabulary>, String> {
                 "r50k" => Tiktoken::R50k,
                 "cl100k" => Tiktoken::Cl100k,
                 "o200k" => Tiktoken::O200k,
-                other => return Err(format!("unknown --tiktoken {other:?} (r50k, cl100k, o200k)")),
+                other => {
+                    return Err(format!(
+                        "unknown --tiktoken {other:?} (r50k, cl100k, o200k)"
+                    ))
+                }
             };
             Vocabulary::tiktoken(which).map_err(|e| e.to_string())?
         }
@@ -149,7 +157,8 @@ fn sample_and_validate(
     max_tokens: usize,
     print: bool,
 ) -> Result<(usize, usize, Vec<u64>), String> {
-    let validator = jsonschema::validator_for(schema).map_err(|e| format!("validator rejects the schema: {e}"))?;
+    let validator = jsonschema::validator_for(schema)
+        .map_err(|e| format!("validator rejects the schema: {e}"))?;
     let mut rng = Rng::new(seed);
     let mut nanos = Vec::new();
     let mut valid = 0;
@@ -177,7 +186,12 @@ fn sample_and_validate(
             }
         };
         if print {
-            println!("--- completion {} ({} tokens): {}", i + 1, s.tokens.len(), verdict);
+            println!(
+                "--- completion {} ({} tokens): {}",
+                i + 1,
+                s.tokens.len(),
+                verdict
+            );
             println!("{text}");
         }
         bar.inc(1);
@@ -189,10 +203,16 @@ fn sample_and_validate(
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
         Cmd::Demo { samples, seed } => {
-            let schema: serde_json::Value = serde_json::from_str(IMPLEMENTATION_SCHEMA).expect("built-in schema");
-            let vocab = load_vocab(&VocabArgs { tokenizer: None, tiktoken: "cl100k".into() })?;
+            let schema: serde_json::Value =
+                serde_json::from_str(IMPLEMENTATION_SCHEMA).expect("built-in schema");
+            let vocab = load_vocab(&VocabArgs {
+                tokenizer: None,
+                tiktoken: "cl100k".into(),
+            })?;
             let t = Instant::now();
-            let grammar = Compiler::new().compile(&schema, vocab.clone()).map_err(|e| e.to_string())?;
+            let grammar = Compiler::new()
+                .compile(&schema, vocab.clone())
+                .map_err(|e| e.to_string())?;
             println!(
                 "compiled corpora/schemas/implementation.json: {} states in {:.2} ms",
                 grammar.num_states(),
@@ -200,35 +220,54 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             // The incident: the inner object alone must be refused.
             let mut m = grammar.matcher();
-            println!("forced start: {}", String::from_utf8_lossy(&m.forced_bytes(64)));
+            println!(
+                "forced start: {}",
+                String::from_utf8_lossy(&m.forced_bytes(64))
+            );
             let bpe = tiktoken_rs::cl100k_base_singleton();
             let wrong = r#"{"body_statements":["x"],"variables":[],"imports":[]}"#;
             let mut rejected_at = None;
             for (i, t) in bpe.encode_ordinary(wrong).into_iter().enumerate() {
                 if m.accept_token(t).is_err() {
-                    rejected_at = Some((i, String::from_utf8_lossy(vocab.token_bytes(t)).into_owned()));
+                    rejected_at = Some((
+                        i,
+                        String::from_utf8_lossy(vocab.token_bytes(t)).into_owned(),
+                    ));
                     break;
                 }
             }
             match rejected_at {
-                Some((i, tok)) => println!("inner object without the wrapper: rejected at token {i} ({tok:?})"),
+                Some((i, tok)) => {
+                    println!("inner object without the wrapper: rejected at token {i} ({tok:?})")
+                }
                 None => return Err("the inner object alone was accepted: soundness bug".into()),
             }
-            let (valid, n, nanos) = sample_and_validate(&schema, &grammar, samples, seed, 600, true)?;
+            let (valid, n, nanos) =
+                sample_and_validate(&schema, &grammar, samples, seed, 600, true)?;
             println!();
             println!("| completions | valid (jsonschema) | masks | mask latency |");
             println!("|---|---|---|---|");
-            println!("| {n} | {valid} | {} | {} |", nanos.len(), percentiles(nanos.clone()));
+            println!(
+                "| {n} | {valid} | {} | {} |",
+                nanos.len(),
+                percentiles(nanos.clone())
+            );
             if valid != n {
                 return Err(format!("{} of {n} completions did not validate", n - valid));
             }
             Ok(())
         }
-        Cmd::Compile { schema, vocab, opts } => {
+        Cmd::Compile {
+            schema,
+            vocab,
+            opts,
+        } => {
             let s = read_schema(&schema)?;
             let vocab = load_vocab(&vocab)?;
             let t = Instant::now();
-            let g = Compiler::with_config(config(&opts)).compile(&s, vocab).map_err(|e| e.to_string())?;
+            let g = Compiler::with_config(config(&opts))
+                .compile(&s, vocab)
+                .map_err(|e| e.to_string())?;
             println!(
                 "{schema}: {} states, {} KiB, compiled in {:.2} ms",
                 g.num_states(),
@@ -236,29 +275,57 @@ fn run(cli: Cli) -> Result<(), String> {
                 t.elapsed().as_secs_f64() * 1e3
             );
             for r in g.relaxations() {
-                println!("relaxed: keyword `{}` at {} is NOT enforced", r.keyword, if r.pointer.is_empty() { "#" } else { &r.pointer });
+                println!(
+                    "relaxed: keyword `{}` at {} is NOT enforced",
+                    r.keyword,
+                    if r.pointer.is_empty() {
+                        "#"
+                    } else {
+                        &r.pointer
+                    }
+                );
             }
             Ok(())
         }
-        Cmd::Sample { schema, samples, seed, max_tokens, vocab, opts } => {
+        Cmd::Sample {
+            schema,
+            samples,
+            seed,
+            max_tokens,
+            vocab,
+            opts,
+        } => {
             let s = read_schema(&schema)?;
             let vocab = load_vocab(&vocab)?;
-            let g = Compiler::with_config(config(&opts)).compile(&s, vocab).map_err(|e| e.to_string())?;
+            let g = Compiler::with_config(config(&opts))
+                .compile(&s, vocab)
+                .map_err(|e| e.to_string())?;
             for r in g.relaxations() {
-                println!("relaxed: keyword `{}` at {} is NOT enforced", r.keyword, r.pointer);
+                println!(
+                    "relaxed: keyword `{}` at {} is NOT enforced",
+                    r.keyword, r.pointer
+                );
             }
             let (valid, n, nanos) = sample_and_validate(&s, &g, samples, seed, max_tokens, true)?;
             println!("{valid}/{n} valid; {}", percentiles(nanos));
             Ok(())
         }
-        Cmd::Bench { schema, walks, seed, vocab, opts } => {
+        Cmd::Bench {
+            schema,
+            walks,
+            seed,
+            vocab,
+            opts,
+        } => {
             let s = match &schema {
                 Some(p) => read_schema(p)?,
                 None => serde_json::from_str(IMPLEMENTATION_SCHEMA).expect("built-in"),
             };
             let vocab = load_vocab(&vocab)?;
             let t = Instant::now();
-            let g = Compiler::with_config(config(&opts)).compile(&s, vocab).map_err(|e| e.to_string())?;
+            let g = Compiler::with_config(config(&opts))
+                .compile(&s, vocab)
+                .map_err(|e| e.to_string())?;
             let compile_ms = t.elapsed().as_secs_f64() * 1e3;
             let (valid, n, nanos) = sample_and_validate(&s, &g, walks, seed, 400, false)?;
             println!("| schema | compile ms | walks valid | grammar KiB | masks |");

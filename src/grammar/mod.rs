@@ -53,7 +53,6 @@ pub(crate) struct Grammar {
     pub machine_start: Vec<u32>,
     /// Machine owning each state.
     pub machine_of: Vec<u32>,
-    pub machine_names: Vec<String>,
     /// Start state of the root machine.
     pub root: u32,
 }
@@ -88,7 +87,11 @@ impl Grammar {
 
 impl GrammarBuilder {
     pub fn add(&mut self, name: String) -> MachineId {
-        self.machines.push(MachineDef { nfa: Nfa::default(), body: Frag { start: 0, end: 0 }, name });
+        self.machines.push(MachineDef {
+            nfa: Nfa::default(),
+            body: Frag { start: 0, end: 0 },
+            name,
+        });
         (self.machines.len() - 1) as MachineId
     }
 
@@ -97,7 +100,11 @@ impl GrammarBuilder {
     pub fn build(mut self, root: MachineId, max_states: usize) -> Result<Grammar, CompileError> {
         let nonempty = self.trim();
         if !nonempty[root as usize] {
-            return Err(CompileError::new(CompileErrorKind::Unsatisfiable, "", "no JSON value satisfies the schema"));
+            return Err(CompileError::new(
+                CompileErrorKind::Unsatisfiable,
+                "",
+                "no JSON value satisfies the schema",
+            ));
         }
         // Byte classes: the coarsest partition that respects every range.
         let mut boundary = [false; 257];
@@ -133,7 +140,6 @@ impl GrammarBuilder {
             has_out: Vec::new(),
             machine_start: vec![u32::MAX; self.machines.len()],
             machine_of: Vec::new(),
-            machine_names: self.machines.iter().map(|m| m.name.clone()).collect(),
             root: 0,
         };
         // Calls recorded as (machine id, return state) until all starts are known.
@@ -142,14 +148,28 @@ impl GrammarBuilder {
             if !nonempty[mi] {
                 continue;
             }
-            determinize(m, mi as u32, &classes, nclasses, &mut g, &mut pending_calls, max_states)?;
+            determinize(
+                m,
+                mi as u32,
+                &classes,
+                nclasses,
+                &mut g,
+                &mut pending_calls,
+                max_states,
+            )?;
         }
-        g.call_edges = pending_calls.iter().map(|&(m, r)| (g.machine_start[m as usize], r)).collect();
+        g.call_edges = pending_calls
+            .iter()
+            .map(|&(m, r)| (g.machine_start[m as usize], r))
+            .collect();
         g.root = g.machine_start[root as usize];
         let n = g.accept.len();
         g.has_out = (0..n)
             .map(|s| {
-                g.call_off[s] != g.call_off[s + 1] || g.trans[s * nclasses..(s + 1) * nclasses].iter().any(|&t| t != DEAD)
+                g.call_off[s] != g.call_off[s + 1]
+                    || g.trans[s * nclasses..(s + 1) * nclasses]
+                        .iter()
+                        .any(|&t| t != DEAD)
             })
             .collect();
         // Structural checks: no machine accepts the empty string, and no
@@ -195,7 +215,8 @@ impl GrammarBuilder {
             for s in &mut self.machines[mi].nfa.states {
                 s.ranges.retain(|r| live[r.2 as usize]);
                 s.eps.retain(|&e| live[e as usize]);
-                s.calls.retain(|c| nonempty[c.0 as usize] && live[c.1 as usize]);
+                s.calls
+                    .retain(|c| nonempty[c.0 as usize] && live[c.1 as usize]);
             }
         }
         nonempty
@@ -232,7 +253,7 @@ fn live_states(m: &MachineDef, nonempty: &[bool]) -> Vec<bool> {
     live
 }
 
-fn closure(nfa: &Nfa, set: &mut Vec<u32>, mark: &mut Vec<u32>, stamp: u32) {
+fn closure(nfa: &Nfa, set: &mut Vec<u32>, mark: &mut [u32], stamp: u32) {
     let mut i = 0;
     for &s in set.iter() {
         mark[s as usize] = stamp;
@@ -269,25 +290,26 @@ fn determinize(
     stamp += 1;
     closure(nfa, &mut start, &mut mark, stamp);
     let base = g.accept.len() as u32;
-    let mut intern = |set: Vec<u32>, g: &mut Grammar, sets: &mut Vec<Vec<u32>>| -> Result<u32, CompileError> {
-        if let Some(&id) = ids.get(&set) {
-            return Ok(id);
-        }
-        let id = g.accept.len() as u32;
-        if id as usize >= max_states {
-            return Err(CompileError::new(
-                CompileErrorKind::LimitExceeded,
-                &m.name,
-                format!("grammar exceeds {max_states} states (Limits::max_states)"),
-            ));
-        }
-        g.accept.push(set.contains(&m.body.end));
-        g.machine_of.push(mi);
-        g.trans.extend(std::iter::repeat_n(DEAD, nclasses));
-        ids.insert(set.clone(), id);
-        sets.push(set);
-        Ok(id)
-    };
+    let mut intern =
+        |set: Vec<u32>, g: &mut Grammar, sets: &mut Vec<Vec<u32>>| -> Result<u32, CompileError> {
+            if let Some(&id) = ids.get(&set) {
+                return Ok(id);
+            }
+            let id = g.accept.len() as u32;
+            if id as usize >= max_states {
+                return Err(CompileError::new(
+                    CompileErrorKind::LimitExceeded,
+                    &m.name,
+                    format!("grammar exceeds {max_states} states (Limits::max_states)"),
+                ));
+            }
+            g.accept.push(set.contains(&m.body.end));
+            g.machine_of.push(mi);
+            g.trans.extend(std::iter::repeat_n(DEAD, nclasses));
+            ids.insert(set.clone(), id);
+            sets.push(set);
+            Ok(id)
+        };
     let s0 = intern(start, g, &mut sets)?;
     g.machine_start[mi as usize] = s0;
     let mut i = 0;
@@ -375,6 +397,7 @@ fn check_left_recursion(g: &Grammar, machines: &[MachineDef]) -> Result<(), Comp
     Ok(())
 }
 
+#[allow(clippy::needless_range_loop)]
 fn compute_first(g: &mut Grammar, reps: &[u8]) {
     let n = g.accept.len();
     let nclasses = g.nclasses;

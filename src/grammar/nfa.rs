@@ -50,13 +50,6 @@ impl Nfa {
         }
         Frag { start, end: cur }
     }
-    /// Matches one byte in `lo..=hi`.
-    pub fn range(&mut self, lo: u8, hi: u8) -> Frag {
-        let start = self.state();
-        let end = self.state();
-        self.states[start as usize].ranges.push((lo, hi, end));
-        Frag { start, end }
-    }
     /// Matches the empty string.
     pub fn empty(&mut self) -> Frag {
         let s = self.state();
@@ -64,7 +57,10 @@ impl Nfa {
     }
     /// Matches nothing.
     pub fn never(&mut self) -> Frag {
-        Frag { start: self.state(), end: self.state() }
+        Frag {
+            start: self.state(),
+            end: self.state(),
+        }
     }
     /// A call to machine `m`.
     pub fn call(&mut self, m: MachineId) -> Frag {
@@ -81,7 +77,10 @@ impl Nfa {
                 for w in parts.windows(2) {
                     self.eps(w[0].end, w[1].start);
                 }
-                Frag { start: parts[0].start, end: parts[parts.len() - 1].end }
+                Frag {
+                    start: parts[0].start,
+                    end: parts[parts.len() - 1].end,
+                }
             }
         }
     }
@@ -97,15 +96,6 @@ impl Nfa {
         }
         Frag { start, end }
     }
-    pub fn opt(&mut self, f: Frag) -> Frag {
-        let start = self.state();
-        let end = self.state();
-        self.eps(start, f.start);
-        self.eps(f.end, end);
-        self.eps(start, end);
-        Frag { start, end }
-    }
-
     /// Copies a regex-automata dense DFA (built anchored, with `$` at the end
     /// of the pattern so that only full matches are reported) into this NFA.
     /// Dead states are dropped; a state is final when the end-of-input
@@ -118,7 +108,8 @@ impl Nfa {
             let s = self.state();
             return Frag { start: s, end };
         };
-        let mut map: ahash::AHashMap<regex_automata::util::primitives::StateID, u32> = Default::default();
+        let mut map: ahash::AHashMap<regex_automata::util::primitives::StateID, u32> =
+            Default::default();
         let mut queue = vec![s0];
         let first = self.state();
         map.insert(s0, first);

@@ -10,7 +10,10 @@ use std::sync::{Arc, OnceLock};
 
 /// Case count for heavy property tests: `GRAMMASK_CASES`, default 6.
 pub fn cases() -> u32 {
-    std::env::var("GRAMMASK_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(6)
+    std::env::var("GRAMMASK_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6)
 }
 
 pub fn repo() -> PathBuf {
@@ -104,16 +107,26 @@ fn hf_tok(dir: PathBuf) -> Tok {
         }
         None
     });
-    Tok { name: dir.file_name().unwrap().to_string_lossy().into_owned(), vocab, encode }
+    Tok {
+        name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+        vocab,
+        encode,
+    }
 }
 
 /// The shared tokenizers present under `shared/corpora/tokenizers`.
 pub fn shared_tokenizers() -> &'static [Tok] {
     static T: OnceLock<Vec<Tok>> = OnceLock::new();
     T.get_or_init(|| {
-        let Some(root) = shared_corpora() else { return vec![] };
+        let Some(root) = shared_corpora() else {
+            return vec![];
+        };
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("tokenizers"))
-            .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.join("tokenizer.json").is_file()).collect())
+            .map(|d| {
+                d.map(|e| e.unwrap().path())
+                    .filter(|p| p.join("tokenizer.json").is_file())
+                    .collect()
+            })
             .unwrap_or_default();
         dirs.sort();
         dirs.into_iter().map(hf_tok).collect()
@@ -128,7 +141,9 @@ pub fn all_tokenizers() -> Vec<&'static Tok> {
 }
 
 pub fn compile(schema: &Value, tok: &Tok) -> Arc<CompiledGrammar> {
-    Compiler::with_config(Config::new()).compile(schema, tok.vocab.clone()).unwrap_or_else(|e| panic!("{e}"))
+    Compiler::with_config(Config::new())
+        .compile(schema, tok.vocab.clone())
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn validator(schema: &Value) -> jsonschema::Validator {
@@ -182,18 +197,28 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
     let types: Vec<String> = match m.get("type") {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(a)) => a.iter().map(|t| t.as_str().unwrap().to_string()).collect(),
-        _ => vec!["null", "boolean", "object", "array", "number", "string"].into_iter().map(String::from).collect(),
+        _ => vec!["null", "boolean", "object", "array", "number", "string"]
+            .into_iter()
+            .map(String::from)
+            .collect(),
     };
     if let Some(c) = m.get("const") {
         return Some(c.clone());
     }
     if let Some(e) = m.get("enum").and_then(|e| e.as_array()) {
-        let ok: Vec<&Value> = e.iter().filter(|v| types.iter().any(|t| has_type(v, t))).collect();
+        let ok: Vec<&Value> = e
+            .iter()
+            .filter(|v| types.iter().any(|t| has_type(v, t)))
+            .collect();
         return ok.get(rng.below(ok.len().max(1))).map(|v| (*v).clone());
     }
     let t = if depth > 6 {
         // prefer leaves deep down
-        types.iter().find(|t| !matches!(t.as_str(), "object" | "array")).unwrap_or(&types[0]).clone()
+        types
+            .iter()
+            .find(|t| !matches!(t.as_str(), "object" | "array"))
+            .unwrap_or(&types[0])
+            .clone()
     } else {
         types[rng.below(types.len())].clone()
     };
@@ -205,7 +230,8 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
             if rng.chance(0.5) {
                 Value::from(rng.below(1000) as i64)
             } else {
-                serde_json::Number::from_f64((rng.below(100000) as f64 - 50000.0) / 128.0).map(Value::Number)?
+                serde_json::Number::from_f64((rng.below(100000) as f64 - 50000.0) / 128.0)
+                    .map(Value::Number)?
             }
         }
         "string" => Value::String(gen_string(rng)),
@@ -217,8 +243,14 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
                 .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
                 .unwrap_or_default();
             let empty = serde_json::Map::new();
-            let props = m.get("properties").and_then(|p| p.as_object()).unwrap_or(&empty);
-            let additional = m.get("additionalProperties").cloned().unwrap_or(Value::Bool(true));
+            let props = m
+                .get("properties")
+                .and_then(|p| p.as_object())
+                .unwrap_or(&empty);
+            let additional = m
+                .get("additionalProperties")
+                .cloned()
+                .unwrap_or(Value::Bool(true));
             for (k, s) in props {
                 if required.contains(&k.as_str()) || (depth < 5 && rng.chance(0.5)) {
                     match generate(s, root, rng, depth + 1) {
@@ -247,10 +279,20 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
         }
         "array" => {
             let min = m.get("minItems").and_then(|x| x.as_u64()).unwrap_or(0) as usize;
-            let max = m.get("maxItems").and_then(|x| x.as_u64()).map(|x| x as usize);
+            let max = m
+                .get("maxItems")
+                .and_then(|x| x.as_u64())
+                .map(|x| x as usize);
             let (prefix, rest) = match (m.get("prefixItems"), m.get("items")) {
-                (_, Some(Value::Array(p))) => (p.clone(), m.get("additionalItems").cloned().unwrap_or(Value::Bool(true))),
-                (Some(Value::Array(p)), it) => (p.clone(), it.cloned().unwrap_or(Value::Bool(true))),
+                (_, Some(Value::Array(p))) => (
+                    p.clone(),
+                    m.get("additionalItems")
+                        .cloned()
+                        .unwrap_or(Value::Bool(true)),
+                ),
+                (Some(Value::Array(p)), it) => {
+                    (p.clone(), it.cloned().unwrap_or(Value::Bool(true)))
+                }
                 (None, it) => (vec![], it.cloned().unwrap_or(Value::Bool(true))),
                 _ => return None,
             };
@@ -261,7 +303,11 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
             if cap < min {
                 return None;
             }
-            let n = if depth > 5 { min } else { min + rng.below(cap - min + 1).min(4) };
+            let n = if depth > 5 {
+                min
+            } else {
+                min + rng.below(cap - min + 1).min(4)
+            };
             let mut out = Vec::new();
             for i in 0..n {
                 let s = if i < prefix.len() { &prefix[i] } else { &rest };
@@ -305,8 +351,13 @@ fn percent(s: &str) -> String {
 }
 
 pub fn gen_string(rng: &mut Rng) -> String {
-    const POOL: &[&str] = &["a", "b", "Z", " ", "0", "é", "日", "😀", "\"", "\\", "\n", "\t", "/", "{", "}", "\u{1}", "word", "_x"];
-    (0..rng.below(8)).map(|_| POOL[rng.below(POOL.len())]).collect()
+    const POOL: &[&str] = &[
+        "a", "b", "Z", " ", "0", "é", "日", "😀", "\"", "\\", "\n", "\t", "/", "{", "}", "\u{1}",
+        "word", "_x",
+    ];
+    (0..rng.below(8))
+        .map(|_| POOL[rng.below(POOL.len())])
+        .collect()
 }
 
 fn gen_any(rng: &mut Rng, depth: usize) -> Value {
@@ -316,7 +367,11 @@ fn gen_any(rng: &mut Rng, depth: usize) -> Value {
         2 => Value::from(rng.below(100) as i64 - 50),
         3 => Value::String(gen_string(rng)),
         4 => Value::Array((0..rng.below(3)).map(|_| gen_any(rng, depth + 1)).collect()),
-        _ => Value::Object((0..rng.below(3)).map(|i| (format!("k{i}"), gen_any(rng, depth + 1))).collect()),
+        _ => Value::Object(
+            (0..rng.below(3))
+                .map(|i| (format!("k{i}"), gen_any(rng, depth + 1)))
+                .collect(),
+        ),
     }
 }
 
@@ -325,7 +380,8 @@ fn gen_any(rng: &mut Rng, depth: usize) -> Value {
 pub fn grammar_for(tok: &Tok, name: &str, schema: &Value) -> Arc<CompiledGrammar> {
     use std::collections::HashMap;
     use std::sync::Mutex;
-    static G: OnceLock<Mutex<HashMap<(String, String), Arc<CompiledGrammar>>>> = OnceLock::new();
+    type Cache = Mutex<HashMap<(String, String), Arc<CompiledGrammar>>>;
+    static G: OnceLock<Cache> = OnceLock::new();
     let map = G.get_or_init(Default::default);
     let key = (tok.name.clone(), name.to_string());
     if let Some(g) = map.lock().unwrap().get(&key) {

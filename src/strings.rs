@@ -1,0 +1,389 @@
+//! Constrained strings: `pattern`, `format`, `minLength`/`maxLength`, and key
+//! sets (`propertyNames`, `patternProperties`, additional keys) as exact
+//! byte-level automata over JSON string *literals*.
+//!
+//! The constraint is stated over the decoded value (as regexes over UTF-8,
+//! compiled by regex-automata); a hand-written JSON-literal decoder runs in
+//! product with them, feeding each decoded byte to every constraint DFA and
+//! counting characters for the length bounds. Acceptance at the closing
+//! quote: every `must` DFA matches, no `must_not` DFA matches, and the length
+//! is in range.
+//!
+//! Output format for constrained strings (documented in the README): every
+//! character appears literally except `"` `\` and control characters, which
+//! use a short escape (`\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`) or `\u00XX`
+//! (either hex case). Free strings (no constraint) accept every JSON escape.
+
+use crate::lexer::Dfa;
+use regex_automata::dfa::Automaton;
+use regex_automata::util::primitives::StateID;
+use regex_automata::{util::start, Anchored};
+
+/// What a constrained string must satisfy.
+#[derive(Default)]
+pub(crate) struct StringSpec {
+    /// Decoded value must fully match each of these.
+    pub must: Vec<Dfa>,
+    /// Decoded value must fully match none of these.
+    pub must_not: Vec<Dfa>,
+    pub min_len: u64,
+    pub max_len: Option<u64>,
+}
+
+/// A deterministic byte automaton: `ranges[s]` are `(lo, hi, target)`.
+pub(crate) struct TableDfa {
+    pub ranges: Vec<Vec<(u8, u8, u32)>>,
+    pub accept: Vec<bool>,
+}
+
+/// Decoder position inside a JSON string literal.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Dec {
+    /// Before the opening quote.
+    Open,
+    /// Between characters.
+    Normal,
+    /// Inside a multi-byte UTF-8 character: `left` continuation bytes remain,
+    /// the next one in `lo..=hi`.
+    Cont { left: u8, lo: u8, hi: u8 },
+    /// After `\`.
+    Esc,
+    /// After `\u`, `\u0`, `\u00`, `\u00X` (X = the high nibble).
+    U(u8, u8),
+    /// After the closing quote.
+    Done,
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    dec: Dec,
+    ids: Vec<StateID>,
+    count: u64,
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// What one input byte does: move the decoder, maybe emit a decoded byte,
+/// maybe finish a character.
+fn decode(dec: Dec, b: u8) -> Option<(Dec, Option<u8>, bool)> {
+    Some(match dec {
+        Dec::Open => (if b == b'"' { Dec::Normal } else { return None }, None, false),
+        Dec::Done => return None,
+        Dec::Normal => match b {
+            b'"' => (Dec::Done, None, false),
+            b'\\' => (Dec::Esc, None, false),
+            0x00..=0x1F => return None,
+            0x20..=0x7F => (Dec::Normal, Some(b), true),
+            0xC2..=0xDF => (Dec::Cont { left: 1, lo: 0x80, hi: 0xBF }, Some(b), true),
+            0xE0 => (Dec::Cont { left: 2, lo: 0xA0, hi: 0xBF }, Some(b), true),
+            0xE1..=0xEC | 0xEE..=0xEF => (Dec::Cont { left: 2, lo: 0x80, hi: 0xBF }, Some(b), true),
+            0xED => (Dec::Cont { left: 2, lo: 0x80, hi: 0x9F }, Some(b), true),
+            0xF0 => (Dec::Cont { left: 3, lo: 0x90, hi: 0xBF }, Some(b), true),
+            0xF1..=0xF3 => (Dec::Cont { left: 3, lo: 0x80, hi: 0xBF }, Some(b), true),
+            0xF4 => (Dec::Cont { left: 3, lo: 0x80, hi: 0x8F }, Some(b), true),
+            _ => return None,
+        },
+        Dec::Cont { left, lo, hi } => {
+            if b < lo || b > hi {
+                return None;
+            }
+            let next = if left == 1 { Dec::Normal } else { Dec::Cont { left: left - 1, lo: 0x80, hi: 0xBF } };
+            (next, Some(b), false)
+        }
+        Dec::Esc => match b {
+            b'"' | b'\\' | b'/' => (Dec::Normal, Some(b), true),
+            b'b' => (Dec::Normal, Some(0x08), true),
+            b'f' => (Dec::Normal, Some(0x0C), true),
+            b'n' => (Dec::Normal, Some(b'\n'), true),
+            b'r' => (Dec::Normal, Some(b'\r'), true),
+            b't' => (Dec::Normal, Some(b'\t'), true),
+            b'u' => (Dec::U(0, 0), None, false),
+            _ => return None,
+        },
+        // \u00XX with XX in 00..1F: control characters only.
+        Dec::U(0, _) if b == b'0' => (Dec::U(1, 0), None, false),
+        Dec::U(1, _) if b == b'0' => (Dec::U(2, 0), None, false),
+        Dec::U(2, _) if b == b'0' || b == b'1' => (Dec::U(3, b - b'0'), None, false),
+        Dec::U(3, hi) => {
+            let lo = hex_val(b)?;
+            (Dec::Normal, Some(hi * 16 + lo), true)
+        }
+        Dec::U(..) => return None,
+    })
+}
+
+fn start_id(d: &Dfa) -> Result<StateID, String> {
+    d.start_state(&start::Config::new().anchored(Anchored::Yes)).map_err(|e| e.to_string())
+}
+
+fn full_match(d: &Dfa, id: StateID) -> bool {
+    d.is_match_state(d.next_eoi_state(id))
+}
+
+/// Builds the product automaton. `max_states` bounds its size.
+pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, String> {
+    let dfas: Vec<&Dfa> = spec.must.iter().chain(&spec.must_not).collect();
+    let n_must = spec.must.len();
+    // Counting only matters up to max (or min when unbounded).
+    let cap = spec.max_len.map(|m| m + 1).unwrap_or(spec.min_len);
+    let mut ids: Vec<StateID> = Vec::with_capacity(dfas.len());
+    for d in &dfas {
+        ids.push(start_id(d)?);
+    }
+    let start = Key { dec: Dec::Open, ids, count: 0 };
+    let mut index: ahash::AHashMap<Key, u32> = Default::default();
+    let mut keys: Vec<Key> = vec![start.clone()];
+    index.insert(start, 0);
+    let mut out = TableDfa { ranges: Vec::new(), accept: Vec::new() };
+    let mut i = 0;
+    while i < keys.len() {
+        let k = keys[i].clone();
+        i += 1;
+        let accept = k.dec == Dec::Done
+            && k.count >= spec.min_len
+            && (0..n_must).all(|j| full_match(dfas[j], k.ids[j]))
+            && (n_must..dfas.len()).all(|j| !full_match(dfas[j], k.ids[j]));
+        out.accept.push(accept);
+        let mut ranges: Vec<(u8, u8, u32)> = Vec::new();
+        for b in 0..=255u8 {
+            let Some((dec, byte, new_char)) = decode(k.dec, b) else { continue };
+            let count = if new_char { (k.count + 1).min(cap.max(1)) } else { k.count };
+            if let Some(max) = spec.max_len {
+                if new_char && k.count + 1 > max {
+                    continue;
+                }
+            }
+            let mut nids = k.ids.clone();
+            let mut dead = false;
+            if let Some(x) = byte {
+                for (j, d) in dfas.iter().enumerate() {
+                    nids[j] = d.next_state(nids[j], x);
+                    if j < n_must && d.is_dead_state(nids[j]) {
+                        dead = true;
+                        break;
+                    }
+                }
+            }
+            if dead {
+                continue;
+            }
+            let nk = Key { dec, ids: nids, count };
+            let t = match index.get(&nk) {
+                Some(&t) => t,
+                None => {
+                    let t = keys.len() as u32;
+                    if keys.len() >= max_states {
+                        return Err(format!("string automaton exceeds {max_states} states"));
+                    }
+                    index.insert(nk.clone(), t);
+                    keys.push(nk);
+                    t
+                }
+            };
+            match ranges.last_mut() {
+                Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t => r.1 = b,
+                _ => ranges.push((b, b, t)),
+            }
+        }
+        out.ranges.push(ranges);
+    }
+    Ok(out)
+}
+
+/// Translates an ECMA-262 regex (JSON Schema `pattern`) into regex-syntax
+/// syntax, or says why it cannot be.
+///
+/// Differences handled: `\d` `\w` are ASCII in ECMA; `\s` is given the
+/// characters both dialects agree on (so the result is never larger than
+/// either reading); `.` excludes ECMA line terminators; `[^]` is any
+/// character; `\/` and other identity escapes. Refused: lookaround,
+/// backreferences, `\c`, Unicode property escapes are kept as they are.
+pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
+    const S: &str = r"\t\n\x0B\x0C\r \xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}";
+    let chars: Vec<char> = p.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let mut in_class = false;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '\\' => {
+                let Some(&n) = chars.get(i + 1) else { return Err("trailing backslash".into()) };
+                i += 2;
+                match n {
+                    'd' => out.push_str(if in_class { "0-9" } else { "[0-9]" }),
+                    'D' => {
+                        if in_class {
+                            return Err("\\D inside a character class".into());
+                        }
+                        out.push_str("[^0-9]")
+                    }
+                    'w' => out.push_str(if in_class { "0-9A-Za-z_" } else { "[0-9A-Za-z_]" }),
+                    'W' => {
+                        if in_class {
+                            return Err("\\W inside a character class".into());
+                        }
+                        out.push_str("[^0-9A-Za-z_]")
+                    }
+                    's' => {
+                        if in_class {
+                            out.push_str(S)
+                        } else {
+                            out.push_str(&format!("[{S}]"))
+                        }
+                    }
+                    'S' => {
+                        if in_class {
+                            return Err("\\S inside a character class".into());
+                        }
+                        // Not whitespace in either dialect.
+                        out.push_str(&format!("[^{S}\\x{{85}}\\x{{FEFF}}]"))
+                    }
+                    'b' if !in_class => out.push_str(r"(?-u:\b)"),
+                    'B' if !in_class => out.push_str(r"(?-u:\B)"),
+                    'b' => out.push_str(r"\x08"),
+                    '1'..='9' => return Err("backreference".into()),
+                    'c' => return Err("control escape \\c".into()),
+                    'k' => return Err("named backreference".into()),
+                    'u' => {
+                        // \uXXXX or \u{...}
+                        if chars.get(i) == Some(&'{') {
+                            let end = chars[i..].iter().position(|&x| x == '}').ok_or("bad \\u{")?;
+                            let hex: String = chars[i + 1..i + end].iter().collect();
+                            out.push_str(&format!("\\x{{{hex}}}"));
+                            i += end + 1;
+                        } else {
+                            let hex: String = chars.get(i..i + 4).ok_or("bad \\u escape")?.iter().collect();
+                            if !hex.chars().all(|h| h.is_ascii_hexdigit()) {
+                                return Err("bad \\u escape".into());
+                            }
+                            out.push_str(&format!("\\x{{{hex}}}"));
+                            i += 4;
+                        }
+                    }
+                    'x' => {
+                        let hex: String = chars.get(i..i + 2).ok_or("bad \\x escape")?.iter().collect();
+                        out.push_str(&format!("\\x{{{hex}}}"));
+                        i += 2;
+                    }
+                    'n' | 'r' | 't' | 'f' | 'v' | '0' => out.push_str(match n {
+                        'n' => r"\n",
+                        'r' => r"\r",
+                        't' => r"\t",
+                        'f' => r"\x0C",
+                        'v' => r"\x0B",
+                        _ => r"\x00",
+                    }),
+                    'p' | 'P' => {
+                        out.push('\\');
+                        out.push(n);
+                    }
+                    c if c.is_ascii_alphanumeric() => return Err(format!("unknown escape \\{c}")),
+                    c => {
+                        // identity escape of punctuation
+                        out.push_str(&regex_syntax::escape(&c.to_string()));
+                    }
+                }
+                continue;
+            }
+            '[' if !in_class => {
+                if chars.get(i + 1) == Some(&'^') && chars.get(i + 2) == Some(&']') {
+                    out.push_str(r"(?s:.)");
+                    i += 3;
+                    continue;
+                }
+                if chars.get(i + 1) == Some(&']') {
+                    return Err("empty character class".into());
+                }
+                in_class = true;
+                out.push('[');
+                if chars.get(i + 1) == Some(&'^') {
+                    out.push('^');
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            '[' => out.push_str(r"\["),
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            '.' if !in_class => out.push_str(r"[^\n\r\x{2028}\x{2029}]"),
+            '(' if !in_class && chars.get(i + 1) == Some(&'?') => {
+                match chars.get(i + 2) {
+                    Some('=') | Some('!') => return Err("lookahead".into()),
+                    Some('<') if matches!(chars.get(i + 3), Some('=') | Some('!')) => return Err("lookbehind".into()),
+                    _ => out.push('('),
+                }
+            }
+            '&' | '~' | '-' if in_class && chars.get(i + 1) == Some(&c) => {
+                // regex-syntax reads `&&`, `~~`, `--` as set operations
+                out.push('\\');
+                out.push(c);
+            }
+            '{' if !in_class => {
+                // A `{` that does not start a valid quantifier is a literal.
+                let rest: String = chars[i..].iter().collect();
+                let ok = rest.find('}').map(|e| {
+                    let inner = &rest[1..e];
+                    !inner.is_empty()
+                        && inner.split(',').count() <= 2
+                        && inner.split(',').next().is_some_and(|a| !a.is_empty() && a.chars().all(|d| d.is_ascii_digit()))
+                        && inner.split(',').nth(1).is_none_or(|b| b.chars().all(|d| d.is_ascii_digit()))
+                });
+                if ok == Some(true) {
+                    out.push('{');
+                } else {
+                    out.push_str(r"\{");
+                }
+            }
+            '}' if !in_class => {
+                // balanced with a quantifier `{` above only if one is open
+                let open = out.rfind('{').is_some_and(|p| !out[..p].ends_with('\\') && !out[p..].contains('}'));
+                out.push_str(if open { "}" } else { r"\}" });
+            }
+            '#' | ' ' if in_class => out.push_str(&regex_syntax::escape(&c.to_string())),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    if in_class {
+        return Err("unterminated character class".into());
+    }
+    Ok(out)
+}
+
+/// Decoded-value regexes for `format` values: each is a *subset* of what
+/// validators accept (so output always validates), covering the common
+/// forms. `None` for a format we do not enforce.
+pub(crate) fn format_regex(name: &str) -> Option<&'static str> {
+    const YEAR: &str = r"[0-9]{4}";
+    let _ = YEAR;
+    Some(match name {
+        "date" => DATE,
+        "time" => TIME,
+        "date-time" => DATE_TIME,
+        "duration" => r"P(?:[0-9]{1,9}Y(?:[0-9]{1,9}M)?(?:[0-9]{1,9}D)?|[0-9]{1,9}M(?:[0-9]{1,9}D)?|[0-9]{1,9}D|[0-9]{1,9}W)(?:T(?:[0-9]{1,9}H(?:[0-9]{1,9}M)?(?:[0-9]{1,9}S)?|[0-9]{1,9}M(?:[0-9]{1,9}S)?|[0-9]{1,9}S))?|PT(?:[0-9]{1,9}H(?:[0-9]{1,9}M)?(?:[0-9]{1,9}S)?|[0-9]{1,9}M(?:[0-9]{1,9}S)?|[0-9]{1,9}S)",
+        "email" => r"[A-Za-z0-9](?:[A-Za-z0-9_+\-]|\.[A-Za-z0-9_+\-]){0,40}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,20}[A-Za-z0-9])?\.){1,4}[A-Za-z]{2,10}",
+        "hostname" => r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?\.){0,4}[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?",
+        "ipv4" => r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}",
+        "ipv6" => r"(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|::|(?:[0-9a-fA-F]{1,4}:){1,7}:|:(?::[0-9a-fA-F]{1,4}){1,7}|(?:[0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}",
+        "uuid" => r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+        "uri" => r"[A-Za-z][A-Za-z0-9+.\-]{0,15}://(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?\.){0,4}[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~\-]{0,40}){0,8}(?:\?[A-Za-z0-9._~=&\-]{0,60})?",
+        "uri-reference" => r"(?:[A-Za-z][A-Za-z0-9+.\-]{0,15}://(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?\.){0,4}[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?)?(?:/[A-Za-z0-9._~\-]{0,40}){0,8}(?:\?[A-Za-z0-9._~=&\-]{0,60})?(?:#[A-Za-z0-9._~\-]{0,40})?",
+        _ => return None,
+    })
+}
+
+// Calendar-exact dates: 29 February only in leap years.
+const DATE: &str = r"(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)";
+const TIME: &str = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+\-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
+const DATE_TIME: &str = r"(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+\-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
