@@ -49,9 +49,11 @@ mod grammar;
 mod lexer;
 mod mask;
 mod matcher;
+mod numbers;
 mod pda;
 mod sample;
 mod schema;
+mod strings;
 mod vocab;
 
 pub use compiled::{CompiledGrammar, Compiler};

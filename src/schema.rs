@@ -18,6 +18,8 @@ use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::nfa::{Frag, MachineId, Nfa};
 use crate::grammar::{Grammar, GrammarBuilder};
 use crate::lexer;
+use crate::numbers;
+use crate::strings::{self, StringSpec};
 use serde_json::{Map, Value};
 
 /// A keyword that was dropped in lenient mode.
@@ -68,11 +70,6 @@ const SUPPORTED: &[&str] = &[
     "const",
     "anyOf",
     "$ref",
-];
-
-/// JSON Schema keywords that constrain instances and are not enforced yet:
-/// strict mode refuses them by name.
-const UNSUPPORTED: &[&str] = &[
     "minLength",
     "maxLength",
     "pattern",
@@ -81,6 +78,11 @@ const UNSUPPORTED: &[&str] = &[
     "maximum",
     "exclusiveMinimum",
     "exclusiveMaximum",
+];
+
+/// JSON Schema keywords that constrain instances and are not enforced yet:
+/// strict mode refuses them by name.
+const UNSUPPORTED: &[&str] = &[
     "multipleOf",
     "allOf",
     "oneOf",
@@ -161,6 +163,8 @@ enum Job {
     Array(Value, String),
     /// A terminal: a regex HIR.
     Terminal(regex_syntax::hir::Hir),
+    /// A terminal built as a table (constrained strings, bounded numbers).
+    Table(crate::strings::TableDfa),
 }
 
 /// Result of compiling a schema: the grammar and the relaxations made.
@@ -200,6 +204,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
                     })?;
                 nfa.import_dfa(&dfa)
             }
+            Job::Table(t) => nfa.import_table(&t),
         };
         let def = &mut c.gb.machines[m as usize];
         def.nfa = nfa;
@@ -532,13 +537,9 @@ impl SchemaCompiler<'_> {
                     nfa.alt(&[a, b])
                 }
                 Ty::Integer if has_number => continue,
-                Ty::Integer => self.terminal(nfa, "integer", || {
-                    lexer::parse(lexer::number_regex(true)).expect("valid")
-                }),
-                Ty::Number => self.terminal(nfa, "number", || {
-                    lexer::parse(lexer::number_regex(false)).expect("valid")
-                }),
-                Ty::String => self.string_terminal(nfa),
+                Ty::Integer => self.number_frag(nfa, map, ptr, true)?,
+                Ty::Number => self.number_frag(nfa, map, ptr, false)?,
+                Ty::String => self.string_frag(nfa, map, ptr)?,
                 Ty::Object => {
                     let m = self.machine(format!("object:{ptr}"), || {
                         Job::Object(schema.clone(), ptr.to_string())
@@ -559,6 +560,225 @@ impl SchemaCompiler<'_> {
         } else {
             nfa.alt(&frags)
         })
+    }
+
+    fn dfa(
+        &self,
+        hir: &regex_syntax::hir::Hir,
+        ptr: &str,
+        kw: &str,
+    ) -> Result<lexer::Dfa, CompileError> {
+        lexer::compile_hir(hir, self.cfg.get_limits().max_terminal_bytes).map_err(|e| {
+            CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                ptr,
+                format!("automaton too large: {e}"),
+            )
+            .with_keyword(kw)
+        })
+    }
+
+    fn table_machine(
+        &mut self,
+        nfa: &mut Nfa,
+        key: String,
+        spec: StringSpec,
+        ptr: &str,
+        kw: &str,
+    ) -> Result<Frag, CompileError> {
+        if let Some(&m) = self.keys.get(&key) {
+            return Ok(nfa.call(m));
+        }
+        let table = strings::build(&spec, self.cfg.get_limits().max_states).map_err(|e| {
+            CompileError::new(CompileErrorKind::LimitExceeded, ptr, e).with_keyword(kw)
+        })?;
+        let m = self.machine(key, || Job::Table(table));
+        Ok(nfa.call(m))
+    }
+
+    fn count_kw(
+        &self,
+        map: &Map<String, Value>,
+        kw: &str,
+        ptr: &str,
+    ) -> Result<Option<u64>, CompileError> {
+        match map.get(kw) {
+            None => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .or_else(|| {
+                    v.as_f64()
+                        .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                        .map(|f| f.min(u64::MAX as f64) as u64)
+                })
+                .map(Some)
+                .ok_or_else(|| {
+                    CompileError::new(
+                        CompileErrorKind::InvalidSchema,
+                        ptr,
+                        format!("{kw} must be a non-negative integer"),
+                    )
+                    .with_keyword(kw)
+                }),
+        }
+    }
+
+    /// A string value with `minLength`, `maxLength`, `pattern`, `format`.
+    fn string_frag(
+        &mut self,
+        nfa: &mut Nfa,
+        map: &Map<String, Value>,
+        ptr: &str,
+    ) -> Result<Frag, CompileError> {
+        let min = self.count_kw(map, "minLength", ptr)?.unwrap_or(0);
+        let max = self.count_kw(map, "maxLength", ptr)?;
+        let mut spec = StringSpec {
+            min_len: min,
+            max_len: max,
+            ..Default::default()
+        };
+        let mut key = format!("cstring:{min}:{max:?}");
+        let mut kw = if max.is_some() {
+            "maxLength"
+        } else {
+            "minLength"
+        };
+        if let Some(p) = map.get("pattern") {
+            let Value::String(p) = p else {
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    "pattern must be a string",
+                )
+                .with_keyword("pattern"));
+            };
+            match strings::translate_ecma(p)
+                .and_then(|t| lexer::parse(&format!("(?s:.)*(?:{t})(?s:.)*")))
+            {
+                Ok(hir) => {
+                    spec.must.push(self.dfa(&hir, ptr, "pattern")?);
+                    key.push_str(&format!(":p{p:?}"));
+                    kw = "pattern";
+                }
+                Err(e) => self.unsupported(
+                    ptr,
+                    "pattern",
+                    &format!("cannot translate pattern {p:?}: {e}"),
+                )?,
+            }
+        }
+        if let Some(f) = map.get("format") {
+            let name = f.as_str().unwrap_or("");
+            match strings::format_regex(name) {
+                Some(re) => {
+                    let hir = lexer::parse(re).expect("format regexes are valid");
+                    spec.must.push(self.dfa(&hir, ptr, "format")?);
+                    key.push_str(&format!(":f{name}"));
+                    kw = "format";
+                }
+                None => {
+                    self.unsupported(ptr, "format", &format!("format {name:?} is not supported"))?
+                }
+            }
+        }
+        if spec.must.is_empty() && min == 0 && max.is_none() {
+            return Ok(self.string_terminal(nfa));
+        }
+        if let Some(m) = max {
+            if m < min {
+                return Ok(nfa.never());
+            }
+        }
+        self.table_machine(nfa, key, spec, ptr, kw)
+    }
+
+    /// A number (or integer) value with bounds.
+    fn number_frag(
+        &mut self,
+        nfa: &mut Nfa,
+        map: &Map<String, Value>,
+        ptr: &str,
+        integer: bool,
+    ) -> Result<Frag, CompileError> {
+        use numbers::Cmp;
+        let num = |kw: &str| -> Result<Option<numbers::Dec>, CompileError> {
+            match map.get(kw) {
+                None | Some(Value::Bool(_)) => Ok(None),
+                Some(Value::Number(n)) => {
+                    numbers::parse_dec(&n.to_string()).map(Some).ok_or_else(|| {
+                        CompileError::new(
+                            CompileErrorKind::LimitExceeded,
+                            ptr,
+                            format!("{kw} {n} is out of range"),
+                        )
+                        .with_keyword(kw)
+                    })
+                }
+                Some(_) => Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    format!("{kw} must be a number"),
+                )
+                .with_keyword(kw)),
+            }
+        };
+        let mut bounds: Vec<(numbers::Dec, Cmp, &str)> = Vec::new();
+        let draft4_excl = |kw: &str| map.get(kw) == Some(&Value::Bool(true));
+        if let Some(d) = num("minimum")? {
+            bounds.push((
+                d,
+                if draft4_excl("exclusiveMinimum") {
+                    Cmp::Gt
+                } else {
+                    Cmp::Ge
+                },
+                "minimum",
+            ));
+        }
+        if let Some(d) = num("maximum")? {
+            bounds.push((
+                d,
+                if draft4_excl("exclusiveMaximum") {
+                    Cmp::Lt
+                } else {
+                    Cmp::Le
+                },
+                "maximum",
+            ));
+        }
+        if let Some(d) = num("exclusiveMinimum")? {
+            bounds.push((d, Cmp::Gt, "exclusiveMinimum"));
+        }
+        if let Some(d) = num("exclusiveMaximum")? {
+            bounds.push((d, Cmp::Lt, "exclusiveMaximum"));
+        }
+        if bounds.is_empty() {
+            let (name, re) = if integer {
+                ("integer", lexer::number_regex(true))
+            } else {
+                ("number", lexer::number_regex(false))
+            };
+            return Ok(self.terminal(nfa, name, || lexer::parse(re).expect("valid")));
+        }
+        let syntax = if integer {
+            r"-?(?:0|[1-9][0-9]{0,199})"
+        } else {
+            r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]{1,200})?"
+        };
+        let mut spec = StringSpec {
+            raw: true,
+            ..Default::default()
+        };
+        spec.must
+            .push(self.dfa(&lexer::parse(syntax).expect("valid"), ptr, "minimum")?);
+        let mut key = format!("num:{integer}");
+        for (d, cmp, kw) in &bounds {
+            let hir = numbers::cmp_regex(d, *cmp, integer, 200);
+            spec.must.push(self.dfa(&hir, ptr, kw)?);
+            key.push_str(&format!(":{cmp:?}{d:?}"));
+        }
+        let kw = bounds[0].2;
+        self.table_machine(nfa, key, spec, ptr, kw)
     }
 
     fn object(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {

@@ -28,6 +28,9 @@ pub(crate) struct StringSpec {
     pub must_not: Vec<Dfa>,
     pub min_len: u64,
     pub max_len: Option<u64>,
+    /// Raw mode: the DFAs read the literal bytes themselves (no JSON string
+    /// decoding, no quotes); used to intersect number constraints.
+    pub raw: bool,
 }
 
 /// A deterministic byte automaton: `ranges[s]` are `(lo, hi, target)`.
@@ -74,27 +77,95 @@ fn hex_val(b: u8) -> Option<u8> {
 /// maybe finish a character.
 fn decode(dec: Dec, b: u8) -> Option<(Dec, Option<u8>, bool)> {
     Some(match dec {
-        Dec::Open => (if b == b'"' { Dec::Normal } else { return None }, None, false),
+        Dec::Open => (
+            if b == b'"' { Dec::Normal } else { return None },
+            None,
+            false,
+        ),
         Dec::Done => return None,
         Dec::Normal => match b {
             b'"' => (Dec::Done, None, false),
             b'\\' => (Dec::Esc, None, false),
             0x00..=0x1F => return None,
             0x20..=0x7F => (Dec::Normal, Some(b), true),
-            0xC2..=0xDF => (Dec::Cont { left: 1, lo: 0x80, hi: 0xBF }, Some(b), true),
-            0xE0 => (Dec::Cont { left: 2, lo: 0xA0, hi: 0xBF }, Some(b), true),
-            0xE1..=0xEC | 0xEE..=0xEF => (Dec::Cont { left: 2, lo: 0x80, hi: 0xBF }, Some(b), true),
-            0xED => (Dec::Cont { left: 2, lo: 0x80, hi: 0x9F }, Some(b), true),
-            0xF0 => (Dec::Cont { left: 3, lo: 0x90, hi: 0xBF }, Some(b), true),
-            0xF1..=0xF3 => (Dec::Cont { left: 3, lo: 0x80, hi: 0xBF }, Some(b), true),
-            0xF4 => (Dec::Cont { left: 3, lo: 0x80, hi: 0x8F }, Some(b), true),
+            0xC2..=0xDF => (
+                Dec::Cont {
+                    left: 1,
+                    lo: 0x80,
+                    hi: 0xBF,
+                },
+                Some(b),
+                true,
+            ),
+            0xE0 => (
+                Dec::Cont {
+                    left: 2,
+                    lo: 0xA0,
+                    hi: 0xBF,
+                },
+                Some(b),
+                true,
+            ),
+            0xE1..=0xEC | 0xEE..=0xEF => (
+                Dec::Cont {
+                    left: 2,
+                    lo: 0x80,
+                    hi: 0xBF,
+                },
+                Some(b),
+                true,
+            ),
+            0xED => (
+                Dec::Cont {
+                    left: 2,
+                    lo: 0x80,
+                    hi: 0x9F,
+                },
+                Some(b),
+                true,
+            ),
+            0xF0 => (
+                Dec::Cont {
+                    left: 3,
+                    lo: 0x90,
+                    hi: 0xBF,
+                },
+                Some(b),
+                true,
+            ),
+            0xF1..=0xF3 => (
+                Dec::Cont {
+                    left: 3,
+                    lo: 0x80,
+                    hi: 0xBF,
+                },
+                Some(b),
+                true,
+            ),
+            0xF4 => (
+                Dec::Cont {
+                    left: 3,
+                    lo: 0x80,
+                    hi: 0x8F,
+                },
+                Some(b),
+                true,
+            ),
             _ => return None,
         },
         Dec::Cont { left, lo, hi } => {
             if b < lo || b > hi {
                 return None;
             }
-            let next = if left == 1 { Dec::Normal } else { Dec::Cont { left: left - 1, lo: 0x80, hi: 0xBF } };
+            let next = if left == 1 {
+                Dec::Normal
+            } else {
+                Dec::Cont {
+                    left: left - 1,
+                    lo: 0x80,
+                    hi: 0xBF,
+                }
+            };
             (next, Some(b), false)
         }
         Dec::Esc => match b {
@@ -120,7 +191,8 @@ fn decode(dec: Dec, b: u8) -> Option<(Dec, Option<u8>, bool)> {
 }
 
 fn start_id(d: &Dfa) -> Result<StateID, String> {
-    d.start_state(&start::Config::new().anchored(Anchored::Yes)).map_err(|e| e.to_string())
+    d.start_state(&start::Config::new().anchored(Anchored::Yes))
+        .map_err(|e| e.to_string())
 }
 
 fn full_match(d: &Dfa, id: StateID) -> bool {
@@ -137,24 +209,41 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
     for d in &dfas {
         ids.push(start_id(d)?);
     }
-    let start = Key { dec: Dec::Open, ids, count: 0 };
+    let start = Key {
+        dec: if spec.raw { Dec::Normal } else { Dec::Open },
+        ids,
+        count: 0,
+    };
     let mut index: ahash::AHashMap<Key, u32> = Default::default();
     let mut keys: Vec<Key> = vec![start.clone()];
     index.insert(start, 0);
-    let mut out = TableDfa { ranges: Vec::new(), accept: Vec::new() };
+    let mut out = TableDfa {
+        ranges: Vec::new(),
+        accept: Vec::new(),
+    };
     let mut i = 0;
     while i < keys.len() {
         let k = keys[i].clone();
         i += 1;
-        let accept = k.dec == Dec::Done
+        let accept = (spec.raw || k.dec == Dec::Done)
             && k.count >= spec.min_len
             && (0..n_must).all(|j| full_match(dfas[j], k.ids[j]))
             && (n_must..dfas.len()).all(|j| !full_match(dfas[j], k.ids[j]));
         out.accept.push(accept);
         let mut ranges: Vec<(u8, u8, u32)> = Vec::new();
         for b in 0..=255u8 {
-            let Some((dec, byte, new_char)) = decode(k.dec, b) else { continue };
-            let count = if new_char { (k.count + 1).min(cap.max(1)) } else { k.count };
+            let Some((dec, byte, new_char)) = (if spec.raw {
+                Some((Dec::Normal, Some(b), false))
+            } else {
+                decode(k.dec, b)
+            }) else {
+                continue;
+            };
+            let count = if new_char {
+                (k.count + 1).min(cap.max(1))
+            } else {
+                k.count
+            };
             if let Some(max) = spec.max_len {
                 if new_char && k.count + 1 > max {
                     continue;
@@ -174,7 +263,11 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
             if dead {
                 continue;
             }
-            let nk = Key { dec, ids: nids, count };
+            let nk = Key {
+                dec,
+                ids: nids,
+                count,
+            };
             let t = match index.get(&nk) {
                 Some(&t) => t,
                 None => {
@@ -206,7 +299,8 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
 /// character; `\/` and other identity escapes. Refused: lookaround,
 /// backreferences, `\c`, Unicode property escapes are kept as they are.
 pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
-    const S: &str = r"\t\n\x0B\x0C\r \xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}";
+    const S: &str =
+        r"\t\n\x0B\x0C\r \xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}";
     let chars: Vec<char> = p.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -215,7 +309,9 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
         let c = chars[i];
         match c {
             '\\' => {
-                let Some(&n) = chars.get(i + 1) else { return Err("trailing backslash".into()) };
+                let Some(&n) = chars.get(i + 1) else {
+                    return Err("trailing backslash".into());
+                };
                 i += 2;
                 match n {
                     'd' => out.push_str(if in_class { "0-9" } else { "[0-9]" }),
@@ -225,7 +321,11 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
                         }
                         out.push_str("[^0-9]")
                     }
-                    'w' => out.push_str(if in_class { "0-9A-Za-z_" } else { "[0-9A-Za-z_]" }),
+                    'w' => out.push_str(if in_class {
+                        "0-9A-Za-z_"
+                    } else {
+                        "[0-9A-Za-z_]"
+                    }),
                     'W' => {
                         if in_class {
                             return Err("\\W inside a character class".into());
@@ -255,12 +355,19 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
                     'u' => {
                         // \uXXXX or \u{...}
                         if chars.get(i) == Some(&'{') {
-                            let end = chars[i..].iter().position(|&x| x == '}').ok_or("bad \\u{")?;
+                            let end = chars[i..]
+                                .iter()
+                                .position(|&x| x == '}')
+                                .ok_or("bad \\u{")?;
                             let hex: String = chars[i + 1..i + end].iter().collect();
                             out.push_str(&format!("\\x{{{hex}}}"));
                             i += end + 1;
                         } else {
-                            let hex: String = chars.get(i..i + 4).ok_or("bad \\u escape")?.iter().collect();
+                            let hex: String = chars
+                                .get(i..i + 4)
+                                .ok_or("bad \\u escape")?
+                                .iter()
+                                .collect();
                             if !hex.chars().all(|h| h.is_ascii_hexdigit()) {
                                 return Err("bad \\u escape".into());
                             }
@@ -269,7 +376,11 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
                         }
                     }
                     'x' => {
-                        let hex: String = chars.get(i..i + 2).ok_or("bad \\x escape")?.iter().collect();
+                        let hex: String = chars
+                            .get(i..i + 2)
+                            .ok_or("bad \\x escape")?
+                            .iter()
+                            .collect();
                         out.push_str(&format!("\\x{{{hex}}}"));
                         i += 2;
                     }
@@ -317,13 +428,13 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
                 out.push(']');
             }
             '.' if !in_class => out.push_str(r"[^\n\r\x{2028}\x{2029}]"),
-            '(' if !in_class && chars.get(i + 1) == Some(&'?') => {
-                match chars.get(i + 2) {
-                    Some('=') | Some('!') => return Err("lookahead".into()),
-                    Some('<') if matches!(chars.get(i + 3), Some('=') | Some('!')) => return Err("lookbehind".into()),
-                    _ => out.push('('),
+            '(' if !in_class && chars.get(i + 1) == Some(&'?') => match chars.get(i + 2) {
+                Some('=') | Some('!') => return Err("lookahead".into()),
+                Some('<') if matches!(chars.get(i + 3), Some('=') | Some('!')) => {
+                    return Err("lookbehind".into())
                 }
-            }
+                _ => out.push('('),
+            },
             '&' | '~' | '-' if in_class && chars.get(i + 1) == Some(&c) => {
                 // regex-syntax reads `&&`, `~~`, `--` as set operations
                 out.push('\\');
@@ -336,8 +447,14 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
                     let inner = &rest[1..e];
                     !inner.is_empty()
                         && inner.split(',').count() <= 2
-                        && inner.split(',').next().is_some_and(|a| !a.is_empty() && a.chars().all(|d| d.is_ascii_digit()))
-                        && inner.split(',').nth(1).is_none_or(|b| b.chars().all(|d| d.is_ascii_digit()))
+                        && inner
+                            .split(',')
+                            .next()
+                            .is_some_and(|a| !a.is_empty() && a.chars().all(|d| d.is_ascii_digit()))
+                        && inner
+                            .split(',')
+                            .nth(1)
+                            .is_none_or(|b| b.chars().all(|d| d.is_ascii_digit()))
                 });
                 if ok == Some(true) {
                     out.push('{');
@@ -347,7 +464,9 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
             }
             '}' if !in_class => {
                 // balanced with a quantifier `{` above only if one is open
-                let open = out.rfind('{').is_some_and(|p| !out[..p].ends_with('\\') && !out[p..].contains('}'));
+                let open = out
+                    .rfind('{')
+                    .is_some_and(|p| !out[..p].ends_with('\\') && !out[p..].contains('}'));
                 out.push_str(if open { "}" } else { r"\}" });
             }
             '#' | ' ' if in_class => out.push_str(&regex_syntax::escape(&c.to_string())),
@@ -371,14 +490,28 @@ pub(crate) fn format_regex(name: &str) -> Option<&'static str> {
         "date" => DATE,
         "time" => TIME,
         "date-time" => DATE_TIME,
-        "duration" => r"P(?:[0-9]{1,9}Y(?:[0-9]{1,9}M)?(?:[0-9]{1,9}D)?|[0-9]{1,9}M(?:[0-9]{1,9}D)?|[0-9]{1,9}D|[0-9]{1,9}W)(?:T(?:[0-9]{1,9}H(?:[0-9]{1,9}M)?(?:[0-9]{1,9}S)?|[0-9]{1,9}M(?:[0-9]{1,9}S)?|[0-9]{1,9}S))?|PT(?:[0-9]{1,9}H(?:[0-9]{1,9}M)?(?:[0-9]{1,9}S)?|[0-9]{1,9}M(?:[0-9]{1,9}S)?|[0-9]{1,9}S)",
-        "email" => r"[A-Za-z0-9](?:[A-Za-z0-9_+\-]|\.[A-Za-z0-9_+\-]){0,40}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,20}[A-Za-z0-9])?\.){1,4}[A-Za-z]{2,10}",
-        "hostname" => r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?\.){0,4}[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?",
-        "ipv4" => r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}",
-        "ipv6" => r"(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|::|(?:[0-9a-fA-F]{1,4}:){1,7}:|:(?::[0-9a-fA-F]{1,4}){1,7}|(?:[0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}",
+        "duration" => {
+            r"P(?:[0-9]{1,9}Y(?:[0-9]{1,9}M)?(?:[0-9]{1,9}D)?|[0-9]{1,9}M(?:[0-9]{1,9}D)?|[0-9]{1,9}D|[0-9]{1,9}W)(?:T(?:[0-9]{1,9}H(?:[0-9]{1,9}M)?(?:[0-9]{1,9}S)?|[0-9]{1,9}M(?:[0-9]{1,9}S)?|[0-9]{1,9}S))?|PT(?:[0-9]{1,9}H(?:[0-9]{1,9}M)?(?:[0-9]{1,9}S)?|[0-9]{1,9}M(?:[0-9]{1,9}S)?|[0-9]{1,9}S)"
+        }
+        "email" => {
+            r"[A-Za-z0-9](?:[A-Za-z0-9_+\-]|\.[A-Za-z0-9_+\-]){0,40}@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,20}[A-Za-z0-9])?\.){1,4}[A-Za-z]{2,10}"
+        }
+        "hostname" => {
+            r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?\.){0,4}[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?"
+        }
+        "ipv4" => {
+            r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}"
+        }
+        "ipv6" => {
+            r"(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|::|(?:[0-9a-fA-F]{1,4}:){1,7}:|:(?::[0-9a-fA-F]{1,4}){1,7}|(?:[0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}"
+        }
         "uuid" => r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
-        "uri" => r"[A-Za-z][A-Za-z0-9+.\-]{0,15}://(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?\.){0,4}[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~\-]{0,40}){0,8}(?:\?[A-Za-z0-9._~=&\-]{0,60})?",
-        "uri-reference" => r"(?:[A-Za-z][A-Za-z0-9+.\-]{0,15}://(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?\.){0,4}[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?)?(?:/[A-Za-z0-9._~\-]{0,40}){0,8}(?:\?[A-Za-z0-9._~=&\-]{0,60})?(?:#[A-Za-z0-9._~\-]{0,40})?",
+        "uri" => {
+            r"[A-Za-z][A-Za-z0-9+.\-]{0,15}://(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?\.){0,4}[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~\-]{0,40}){0,8}(?:\?[A-Za-z0-9._~=&\-]{0,60})?"
+        }
+        "uri-reference" => {
+            r"(?:[A-Za-z][A-Za-z0-9+.\-]{0,15}://(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?\.){0,4}[A-Za-z0-9](?:[A-Za-z0-9\-]{0,30}[A-Za-z0-9])?)?(?:/[A-Za-z0-9._~\-]{0,40}){0,8}(?:\?[A-Za-z0-9._~=&\-]{0,60})?(?:#[A-Za-z0-9._~\-]{0,40})?"
+        }
         _ => return None,
     })
 }

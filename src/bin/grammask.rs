@@ -157,7 +157,9 @@ fn sample_and_validate(
     max_tokens: usize,
     print: bool,
 ) -> Result<(usize, usize, Vec<u64>), String> {
-    let validator = jsonschema::validator_for(schema)
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
         .map_err(|e| format!("validator rejects the schema: {e}"))?;
     let mut rng = Rng::new(seed);
     let mut nanos = Vec::new();

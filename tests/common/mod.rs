@@ -147,7 +147,12 @@ pub fn compile(schema: &Value, tok: &Tok) -> Arc<CompiledGrammar> {
 }
 
 pub fn validator(schema: &Value) -> jsonschema::Validator {
-    jsonschema::validator_for(schema).expect("oracle accepts the schema")
+    // Formats are asserted, so that grammask's format languages must be
+    // subsets of what the validator accepts.
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .expect("oracle accepts the schema")
 }
 
 /// A random split of `bytes` into vocabulary tokens, or `None` if some
