@@ -42,6 +42,7 @@
 
 mod compiled;
 mod config;
+pub mod conformance;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -74,6 +74,30 @@ enum Cmd {
         #[command(flatten)]
         opts: CompileArgs,
     },
+    /// Run MaskBench (JSONSchemaBench schemas with valid/invalid instances)
+    /// and print its table.
+    Maskbench {
+        /// The `maskbench/data` folder.
+        dir: String,
+        /// Run a deterministic sample of this many files (default: all).
+        #[arg(long)]
+        sample: Option<usize>,
+        /// Print each wrong verdict.
+        #[arg(long)]
+        failures: bool,
+        #[command(flatten)]
+        vocab: VocabArgs,
+    },
+    /// Run the JSON-Schema-Test-Suite (one draft folder) and print the table.
+    TestSuite {
+        /// e.g. `../shared/corpora/json-schema-test-suite/draft2020-12`.
+        dir: String,
+        /// Print each wrong verdict and the skipped groups.
+        #[arg(long)]
+        failures: bool,
+        #[command(flatten)]
+        vocab: VocabArgs,
+    },
     /// Mask latency over many random walks for a schema file.
     Bench {
         schema: Option<String>,
@@ -202,6 +226,73 @@ fn sample_and_validate(
     Ok((valid, n, nanos))
 }
 
+fn encoder(v: &VocabArgs) -> Result<grammask::conformance::Encoder, String> {
+    use grammask::conformance::Encoder;
+    Ok(match &v.tokenizer {
+        Some(p) => Encoder::from_tokenizer_json(std::path::Path::new(p))?,
+        None => Encoder::Tiktoken(match v.tiktoken.as_str() {
+            "r50k" => tiktoken_rs::r50k_base_singleton(),
+            "o200k" => tiktoken_rs::o200k_base_singleton(),
+            _ => tiktoken_rs::cl100k_base_singleton(),
+        }),
+    })
+}
+
+/// Files of `dir` (recursively for the test suite), sorted.
+fn json_files(dir: &str, recursive: bool) -> Result<Vec<std::path::PathBuf>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![std::path::PathBuf::from(dir)];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))? {
+            let p = e.map_err(|e| e.to_string())?.path();
+            if p.is_dir() {
+                if recursive {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "json") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Deterministic sample: every k-th file.
+fn sample_files(files: Vec<std::path::PathBuf>, n: Option<usize>) -> Vec<std::path::PathBuf> {
+    match n {
+        Some(n) if n < files.len() => {
+            let step = files.len() as f64 / n as f64;
+            (0..n)
+                .map(|i| files[(i as f64 * step) as usize].clone())
+                .collect()
+        }
+        _ => files,
+    }
+}
+
+fn run_parallel<T: Send>(
+    items: &[std::path::PathBuf],
+    f: impl Fn(&std::path::Path) -> T + Sync,
+) -> Vec<T> {
+    use rayon::prelude::*;
+    let bar = indicatif::ProgressBar::new(items.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} eta {eta}")
+            .expect("template"),
+    );
+    let out: Vec<T> = items
+        .par_iter()
+        .map(|p| {
+            let r = f(p);
+            bar.inc(1);
+            r
+        })
+        .collect();
+    bar.finish_and_clear();
+    out
+}
+
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
         Cmd::Demo { samples, seed } => {
@@ -310,6 +401,89 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             let (valid, n, nanos) = sample_and_validate(&s, &g, samples, seed, max_tokens, true)?;
             println!("{valid}/{n} valid; {}", percentiles(nanos));
+            Ok(())
+        }
+        Cmd::Maskbench {
+            dir,
+            sample,
+            failures,
+            vocab,
+        } => {
+            use grammask::conformance::{maskbench_config, maskbench_file, Summary};
+            let files = sample_files(json_files(&dir, false)?, sample);
+            let v = load_vocab(&vocab)?;
+            let enc = encoder(&vocab)?;
+            let cfg = maskbench_config();
+            eprintln!("running {} MaskBench files", files.len());
+            let t = Instant::now();
+            let outcomes = run_parallel(&files, |p| maskbench_file(p, &v, &enc, &cfg));
+            if failures {
+                for o in &outcomes {
+                    for f in &o.failures {
+                        println!("{}: {}", o.name, f.chars().take(300).collect::<String>());
+                    }
+                }
+            }
+            let s = Summary::of(&outcomes);
+            println!(
+                "MaskBench on {} ({}), {:.0} s",
+                v.name(),
+                dir,
+                t.elapsed().as_secs_f64()
+            );
+            print!("{}", s.table());
+            if s.invalidation_errors > 0 {
+                return Err(format!(
+                    "{} invalid instances accepted",
+                    s.invalidation_errors
+                ));
+            }
+            Ok(())
+        }
+        Cmd::TestSuite {
+            dir,
+            failures,
+            vocab,
+        } => {
+            use grammask::conformance::{test_suite_file, Summary};
+            let files = json_files(&dir, false)?;
+            let v = load_vocab(&vocab)?;
+            let enc = encoder(&vocab)?;
+            let cfg = Config::new();
+            let outcomes: Vec<_> = run_parallel(&files, |p| test_suite_file(p, &v, &enc, &cfg))
+                .into_iter()
+                .flatten()
+                .collect();
+            if failures {
+                for o in &outcomes {
+                    match &o.compiled {
+                        Err(k) => println!("skipped ({k}): {}", o.name),
+                        Ok(()) => {
+                            for f in &o.failures {
+                                println!("{}: {}", o.name, f.chars().take(300).collect::<String>());
+                            }
+                        }
+                    }
+                }
+            }
+            let s = Summary::of(&outcomes);
+            let compiled = s.schemas - s.compile_errors;
+            let right = outcomes
+                .iter()
+                .filter(|o| o.compiled.is_ok())
+                .map(|o| o.instances - o.validation_errors - o.invalidation_errors)
+                .sum::<usize>();
+            println!(
+                "JSON-Schema-Test-Suite {dir}: {} groups, {compiled} compiled, {right}/{} instances judged right in compiled groups",
+                s.schemas, s.instances
+            );
+            print!("{}", s.table());
+            if s.invalidation_errors > 0 {
+                return Err(format!(
+                    "{} invalid instances accepted",
+                    s.invalidation_errors
+                ));
+            }
             Ok(())
         }
         Cmd::Bench {
