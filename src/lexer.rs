@@ -292,49 +292,6 @@ pub(crate) fn any_string() -> Hir {
     })
 }
 
-/// Decoded strings *not* in `names` (exact complement of a finite set).
-pub(crate) fn not_in_set(names: &[&str]) -> Hir {
-    // Build a char trie, then: node(n) = (ε if n is not a name end)
-    //   | [^children] any*  |  c node(child c) for each child.
-    #[derive(Default)]
-    struct T {
-        end: bool,
-        kids: std::collections::BTreeMap<char, T>,
-    }
-    let mut root = T::default();
-    for n in names {
-        let mut t = &mut root;
-        for c in n.chars() {
-            t = t.kids.entry(c).or_default();
-        }
-        t.end = true;
-    }
-    fn go(t: &T) -> Hir {
-        let mut alts = Vec::new();
-        if !t.end {
-            alts.push(Hir::empty());
-        }
-        let mut other = any_char();
-        other.difference(&ClassUnicode::new(
-            t.kids.keys().map(|&c| ClassUnicodeRange::new(c, c)),
-        ));
-        if !other.ranges().is_empty() {
-            alts.push(Hir::concat(vec![
-                Hir::class(Class::Unicode(other)),
-                any_string(),
-            ]));
-        }
-        for (&c, k) in &t.kids {
-            alts.push(Hir::concat(vec![
-                Hir::literal(c.to_string().into_bytes()),
-                go(k),
-            ]));
-        }
-        Hir::alternation(alts)
-    }
-    go(&root)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,26 +363,6 @@ mod tests {
             assert!(!full_match(&dfa, bad.as_bytes()), "{bad}");
         }
         assert!(!full_match(&dfa, b"\"\xff\""));
-    }
-
-    #[test]
-    fn not_in_set_excludes_exactly_the_names() {
-        let h = encode_json_string(&not_in_set(&["ab", "a", "x"])).unwrap();
-        let dfa = compile_hir(&h, 1 << 24).unwrap();
-        for (s, want) in [
-            (r#""ab""#, false),
-            (r#""a""#, false),
-            (r#""\u0061""#, false),
-            (r#""\u0061\u0062""#, false),
-            (r#""x""#, false),
-            (r#""""#, true),
-            (r#""abc""#, true),
-            (r#""b""#, true),
-            (r#""xa""#, true),
-            (r#""\u0062""#, true),
-        ] {
-            assert_eq!(full_match(&dfa, s.as_bytes()), want, "{s}");
-        }
     }
 
     #[test]

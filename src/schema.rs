@@ -623,6 +623,36 @@ impl SchemaCompiler<'_> {
         }
     }
 
+    /// A key (JSON string) whose decoded value is none of `names`.
+    fn key_not_in(
+        &mut self,
+        nfa: &mut Nfa,
+        names: &[&str],
+        ptr: &str,
+    ) -> Result<Frag, CompileError> {
+        if names.is_empty() {
+            return Ok(self.string_terminal(nfa));
+        }
+        let key = format!(
+            "key-not:{}",
+            serde_json::to_string(names).expect("serializable")
+        );
+        if let Some(&m) = self.keys.get(&key) {
+            return Ok(nfa.call(m));
+        }
+        let hir = regex_syntax::hir::Hir::alternation(
+            names
+                .iter()
+                .map(|n| regex_syntax::hir::Hir::literal(n.as_bytes().to_vec()))
+                .collect(),
+        );
+        let spec = StringSpec {
+            must_not: vec![self.dfa(&hir, ptr, "additionalProperties")?],
+            ..Default::default()
+        };
+        self.table_machine(nfa, key, spec, ptr, "additionalProperties")
+    }
+
     /// A string value with `minLength`, `maxLength`, `pattern`, `format`.
     fn string_frag(
         &mut self,
@@ -874,10 +904,7 @@ impl SchemaCompiler<'_> {
         // Additional properties, after the declared ones.
         if additional != Value::Bool(false) {
             let names: Vec<&str> = members.iter().map(|m| m.0.as_str()).collect();
-            let key_name = format!("key-not:{}", serde_json::to_string(&names).expect("ser"));
-            let k = self.terminal(nfa, &key_name, || {
-                lexer::encode_json_string(&lexer::not_in_set(&names)).expect("encodable")
-            });
+            let k = self.key_not_in(nfa, &names, ptr)?;
             let colon = self.punct(nfa, b":", true, true);
             let v = self.value(nfa, &additional, &add_ptr)?;
             let member = nfa.seq(&[k, colon, v]);

@@ -520,3 +520,97 @@ pub(crate) fn format_regex(name: &str) -> Option<&'static str> {
 const DATE: &str = r"(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)";
 const TIME: &str = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+\-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
 const DATE_TIME: &str = r"(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+\-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lexer::{compile_hir, parse};
+
+    fn run(t: &TableDfa, s: &[u8]) -> bool {
+        let mut st = 0usize;
+        for &b in s {
+            match t.ranges[st].iter().find(|r| r.0 <= b && b <= r.1) {
+                Some(r) => st = r.2 as usize,
+                None => return false,
+            }
+        }
+        t.accept[st]
+    }
+
+    #[test]
+    fn key_exclusion_sees_through_escapes() {
+        let names = parse("ab|a|x").unwrap();
+        let spec = StringSpec {
+            must_not: vec![compile_hir(&names, 1 << 20).unwrap()],
+            ..Default::default()
+        };
+        let t = build(&spec, 10_000).unwrap();
+        for (s, want) in [
+            (r#""ab""#, false),
+            (r#""a""#, false),
+            (r#""x""#, false),
+            (r#""""#, true),
+            (r#""abc""#, true),
+            (r#""b""#, true),
+            (r#""a\"""#, true),
+            (r#""\n""#, true),
+            (r#""\u001f""#, true),
+            (r#""\u0061""#, false), // not in the constrained output format
+            (r#""é""#, true),
+        ] {
+            assert_eq!(run(&t, s.as_bytes()), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn lengths_count_decoded_characters() {
+        let spec = StringSpec {
+            min_len: 2,
+            max_len: Some(3),
+            ..Default::default()
+        };
+        let t = build(&spec, 10_000).unwrap();
+        for (s, want) in [
+            (r#""a""#, false),
+            (r#""ab""#, true),
+            ("\"é😀\"", true),
+            (r#""\n\t\"""#, true),
+            (r#""abcd""#, false),
+            (r#""\u0001\u0002""#, true),
+        ] {
+            assert_eq!(run(&t, s.as_bytes()), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn ecma_translation() {
+        for (p, yes, no) in [
+            (r"^\d{3}$", "123", "12a"),
+            (r"^[\w.-]+$", "a.b-c_1", "a b"),
+            (r"^a.c$", "abc", "a\nc"),
+            (r"\/x", "/x", "x"),
+            (r"^[^]$", "\n", ""),
+        ] {
+            let t = translate_ecma(p).unwrap();
+            let dfa =
+                compile_hir(&parse(&format!("(?s:.)*(?:{t})(?s:.)*")).unwrap(), 1 << 22).unwrap();
+            let spec = StringSpec {
+                must: vec![dfa],
+                ..Default::default()
+            };
+            let table = build(&spec, 100_000).unwrap();
+            let lit = |s: &str| serde_json::to_string(s).unwrap();
+            assert!(
+                run(&table, lit(yes).as_bytes()),
+                "{p} -> {t} should match {yes:?}"
+            );
+            assert!(
+                !run(&table, lit(no).as_bytes()),
+                "{p} -> {t} should not match {no:?}"
+            );
+        }
+        for bad in [r"(?=a)", r"(a)\1", r"(?<!a)b", r"[a"] {
+            assert!(translate_ecma(bad).is_err(), "{bad}");
+        }
+    }
+}
