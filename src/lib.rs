@@ -50,6 +50,7 @@ mod grammar;
 mod lexer;
 mod mask;
 mod matcher;
+mod merge;
 mod numbers;
 mod pda;
 mod sample;

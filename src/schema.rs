@@ -18,6 +18,7 @@ use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::nfa::{Frag, MachineId, Nfa};
 use crate::grammar::{Grammar, GrammarBuilder};
 use crate::lexer;
+use crate::merge;
 use crate::numbers;
 use crate::strings::{self, StringSpec};
 use serde_json::{Map, Value};
@@ -78,14 +79,14 @@ const SUPPORTED: &[&str] = &[
     "maximum",
     "exclusiveMinimum",
     "exclusiveMaximum",
+    "allOf",
+    "oneOf",
 ];
 
 /// JSON Schema keywords that constrain instances and are not enforced yet:
 /// strict mode refuses them by name.
 const UNSUPPORTED: &[&str] = &[
     "multipleOf",
-    "allOf",
-    "oneOf",
     "not",
     "if",
     "then",
@@ -333,6 +334,170 @@ impl SchemaCompiler<'_> {
         Ok((target.clone(), decoded))
     }
 
+    /// Follows `$ref` (with its siblings merged in) to a schema object.
+    fn resolved(&self, v: &Value, ptr: &str) -> Result<Value, CompileError> {
+        let mut cur = v.clone();
+        for _ in 0..32 {
+            let Some(Value::String(r)) = cur.get("$ref").cloned() else {
+                return Ok(cur);
+            };
+            let (target, _) = self.resolve_ref(&r, ptr)?;
+            let mut siblings = cur.as_object().cloned().unwrap_or_default();
+            siblings.remove("$ref");
+            cur = match target {
+                Value::Object(t) => Value::Object(self.merge_or_err(&t, &siblings, ptr, "$ref")?),
+                other if siblings.keys().all(|k| !is_constraint(k)) => other,
+                Value::Bool(false) => Value::Bool(false),
+                _ => Value::Object(siblings),
+            };
+        }
+        Err(CompileError::new(
+            CompileErrorKind::LimitExceeded,
+            ptr,
+            "too many chained $refs",
+        )
+        .with_keyword("$ref"))
+    }
+
+    fn merge_or_err(
+        &self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        ptr: &str,
+        kw: &str,
+    ) -> Result<Map<String, Value>, CompileError> {
+        merge::merge(a, b).map_err(|k| {
+            CompileError::unsupported(
+                ptr,
+                &k,
+                &format!("cannot intersect `{k}` constraints while applying `{kw}`"),
+            )
+        })
+    }
+
+    /// Rewrites `allOf`, `$ref` with sibling constraints, and constraints
+    /// beside `anyOf`/`oneOf` into forms the compiler handles directly;
+    /// proves `oneOf` branches disjoint (then it is an `anyOf`). `None` when
+    /// nothing applies.
+    fn normalize(
+        &mut self,
+        map: &Map<String, Value>,
+        ptr: &str,
+    ) -> Result<Option<Value>, CompileError> {
+        let siblings_of = |skip: &[&str]| -> Map<String, Value> {
+            map.iter()
+                .filter(|(k, _)| !skip.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        let has_constraints = |m: &Map<String, Value>| m.keys().any(|k| is_constraint(k));
+        // $ref with constraints beside it: both apply (2019-09 and later).
+        if map.contains_key("$ref") && has_constraints(&siblings_of(&["$ref"])) {
+            return Ok(Some(self.resolved(&Value::Object(map.clone()), ptr)?));
+        }
+        if let Some(all) = map.get("allOf") {
+            let Value::Array(items) = all else {
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    "allOf must be an array",
+                )
+                .with_keyword("allOf"));
+            };
+            let mut acc = siblings_of(&["allOf"]);
+            for item in items {
+                match self.resolved(item, ptr)? {
+                    Value::Bool(true) => {}
+                    Value::Bool(false) => return Ok(Some(Value::Bool(false))),
+                    Value::Object(m) => match merge::merge(&acc, &m) {
+                        Ok(x) => acc = x,
+                        Err(k) => {
+                            self.unsupported(
+                                ptr,
+                                "allOf",
+                                &format!("cannot intersect `{k}` constraints of allOf members"),
+                            )?;
+                        }
+                    },
+                    _ => {
+                        return Err(CompileError::new(
+                            CompileErrorKind::InvalidSchema,
+                            ptr,
+                            "allOf members must be schemas",
+                        )
+                        .with_keyword("allOf"))
+                    }
+                }
+            }
+            return Ok(Some(Value::Object(acc)));
+        }
+        for kw in ["anyOf", "oneOf"] {
+            let Some(branches) = map.get(kw) else {
+                continue;
+            };
+            let Value::Array(branches) = branches else {
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    format!("{kw} must be an array"),
+                )
+                .with_keyword(kw));
+            };
+            if branches.is_empty() {
+                return Err(CompileError::new(
+                    CompileErrorKind::InvalidSchema,
+                    ptr,
+                    format!("{kw} must not be empty"),
+                )
+                .with_keyword(kw));
+            }
+            let base = siblings_of(&[kw]);
+            let distribute = has_constraints(&base);
+            if !distribute && kw == "anyOf" {
+                return Ok(None);
+            }
+            let mut merged: Vec<Value> = Vec::new();
+            for b in branches {
+                if distribute {
+                    match self.resolved(b, ptr)? {
+                        Value::Object(bm) => {
+                            merged.push(Value::Object(self.merge_or_err(&base, &bm, ptr, kw)?))
+                        }
+                        Value::Bool(true) => merged.push(Value::Object(base.clone())),
+                        other => merged.push(other),
+                    }
+                } else {
+                    merged.push(b.clone());
+                }
+            }
+            if kw == "oneOf" {
+                let mut overlap: Option<(usize, usize)> = None;
+                {
+                    let resolve = |v: &Value| self.resolved(v, ptr).unwrap_or(Value::Bool(true));
+                    'outer: for i in 0..merged.len() {
+                        for j in i + 1..merged.len() {
+                            if !merge::disjoint(&merged[i], &merged[j], &resolve) {
+                                overlap = Some((i, j));
+                                break 'outer;
+                            }
+                        }
+                    }
+                }
+                if let Some((i, j)) = overlap {
+                    self.unsupported(
+                        ptr,
+                        "oneOf",
+                        &format!("branches {i} and {j} may overlap (exactly-one cannot be enforced); compiled as anyOf"),
+                    )?;
+                }
+            }
+            let mut out = Map::new();
+            out.insert("anyOf".into(), Value::Array(merged));
+            return Ok(Some(Value::Object(out)));
+        }
+        Ok(None)
+    }
+
     /// A fragment matching one JSON value valid under `schema`.
     fn value(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
         self.depth += 1;
@@ -367,6 +532,9 @@ impl SchemaCompiler<'_> {
                 ))
             }
         };
+        if let Some(rewritten) = self.normalize(map, ptr)? {
+            return self.value(nfa, &rewritten, ptr);
+        }
         // Classify keywords.
         let mut constraints: Vec<&str> = Vec::new();
         for k in map.keys() {
@@ -1082,6 +1250,11 @@ impl SchemaCompiler<'_> {
             end,
         })
     }
+}
+
+/// Whether `k` is a keyword that constrains instances.
+fn is_constraint(k: &str) -> bool {
+    SUPPORTED.contains(&k) || UNSUPPORTED.contains(&k)
 }
 
 fn bad_type(ptr: &str) -> CompileError {

@@ -101,12 +101,21 @@ fn unsupported_keywords_fail_strict_and_are_reported_lenient() {
 }
 
 #[test]
-fn constraints_beside_ref_or_anyof_are_not_silently_dropped() {
-    let e =
-        err(json!({"$defs": {"a": {"type": "object"}}, "$ref": "#/$defs/a", "required": ["x"]}));
-    assert_eq!(e.keyword(), Some("required"));
-    let e = err(json!({"anyOf": [{"type": "object"}], "properties": {"a": {"type": "string"}}}));
-    assert_eq!(e.keyword(), Some("properties"));
+fn constraints_that_cannot_be_combined_are_named() {
+    let e = err(json!({"allOf": [{"type": "string", "pattern": "^a"}, {"pattern": "b$"}]}));
+    assert_eq!(e.keyword(), Some("allOf"));
+    assert!(e.to_string().contains("`pattern`"), "{e}");
+    let e = err(json!({"oneOf": [{"type": "integer"}, {"type": "number"}]}));
+    assert_eq!(e.keyword(), Some("oneOf"));
+    assert!(e.to_string().contains("overlap"), "{e}");
+    // Lenient: the overlap is reported, and the schema compiles as anyOf.
+    let g = Compiler::with_config(Config::new().strict(false))
+        .compile(
+            &json!({"oneOf": [{"type": "integer"}, {"type": "number"}]}),
+            vocab(),
+        )
+        .unwrap();
+    assert_eq!(g.relaxations()[0].keyword, "oneOf");
 }
 
 #[test]

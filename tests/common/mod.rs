@@ -190,7 +190,35 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
         let target = root.pointer(&percent(r.trim_start_matches('#')))?;
         return generate(target, root, rng, depth + 1);
     }
-    if let Some(b) = m.get("anyOf").and_then(|b| b.as_array()) {
+    if let Some(all) = m.get("allOf").and_then(|b| b.as_array()) {
+        // Shallow merge (test code; the oracle judges the result).
+        let mut acc: serde_json::Map<String, Value> = m
+            .iter()
+            .filter(|(k, _)| *k != "allOf")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for item in all {
+            let mut item = item.clone();
+            if let Some(r) = item.get("$ref").and_then(|r| r.as_str()) {
+                item = root.pointer(&percent(r.trim_start_matches('#')))?.clone();
+            }
+            for (k, v) in item.as_object()? {
+                match (k.as_str(), acc.get_mut(k)) {
+                    ("properties", Some(Value::Object(p))) => p.extend(v.as_object()?.clone()),
+                    ("required", Some(Value::Array(r))) => r.extend(v.as_array()?.clone()),
+                    _ => {
+                        acc.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        return generate(&Value::Object(acc), root, rng, depth + 1);
+    }
+    if let Some(b) = m
+        .get("anyOf")
+        .or_else(|| m.get("oneOf"))
+        .and_then(|b| b.as_array())
+    {
         for _ in 0..4 {
             let pick = &b[rng.below(b.len())];
             if let Some(v) = generate(pick, root, rng, depth + 1) {

@@ -1,0 +1,374 @@
+//! Schema algebra on JSON values: `allOf` merging (intersection of two
+//! schemas as one schema), distribution of sibling constraints into `anyOf`/
+//! `oneOf` branches, and the disjointness test that lets `oneOf` be compiled
+//! exactly as `anyOf`.
+//!
+//! Every function here either returns an exact equivalent or an error naming
+//! the keyword it could not combine; nothing is approximated.
+
+use serde_json::{Map, Value};
+
+/// Keywords that never constrain (dropped from merged schemas' comparisons).
+fn is_annotation(k: &str) -> bool {
+    matches!(
+        k,
+        "title"
+            | "description"
+            | "examples"
+            | "example"
+            | "$comment"
+            | "default"
+            | "$schema"
+            | "$id"
+            | "id"
+            | "$anchor"
+            | "deprecated"
+            | "readOnly"
+            | "writeOnly"
+            | "contentMediaType"
+            | "contentEncoding"
+            | "$defs"
+            | "definitions"
+    )
+}
+
+fn all_of(a: &Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::Bool(true), x) | (x, Value::Bool(true)) => x.clone(),
+        (Value::Bool(false), _) | (_, Value::Bool(false)) => Value::Bool(false),
+        _ if a == b => a.clone(),
+        _ => serde_json::json!({"allOf": [a, b]}),
+    }
+}
+
+fn types_of(m: &Map<String, Value>) -> Option<Vec<String>> {
+    match m.get("type")? {
+        Value::String(s) => Some(vec![s.clone()]),
+        Value::Array(a) => Some(
+            a.iter()
+                .filter_map(|t| t.as_str().map(String::from))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn intersect_types(a: &[String], b: &[String]) -> Vec<String> {
+    let has = |v: &[String], t: &str| v.iter().any(|x| x == t);
+    let mut out = Vec::new();
+    for t in [
+        "null", "boolean", "object", "array", "string", "number", "integer",
+    ] {
+        let ok = match t {
+            "integer" => {
+                (has(a, "integer") || has(a, "number"))
+                    && (has(b, "integer") || has(b, "number"))
+                    && !(has(a, "number") && has(b, "number"))
+            }
+            _ => has(a, t) && has(b, t),
+        };
+        if ok {
+            out.push(t.to_string());
+        }
+    }
+    out
+}
+
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn num(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+/// The literal values a schema allows, when it lists them (`const`/`enum`).
+fn literals(m: &Map<String, Value>) -> Option<Vec<Value>> {
+    if let Some(c) = m.get("const") {
+        return Some(vec![c.clone()]);
+    }
+    m.get("enum").and_then(|e| e.as_array()).cloned()
+}
+
+/// Intersection of two schema objects. `Err(keyword)` when it cannot be
+/// written as one schema.
+pub(crate) fn merge(
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+) -> Result<Map<String, Value>, String> {
+    let mut out = a.clone();
+    // Object members need both sides' additionalProperties: handled together.
+    let object_kw = ["properties", "additionalProperties", "required"];
+    for (k, vb) in b {
+        if is_annotation(k) || object_kw.contains(&k.as_str()) {
+            if is_annotation(k) && !out.contains_key(k) && (k == "$defs" || k == "definitions") {
+                out.insert(k.clone(), vb.clone());
+            }
+            continue;
+        }
+        let Some(va) = a.get(k) else {
+            out.insert(k.clone(), vb.clone());
+            continue;
+        };
+        if va == vb {
+            continue;
+        }
+        let merged: Value = match k.as_str() {
+            "type" => {
+                let (Some(ta), Some(tb)) = (types_of(a), types_of(b)) else {
+                    return Err("type".into());
+                };
+                Value::Array(
+                    intersect_types(&ta, &tb)
+                        .into_iter()
+                        .map(Value::String)
+                        .collect(),
+                )
+            }
+            "minimum" | "minLength" | "minItems" | "minProperties" | "exclusiveMinimum"
+            | "minContains" => match (num(va), num(vb)) {
+                (Some(x), Some(y)) => {
+                    if x >= y {
+                        va.clone()
+                    } else {
+                        vb.clone()
+                    }
+                }
+                _ => return Err(k.clone()),
+            },
+            "maximum" | "maxLength" | "maxItems" | "maxProperties" | "exclusiveMaximum"
+            | "maxContains" => match (num(va), num(vb)) {
+                (Some(x), Some(y)) => {
+                    if x <= y {
+                        va.clone()
+                    } else {
+                        vb.clone()
+                    }
+                }
+                _ => return Err(k.clone()),
+            },
+            "enum" | "const" => {
+                let (Some(la), Some(lb)) = (literals(a), literals(b)) else {
+                    return Err(k.clone());
+                };
+                let both: Vec<Value> = la
+                    .into_iter()
+                    .filter(|x| lb.iter().any(|y| json_eq(x, y)))
+                    .collect();
+                out.remove("const");
+                out.insert("enum".into(), Value::Array(both));
+                continue;
+            }
+            "items" if va.is_object() || va.is_boolean() => {
+                if !(vb.is_object() || vb.is_boolean()) {
+                    return Err("items".into());
+                }
+                all_of(va, vb)
+            }
+            "uniqueItems" => {
+                Value::Bool(va.as_bool().unwrap_or(false) || vb.as_bool().unwrap_or(false))
+            }
+            "anyOf" | "oneOf" => {
+                // (A1|A2) & (B1|B2) = A1&B1 | A1&B2 | ... (oneOf & oneOf stays exact
+                // only as anyOf of pairs when each side is disjoint; the caller
+                // re-checks disjointness of the result).
+                let (Some(x), Some(y)) = (va.as_array(), vb.as_array()) else {
+                    return Err(k.clone());
+                };
+                if x.len() * y.len() > 64 {
+                    return Err(k.clone());
+                }
+                let mut v = Vec::new();
+                for p in x {
+                    for q in y {
+                        v.push(all_of(p, q));
+                    }
+                }
+                Value::Array(v)
+            }
+            "not" => serde_json::json!({"anyOf": [va, vb]}),
+            "allOf" => {
+                let (Some(x), Some(y)) = (va.as_array(), vb.as_array()) else {
+                    return Err(k.clone());
+                };
+                Value::Array(x.iter().chain(y).cloned().collect())
+            }
+            _ => return Err(k.clone()),
+        };
+        if k == "not" {
+            out.insert("not".into(), merged);
+            continue;
+        }
+        out.insert(k.clone(), merged);
+    }
+    // Object members.
+    let has_obj = |m: &Map<String, Value>| object_kw.iter().any(|k| m.contains_key(*k));
+    if has_obj(b) {
+        if a.contains_key("patternProperties") || b.contains_key("patternProperties") {
+            return Err("patternProperties".into());
+        }
+        let empty = Map::new();
+        let pa = a
+            .get("properties")
+            .and_then(|p| p.as_object())
+            .unwrap_or(&empty);
+        let pb = b
+            .get("properties")
+            .and_then(|p| p.as_object())
+            .unwrap_or(&empty);
+        let ap_a = a
+            .get("additionalProperties")
+            .cloned()
+            .unwrap_or(Value::Bool(true));
+        let ap_b = b
+            .get("additionalProperties")
+            .cloned()
+            .unwrap_or(Value::Bool(true));
+        let mut props = Map::new();
+        for (k, v) in pa {
+            let other = pb.get(k).unwrap_or(&ap_b);
+            props.insert(k.clone(), all_of(v, other));
+        }
+        for (k, v) in pb {
+            if !pa.contains_key(k) {
+                props.insert(k.clone(), all_of(&ap_a, v));
+            }
+        }
+        if !props.is_empty() {
+            out.insert("properties".into(), Value::Object(props));
+        }
+        let ap = all_of(&ap_a, &ap_b);
+        if ap != Value::Bool(true) {
+            out.insert("additionalProperties".into(), ap);
+        } else {
+            out.remove("additionalProperties");
+        }
+        let mut req: Vec<Value> = a
+            .get("required")
+            .and_then(|r| r.as_array())
+            .cloned()
+            .unwrap_or_default();
+        for r in b
+            .get("required")
+            .and_then(|r| r.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if !req.contains(r) {
+                req.push(r.clone());
+            }
+        }
+        if !req.is_empty() {
+            out.insert("required".into(), Value::Array(req));
+        }
+    }
+    Ok(out)
+}
+
+/// The JSON types a (resolved) schema can match, as far as it says.
+fn possible_types(m: &Map<String, Value>) -> Vec<&'static str> {
+    let all = ["null", "boolean", "object", "array", "string", "number"];
+    if let Some(lits) = literals(m) {
+        let mut v: Vec<&'static str> = Vec::new();
+        for l in &lits {
+            let t = match l {
+                Value::Null => "null",
+                Value::Bool(_) => "boolean",
+                Value::Object(_) => "object",
+                Value::Array(_) => "array",
+                Value::String(_) => "string",
+                Value::Number(_) => "number",
+            };
+            if !v.contains(&t) {
+                v.push(t);
+            }
+        }
+        return v;
+    }
+    match types_of(m) {
+        None => all.to_vec(),
+        Some(ts) => all
+            .iter()
+            .copied()
+            .filter(|t| {
+                ts.iter()
+                    .any(|x| x == t || (*t == "number" && x == "integer"))
+            })
+            .collect(),
+    }
+}
+
+/// Whether no instance can satisfy both schemas, by reasons that are cheap
+/// and certain: disjoint types, disjoint literal sets, a required property
+/// of one forbidden by the other, or a required discriminator property with
+/// disjoint literal sets. `false` means "not proven".
+pub(crate) fn disjoint(a: &Value, b: &Value, resolve: &dyn Fn(&Value) -> Value) -> bool {
+    let (a, b) = (resolve(a), resolve(b));
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+        return a == Value::Bool(false) || b == Value::Bool(false);
+    };
+    let ta = possible_types(a);
+    let tb = possible_types(b);
+    let common: Vec<&&str> = ta.iter().filter(|t| tb.contains(t)).collect();
+    if common.is_empty() {
+        return true;
+    }
+    if let (Some(la), Some(lb)) = (literals(a), literals(b)) {
+        if !la.iter().any(|x| lb.iter().any(|y| json_eq(x, y))) {
+            return true;
+        }
+    }
+    if common.iter().all(|t| **t == "object") {
+        let req = |m: &Map<String, Value>| -> Vec<String> {
+            m.get("required")
+                .and_then(|r| r.as_array())
+                .map(|r| {
+                    r.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let forbids = |m: &Map<String, Value>, k: &str| -> bool {
+            let declared = m.get("properties").and_then(|p| p.get(k));
+            match declared {
+                Some(Value::Bool(false)) => true,
+                Some(_) => false,
+                None => {
+                    m.get("additionalProperties") == Some(&Value::Bool(false))
+                        && !m.contains_key("patternProperties")
+                }
+            }
+        };
+        let (ra, rb) = (req(a), req(b));
+        if ra.iter().any(|k| forbids(b, k)) || rb.iter().any(|k| forbids(a, k)) {
+            return true;
+        }
+        for k in ra.iter().filter(|k| rb.contains(k)) {
+            let pa = a.get("properties").and_then(|p| p.get(k));
+            let pb = b.get("properties").and_then(|p| p.get(k));
+            if let (Some(pa), Some(pb)) = (pa, pb) {
+                let (pa, pb) = (resolve(pa), resolve(pb));
+                if let (Some(ma), Some(mb)) = (pa.as_object(), pb.as_object()) {
+                    if let (Some(la), Some(lb)) = (literals(ma), literals(mb)) {
+                        if !la.iter().any(|x| lb.iter().any(|y| json_eq(x, y))) {
+                            return true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    false
+}
