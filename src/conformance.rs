@@ -311,7 +311,10 @@ pub fn maskbench_file(
 /// schema order, then the rest in their original order). Used for the
 /// JSON-Schema-Test-Suite, whose instances list keys in arbitrary order.
 pub fn output_format(schema: &Value, data: &Value) -> String {
-    serde_json::to_string(&reorder(schema, schema, data, 0)).unwrap_or_default()
+    serde_json::to_string(&crate::schema::canonical_numbers(&reorder(
+        schema, schema, data, 0,
+    )))
+    .unwrap_or_default()
 }
 
 fn resolve<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
@@ -337,6 +340,20 @@ fn reorder(root: &Value, schema: &Value, data: &Value, depth: usize) -> Value {
         return data.clone();
     }
     let s = resolve(root, schema);
+    // A literal (`const`/`enum`) is emitted as written: use its key order.
+    if data.is_object() {
+        let lits = s.get("const").into_iter().chain(
+            s.get("enum")
+                .and_then(|e| e.as_array())
+                .into_iter()
+                .flatten(),
+        );
+        for l in lits {
+            if l.is_object() && crate::merge::json_eq(l, data) {
+                return l.clone();
+            }
+        }
+    }
     match data {
         Value::Object(m) => {
             let mut order: Vec<String> = Vec::new();
@@ -403,6 +420,17 @@ fn reorder(root: &Value, schema: &Value, data: &Value, depth: usize) -> Value {
     }
 }
 
+fn draft_uri(path: &Path) -> Option<&'static str> {
+    let p = path.to_string_lossy();
+    if p.contains("draft7") {
+        Some("http://json-schema.org/draft-07/schema#")
+    } else if p.contains("draft2020-12") {
+        Some("https://json-schema.org/draft/2020-12/schema")
+    } else {
+        None
+    }
+}
+
 /// Runs one JSON-Schema-Test-Suite file: one [`Outcome`] per group.
 pub fn test_suite_file(
     path: &Path,
@@ -432,7 +460,12 @@ pub fn test_suite_file(
                         .collect()
                 })
                 .unwrap_or_default();
-            run_schema(&name, &g["schema"], &tests, vocab, enc, cfg, &output_format)
+            // The suite's folder names the draft; say it in the schema.
+            let mut schema = g["schema"].clone();
+            if let (Some(d), Value::Object(m)) = (draft_uri(path), &mut schema) {
+                m.entry("$schema").or_insert(Value::String(d.into()));
+            }
+            run_schema(&name, &schema, &tests, vocab, enc, cfg, &output_format)
         })
         .collect()
 }

@@ -74,7 +74,8 @@ fn intersect_types(a: &[String], b: &[String]) -> Vec<String> {
     out
 }
 
-fn json_eq(a: &Value, b: &Value) -> bool {
+/// JSON equality with numbers compared by value (1 == 1.0).
+pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => {
@@ -110,8 +111,9 @@ pub(crate) fn merge(
     let mut out = a.clone();
     // Object members need both sides' additionalProperties: handled together.
     let object_kw = ["properties", "additionalProperties", "required"];
+    let array_kw = ["prefixItems", "items", "additionalItems"];
     for (k, vb) in b {
-        if is_annotation(k) || object_kw.contains(&k.as_str()) {
+        if is_annotation(k) || object_kw.contains(&k.as_str()) || array_kw.contains(&k.as_str()) {
             if is_annotation(k) && !out.contains_key(k) && (k == "$defs" || k == "definitions") {
                 out.insert(k.clone(), vb.clone());
             }
@@ -170,12 +172,6 @@ pub(crate) fn merge(
                 out.insert("enum".into(), Value::Array(both));
                 continue;
             }
-            "items" if va.is_object() || va.is_boolean() => {
-                if !(vb.is_object() || vb.is_boolean()) {
-                    return Err("items".into());
-                }
-                all_of(va, vb)
-            }
             "uniqueItems" => {
                 Value::Bool(va.as_bool().unwrap_or(false) || vb.as_bool().unwrap_or(false))
             }
@@ -211,6 +207,27 @@ pub(crate) fn merge(
             continue;
         }
         out.insert(k.clone(), merged);
+    }
+    // Array positions: position i of each side is its prefix schema i, or
+    // the schema for the rest of that side; merge position by position.
+    if array_kw.iter().any(|k| b.contains_key(*k)) {
+        let (pa, ra) = positions(a)?;
+        let (pb, rb) = positions(b)?;
+        let n = pa.len().max(pb.len());
+        let at = |p: &[Value], r: &Value, i: usize| p.get(i).cloned().unwrap_or_else(|| r.clone());
+        let prefix: Vec<Value> = (0..n)
+            .map(|i| all_of(&at(&pa, &ra, i), &at(&pb, &rb, i)))
+            .collect();
+        for k in array_kw {
+            out.remove(k);
+        }
+        if !prefix.is_empty() {
+            out.insert("prefixItems".into(), Value::Array(prefix));
+        }
+        let rest = all_of(&ra, &rb);
+        if rest != Value::Bool(true) {
+            out.insert("items".into(), rest);
+        }
     }
     // Object members.
     let has_obj = |m: &Map<String, Value>| object_kw.iter().any(|k| m.contains_key(*k));
@@ -274,6 +291,22 @@ pub(crate) fn merge(
         }
     }
     Ok(out)
+}
+
+/// Prefix schemas and the schema of the remaining items (2020-12
+/// `prefixItems`+`items`, or draft-7 array `items`+`additionalItems`).
+fn positions(m: &Map<String, Value>) -> Result<(Vec<Value>, Value), String> {
+    match (m.get("prefixItems"), m.get("items")) {
+        (_, Some(Value::Array(p))) => Ok((
+            p.clone(),
+            m.get("additionalItems")
+                .cloned()
+                .unwrap_or(Value::Bool(true)),
+        )),
+        (Some(Value::Array(p)), it) => Ok((p.clone(), it.cloned().unwrap_or(Value::Bool(true)))),
+        (Some(_), _) => Err("prefixItems".into()),
+        (None, it) => Ok((Vec::new(), it.cloned().unwrap_or(Value::Bool(true)))),
+    }
 }
 
 /// The JSON types a (resolved) schema can match, as far as it says.

@@ -183,6 +183,14 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         jobs: Vec::new(),
         relaxations: Vec::new(),
         depth: 0,
+        legacy_ref: root
+            .get("$schema")
+            .and_then(|s| s.as_str())
+            .is_some_and(|s| {
+                ["draft-03", "draft-04", "draft-06", "draft-07"]
+                    .iter()
+                    .any(|d| s.contains(d))
+            }),
     };
     let root_m = c.machine("value:".to_string(), || {
         Job::Value(root.clone(), String::new())
@@ -226,6 +234,8 @@ struct SchemaCompiler<'a> {
     jobs: Vec<(MachineId, Job)>,
     relaxations: Vec<Relaxation>,
     depth: usize,
+    /// Draft 7 and earlier: keywords beside `$ref` are ignored.
+    legacy_ref: bool,
 }
 
 fn ptr_push(ptr: &str, seg: &str) -> String {
@@ -344,6 +354,9 @@ impl SchemaCompiler<'_> {
             let (target, _) = self.resolve_ref(&r, ptr)?;
             let mut siblings = cur.as_object().cloned().unwrap_or_default();
             siblings.remove("$ref");
+            if self.legacy_ref {
+                siblings.clear();
+            }
             cur = match target {
                 Value::Object(t) => Value::Object(self.merge_or_err(&t, &siblings, ptr, "$ref")?),
                 other if siblings.keys().all(|k| !is_constraint(k)) => other,
@@ -392,6 +405,15 @@ impl SchemaCompiler<'_> {
         };
         let has_constraints = |m: &Map<String, Value>| m.keys().any(|k| is_constraint(k));
         // $ref with constraints beside it: both apply (2019-09 and later).
+        if map.contains_key("$ref") && self.legacy_ref {
+            // Draft 7 and earlier: `$ref` overrides its siblings.
+            let mut only = Map::new();
+            only.insert("$ref".into(), map["$ref"].clone());
+            if map.len() > 1 {
+                return Ok(Some(Value::Object(only)));
+            }
+            return Ok(None);
+        }
         if map.contains_key("$ref") && has_constraints(&siblings_of(&["$ref"])) {
             return Ok(Some(self.resolved(&Value::Object(map.clone()), ptr)?));
         }
@@ -681,7 +703,7 @@ impl SchemaCompiler<'_> {
                 let ok = types.iter().any(|&t| value_has_type(v, t))
                     || (types.contains(&Ty::Number) && matches!(v, Value::Number(_)));
                 if ok {
-                    let s = serde_json::to_vec(v).expect("serializable");
+                    let s = serde_json::to_vec(&canonical_numbers(v)).expect("serializable");
                     if !lits.contains(&s) {
                         lits.push(s);
                     }
@@ -1249,6 +1271,24 @@ impl SchemaCompiler<'_> {
             start: open.start,
             end,
         })
+    }
+}
+
+/// `v` with every integral float written as an integer (`-2.0` → `-2`), so
+/// that a literal has one spelling whatever its source wrote (output format).
+pub(crate) fn canonical_numbers(v: &Value) -> Value {
+    match v {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Value::from(f as i64),
+            _ => v.clone(),
+        },
+        Value::Array(a) => Value::Array(a.iter().map(canonical_numbers).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), canonical_numbers(x)))
+                .collect(),
+        ),
+        _ => v.clone(),
     }
 }
 
