@@ -11,13 +11,7 @@ fn schema(name: &str) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-const SCHEMAS: &[&str] = &[
-    "implementation",
-    "nested_config",
-    "tool_call",
-    "ref_recursive_tree",
-    "anyof_objects",
-];
+const SCHEMAS: &[&str] = &["implementation", "nested_config", "tool_call", "ref_recursive_tree", "anyof_objects"];
 
 /// A realistic path: the tokens of a few random walks.
 fn paths(g: &Arc<grammask::CompiledGrammar>) -> Vec<Vec<u32>> {
@@ -74,9 +68,7 @@ fn bench_compile(c: &mut Criterion) {
     let mut group = c.benchmark_group("compile");
     for name in SCHEMAS {
         let s = schema(name);
-        group.bench_function(*name, |b| {
-            b.iter(|| Compiler::new().compile(&s, vocab.clone()).unwrap())
-        });
+        group.bench_function(*name, |b| b.iter(|| Compiler::new().compile(&s, vocab.clone()).unwrap()));
     }
     group.finish();
 }
@@ -84,19 +76,13 @@ fn bench_compile(c: &mut Criterion) {
 fn bench_vocab(c: &mut Criterion) {
     let mut group = c.benchmark_group("vocab");
     group.sample_size(10);
-    group.bench_function("load+trie cl100k", |b| {
-        b.iter(|| Vocabulary::tiktoken(Tiktoken::Cl100k).unwrap())
-    });
-    group.bench_function("load+trie o200k", |b| {
-        b.iter(|| Vocabulary::tiktoken(Tiktoken::O200k).unwrap())
-    });
+    group.bench_function("load+trie cl100k", |b| b.iter(|| Vocabulary::tiktoken(Tiktoken::Cl100k).unwrap()));
+    group.bench_function("load+trie o200k", |b| b.iter(|| Vocabulary::tiktoken(Tiktoken::O200k).unwrap()));
     let llama = std::env::var("GRAMMASK_SHARED_CORPORA")
         .unwrap_or_else(|_| format!("{}/../shared/corpora", env!("CARGO_MANIFEST_DIR")))
         + "/tokenizers/llama3_1/tokenizer.json";
     if std::path::Path::new(&llama).is_file() {
-        group.bench_function("load+trie llama3.1", |b| {
-            b.iter(|| Vocabulary::from_tokenizer_json(&llama).unwrap())
-        });
+        group.bench_function("load+trie llama3.1", |b| b.iter(|| Vocabulary::from_tokenizer_json(&llama).unwrap()));
     } else {
         eprintln!("NOTICE: {llama} absent; skipping the Llama-3.1 load bench");
     }
@@ -105,9 +91,7 @@ fn bench_vocab(c: &mut Criterion) {
 
 fn bench_batch(c: &mut Criterion) {
     let vocab = Arc::new(Vocabulary::tiktoken(Tiktoken::Cl100k).unwrap());
-    let g = Compiler::new()
-        .compile(&schema("implementation"), vocab.clone())
-        .unwrap();
+    let g = Compiler::new().compile(&schema("implementation"), vocab.clone()).unwrap();
     let words = vocab.mask_words();
     // 64 matchers at different points of different walks.
     let mut rng = Rng::new(5);
@@ -123,9 +107,7 @@ fn bench_batch(c: &mut Criterion) {
     let mut flat = vec![0u32; words * ms.len()];
     let mut group = c.benchmark_group("batch64/cl100k");
     group.throughput(Throughput::Elements(64));
-    group.bench_function("rayon", |b| {
-        b.iter(|| grammask::fill_masks_batch(&mut ms, &mut flat, words))
-    });
+    group.bench_function("rayon", |b| b.iter(|| grammask::fill_masks_batch(&mut ms, &mut flat, words)));
     group.bench_function("one thread", |b| {
         b.iter(|| {
             for (m, mask) in ms.iter_mut().zip(flat.chunks_mut(words)) {
@@ -143,19 +125,10 @@ fn bench_logits(c: &mut Criterion) {
         let mask: Vec<u32> = (0..n.div_ceil(32)).map(|_| rng.next_u64() as u32).collect();
         let mut logits = vec![0.5f32; n];
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_function(BenchmarkId::from_parameter(n), |b| {
-            b.iter(|| grammask::apply_mask(&mut logits, &mask))
-        });
+        group.bench_function(BenchmarkId::from_parameter(n), |b| b.iter(|| grammask::apply_mask(&mut logits, &mask)));
     }
     group.finish();
 }
 
-criterion_group!(
-    benches,
-    bench_masks,
-    bench_compile,
-    bench_vocab,
-    bench_batch,
-    bench_logits
-);
+criterion_group!(benches, bench_masks, bench_compile, bench_vocab, bench_batch, bench_logits);
 criterion_main!(benches);

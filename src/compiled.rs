@@ -71,18 +71,9 @@ impl Compiler {
     /// # Errors
     /// [`CompileErrorKind::MalformedJson`] when the text is not JSON, else as
     /// [`Compiler::compile`].
-    pub fn compile_str(
-        &self,
-        schema: &str,
-        vocab: Arc<Vocabulary>,
-    ) -> Result<Arc<CompiledGrammar>, CompileError> {
-        let v: serde_json::Value = serde_json::from_str(schema).map_err(|e| {
-            CompileError::new(
-                CompileErrorKind::MalformedJson,
-                "",
-                format!("schema is not JSON: {e}"),
-            )
-        })?;
+    pub fn compile_str(&self, schema: &str, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+        let v: serde_json::Value = serde_json::from_str(schema)
+            .map_err(|e| CompileError::new(CompileErrorKind::MalformedJson, "", format!("schema is not JSON: {e}")))?;
         self.compile(&v, vocab)
     }
 }
@@ -128,12 +119,7 @@ impl CompiledGrammar {
     pub fn memory_bytes(&self) -> usize {
         self.grammar.memory_bytes()
             + self.local.capacity() * 8
-            + self
-                .local
-                .iter()
-                .filter_map(|l| l.get())
-                .map(|l| l.memory_bytes())
-                .sum::<usize>()
+            + self.local.iter().filter_map(|l| l.get()).map(|l| l.memory_bytes()).sum::<usize>()
     }
     /// Computes the per-state mask cache for every state now (in parallel),
     /// instead of lazily at first use.

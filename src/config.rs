@@ -64,11 +64,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            strict: true,
-            whitespace: Whitespace::Compact,
-            limits: Limits::default(),
-        }
+        Config { strict: true, whitespace: Whitespace::Compact, limits: Limits::default() }
     }
 }
 

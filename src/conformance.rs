@@ -28,18 +28,13 @@ pub enum Encoder {
 impl Encoder {
     /// Loads the encoder of a `tokenizer.json`.
     pub fn from_tokenizer_json(path: &Path) -> Result<Encoder, String> {
-        tokenizers::Tokenizer::from_file(path)
-            .map(|t| Encoder::Hf(Box::new(t)))
-            .map_err(|e| e.to_string())
+        tokenizers::Tokenizer::from_file(path).map(|t| Encoder::Hf(Box::new(t))).map_err(|e| e.to_string())
     }
     /// Token ids of `s` (no special tokens added).
     pub fn encode(&self, s: &str) -> Vec<u32> {
         match self {
             Encoder::Tiktoken(b) => b.encode_ordinary(s),
-            Encoder::Hf(t) => t
-                .encode(s, false)
-                .map(|e| e.get_ids().to_vec())
-                .unwrap_or_default(),
+            Encoder::Hf(t) => t.encode(s, false).map(|e| e.get_ids().to_vec()).unwrap_or_default(),
         }
     }
 }
@@ -108,11 +103,7 @@ fn dumps(v: &Value, out: &mut String) {
 /// when the exponent is below -4 or at least 16.
 pub fn python_float(f: f64) -> String {
     if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
+        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
     }
     let e = format!("{f:e}"); // e.g. "-1.25e-5"
     let (mant, exp) = e.split_once('e').expect("LowerExp has an exponent");
@@ -121,43 +112,22 @@ pub fn python_float(f: f64) -> String {
     let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
     let sign = if neg { "-" } else { "" };
     if !(-4..16).contains(&exp) {
-        let m = if digits.len() > 1 {
-            format!("{}.{}", &digits[..1], &digits[1..])
-        } else {
-            digits.clone()
-        };
-        return format!(
-            "{sign}{m}e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        );
+        let m = if digits.len() > 1 { format!("{}.{}", &digits[..1], &digits[1..]) } else { digits.clone() };
+        return format!("{sign}{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
     }
     let point = exp + 1; // digits before the point
     if point <= 0 {
         format!("{sign}0.{}{}", "0".repeat((-point) as usize), digits)
     } else if point as usize >= digits.len() {
-        format!(
-            "{sign}{}{}.0",
-            digits,
-            "0".repeat(point as usize - digits.len())
-        )
+        format!("{sign}{}{}.0", digits, "0".repeat(point as usize - digits.len()))
     } else {
-        format!(
-            "{sign}{}.{}",
-            &digits[..point as usize],
-            &digits[point as usize..]
-        )
+        format!("{sign}{}.{}", &digits[..point as usize], &digits[point as usize..])
     }
 }
 
 /// Feeds `text` token by token (mask, then commit). Returns whether every
 /// token was allowed and the output is then complete, and the mask times.
-pub fn check_instance(
-    g: &Arc<CompiledGrammar>,
-    enc: &Encoder,
-    text: &str,
-    nanos: &mut Vec<u64>,
-) -> bool {
+pub fn check_instance(g: &Arc<CompiledGrammar>, enc: &Encoder, text: &str, nanos: &mut Vec<u64>) -> bool {
     let vocab = g.vocab().clone();
     let mut m = g.matcher();
     let mut mask = vec![0u32; vocab.mask_words()];
@@ -251,8 +221,7 @@ pub fn run_schema(
             o.failures.push(format!("valid instance rejected: {text}"));
         } else if !*valid && accepted {
             o.invalidation_errors += 1;
-            o.failures
-                .push(format!("INVALID instance accepted: {text}"));
+            o.failures.push(format!("INVALID instance accepted: {text}"));
         }
     }
     o
@@ -265,16 +234,8 @@ pub fn maskbench_config() -> Config {
 }
 
 /// Runs one MaskBench file.
-pub fn maskbench_file(
-    path: &Path,
-    vocab: &Arc<Vocabulary>,
-    enc: &Encoder,
-    cfg: &Config,
-) -> Outcome {
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+pub fn maskbench_file(path: &Path, vocab: &Arc<Vocabulary>, enc: &Encoder, cfg: &Config) -> Outcome {
+    let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let parsed: Result<Value, String> = std::fs::read_to_string(path)
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
@@ -295,15 +256,9 @@ pub fn maskbench_file(
     };
     let tests: Vec<(Value, bool)> = v["tests"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|t| (t["data"].clone(), t["valid"].as_bool().unwrap_or(false)))
-                .collect()
-        })
+        .map(|a| a.iter().map(|t| (t["data"].clone(), t["valid"].as_bool().unwrap_or(false))).collect())
         .unwrap_or_default();
-    run_schema(&name, &v["schema"], &tests, vocab, enc, cfg, &|_, d| {
-        python_dumps(d)
-    })
+    run_schema(&name, &v["schema"], &tests, vocab, enc, cfg, &|_, d| python_dumps(d))
 }
 
 /// Serializes `data` in grammask's output format for `schema`: compact, with
@@ -311,20 +266,13 @@ pub fn maskbench_file(
 /// schema order, then the rest in their original order). Used for the
 /// JSON-Schema-Test-Suite, whose instances list keys in arbitrary order.
 pub fn output_format(schema: &Value, data: &Value) -> String {
-    serde_json::to_string(&crate::schema::canonical_numbers(&reorder(
-        schema, schema, data, 0,
-    )))
-    .unwrap_or_default()
+    serde_json::to_string(&crate::schema::canonical_numbers(&reorder(schema, schema, data, 0))).unwrap_or_default()
 }
 
 fn resolve<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
     let mut s = s;
     for _ in 0..16 {
-        match s
-            .get("$ref")
-            .and_then(|r| r.as_str())
-            .and_then(|r| r.strip_prefix('#'))
-        {
+        match s.get("$ref").and_then(|r| r.as_str()).and_then(|r| r.strip_prefix('#')) {
             Some(p) => match root.pointer(p) {
                 Some(t) => s = t,
                 None => break,
@@ -342,12 +290,7 @@ fn reorder(root: &Value, schema: &Value, data: &Value, depth: usize) -> Value {
     let s = resolve(root, schema);
     // A literal (`const`/`enum`) is emitted as written: use its key order.
     if data.is_object() {
-        let lits = s.get("const").into_iter().chain(
-            s.get("enum")
-                .and_then(|e| e.as_array())
-                .into_iter()
-                .flatten(),
-        );
+        let lits = s.get("const").into_iter().chain(s.get("enum").and_then(|e| e.as_array()).into_iter().flatten());
         for l in lits {
             if l.is_object() && crate::merge::json_eq(l, data) {
                 return l.clone();
@@ -385,16 +328,10 @@ fn reorder(root: &Value, schema: &Value, data: &Value, depth: usize) -> Value {
                         return p.clone();
                     }
                 }
-                s.get("additionalProperties")
-                    .cloned()
-                    .unwrap_or(Value::Bool(true))
+                s.get("additionalProperties").cloned().unwrap_or(Value::Bool(true))
             };
             let mut out = serde_json::Map::new();
-            for k in order
-                .iter()
-                .filter(|k| m.contains_key(*k))
-                .chain(m.keys().filter(|k| !order.contains(k)))
-            {
+            for k in order.iter().filter(|k| m.contains_key(*k)).chain(m.keys().filter(|k| !order.contains(k))) {
                 out.insert(k.clone(), reorder(root, &sub_for(k), &m[k], depth + 1));
             }
             Value::Object(out)
@@ -406,10 +343,7 @@ fn reorder(root: &Value, schema: &Value, data: &Value, depth: usize) -> Value {
                     let sub = s
                         .get("prefixItems")
                         .and_then(|p| p.get(i))
-                        .or_else(|| {
-                            s.get("items")
-                                .filter(|it| it.is_object() || it.is_boolean())
-                        })
+                        .or_else(|| s.get("items").filter(|it| it.is_object() || it.is_boolean()))
                         .cloned()
                         .unwrap_or(Value::Bool(true));
                     reorder(root, &sub, x, depth + 1)
@@ -432,16 +366,8 @@ fn draft_uri(path: &Path) -> Option<&'static str> {
 }
 
 /// Runs one JSON-Schema-Test-Suite file: one [`Outcome`] per group.
-pub fn test_suite_file(
-    path: &Path,
-    vocab: &Arc<Vocabulary>,
-    enc: &Encoder,
-    cfg: &Config,
-) -> Vec<Outcome> {
-    let file = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+pub fn test_suite_file(path: &Path, vocab: &Arc<Vocabulary>, enc: &Encoder, cfg: &Config) -> Vec<Outcome> {
+    let file = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let Ok(text) = std::fs::read_to_string(path) else {
         return vec![];
     };
@@ -454,11 +380,7 @@ pub fn test_suite_file(
             let name = format!("{file}: {}", g["description"].as_str().unwrap_or(""));
             let tests: Vec<(Value, bool)> = g["tests"]
                 .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|t| (t["data"].clone(), t["valid"].as_bool().unwrap_or(false)))
-                        .collect()
-                })
+                .map(|a| a.iter().map(|t| (t["data"].clone(), t["valid"].as_bool().unwrap_or(false))).collect())
                 .unwrap_or_default();
             // The suite's folder names the draft; say it in the schema.
             let mut schema = g["schema"].clone();
@@ -500,10 +422,7 @@ pub struct Summary {
 impl Summary {
     /// Aggregates outcomes.
     pub fn of(outcomes: &[Outcome]) -> Summary {
-        let mut s = Summary {
-            schemas: outcomes.len(),
-            ..Default::default()
-        };
+        let mut s = Summary { schemas: outcomes.len(), ..Default::default() };
         let mut by_kw: std::collections::BTreeMap<String, usize> = Default::default();
         let mut nanos: Vec<u64> = Vec::new();
         let mut compile: Vec<f64> = Vec::new();
@@ -528,9 +447,7 @@ impl Summary {
         nanos.sort_unstable();
         s.masks = nanos.len();
         if !nanos.is_empty() {
-            let q = |p: f64| {
-                nanos[((nanos.len() as f64 * p) as usize).min(nanos.len() - 1)] as f64 / 1e3
-            };
+            let q = |p: f64| nanos[((nanos.len() as f64 * p) as usize).min(nanos.len() - 1)] as f64 / 1e3;
             s.mask_us = [
                 nanos.iter().sum::<u64>() as f64 / nanos.len() as f64 / 1e3,
                 q(0.5),
@@ -579,18 +496,11 @@ impl Summary {
             self.masks, m[0], m[1], m[2], m[3], m[4], m[5]
         ));
         let c = self.compile_ms;
-        t.push_str(&format!(
-            "compile ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}\n",
-            c[0], c[1], c[2], c[3]
-        ));
+        t.push_str(&format!("compile ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}\n", c[0], c[1], c[2], c[3]));
         if !self.compile_errors_by_keyword.is_empty() {
             t.push_str("\ncompile errors by keyword: ");
-            let parts: Vec<String> = self
-                .compile_errors_by_keyword
-                .iter()
-                .take(15)
-                .map(|(k, n)| format!("{k} {n}"))
-                .collect();
+            let parts: Vec<String> =
+                self.compile_errors_by_keyword.iter().take(15).map(|(k, n)| format!("{k} {n}")).collect();
             t.push_str(&parts.join(", "));
             t.push('\n');
         }
@@ -618,12 +528,7 @@ mod tests {
         ] {
             assert_eq!(python_float(f), s);
         }
-        let v: Value =
-            serde_json::from_str(r#"{"a": [1, 2.5, "x\"y\n\u0001é"], "b": {}, "c": null}"#)
-                .unwrap();
-        assert_eq!(
-            python_dumps(&v),
-            r#"{"a": [1, 2.5, "x\"y\n\u0001é"], "b": {}, "c": null}"#
-        );
+        let v: Value = serde_json::from_str(r#"{"a": [1, 2.5, "x\"y\n\u0001é"], "b": {}, "c": null}"#).unwrap();
+        assert_eq!(python_dumps(&v), r#"{"a": [1, 2.5, "x\"y\n\u0001é"], "b": {}, "c": null}"#);
     }
 }

@@ -55,12 +55,7 @@ pub struct CompileError {
 
 impl CompileError {
     pub(crate) fn new(kind: CompileErrorKind, pointer: &str, message: impl Into<String>) -> Self {
-        CompileError {
-            kind,
-            keyword: None,
-            pointer: pointer.to_string(),
-            message: message.into(),
-        }
+        CompileError { kind, keyword: None, pointer: pointer.to_string(), message: message.into() }
     }
     pub(crate) fn with_keyword(mut self, kw: &str) -> Self {
         self.keyword = Some(kw.to_string());
@@ -85,17 +80,9 @@ impl CompileError {
 
 impl fmt::Display for CompileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let at = if self.pointer.is_empty() {
-            "#"
-        } else {
-            &self.pointer
-        };
+        let at = if self.pointer.is_empty() { "#" } else { &self.pointer };
         match &self.keyword {
-            Some(k) => write!(
-                f,
-                "{:?} error at {} (keyword `{}`): {}",
-                self.kind, at, k, self.message
-            ),
+            Some(k) => write!(f, "{:?} error at {} (keyword `{}`): {}", self.kind, at, k, self.message),
             None => write!(f, "{:?} error at {}: {}", self.kind, at, self.message),
         }
     }

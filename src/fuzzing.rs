@@ -76,10 +76,7 @@ pub fn compile_schema(data: &[u8]) {
         let Some(t) = crate::allowed_tokens(&mask).into_iter().next() else {
             return;
         };
-        assert!(
-            m.accept_token(t).is_ok(),
-            "a token the mask allows was rejected"
-        );
+        assert!(m.accept_token(t).is_ok(), "a token the mask allows was rejected");
     }
 }
 
@@ -97,12 +94,7 @@ pub fn matcher_walk(schemas: &[serde_json::Value], data: &[u8]) {
     type Cache = std::sync::Mutex<ahash::AHashMap<String, Arc<crate::CompiledGrammar>>>;
     static CACHE: OnceLock<Cache> = OnceLock::new();
     let key = schema.to_string();
-    let cached = CACHE
-        .get_or_init(Default::default)
-        .lock()
-        .map(|c| c.get(&key).cloned())
-        .ok()
-        .flatten();
+    let cached = CACHE.get_or_init(Default::default).lock().map(|c| c.get(&key).cloned()).ok().flatten();
     let g = match cached {
         Some(g) => g,
         None => {
@@ -135,9 +127,6 @@ pub fn matcher_walk(schemas: &[serde_json::Value], data: &[u8]) {
         };
         let allowed = (t as usize) < vocab.size() && mask[t as usize / 32] >> (t % 32) & 1 == 1;
         let accepted = m.accept_token(t).is_ok();
-        assert_eq!(
-            allowed, accepted,
-            "mask and accept_token disagree on token {t}"
-        );
+        assert_eq!(allowed, accepted, "mask and accept_token disagree on token {t}");
     }
 }

@@ -22,12 +22,7 @@ pub(crate) type Dfa = dense::DFA<Vec<u32>>;
 pub(crate) fn compile_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
     let full = Hir::concat(vec![hir.clone(), Hir::look(Look::End)]);
     let nfa = thompson::Compiler::new()
-        .configure(
-            thompson::Config::new()
-                .utf8(false)
-                .which_captures(WhichCaptures::None)
-                .shrink(true),
-        )
+        .configure(thompson::Config::new().utf8(false).which_captures(WhichCaptures::None).shrink(true))
         .build_from_hir(&full)
         .map_err(|e| e.to_string())?;
     dense::Builder::new()
@@ -45,10 +40,7 @@ pub(crate) fn compile_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
 
 /// Parses a regex in `regex-syntax` syntax into a HIR.
 pub(crate) fn parse(re: &str) -> Result<Hir, String> {
-    regex_syntax::ParserBuilder::new()
-        .build()
-        .parse(re)
-        .map_err(|e| e.to_string())
+    regex_syntax::ParserBuilder::new().build().parse(re).map_err(|e| e.to_string())
 }
 
 fn class(ranges: &[(char, char)]) -> ClassUnicode {
@@ -90,22 +82,13 @@ fn digit_class(lo: u32, hi: u32) -> Hir {
     let mut ranges = Vec::new();
     let dec_hi = hi.min(9);
     if lo <= dec_hi {
-        ranges.push(ClassUnicodeRange::new(
-            char::from_digit(lo, 10).unwrap(),
-            char::from_digit(dec_hi, 10).unwrap(),
-        ));
+        ranges.push(ClassUnicodeRange::new(char::from_digit(lo, 10).unwrap(), char::from_digit(dec_hi, 10).unwrap()));
     }
     if hi >= 10 {
         let a = lo.max(10) - 10;
         let b = hi - 10;
-        ranges.push(ClassUnicodeRange::new(
-            (b'a' + a as u8) as char,
-            (b'a' + b as u8) as char,
-        ));
-        ranges.push(ClassUnicodeRange::new(
-            (b'A' + a as u8) as char,
-            (b'A' + b as u8) as char,
-        ));
+        ranges.push(ClassUnicodeRange::new((b'a' + a as u8) as char, (b'a' + b as u8) as char));
+        ranges.push(ClassUnicodeRange::new((b'A' + a as u8) as char, (b'A' + b as u8) as char));
     }
     Hir::class(Class::Unicode(ClassUnicode::new(ranges)))
 }
@@ -128,10 +111,7 @@ pub(crate) fn digits_range(lo: &[u32], hi: &[u32], base: u32) -> Hir {
         })
     };
     if lo[0] == hi[0] {
-        return Hir::concat(vec![
-            digit_class(lo[0], lo[0]),
-            digits_range(&lo[1..], &hi[1..], base),
-        ]);
+        return Hir::concat(vec![digit_class(lo[0], lo[0]), digits_range(&lo[1..], &hi[1..], base)]);
     }
     if rest_min && rest_max {
         return Hir::concat(vec![digit_class(lo[0], hi[0]), any_rest(lo.len() - 1)]);
@@ -143,26 +123,17 @@ pub(crate) fn digits_range(lo: &[u32], hi: &[u32], base: u32) -> Hir {
         mid_lo = lo[0];
     } else {
         let maxes = vec![base - 1; lo.len() - 1];
-        alts.push(Hir::concat(vec![
-            digit_class(lo[0], lo[0]),
-            digits_range(&lo[1..], &maxes, base),
-        ]));
+        alts.push(Hir::concat(vec![digit_class(lo[0], lo[0]), digits_range(&lo[1..], &maxes, base)]));
     }
     if rest_max {
         mid_hi = hi[0];
     }
     if mid_lo <= mid_hi {
-        alts.push(Hir::concat(vec![
-            digit_class(mid_lo, mid_hi),
-            any_rest(lo.len() - 1),
-        ]));
+        alts.push(Hir::concat(vec![digit_class(mid_lo, mid_hi), any_rest(lo.len() - 1)]));
     }
     if !rest_max {
         let zeros = vec![0; lo.len() - 1];
-        alts.push(Hir::concat(vec![
-            digit_class(hi[0], hi[0]),
-            digits_range(&zeros, &hi[1..], base),
-        ]));
+        alts.push(Hir::concat(vec![digit_class(hi[0], hi[0]), digits_range(&zeros, &hi[1..], base)]));
     }
     Hir::alternation(alts)
 }
@@ -173,10 +144,7 @@ fn hex4(v: u32) -> Vec<u32> {
 
 /// `\u` followed by 4 hex digits with a value in `lo..=hi`.
 fn u_escape(lo: u32, hi: u32) -> Hir {
-    Hir::concat(vec![
-        Hir::literal(*b"\\u"),
-        digits_range(&hex4(lo), &hex4(hi), 16),
-    ])
+    Hir::concat(vec![Hir::literal(*b"\\u"), digits_range(&hex4(lo), &hex4(hi), 16)])
 }
 
 /// The encoded forms (inside a JSON string literal) of one decoded character
@@ -190,11 +158,7 @@ pub(crate) fn encode_class(cls: &ClassUnicode) -> Hir {
         alts.push(Hir::class(Class::Unicode(lit)));
     }
     for &(ch, letter) in &SHORT_ESCAPES {
-        if cls
-            .ranges()
-            .iter()
-            .any(|r| r.start() <= ch && ch <= r.end())
-        {
+        if cls.ranges().iter().any(|r| r.start() <= ch && ch <= r.end()) {
             alts.push(Hir::literal([b'\\', letter]));
         }
     }
@@ -213,25 +177,13 @@ pub(crate) fn encode_class(cls: &ClassUnicode) -> Hir {
             let ls = |cp: u32| 0xDC00 + ((cp - 0x10000) & 0x3FF);
             let (h1, h2) = (hs(lo), hs(hi));
             if h1 == h2 {
-                alts.push(Hir::concat(vec![
-                    u_escape(h1, h1),
-                    u_escape(ls(lo), ls(hi)),
-                ]));
+                alts.push(Hir::concat(vec![u_escape(h1, h1), u_escape(ls(lo), ls(hi))]));
             } else {
-                alts.push(Hir::concat(vec![
-                    u_escape(h1, h1),
-                    u_escape(ls(lo), 0xDFFF),
-                ]));
+                alts.push(Hir::concat(vec![u_escape(h1, h1), u_escape(ls(lo), 0xDFFF)]));
                 if h1 + 1 < h2 {
-                    alts.push(Hir::concat(vec![
-                        u_escape(h1 + 1, h2 - 1),
-                        u_escape(0xDC00, 0xDFFF),
-                    ]));
+                    alts.push(Hir::concat(vec![u_escape(h1 + 1, h2 - 1), u_escape(0xDC00, 0xDFFF)]));
                 }
-                alts.push(Hir::concat(vec![
-                    u_escape(h2, h2),
-                    u_escape(0xDC00, ls(hi)),
-                ]));
+                alts.push(Hir::concat(vec![u_escape(h2, h2), u_escape(0xDC00, ls(hi))]));
             }
         }
     }
@@ -241,11 +193,7 @@ pub(crate) fn encode_class(cls: &ClassUnicode) -> Hir {
 /// Translates a HIR over decoded characters into the HIR of JSON string
 /// literals (with the quotes) whose decoded value it matches.
 pub(crate) fn encode_json_string(decoded: &Hir) -> Result<Hir, String> {
-    Ok(Hir::concat(vec![
-        Hir::literal(*b"\""),
-        encode(decoded)?,
-        Hir::literal(*b"\""),
-    ]))
+    Ok(Hir::concat(vec![Hir::literal(*b"\""), encode(decoded)?, Hir::literal(*b"\"")]))
 }
 
 fn encode(h: &Hir) -> Result<Hir, String> {
@@ -268,17 +216,12 @@ fn encode(h: &Hir) -> Result<Hir, String> {
             encode_class(&class(&ranges))
         }
         HirKind::Look(_) => return Err("assertion inside a string pattern".into()),
-        HirKind::Repetition(r) => Hir::repetition(Repetition {
-            min: r.min,
-            max: r.max,
-            greedy: r.greedy,
-            sub: Box::new(encode(&r.sub)?),
-        }),
+        HirKind::Repetition(r) => {
+            Hir::repetition(Repetition { min: r.min, max: r.max, greedy: r.greedy, sub: Box::new(encode(&r.sub)?) })
+        }
         HirKind::Capture(c) => encode(&c.sub)?,
         HirKind::Concat(v) => Hir::concat(v.iter().map(encode).collect::<Result<_, _>>()?),
-        HirKind::Alternation(v) => {
-            Hir::alternation(v.iter().map(encode).collect::<Result<_, _>>()?)
-        }
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(encode).collect::<Result<_, _>>()?),
     })
 }
 
@@ -299,9 +242,7 @@ mod tests {
     use regex_automata::{util::start, Anchored};
 
     fn full_match(dfa: &Dfa, s: &[u8]) -> bool {
-        let mut id = dfa
-            .start_state(&start::Config::new().anchored(Anchored::Yes))
-            .unwrap();
+        let mut id = dfa.start_state(&start::Config::new().anchored(Anchored::Yes)).unwrap();
         for &b in s {
             id = dfa.next_state(id, b);
             if dfa.is_dead_state(id) {
@@ -313,26 +254,13 @@ mod tests {
 
     #[test]
     fn hex_ranges_are_exact() {
-        for (lo, hi) in [
-            (0u32, 0xFFFFu32),
-            (0x1F, 0x1F),
-            (0xDC00, 0xDFFF),
-            (0x0123, 0xE0F1),
-            (0xD800, 0xDBFF),
-        ] {
+        for (lo, hi) in [(0u32, 0xFFFFu32), (0x1F, 0x1F), (0xDC00, 0xDFFF), (0x0123, 0xE0F1), (0xD800, 0xDBFF)] {
             let dfa = compile_hir(&u_escape(lo, hi), 1 << 24).unwrap();
-            for v in (0..=0xFFFFu32)
-                .step_by(7)
-                .chain([lo, hi, lo.saturating_sub(1), hi + 1])
-            {
+            for v in (0..=0xFFFFu32).step_by(7).chain([lo, hi, lo.saturating_sub(1), hi + 1]) {
                 let lower = format!("\\u{v:04x}");
                 let upper = format!("\\u{v:04X}");
                 let want = lo <= v && v <= hi && v <= 0xFFFF;
-                assert_eq!(
-                    full_match(&dfa, lower.as_bytes()),
-                    want,
-                    "{lower} in {lo:x}..{hi:x}"
-                );
+                assert_eq!(full_match(&dfa, lower.as_bytes()), want, "{lower} in {lo:x}..{hi:x}");
                 assert_eq!(full_match(&dfa, upper.as_bytes()), want, "{upper}");
             }
         }
@@ -341,25 +269,11 @@ mod tests {
     #[test]
     fn json_strings_decode_to_what_they_claim() {
         let dfa = compile_hir(&encode_json_string(&any_string()).unwrap(), 1 << 24).unwrap();
-        for ok in [
-            r#""""#,
-            r#""abc""#,
-            r#""a\"b""#,
-            r#""\u00e9\n\/""#,
-            r#""\ud83d\ude00""#,
-            "\"é😀\"",
-        ] {
+        for ok in [r#""""#, r#""abc""#, r#""a\"b""#, r#""\u00e9\n\/""#, r#""\ud83d\ude00""#, "\"é😀\""] {
             assert!(full_match(&dfa, ok.as_bytes()), "{ok}");
             assert!(serde_json::from_str::<String>(ok).is_ok());
         }
-        for bad in [
-            r#""\ud83d""#,
-            r#""\x""#,
-            "\"a\nb\"",
-            r#""abc"#,
-            r#""\ude00\ud83d""#,
-            r#""a"b""#,
-        ] {
+        for bad in [r#""\ud83d""#, r#""\x""#, "\"a\nb\"", r#""abc"#, r#""\ude00\ud83d""#, r#""a"b""#] {
             assert!(!full_match(&dfa, bad.as_bytes()), "{bad}");
         }
         assert!(!full_match(&dfa, b"\"\xff\""));

@@ -42,11 +42,7 @@ pub(crate) struct LocalMask {
 impl LocalMask {
     pub fn memory_bytes(&self) -> usize {
         self.bits.capacity() * 4
-            + self
-                .groups
-                .iter()
-                .map(|g| g.configs.capacity() * 8 + g.nodes.capacity() * 4 + 48)
-                .sum::<usize>()
+            + self.groups.iter().map(|g| g.configs.capacity() * 8 + g.nodes.capacity() * 4 + 48).sum::<usize>()
             + self.stacks.memory_bytes()
     }
 }
@@ -118,30 +114,18 @@ pub(crate) fn walk(
 }
 
 /// Computes the [`LocalMask`] of state `s`.
-pub(crate) fn compute_local(
-    g: &Grammar,
-    trie: &TokTrie,
-    s: u32,
-    words: usize,
-    limit: usize,
-) -> LocalMask {
+pub(crate) fn compute_local(g: &Grammar, trie: &TokTrie, s: u32, words: usize, limit: usize) -> LocalMask {
     let mut stacks = Stacks::default();
     let mut bits = vec![0u32; words];
     let mut groups: Vec<DepGroup> = Vec::new();
     let mut index: ahash::AHashMap<Vec<Config>, usize> = Default::default();
     let mut sc = Scratch::default();
-    let init = [Config {
-        state: s,
-        stack: BASE,
-    }];
+    let init = [Config { state: s, stack: BASE }];
     let mut on_dep = |node: usize, parent: &[Config]| {
         let gi = match index.get(parent) {
             Some(&gi) => gi,
             None => {
-                groups.push(DepGroup {
-                    configs: parent.to_vec(),
-                    nodes: Vec::new(),
-                });
+                groups.push(DepGroup { configs: parent.to_vec(), nodes: Vec::new() });
                 index.insert(parent.to_vec(), groups.len() - 1);
                 groups.len() - 1
             }
@@ -151,35 +135,17 @@ pub(crate) fn compute_local(
     // An overflow here leaves a partial local mask; the caller's full walk
     // reports the overflow. To stay exact, fall back to "everything is
     // dependent" (one group at the root) in that case.
-    let r = walk(
-        g,
-        trie,
-        &mut stacks,
-        1,
-        trie.len(),
-        &init,
-        &mut sc,
-        &mut bits,
-        limit,
-        &mut on_dep,
-    );
+    let r = walk(g, trie, &mut stacks, 1, trie.len(), &init, &mut sc, &mut bits, limit, &mut on_dep);
     if r.is_err() {
         bits.iter_mut().for_each(|w| *w = 0);
         return LocalMask {
             bits,
-            groups: vec![DepGroup {
-                configs: init.to_vec(),
-                nodes: vec![1],
-            }],
+            groups: vec![DepGroup { configs: init.to_vec(), nodes: vec![1] }],
             stacks: Stacks::default(),
         }
         .whole_trie(trie);
     }
-    LocalMask {
-        bits,
-        groups,
-        stacks,
-    }
+    LocalMask { bits, groups, stacks }
 }
 
 impl LocalMask {

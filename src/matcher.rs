@@ -38,10 +38,7 @@ impl Matcher {
         Matcher {
             cg,
             stacks: Stacks::default(),
-            configs: vec![Config {
-                state: root,
-                stack: EMPTY,
-            }],
+            configs: vec![Config { state: root, stack: EMPTY }],
             history: Vec::new(),
             terminated: false,
             output: Vec::new(),
@@ -73,11 +70,7 @@ impl Matcher {
     /// Whether the output so far is a complete instance (a stop token is
     /// allowed now).
     pub fn can_terminate(&self) -> bool {
-        self.terminated
-            || self
-                .configs
-                .iter()
-                .any(|&c| can_end(&self.cg.grammar, &self.stacks, c))
+        self.terminated || self.configs.iter().any(|&c| can_end(&self.cg.grammar, &self.stacks, c))
     }
 
     /// Fills `mask` (at least [`Vocabulary::mask_words`](crate::Vocabulary::mask_words)
@@ -91,10 +84,7 @@ impl Matcher {
     pub fn fill_next_token_bitmask(&mut self, mask: &mut [u32]) -> Result<(), MatchError> {
         let words = self.cg.vocab.mask_words();
         if mask.len() < words {
-            return Err(MatchError::MaskTooSmall {
-                got: mask.len(),
-                need: words,
-            });
+            return Err(MatchError::MaskTooSmall { got: mask.len(), need: words });
         }
         let mask = &mut mask[..words];
         mask.fill(0);
@@ -113,10 +103,7 @@ impl Matcher {
                     self.scratch.init.clear();
                     for lc in &grp.configs {
                         let k = self.stacks.rebase(&lm.stacks, lc.stack, c.stack);
-                        self.scratch.init.push(Config {
-                            state: lc.state,
-                            stack: k,
-                        });
+                        self.scratch.init.push(Config { state: lc.state, stack: k });
                     }
                     let init = std::mem::take(&mut self.scratch.init);
                     for &node in &grp.nodes {
@@ -197,20 +184,14 @@ impl Matcher {
     /// [`MatchError::StopNotAllowed`], [`MatchError::Terminated`].
     pub fn accept_token(&mut self, t: u32) -> Result<(), MatchError> {
         let vocab = self.cg.vocab.clone();
-        let kind = vocab.kind(t).ok_or(MatchError::TokenOutOfRange {
-            token: t,
-            vocab_size: vocab.size(),
-        })?;
-        let rejected = || MatchError::TokenRejected {
-            token: t,
-            text: String::from_utf8_lossy(vocab.token_bytes(t)).into_owned(),
-        };
+        let kind = vocab.kind(t).ok_or(MatchError::TokenOutOfRange { token: t, vocab_size: vocab.size() })?;
+        let rejected =
+            || MatchError::TokenRejected { token: t, text: String::from_utf8_lossy(vocab.token_bytes(t)).into_owned() };
         if vocab.is_stop(t) {
             if !self.can_terminate() {
                 return Err(MatchError::StopNotAllowed { token: t });
             }
-            self.history
-                .push((self.configs.clone(), self.output.len(), self.terminated));
+            self.history.push((self.configs.clone(), self.output.len(), self.terminated));
             self.terminated = true;
             return Ok(());
         }
@@ -258,10 +239,7 @@ impl Matcher {
                 self.output.extend_from_slice(bytes);
                 Ok(())
             }
-            Err(offset) => Err(MatchError::BytesRejected {
-                text: String::from_utf8_lossy(bytes).into_owned(),
-                offset,
-            }),
+            Err(offset) => Err(MatchError::BytesRejected { text: String::from_utf8_lossy(bytes).into_owned(), offset }),
         }
     }
 
@@ -269,10 +247,7 @@ impl Matcher {
     /// `accept_bytes` calls), e.g. after a rejected speculative draft.
     pub fn rollback(&mut self, n: usize) -> Result<(), MatchError> {
         if n > self.history.len() {
-            return Err(MatchError::RollbackTooFar {
-                requested: n,
-                available: self.history.len(),
-            });
+            return Err(MatchError::RollbackTooFar { requested: n, available: self.history.len() });
         }
         for _ in 0..n {
             let (configs, len, term) = self.history.pop().expect("checked");
@@ -352,11 +327,7 @@ impl Matcher {
     /// Heap bytes held by this matcher (stacks, history, buffers).
     pub fn memory_bytes(&self) -> usize {
         self.stacks.memory_bytes()
-            + self
-                .history
-                .iter()
-                .map(|h| h.0.capacity() * 8 + 40)
-                .sum::<usize>()
+            + self.history.iter().map(|h| h.0.capacity() * 8 + 40).sum::<usize>()
             + self.output.capacity()
             + self.configs.capacity() * 8
     }
@@ -364,11 +335,7 @@ impl Matcher {
 
 /// Fills one mask per matcher in parallel (rayon). `masks` holds
 /// `matchers.len()` masks of `words` words each, back to back.
-pub fn fill_masks_batch(
-    matchers: &mut [Matcher],
-    masks: &mut [u32],
-    words: usize,
-) -> Vec<Result<(), MatchError>> {
+pub fn fill_masks_batch(matchers: &mut [Matcher], masks: &mut [u32], words: usize) -> Vec<Result<(), MatchError>> {
     use rayon::prelude::*;
     matchers
         .par_iter_mut()

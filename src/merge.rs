@@ -44,11 +44,7 @@ fn all_of(a: &Value, b: &Value) -> Value {
 fn types_of(m: &Map<String, Value>) -> Option<Vec<String>> {
     match m.get("type")? {
         Value::String(s) => Some(vec![s.clone()]),
-        Value::Array(a) => Some(
-            a.iter()
-                .filter_map(|t| t.as_str().map(String::from))
-                .collect(),
-        ),
+        Value::Array(a) => Some(a.iter().filter_map(|t| t.as_str().map(String::from)).collect()),
         _ => None,
     }
 }
@@ -56,9 +52,7 @@ fn types_of(m: &Map<String, Value>) -> Option<Vec<String>> {
 fn intersect_types(a: &[String], b: &[String]) -> Vec<String> {
     let has = |v: &[String], t: &str| v.iter().any(|x| x == t);
     let mut out = Vec::new();
-    for t in [
-        "null", "boolean", "object", "array", "string", "number", "integer",
-    ] {
+    for t in ["null", "boolean", "object", "array", "string", "number", "integer"] {
         let ok = match t {
             "integer" => {
                 (has(a, "integer") || has(a, "number"))
@@ -78,13 +72,9 @@ fn intersect_types(a: &[String], b: &[String]) -> Vec<String> {
 pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -104,10 +94,7 @@ fn literals(m: &Map<String, Value>) -> Option<Vec<Value>> {
 
 /// Intersection of two schema objects. `Err(keyword)` when it cannot be
 /// written as one schema.
-pub(crate) fn merge(
-    a: &Map<String, Value>,
-    b: &Map<String, Value>,
-) -> Result<Map<String, Value>, String> {
+pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Map<String, Value>, String> {
     let mut out = a.clone();
     // Object members need both sides' additionalProperties: handled together.
     let object_kw = ["properties", "additionalProperties", "required"];
@@ -131,50 +118,42 @@ pub(crate) fn merge(
                 let (Some(ta), Some(tb)) = (types_of(a), types_of(b)) else {
                     return Err("type".into());
                 };
-                Value::Array(
-                    intersect_types(&ta, &tb)
-                        .into_iter()
-                        .map(Value::String)
-                        .collect(),
-                )
+                Value::Array(intersect_types(&ta, &tb).into_iter().map(Value::String).collect())
             }
-            "minimum" | "minLength" | "minItems" | "minProperties" | "exclusiveMinimum"
-            | "minContains" => match (num(va), num(vb)) {
-                (Some(x), Some(y)) => {
-                    if x >= y {
-                        va.clone()
-                    } else {
-                        vb.clone()
+            "minimum" | "minLength" | "minItems" | "minProperties" | "exclusiveMinimum" | "minContains" => {
+                match (num(va), num(vb)) {
+                    (Some(x), Some(y)) => {
+                        if x >= y {
+                            va.clone()
+                        } else {
+                            vb.clone()
+                        }
                     }
+                    _ => return Err(k.clone()),
                 }
-                _ => return Err(k.clone()),
-            },
-            "maximum" | "maxLength" | "maxItems" | "maxProperties" | "exclusiveMaximum"
-            | "maxContains" => match (num(va), num(vb)) {
-                (Some(x), Some(y)) => {
-                    if x <= y {
-                        va.clone()
-                    } else {
-                        vb.clone()
+            }
+            "maximum" | "maxLength" | "maxItems" | "maxProperties" | "exclusiveMaximum" | "maxContains" => {
+                match (num(va), num(vb)) {
+                    (Some(x), Some(y)) => {
+                        if x <= y {
+                            va.clone()
+                        } else {
+                            vb.clone()
+                        }
                     }
+                    _ => return Err(k.clone()),
                 }
-                _ => return Err(k.clone()),
-            },
+            }
             "enum" | "const" => {
                 let (Some(la), Some(lb)) = (literals(a), literals(b)) else {
                     return Err(k.clone());
                 };
-                let both: Vec<Value> = la
-                    .into_iter()
-                    .filter(|x| lb.iter().any(|y| json_eq(x, y)))
-                    .collect();
+                let both: Vec<Value> = la.into_iter().filter(|x| lb.iter().any(|y| json_eq(x, y))).collect();
                 out.remove("const");
                 out.insert("enum".into(), Value::Array(both));
                 continue;
             }
-            "uniqueItems" => {
-                Value::Bool(va.as_bool().unwrap_or(false) || vb.as_bool().unwrap_or(false))
-            }
+            "uniqueItems" => Value::Bool(va.as_bool().unwrap_or(false) || vb.as_bool().unwrap_or(false)),
             "anyOf" | "oneOf" => {
                 // (A1|A2) & (B1|B2) = A1&B1 | A1&B2 | ... (oneOf & oneOf stays exact
                 // only as anyOf of pairs when each side is disjoint; the caller
@@ -215,9 +194,7 @@ pub(crate) fn merge(
         let (pb, rb) = positions(b)?;
         let n = pa.len().max(pb.len());
         let at = |p: &[Value], r: &Value, i: usize| p.get(i).cloned().unwrap_or_else(|| r.clone());
-        let prefix: Vec<Value> = (0..n)
-            .map(|i| all_of(&at(&pa, &ra, i), &at(&pb, &rb, i)))
-            .collect();
+        let prefix: Vec<Value> = (0..n).map(|i| all_of(&at(&pa, &ra, i), &at(&pb, &rb, i))).collect();
         for k in array_kw {
             out.remove(k);
         }
@@ -236,22 +213,10 @@ pub(crate) fn merge(
             return Err("patternProperties".into());
         }
         let empty = Map::new();
-        let pa = a
-            .get("properties")
-            .and_then(|p| p.as_object())
-            .unwrap_or(&empty);
-        let pb = b
-            .get("properties")
-            .and_then(|p| p.as_object())
-            .unwrap_or(&empty);
-        let ap_a = a
-            .get("additionalProperties")
-            .cloned()
-            .unwrap_or(Value::Bool(true));
-        let ap_b = b
-            .get("additionalProperties")
-            .cloned()
-            .unwrap_or(Value::Bool(true));
+        let pa = a.get("properties").and_then(|p| p.as_object()).unwrap_or(&empty);
+        let pb = b.get("properties").and_then(|p| p.as_object()).unwrap_or(&empty);
+        let ap_a = a.get("additionalProperties").cloned().unwrap_or(Value::Bool(true));
+        let ap_b = b.get("additionalProperties").cloned().unwrap_or(Value::Bool(true));
         let mut props = Map::new();
         for (k, v) in pa {
             let other = pb.get(k).unwrap_or(&ap_b);
@@ -271,17 +236,8 @@ pub(crate) fn merge(
         } else {
             out.remove("additionalProperties");
         }
-        let mut req: Vec<Value> = a
-            .get("required")
-            .and_then(|r| r.as_array())
-            .cloned()
-            .unwrap_or_default();
-        for r in b
-            .get("required")
-            .and_then(|r| r.as_array())
-            .into_iter()
-            .flatten()
-        {
+        let mut req: Vec<Value> = a.get("required").and_then(|r| r.as_array()).cloned().unwrap_or_default();
+        for r in b.get("required").and_then(|r| r.as_array()).into_iter().flatten() {
             if !req.contains(r) {
                 req.push(r.clone());
             }
@@ -297,12 +253,7 @@ pub(crate) fn merge(
 /// `prefixItems`+`items`, or draft-7 array `items`+`additionalItems`).
 fn positions(m: &Map<String, Value>) -> Result<(Vec<Value>, Value), String> {
     match (m.get("prefixItems"), m.get("items")) {
-        (_, Some(Value::Array(p))) => Ok((
-            p.clone(),
-            m.get("additionalItems")
-                .cloned()
-                .unwrap_or(Value::Bool(true)),
-        )),
+        (_, Some(Value::Array(p))) => Ok((p.clone(), m.get("additionalItems").cloned().unwrap_or(Value::Bool(true)))),
         (Some(Value::Array(p)), it) => Ok((p.clone(), it.cloned().unwrap_or(Value::Bool(true)))),
         (Some(_), _) => Err("prefixItems".into()),
         (None, it) => Ok((Vec::new(), it.cloned().unwrap_or(Value::Bool(true)))),
@@ -331,14 +282,9 @@ fn possible_types(m: &Map<String, Value>) -> Vec<&'static str> {
     }
     match types_of(m) {
         None => all.to_vec(),
-        Some(ts) => all
-            .iter()
-            .copied()
-            .filter(|t| {
-                ts.iter()
-                    .any(|x| x == t || (*t == "number" && x == "integer"))
-            })
-            .collect(),
+        Some(ts) => {
+            all.iter().copied().filter(|t| ts.iter().any(|x| x == t || (*t == "number" && x == "integer"))).collect()
+        }
     }
 }
 
@@ -366,11 +312,7 @@ pub(crate) fn disjoint(a: &Value, b: &Value, resolve: &dyn Fn(&Value) -> Value) 
         let req = |m: &Map<String, Value>| -> Vec<String> {
             m.get("required")
                 .and_then(|r| r.as_array())
-                .map(|r| {
-                    r.iter()
-                        .filter_map(|x| x.as_str().map(String::from))
-                        .collect()
-                })
+                .map(|r| r.iter().filter_map(|x| x.as_str().map(String::from)).collect())
                 .unwrap_or_default()
         };
         let forbids = |m: &Map<String, Value>, k: &str| -> bool {
@@ -379,8 +321,7 @@ pub(crate) fn disjoint(a: &Value, b: &Value, resolve: &dyn Fn(&Value) -> Value) 
                 Some(Value::Bool(false)) => true,
                 Some(_) => false,
                 None => {
-                    m.get("additionalProperties") == Some(&Value::Bool(false))
-                        && !m.contains_key("patternProperties")
+                    m.get("additionalProperties") == Some(&Value::Bool(false)) && !m.contains_key("patternProperties")
                 }
             }
         };

@@ -39,15 +39,10 @@ pub(crate) fn parse_dec(s: &str) -> Option<Dec> {
         Some(p) => (&mant[..p], &mant[p + 1..]),
         None => (mant, ""),
     };
-    if ip.is_empty() || !ip.chars().chain(fp.chars()).all(|c| c.is_ascii_digit()) || exp.abs() > 400
-    {
+    if ip.is_empty() || !ip.chars().chain(fp.chars()).all(|c| c.is_ascii_digit()) || exp.abs() > 400 {
         return None;
     }
-    let mut digits: Vec<u32> = ip
-        .chars()
-        .chain(fp.chars())
-        .map(|c| c.to_digit(10).unwrap())
-        .collect();
+    let mut digits: Vec<u32> = ip.chars().chain(fp.chars()).map(|c| c.to_digit(10).unwrap()).collect();
     let mut point = ip.len() as i64 + exp;
     while point < 1 {
         digits.insert(0, 0);
@@ -65,11 +60,7 @@ pub(crate) fn parse_dec(s: &str) -> Option<Dec> {
         frac.pop();
     }
     let d = Dec { neg, int, frac };
-    Some(if d.is_zero() {
-        Dec { neg: false, ..d }
-    } else {
-        d
-    })
+    Some(if d.is_zero() { Dec { neg: false, ..d } } else { d })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -88,12 +79,7 @@ fn class(lo: u32, hi: u32) -> Hir {
 }
 
 fn digits(min: u32, max: Option<u32>) -> Hir {
-    Hir::repetition(Repetition {
-        min,
-        max,
-        greedy: true,
-        sub: Box::new(class(0, 9)),
-    })
+    Hir::repetition(Repetition { min, max, greedy: true, sub: Box::new(class(0, 9)) })
 }
 
 fn never() -> Hir {
@@ -117,10 +103,7 @@ fn int_strict(n: &[u32], cmp: Cmp, max_len: usize) -> Hir {
         Cmp::Gt => {
             // longer numbers
             if len < max_len {
-                alts.push(Hir::concat(vec![
-                    class(1, 9),
-                    digits(len as u32, Some(max_len as u32 - 1)),
-                ]));
+                alts.push(Hir::concat(vec![class(1, 9), digits(len as u32, Some(max_len as u32 - 1))]));
             }
             // same length, larger
             let hi = vec![9; len];
@@ -147,22 +130,14 @@ fn int_strict(n: &[u32], cmp: Cmp, max_len: usize) -> Hir {
             // shorter numbers: 0, then 1..len-1 digits without leading zero
             alts.push(Hir::literal(*b"0"));
             if len >= 3 {
-                alts.push(Hir::concat(vec![
-                    class(1, 9),
-                    digits(1, Some(len as u32 - 2)),
-                ]));
+                alts.push(Hir::concat(vec![class(1, 9), digits(1, Some(len as u32 - 2))]));
             }
             if len >= 2 {
                 alts.push(class(1, 9));
             }
             // same length, smaller, no leading zero
-            let lo: Vec<u32> = if len == 1 {
-                vec![0]
-            } else {
-                std::iter::once(1)
-                    .chain(std::iter::repeat_n(0, len - 1))
-                    .collect()
-            };
+            let lo: Vec<u32> =
+                if len == 1 { vec![0] } else { std::iter::once(1).chain(std::iter::repeat_n(0, len - 1)).collect() };
             if n > lo.as_slice() {
                 let mut hi = n.to_vec();
                 let mut i = len;
@@ -196,12 +171,9 @@ fn frac_cmp(f: &[u32], cmp: Cmp) -> Hir {
         return match cmp {
             Cmp::Ge => digits(0, None),
             Cmp::Gt => Hir::concat(vec![digits(0, None), class(1, 9), digits(0, None)]),
-            Cmp::Le => Hir::repetition(Repetition {
-                min: 0,
-                max: None,
-                greedy: true,
-                sub: Box::new(Hir::literal(*b"0")),
-            }),
+            Cmp::Le => {
+                Hir::repetition(Repetition { min: 0, max: None, greedy: true, sub: Box::new(Hir::literal(*b"0")) })
+            }
             Cmp::Lt => never(),
         };
     }
@@ -228,11 +200,7 @@ fn frac_cmp(f: &[u32], cmp: Cmp) -> Hir {
 /// Non-negative number text `I(.F)?` with value `cmp` the non-negative `d`.
 /// `integer` restricts to no fraction.
 fn nonneg_cmp(d: &Dec, cmp: Cmp, integer: bool, max_len: usize) -> Hir {
-    let strict = if matches!(cmp, Cmp::Ge | Cmp::Gt) {
-        Cmp::Gt
-    } else {
-        Cmp::Lt
-    };
+    let strict = if matches!(cmp, Cmp::Ge | Cmp::Gt) { Cmp::Gt } else { Cmp::Lt };
     let any_frac = if integer {
         Hir::empty()
     } else {
@@ -268,25 +236,16 @@ fn nonneg_cmp(d: &Dec, cmp: Cmp, integer: bool, max_len: usize) -> Hir {
             Cmp::Le => true,
             Cmp::Lt => !d.frac.is_empty(),
         };
-        let tail = if no_point_ok {
-            alt(vec![Hir::empty(), with_point])
-        } else {
-            with_point
-        };
+        let tail = if no_point_ok { alt(vec![Hir::empty(), with_point]) } else { with_point };
         Hir::concat(vec![int_lit, tail])
     };
-    alt(vec![
-        Hir::concat(vec![int_strict(&d.int, strict, max_len), any_frac]),
-        same_int,
-    ])
+    alt(vec![Hir::concat(vec![int_strict(&d.int, strict, max_len), any_frac]), same_int])
 }
 
 /// JSON number text (no exponent) whose value `cmp` `bound`.
 pub(crate) fn cmp_regex(bound: &Dec, cmp: Cmp, integer: bool, max_len: usize) -> Hir {
     let any_nonneg = Hir::concat(vec![
-        Hir::class(Class::Unicode(ClassUnicode::new([ClassUnicodeRange::new(
-            '0', '9',
-        )]))),
+        Hir::class(Class::Unicode(ClassUnicode::new([ClassUnicodeRange::new('0', '9')]))),
         Hir::repetition(Repetition {
             min: 0,
             max: None,
@@ -297,10 +256,7 @@ pub(crate) fn cmp_regex(bound: &Dec, cmp: Cmp, integer: bool, max_len: usize) ->
             ])))),
         }),
     ]);
-    let abs = Dec {
-        neg: false,
-        ..bound.clone()
-    };
+    let abs = Dec { neg: false, ..bound.clone() };
     let flip = |c: Cmp| match c {
         Cmp::Ge => Cmp::Le,
         Cmp::Gt => Cmp::Lt,
@@ -330,16 +286,10 @@ pub(crate) fn cmp_regex(bound: &Dec, cmp: Cmp, integer: bool, max_len: usize) ->
         }
     } else if lower {
         // b < 0: +y always; -y >= b  <=> y <= |b|
-        (
-            any_nonneg,
-            minus(nonneg_cmp(&abs, flip(cmp), integer, max_len)),
-        )
+        (any_nonneg, minus(nonneg_cmp(&abs, flip(cmp), integer, max_len)))
     } else {
         // b < 0: +y never; -y <= b <=> y >= |b|
-        (
-            never(),
-            minus(nonneg_cmp(&abs, flip(cmp), integer, max_len)),
-        )
+        (never(), minus(nonneg_cmp(&abs, flip(cmp), integer, max_len)))
     };
     alt(vec![pos, neg])
 }
@@ -353,9 +303,7 @@ mod tests {
 
     fn matches(h: &Hir, s: &str) -> bool {
         let dfa = compile_hir(h, 1 << 24).unwrap();
-        let mut id = dfa
-            .start_state(&start::Config::new().anchored(Anchored::Yes))
-            .unwrap();
+        let mut id = dfa.start_state(&start::Config::new().anchored(Anchored::Yes)).unwrap();
         for &b in s.as_bytes() {
             id = dfa.next_state(id, b);
         }
@@ -364,46 +312,16 @@ mod tests {
 
     #[test]
     fn parse_is_exact() {
-        assert_eq!(
-            parse_dec("12.50").unwrap(),
-            Dec {
-                neg: false,
-                int: vec![1, 2],
-                frac: vec![5]
-            }
-        );
-        assert_eq!(
-            parse_dec("-1.5e2").unwrap(),
-            Dec {
-                neg: true,
-                int: vec![1, 5, 0],
-                frac: vec![]
-            }
-        );
-        assert_eq!(
-            parse_dec("2.5E-3").unwrap(),
-            Dec {
-                neg: false,
-                int: vec![0],
-                frac: vec![0, 0, 2, 5]
-            }
-        );
-        assert_eq!(
-            parse_dec("-0.0").unwrap(),
-            Dec {
-                neg: false,
-                int: vec![0],
-                frac: vec![]
-            }
-        );
+        assert_eq!(parse_dec("12.50").unwrap(), Dec { neg: false, int: vec![1, 2], frac: vec![5] });
+        assert_eq!(parse_dec("-1.5e2").unwrap(), Dec { neg: true, int: vec![1, 5, 0], frac: vec![] });
+        assert_eq!(parse_dec("2.5E-3").unwrap(), Dec { neg: false, int: vec![0], frac: vec![0, 0, 2, 5] });
+        assert_eq!(parse_dec("-0.0").unwrap(), Dec { neg: false, int: vec![0], frac: vec![] });
     }
 
     #[test]
     fn comparisons_agree_with_f64_on_a_grid() {
-        let bounds = [
-            "0", "1", "-1", "10", "99", "100", "-100", "0.5", "-0.5", "2.25", "-2.25", "1000000",
-            "0.001", "123.456",
-        ];
+        let bounds =
+            ["0", "1", "-1", "10", "99", "100", "-100", "0.5", "-0.5", "2.25", "-2.25", "1000000", "0.001", "123.456"];
         let mut values: Vec<String> = Vec::new();
         for i in -130..=130 {
             values.push(i.to_string());

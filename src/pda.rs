@@ -148,14 +148,7 @@ fn advance(
 
 /// Adds a configuration, first popping through states that can only return.
 #[inline]
-fn emit(
-    g: &Grammar,
-    stacks: &Stacks,
-    mut t: u32,
-    mut k: u32,
-    out: &mut Vec<Config>,
-    out_start: usize,
-) {
+fn emit(g: &Grammar, stacks: &Stacks, mut t: u32, mut k: u32, out: &mut Vec<Config>, out_start: usize) {
     while !g.has_out[t as usize] && k != EMPTY && k != BASE {
         // A state with no edges is final (states are trimmed), so it returns.
         let (r, p) = stacks.get(k);

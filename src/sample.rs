@@ -66,36 +66,21 @@ pub fn allowed_tokens(mask: &[u32]) -> Vec<u32> {
 /// Whatever the matcher reports; an empty mask before termination is
 /// reported as [`MatchError::TokenRejected`] with token `u32::MAX` (it would
 /// be a completeness bug).
-pub fn random_walk(
-    m: &mut Matcher,
-    rng: &mut Rng,
-    max_tokens: usize,
-) -> Result<Sample, MatchError> {
+pub fn random_walk(m: &mut Matcher, rng: &mut Rng, max_tokens: usize) -> Result<Sample, MatchError> {
     let vocab = m.grammar().vocab().clone();
     let mut mask = vec![0u32; vocab.mask_words()];
-    let mut s = Sample {
-        tokens: Vec::new(),
-        terminated: false,
-        mask_nanos: Vec::new(),
-    };
+    let mut s = Sample { tokens: Vec::new(), terminated: false, mask_nanos: Vec::new() };
     for step in 0..max_tokens {
         let t0 = std::time::Instant::now();
         m.fill_next_token_bitmask(&mut mask)?;
         s.mask_nanos.push(t0.elapsed().as_nanos() as u64);
         let allowed = allowed_tokens(&mask);
         if allowed.is_empty() {
-            return Err(MatchError::TokenRejected {
-                token: u32::MAX,
-                text: "<empty mask>".into(),
-            });
+            return Err(MatchError::TokenRejected { token: u32::MAX, text: "<empty mask>".into() });
         }
         // Pressure to close grows with length.
         let pressure = (step as f64 / (max_tokens as f64 * 0.5)).min(0.95);
-        let stops: Vec<u32> = allowed
-            .iter()
-            .copied()
-            .filter(|&t| vocab.is_stop(t))
-            .collect();
+        let stops: Vec<u32> = allowed.iter().copied().filter(|&t| vocab.is_stop(t)).collect();
         let pick = if !stops.is_empty() && rng.chance(0.3 + pressure) {
             stops[rng.below(stops.len())]
         } else if rng.chance(0.15 + pressure) {

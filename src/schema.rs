@@ -81,6 +81,10 @@ const SUPPORTED: &[&str] = &[
     "exclusiveMaximum",
     "allOf",
     "oneOf",
+    "patternProperties",
+    "propertyNames",
+    "minProperties",
+    "maxProperties",
 ];
 
 /// JSON Schema keywords that constrain instances and are not enforced yet:
@@ -91,10 +95,6 @@ const UNSUPPORTED: &[&str] = &[
     "if",
     "then",
     "else",
-    "patternProperties",
-    "propertyNames",
-    "minProperties",
-    "maxProperties",
     "dependentRequired",
     "dependentSchemas",
     "dependencies",
@@ -120,14 +120,7 @@ enum Ty {
     String,
 }
 
-const ALL_TYPES: [Ty; 6] = [
-    Ty::Null,
-    Ty::Boolean,
-    Ty::Object,
-    Ty::Array,
-    Ty::Number,
-    Ty::String,
-];
+const ALL_TYPES: [Ty; 6] = [Ty::Null, Ty::Boolean, Ty::Object, Ty::Array, Ty::Number, Ty::String];
 
 fn parse_type(s: &str) -> Option<Ty> {
     Some(match s {
@@ -150,9 +143,7 @@ fn value_has_type(v: &Value, t: Ty) -> bool {
         (Value::Array(_), Ty::Array) => true,
         (Value::String(_), Ty::String) => true,
         (Value::Number(_), Ty::Number) => true,
-        (Value::Number(n), Ty::Integer) => {
-            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
-        }
+        (Value::Number(n), Ty::Integer) => n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0),
         _ => false,
     }
 }
@@ -186,15 +177,9 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         legacy_ref: root
             .get("$schema")
             .and_then(|s| s.as_str())
-            .is_some_and(|s| {
-                ["draft-03", "draft-04", "draft-06", "draft-07"]
-                    .iter()
-                    .any(|d| s.contains(d))
-            }),
+            .is_some_and(|s| ["draft-03", "draft-04", "draft-06", "draft-07"].iter().any(|d| s.contains(d))),
     };
-    let root_m = c.machine("value:".to_string(), || {
-        Job::Value(root.clone(), String::new())
-    });
+    let root_m = c.machine("value:".to_string(), || Job::Value(root.clone(), String::new()));
     while let Some((m, job)) = c.jobs.pop() {
         let mut nfa = Nfa::default();
         let body = match job {
@@ -203,14 +188,9 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
             Job::Array(v, ptr) => c.array(&mut nfa, &v, &ptr)?,
             Job::Terminal(hir) => {
                 let name = c.gb.machines[m as usize].name.clone();
-                let dfa =
-                    lexer::compile_hir(&hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
-                        CompileError::new(
-                            CompileErrorKind::LimitExceeded,
-                            &name,
-                            format!("terminal too large: {e}"),
-                        )
-                    })?;
+                let dfa = lexer::compile_hir(&hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
+                    CompileError::new(CompileErrorKind::LimitExceeded, &name, format!("terminal too large: {e}"))
+                })?;
                 nfa.import_dfa(&dfa)
             }
             Job::Table(t) => nfa.import_table(&t),
@@ -220,10 +200,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         def.body = body;
     }
     let grammar = c.gb.build(root_m, cfg.get_limits().max_states)?;
-    Ok(Compiled {
-        grammar,
-        relaxations: c.relaxations,
-    })
+    Ok(Compiled { grammar, relaxations: c.relaxations })
 }
 
 struct SchemaCompiler<'a> {
@@ -254,26 +231,17 @@ impl SchemaCompiler<'_> {
         m
     }
 
-    fn terminal(
-        &mut self,
-        nfa: &mut Nfa,
-        name: &str,
-        hir: impl FnOnce() -> regex_syntax::hir::Hir,
-    ) -> Frag {
+    fn terminal(&mut self, nfa: &mut Nfa, name: &str, hir: impl FnOnce() -> regex_syntax::hir::Hir) -> Frag {
         let m = self.machine(format!("terminal:{name}"), || Job::Terminal(hir()));
         nfa.call(m)
     }
 
     fn string_terminal(&mut self, nfa: &mut Nfa) -> Frag {
-        self.terminal(nfa, "string", || {
-            lexer::encode_json_string(&lexer::any_string()).expect("encodable")
-        })
+        self.terminal(nfa, "string", || lexer::encode_json_string(&lexer::any_string()).expect("encodable"))
     }
 
     fn any_value(&mut self, nfa: &mut Nfa) -> Frag {
-        let m = self.machine("value:~any".to_string(), || {
-            Job::Value(Value::Object(Map::new()), "~any".into())
-        });
+        let m = self.machine("value:~any".to_string(), || Job::Value(Value::Object(Map::new()), "~any".into()));
         nfa.call(m)
     }
 
@@ -315,10 +283,7 @@ impl SchemaCompiler<'_> {
         if self.cfg.get_strict() {
             Err(CompileError::unsupported(ptr, kw, why))
         } else {
-            let r = Relaxation {
-                keyword: kw.to_string(),
-                pointer: ptr.to_string(),
-            };
+            let r = Relaxation { keyword: kw.to_string(), pointer: ptr.to_string() };
             if !self.relaxations.contains(&r) {
                 self.relaxations.push(r);
             }
@@ -364,12 +329,7 @@ impl SchemaCompiler<'_> {
                 _ => Value::Object(siblings),
             };
         }
-        Err(CompileError::new(
-            CompileErrorKind::LimitExceeded,
-            ptr,
-            "too many chained $refs",
-        )
-        .with_keyword("$ref"))
+        Err(CompileError::new(CompileErrorKind::LimitExceeded, ptr, "too many chained $refs").with_keyword("$ref"))
     }
 
     fn merge_or_err(
@@ -380,11 +340,7 @@ impl SchemaCompiler<'_> {
         kw: &str,
     ) -> Result<Map<String, Value>, CompileError> {
         merge::merge(a, b).map_err(|k| {
-            CompileError::unsupported(
-                ptr,
-                &k,
-                &format!("cannot intersect `{k}` constraints while applying `{kw}`"),
-            )
+            CompileError::unsupported(ptr, &k, &format!("cannot intersect `{k}` constraints while applying `{kw}`"))
         })
     }
 
@@ -392,16 +348,9 @@ impl SchemaCompiler<'_> {
     /// beside `anyOf`/`oneOf` into forms the compiler handles directly;
     /// proves `oneOf` branches disjoint (then it is an `anyOf`). `None` when
     /// nothing applies.
-    fn normalize(
-        &mut self,
-        map: &Map<String, Value>,
-        ptr: &str,
-    ) -> Result<Option<Value>, CompileError> {
+    fn normalize(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
         let siblings_of = |skip: &[&str]| -> Map<String, Value> {
-            map.iter()
-                .filter(|(k, _)| !skip.contains(&k.as_str()))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
+            map.iter().filter(|(k, _)| !skip.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let has_constraints = |m: &Map<String, Value>| m.keys().any(|k| is_constraint(k));
         // $ref with constraints beside it: both apply (2019-09 and later).
@@ -419,12 +368,8 @@ impl SchemaCompiler<'_> {
         }
         if let Some(all) = map.get("allOf") {
             let Value::Array(items) = all else {
-                return Err(CompileError::new(
-                    CompileErrorKind::InvalidSchema,
-                    ptr,
-                    "allOf must be an array",
-                )
-                .with_keyword("allOf"));
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "allOf must be an array")
+                    .with_keyword("allOf"));
             };
             let mut acc = siblings_of(&["allOf"]);
             for item in items {
@@ -458,20 +403,12 @@ impl SchemaCompiler<'_> {
                 continue;
             };
             let Value::Array(branches) = branches else {
-                return Err(CompileError::new(
-                    CompileErrorKind::InvalidSchema,
-                    ptr,
-                    format!("{kw} must be an array"),
-                )
-                .with_keyword(kw));
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must be an array"))
+                    .with_keyword(kw));
             };
             if branches.is_empty() {
-                return Err(CompileError::new(
-                    CompileErrorKind::InvalidSchema,
-                    ptr,
-                    format!("{kw} must not be empty"),
-                )
-                .with_keyword(kw));
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must not be empty"))
+                    .with_keyword(kw));
             }
             let base = siblings_of(&[kw]);
             let distribute = has_constraints(&base);
@@ -482,9 +419,7 @@ impl SchemaCompiler<'_> {
             for b in branches {
                 if distribute {
                     match self.resolved(b, ptr)? {
-                        Value::Object(bm) => {
-                            merged.push(Value::Object(self.merge_or_err(&base, &bm, ptr, kw)?))
-                        }
+                        Value::Object(bm) => merged.push(Value::Object(self.merge_or_err(&base, &bm, ptr, kw)?)),
                         Value::Bool(true) => merged.push(Value::Object(base.clone())),
                         other => merged.push(other),
                     }
@@ -509,7 +444,9 @@ impl SchemaCompiler<'_> {
                     self.unsupported(
                         ptr,
                         "oneOf",
-                        &format!("branches {i} and {j} may overlap (exactly-one cannot be enforced); compiled as anyOf"),
+                        &format!(
+                            "branches {i} and {j} may overlap (exactly-one cannot be enforced); compiled as anyOf"
+                        ),
                     )?;
                 }
             }
@@ -536,12 +473,7 @@ impl SchemaCompiler<'_> {
         r
     }
 
-    fn value_inner(
-        &mut self,
-        nfa: &mut Nfa,
-        schema: &Value,
-        ptr: &str,
-    ) -> Result<Frag, CompileError> {
+    fn value_inner(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
         let map = match schema {
             Value::Bool(true) => return Ok(self.any_value(nfa)),
             Value::Bool(false) => return Ok(nfa.never()),
@@ -574,12 +506,8 @@ impl SchemaCompiler<'_> {
         // intersection.
         if let Some(r) = map.get("$ref") {
             let Value::String(r) = r else {
-                return Err(CompileError::new(
-                    CompileErrorKind::InvalidSchema,
-                    ptr,
-                    "$ref must be a string",
-                )
-                .with_keyword("$ref"));
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "$ref must be a string")
+                    .with_keyword("$ref"));
             };
             if let Some(other) = constraints.iter().find(|k| **k != "$ref") {
                 self.unsupported(
@@ -601,20 +529,12 @@ impl SchemaCompiler<'_> {
         }
         if let Some(any_of) = map.get("anyOf") {
             let Value::Array(branches) = any_of else {
-                return Err(CompileError::new(
-                    CompileErrorKind::InvalidSchema,
-                    ptr,
-                    "anyOf must be an array",
-                )
-                .with_keyword("anyOf"));
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "anyOf must be an array")
+                    .with_keyword("anyOf"));
             };
             if branches.is_empty() {
-                return Err(CompileError::new(
-                    CompileErrorKind::InvalidSchema,
-                    ptr,
-                    "anyOf must not be empty",
-                )
-                .with_keyword("anyOf"));
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "anyOf must not be empty")
+                    .with_keyword("anyOf"));
             }
             if let Some(other) = constraints.iter().find(|k| **k != "anyOf") {
                 self.unsupported(
@@ -625,11 +545,7 @@ impl SchemaCompiler<'_> {
             }
             let mut frags = Vec::new();
             for (i, b) in branches.iter().enumerate() {
-                frags.push(self.value(
-                    nfa,
-                    b,
-                    &ptr_push(&ptr_push(ptr, "anyOf"), &i.to_string()),
-                )?);
+                frags.push(self.value(nfa, b, &ptr_push(&ptr_push(ptr, "anyOf"), &i.to_string()))?);
             }
             return Ok(nfa.alt(&frags));
         }
@@ -640,10 +556,7 @@ impl SchemaCompiler<'_> {
             Some(Value::Array(a)) => {
                 let mut v = Vec::new();
                 for t in a {
-                    let t = t
-                        .as_str()
-                        .and_then(parse_type)
-                        .ok_or_else(|| bad_type(ptr))?;
+                    let t = t.as_str().and_then(parse_type).ok_or_else(|| bad_type(ptr))?;
                     if !v.contains(&t) {
                         v.push(t);
                     }
@@ -660,12 +573,8 @@ impl SchemaCompiler<'_> {
             }
             if let Some(e) = map.get("enum") {
                 let Value::Array(e) = e else {
-                    return Err(CompileError::new(
-                        CompileErrorKind::InvalidSchema,
-                        ptr,
-                        "enum must be an array",
-                    )
-                    .with_keyword("enum"));
+                    return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "enum must be an array")
+                        .with_keyword("enum"));
                 };
                 if map.contains_key("const") {
                     // both: the const must be among the enum values
@@ -674,10 +583,7 @@ impl SchemaCompiler<'_> {
                     values.extend(e.iter());
                 }
             }
-            if let Some(other) = constraints
-                .iter()
-                .find(|k| !matches!(**k, "const" | "enum" | "type"))
-            {
+            if let Some(other) = constraints.iter().find(|k| !matches!(**k, "const" | "enum" | "type")) {
                 // Other constraints would have to be checked against each
                 // literal; only `type` is checked here.
                 let applies = |t: Ty| -> bool {
@@ -686,16 +592,8 @@ impl SchemaCompiler<'_> {
                         _ => t == Ty::Array,
                     }
                 };
-                if values.iter().any(|v| {
-                    ALL_TYPES
-                        .iter()
-                        .any(|&t| applies(t) && value_has_type(v, t))
-                }) {
-                    self.unsupported(
-                        ptr,
-                        other,
-                        "constraints beside `enum`/`const` are not supported yet",
-                    )?;
+                if values.iter().any(|v| ALL_TYPES.iter().any(|&t| applies(t) && value_has_type(v, t))) {
+                    self.unsupported(ptr, other, "constraints beside `enum`/`const` are not supported yet")?;
                 }
             }
             let mut lits: Vec<Vec<u8>> = Vec::new();
@@ -710,11 +608,7 @@ impl SchemaCompiler<'_> {
                 }
             }
             let frags: Vec<Frag> = lits.iter().map(|l| nfa.lit(l)).collect();
-            return Ok(if frags.is_empty() {
-                nfa.never()
-            } else {
-                nfa.alt(&frags)
-            });
+            return Ok(if frags.is_empty() { nfa.never() } else { nfa.alt(&frags) });
         }
         let mut frags = Vec::new();
         let has_number = types.contains(&Ty::Number);
@@ -731,40 +625,23 @@ impl SchemaCompiler<'_> {
                 Ty::Number => self.number_frag(nfa, map, ptr, false)?,
                 Ty::String => self.string_frag(nfa, map, ptr)?,
                 Ty::Object => {
-                    let m = self.machine(format!("object:{ptr}"), || {
-                        Job::Object(schema.clone(), ptr.to_string())
-                    });
+                    let m = self.machine(format!("object:{ptr}"), || Job::Object(schema.clone(), ptr.to_string()));
                     nfa.call(m)
                 }
                 Ty::Array => {
-                    let m = self.machine(format!("array:{ptr}"), || {
-                        Job::Array(schema.clone(), ptr.to_string())
-                    });
+                    let m = self.machine(format!("array:{ptr}"), || Job::Array(schema.clone(), ptr.to_string()));
                     nfa.call(m)
                 }
             };
             frags.push(f);
         }
-        Ok(if frags.is_empty() {
-            nfa.never()
-        } else {
-            nfa.alt(&frags)
-        })
+        Ok(if frags.is_empty() { nfa.never() } else { nfa.alt(&frags) })
     }
 
-    fn dfa(
-        &self,
-        hir: &regex_syntax::hir::Hir,
-        ptr: &str,
-        kw: &str,
-    ) -> Result<lexer::Dfa, CompileError> {
+    fn dfa(&self, hir: &regex_syntax::hir::Hir, ptr: &str, kw: &str) -> Result<lexer::Dfa, CompileError> {
         lexer::compile_hir(hir, self.cfg.get_limits().max_terminal_bytes).map_err(|e| {
-            CompileError::new(
-                CompileErrorKind::LimitExceeded,
-                ptr,
-                format!("automaton too large: {e}"),
-            )
-            .with_keyword(kw)
+            CompileError::new(CompileErrorKind::LimitExceeded, ptr, format!("automaton too large: {e}"))
+                .with_keyword(kw)
         })
     }
 
@@ -779,28 +656,18 @@ impl SchemaCompiler<'_> {
         if let Some(&m) = self.keys.get(&key) {
             return Ok(nfa.call(m));
         }
-        let table = strings::build(&spec, self.cfg.get_limits().max_states).map_err(|e| {
-            CompileError::new(CompileErrorKind::LimitExceeded, ptr, e).with_keyword(kw)
-        })?;
+        let table = strings::build(&spec, self.cfg.get_limits().max_states)
+            .map_err(|e| CompileError::new(CompileErrorKind::LimitExceeded, ptr, e).with_keyword(kw))?;
         let m = self.machine(key, || Job::Table(table));
         Ok(nfa.call(m))
     }
 
-    fn count_kw(
-        &self,
-        map: &Map<String, Value>,
-        kw: &str,
-        ptr: &str,
-    ) -> Result<Option<u64>, CompileError> {
+    fn count_kw(&self, map: &Map<String, Value>, kw: &str, ptr: &str) -> Result<Option<u64>, CompileError> {
         match map.get(kw) {
             None => Ok(None),
             Some(v) => v
                 .as_u64()
-                .or_else(|| {
-                    v.as_f64()
-                        .filter(|f| *f >= 0.0 && f.fract() == 0.0)
-                        .map(|f| f.min(u64::MAX as f64) as u64)
-                })
+                .or_else(|| v.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f.min(u64::MAX as f64) as u64))
                 .map(Some)
                 .ok_or_else(|| {
                     CompileError::new(
@@ -813,78 +680,25 @@ impl SchemaCompiler<'_> {
         }
     }
 
-    /// A key (JSON string) whose decoded value is none of `names`.
-    fn key_not_in(
-        &mut self,
-        nfa: &mut Nfa,
-        names: &[&str],
-        ptr: &str,
-    ) -> Result<Frag, CompileError> {
-        if names.is_empty() {
-            return Ok(self.string_terminal(nfa));
-        }
-        let key = format!(
-            "key-not:{}",
-            serde_json::to_string(names).expect("serializable")
-        );
-        if let Some(&m) = self.keys.get(&key) {
-            return Ok(nfa.call(m));
-        }
-        let hir = regex_syntax::hir::Hir::alternation(
-            names
-                .iter()
-                .map(|n| regex_syntax::hir::Hir::literal(n.as_bytes().to_vec()))
-                .collect(),
-        );
-        let spec = StringSpec {
-            must_not: vec![self.dfa(&hir, ptr, "additionalProperties")?],
-            ..Default::default()
-        };
-        self.table_machine(nfa, key, spec, ptr, "additionalProperties")
-    }
-
     /// A string value with `minLength`, `maxLength`, `pattern`, `format`.
-    fn string_frag(
-        &mut self,
-        nfa: &mut Nfa,
-        map: &Map<String, Value>,
-        ptr: &str,
-    ) -> Result<Frag, CompileError> {
+    fn string_frag(&mut self, nfa: &mut Nfa, map: &Map<String, Value>, ptr: &str) -> Result<Frag, CompileError> {
         let min = self.count_kw(map, "minLength", ptr)?.unwrap_or(0);
         let max = self.count_kw(map, "maxLength", ptr)?;
-        let mut spec = StringSpec {
-            min_len: min,
-            max_len: max,
-            ..Default::default()
-        };
+        let mut spec = StringSpec { min_len: min, max_len: max, ..Default::default() };
         let mut key = format!("cstring:{min}:{max:?}");
-        let mut kw = if max.is_some() {
-            "maxLength"
-        } else {
-            "minLength"
-        };
+        let mut kw = if max.is_some() { "maxLength" } else { "minLength" };
         if let Some(p) = map.get("pattern") {
             let Value::String(p) = p else {
-                return Err(CompileError::new(
-                    CompileErrorKind::InvalidSchema,
-                    ptr,
-                    "pattern must be a string",
-                )
-                .with_keyword("pattern"));
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "pattern must be a string")
+                    .with_keyword("pattern"));
             };
-            match strings::translate_ecma(p)
-                .and_then(|t| lexer::parse(&format!("(?s:.)*(?:{t})(?s:.)*")))
-            {
+            match strings::translate_ecma(p).and_then(|t| lexer::parse(&format!("(?s:.)*(?:{t})(?s:.)*"))) {
                 Ok(hir) => {
                     spec.must.push(self.dfa(&hir, ptr, "pattern")?);
                     key.push_str(&format!(":p{p:?}"));
                     kw = "pattern";
                 }
-                Err(e) => self.unsupported(
-                    ptr,
-                    "pattern",
-                    &format!("cannot translate pattern {p:?}: {e}"),
-                )?,
+                Err(e) => self.unsupported(ptr, "pattern", &format!("cannot translate pattern {p:?}: {e}"))?,
             }
         }
         if let Some(f) = map.get("format") {
@@ -896,9 +710,7 @@ impl SchemaCompiler<'_> {
                     key.push_str(&format!(":f{name}"));
                     kw = "format";
                 }
-                None => {
-                    self.unsupported(ptr, "format", &format!("format {name:?} is not supported"))?
-                }
+                None => self.unsupported(ptr, "format", &format!("format {name:?} is not supported"))?,
             }
         }
         if spec.must.is_empty() && min == 0 && max.is_none() {
@@ -924,47 +736,23 @@ impl SchemaCompiler<'_> {
         let num = |kw: &str| -> Result<Option<numbers::Dec>, CompileError> {
             match map.get(kw) {
                 None | Some(Value::Bool(_)) => Ok(None),
-                Some(Value::Number(n)) => {
-                    numbers::parse_dec(&n.to_string()).map(Some).ok_or_else(|| {
-                        CompileError::new(
-                            CompileErrorKind::LimitExceeded,
-                            ptr,
-                            format!("{kw} {n} is out of range"),
-                        )
+                Some(Value::Number(n)) => numbers::parse_dec(&n.to_string()).map(Some).ok_or_else(|| {
+                    CompileError::new(CompileErrorKind::LimitExceeded, ptr, format!("{kw} {n} is out of range"))
                         .with_keyword(kw)
-                    })
+                }),
+                Some(_) => {
+                    Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must be a number"))
+                        .with_keyword(kw))
                 }
-                Some(_) => Err(CompileError::new(
-                    CompileErrorKind::InvalidSchema,
-                    ptr,
-                    format!("{kw} must be a number"),
-                )
-                .with_keyword(kw)),
             }
         };
         let mut bounds: Vec<(numbers::Dec, Cmp, &str)> = Vec::new();
         let draft4_excl = |kw: &str| map.get(kw) == Some(&Value::Bool(true));
         if let Some(d) = num("minimum")? {
-            bounds.push((
-                d,
-                if draft4_excl("exclusiveMinimum") {
-                    Cmp::Gt
-                } else {
-                    Cmp::Ge
-                },
-                "minimum",
-            ));
+            bounds.push((d, if draft4_excl("exclusiveMinimum") { Cmp::Gt } else { Cmp::Ge }, "minimum"));
         }
         if let Some(d) = num("maximum")? {
-            bounds.push((
-                d,
-                if draft4_excl("exclusiveMaximum") {
-                    Cmp::Lt
-                } else {
-                    Cmp::Le
-                },
-                "maximum",
-            ));
+            bounds.push((d, if draft4_excl("exclusiveMaximum") { Cmp::Lt } else { Cmp::Le }, "maximum"));
         }
         if let Some(d) = num("exclusiveMinimum")? {
             bounds.push((d, Cmp::Gt, "exclusiveMinimum"));
@@ -973,24 +761,14 @@ impl SchemaCompiler<'_> {
             bounds.push((d, Cmp::Lt, "exclusiveMaximum"));
         }
         if bounds.is_empty() {
-            let (name, re) = if integer {
-                ("integer", lexer::number_regex(true))
-            } else {
-                ("number", lexer::number_regex(false))
-            };
+            let (name, re) =
+                if integer { ("integer", lexer::number_regex(true)) } else { ("number", lexer::number_regex(false)) };
             return Ok(self.terminal(nfa, name, || lexer::parse(re).expect("valid")));
         }
-        let syntax = if integer {
-            r"-?(?:0|[1-9][0-9]{0,199})"
-        } else {
-            r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]{1,200})?"
-        };
-        let mut spec = StringSpec {
-            raw: true,
-            ..Default::default()
-        };
-        spec.must
-            .push(self.dfa(&lexer::parse(syntax).expect("valid"), ptr, "minimum")?);
+        let syntax =
+            if integer { r"-?(?:0|[1-9][0-9]{0,199})" } else { r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]{1,200})?" };
+        let mut spec = StringSpec { raw: true, ..Default::default() };
+        spec.must.push(self.dfa(&lexer::parse(syntax).expect("valid"), ptr, "minimum")?);
         let mut key = format!("num:{integer}");
         for (d, cmp, kw) in &bounds {
             let hir = numbers::cmp_regex(d, *cmp, integer, 200);
@@ -1001,6 +779,63 @@ impl SchemaCompiler<'_> {
         self.table_machine(nfa, key, spec, ptr, kw)
     }
 
+    /// Decoded-string DFA for a `patternProperties` key (search semantics).
+    fn pattern_dfa(&mut self, p: &str, ptr: &str, kw: &str) -> Result<Option<lexer::Dfa>, CompileError> {
+        match strings::translate_ecma(p).and_then(|t| lexer::parse(&format!("(?s:.)*(?:{t})(?s:.)*"))) {
+            Ok(hir) => Ok(Some(self.dfa(&hir, ptr, kw)?)),
+            Err(e) => {
+                self.unsupported(ptr, kw, &format!("cannot translate pattern {p:?}: {e}"))?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// `propertyNames` as string constraints on keys: pattern, lengths,
+    /// format, enum/const. Returns (must DFAs, min, max, allowed literal names).
+    #[allow(clippy::type_complexity)]
+    fn property_names(
+        &mut self,
+        pn: &Value,
+        ptr: &str,
+    ) -> Result<(Vec<lexer::Dfa>, u64, Option<u64>, Option<Vec<String>>), CompileError> {
+        let ptr = ptr_push(ptr, "propertyNames");
+        let m = match pn {
+            Value::Bool(true) => return Ok((vec![], 0, None, None)),
+            Value::Bool(false) => return Ok((vec![], 0, None, Some(vec![]))),
+            Value::Object(m) => m,
+            _ => {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, &ptr, "propertyNames must be a schema")
+                    .with_keyword("propertyNames"))
+            }
+        };
+        let mut must = Vec::new();
+        let mut names = None;
+        for (k, v) in m {
+            match k.as_str() {
+                "pattern" => {
+                    if let Some(d) = self.pattern_dfa(v.as_str().unwrap_or(""), &ptr, "pattern")? {
+                        must.push(d);
+                    }
+                }
+                "format" => match strings::format_regex(v.as_str().unwrap_or("")) {
+                    Some(re) => must.push(self.dfa(&lexer::parse(re).expect("valid"), &ptr, "format")?),
+                    None => self.unsupported(&ptr, "format", "format is not supported")?,
+                },
+                "enum" | "const" => {
+                    let vals: Vec<&Value> =
+                        if k == "const" { vec![v] } else { v.as_array().into_iter().flatten().collect() };
+                    names = Some(vals.iter().filter_map(|x| x.as_str().map(String::from)).collect());
+                }
+                "minLength" | "maxLength" | "type" => {}
+                k if is_constraint(k) => self.unsupported(&ptr, k, "not supported inside propertyNames")?,
+                _ => {}
+            }
+        }
+        let min = self.count_kw(m, "minLength", &ptr)?.unwrap_or(0);
+        let max = self.count_kw(m, "maxLength", &ptr)?;
+        Ok((must, min, max, names))
+    }
+
     fn object(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
         let map = schema.as_object().expect("object schema");
         let empty = Map::new();
@@ -1008,12 +843,8 @@ impl SchemaCompiler<'_> {
             None => &empty,
             Some(Value::Object(p)) => p,
             Some(_) => {
-                return Err(CompileError::new(
-                    CompileErrorKind::InvalidSchema,
-                    ptr,
-                    "properties must be an object",
-                )
-                .with_keyword("properties"))
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "properties must be an object")
+                    .with_keyword("properties"))
             }
         };
         let mut required: Vec<&str> = Vec::new();
@@ -1022,12 +853,8 @@ impl SchemaCompiler<'_> {
             Some(Value::Array(a)) => {
                 for r in a {
                     let r = r.as_str().ok_or_else(|| {
-                        CompileError::new(
-                            CompileErrorKind::InvalidSchema,
-                            ptr,
-                            "required must list strings",
-                        )
-                        .with_keyword("required")
+                        CompileError::new(CompileErrorKind::InvalidSchema, ptr, "required must list strings")
+                            .with_keyword("required")
                     })?;
                     if !required.contains(&r) {
                         required.push(r);
@@ -1035,95 +862,236 @@ impl SchemaCompiler<'_> {
                 }
             }
             Some(_) => {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "required must be an array")
+                    .with_keyword("required"))
+            }
+        }
+        let additional: Value = map.get("additionalProperties").cloned().unwrap_or(Value::Bool(true));
+        let add_ptr = ptr_push(ptr, "additionalProperties");
+        let min_props = self.count_kw(map, "minProperties", ptr)?.unwrap_or(0);
+        let max_props = self.count_kw(map, "maxProperties", ptr)?;
+        // Pattern properties: (dfa, schema, pointer).
+        let mut patterns: Vec<(lexer::Dfa, Value, String)> = Vec::new();
+        if let Some(pp) = map.get("patternProperties") {
+            let Value::Object(pp) = pp else {
                 return Err(CompileError::new(
                     CompileErrorKind::InvalidSchema,
                     ptr,
-                    "required must be an array",
+                    "patternProperties must be an object",
                 )
-                .with_keyword("required"))
+                .with_keyword("patternProperties"));
+            };
+            if pp.len() > 4 {
+                self.unsupported(ptr, "patternProperties", "more than 4 patterns")?;
+            } else {
+                for (p, s) in pp {
+                    if let Some(d) = self.pattern_dfa(p, ptr, "patternProperties")? {
+                        patterns.push((d, s.clone(), ptr_push(&ptr_push(ptr, "patternProperties"), p)));
+                    }
+                }
             }
         }
-        let additional: Value = map
-            .get("additionalProperties")
-            .cloned()
-            .unwrap_or(Value::Bool(true));
-        let add_ptr = ptr_push(ptr, "additionalProperties");
+        let (name_must, name_min, name_max, name_enum) = match map.get("propertyNames") {
+            Some(pn) => self.property_names(pn, ptr)?,
+            None => (vec![], 0, None, None),
+        };
+        // Whether a literal key passes propertyNames.
+        let name_ok = |n: &str| -> bool {
+            let len = n.chars().count() as u64;
+            name_enum.as_ref().is_none_or(|e| e.iter().any(|x| x == n))
+                && len >= name_min
+                && name_max.is_none_or(|m| len <= m)
+                && name_must.iter().all(|d| dfa_matches(d, n.as_bytes()))
+        };
         // Declared members in schema order, then required names that are not
-        // declared (their values fall under additionalProperties).
+        // declared; each value schema also meets every matching pattern's.
         let mut members: Vec<(String, Value, String, bool)> = Vec::new();
+        let fallback = |n: &str| -> Value {
+            let hits: Vec<Value> =
+                patterns.iter().filter(|(d, _, _)| dfa_matches(d, n.as_bytes())).map(|p| p.1.clone()).collect();
+            if hits.is_empty() {
+                additional.clone()
+            } else {
+                serde_json::json!({ "allOf": hits })
+            }
+        };
         for (k, v) in props {
-            members.push((
-                k.clone(),
-                v.clone(),
-                ptr_push(&ptr_push(ptr, "properties"), k),
-                required.contains(&k.as_str()),
-            ));
+            let hits: Vec<Value> =
+                patterns.iter().filter(|(d, _, _)| dfa_matches(d, k.as_bytes())).map(|p| p.1.clone()).collect();
+            let sub = if hits.is_empty() {
+                v.clone()
+            } else {
+                let mut all = vec![v.clone()];
+                all.extend(hits);
+                serde_json::json!({ "allOf": all })
+            };
+            let req = required.contains(&k.as_str());
+            if !name_ok(k) {
+                if req {
+                    return Ok(nfa.never());
+                }
+                continue;
+            }
+            members.push((k.clone(), sub, ptr_push(&ptr_push(ptr, "properties"), k), req));
         }
         for r in &required {
             if !props.contains_key(*r) {
-                members.push((r.to_string(), additional.clone(), add_ptr.clone(), true));
+                if !name_ok(r) {
+                    return Ok(nfa.never());
+                }
+                members.push((r.to_string(), fallback(r), add_ptr.clone(), true));
             }
         }
+        // Member counts: exact up to `cap`; without maxProperties the count
+        // saturates at max(minProperties, 1) (only "none yet" vs "some" and
+        // the minimum matter).
+        let cap = match max_props {
+            Some(m) => m,
+            None => min_props.max(1),
+        };
+        if cap > self.cfg.get_limits().max_array_positions as u64 {
+            let kw = if max_props.is_some() { "maxProperties" } else { "minProperties" };
+            return Err(CompileError::new(CompileErrorKind::LimitExceeded, ptr, "too many member counts to track")
+                .with_keyword(kw));
+        }
+        let cap = cap as usize;
+        let next_count = |c: usize| -> Option<usize> {
+            if c + 1 <= cap {
+                Some(c + 1)
+            } else if max_props.is_none() {
+                Some(cap)
+            } else {
+                None
+            }
+        };
         let open = self.punct(nfa, b"{", false, true);
-        let mut cur0: Option<u32> = Some(open.end); // nothing emitted yet
-        let mut cur1: Option<u32> = None; // something emitted
+        let mut cur: Vec<Option<u32>> = vec![None; cap + 1];
+        cur[0] = Some(open.end);
         for (name, sub, sub_ptr, req) in &members {
             let key = serde_json::to_vec(&Value::String(name.clone())).expect("serializable");
-            let k = nfa.lit(&key);
-            let colon = self.punct(nfa, b":", true, true);
-            let v = self.value(nfa, sub, sub_ptr)?;
-            let member = nfa.seq(&[k, colon, v]);
-            let new1 = nfa.state();
-            nfa.eps(member.end, new1);
-            if let Some(c0) = cur0 {
-                nfa.eps(c0, member.start);
+            let mut next: Vec<Option<u32>> = vec![None; cap + 1];
+            for c in 0..=cap {
+                let Some(from) = cur[c] else { continue };
+                if !*req {
+                    let t = *next[c].get_or_insert_with(|| nfa.state());
+                    nfa.eps(from, t);
+                }
+                let Some(nc) = next_count(c) else { continue };
+                let mut parts = Vec::new();
+                if c > 0 {
+                    parts.push(self.punct(nfa, b",", true, true));
+                }
+                parts.push(nfa.lit(&key));
+                parts.push(self.punct(nfa, b":", true, true));
+                parts.push(self.value(nfa, sub, sub_ptr)?);
+                let f = nfa.seq(&parts);
+                nfa.eps(from, f.start);
+                let t = *next[nc].get_or_insert_with(|| nfa.state());
+                nfa.eps(f.end, t);
             }
-            if let Some(c1) = cur1 {
-                let comma = self.punct(nfa, b",", true, true);
-                nfa.eps(c1, comma.start);
-                nfa.eps(comma.end, member.start);
-            }
-            if *req {
-                cur0 = None;
-            } else if let Some(c1) = cur1 {
-                // skipping an optional member keeps "something emitted"
-                nfa.eps(c1, new1);
-            }
-            cur1 = Some(new1);
+            cur = next;
         }
-        // Additional properties, after the declared ones.
-        if additional != Value::Bool(false) {
-            let names: Vec<&str> = members.iter().map(|m| m.0.as_str()).collect();
-            let k = self.key_not_in(nfa, &names, ptr)?;
-            let colon = self.punct(nfa, b":", true, true);
-            let v = self.value(nfa, &additional, &add_ptr)?;
-            let member = nfa.seq(&[k, colon, v]);
-            let new1 = cur1.unwrap_or_else(|| nfa.state());
-            nfa.eps(member.end, new1);
-            if let Some(c0) = cur0 {
-                nfa.eps(c0, member.start);
+        // Additional members, after the declared ones: one key language per
+        // region of the patterns (keys matching exactly the patterns in R).
+        let declared: Vec<&str> =
+            members.iter().map(|m| m.0.as_str()).chain(props.keys().map(|k| k.as_str())).collect();
+        let n = patterns.len();
+        let mut regions: Vec<(Frag, Value, String)> = Vec::new();
+        for r in 0..(1usize << n) {
+            let sub: Value = if r == 0 {
+                additional.clone()
+            } else {
+                let all: Vec<Value> = (0..n).filter(|i| r >> i & 1 == 1).map(|i| patterns[i].1.clone()).collect();
+                if all.len() == 1 {
+                    all[0].clone()
+                } else {
+                    serde_json::json!({ "allOf": all })
+                }
+            };
+            if sub == Value::Bool(false) {
+                continue;
             }
-            let comma = self.punct(nfa, b",", true, true);
-            nfa.eps(new1, comma.start);
-            nfa.eps(comma.end, member.start);
-            cur1 = Some(new1);
+            let mut spec = StringSpec { min_len: name_min, max_len: name_max, ..Default::default() };
+            let mut key = format!(
+                "key:{}:{name_min}:{name_max:?}:{:?}",
+                serde_json::to_string(&declared).expect("ser"),
+                name_enum
+            );
+            for (i, (d, _, p)) in patterns.iter().enumerate() {
+                if r >> i & 1 == 1 {
+                    spec.must.push(d.clone());
+                    key.push_str(&format!(":+{p}"));
+                } else {
+                    spec.must_not.push(d.clone());
+                    key.push_str(&format!(":-{p}"));
+                }
+            }
+            for d in &name_must {
+                spec.must.push(d.clone());
+            }
+            if !name_must.is_empty() {
+                key.push_str(&format!(":names@{ptr}"));
+            }
+            if let Some(e) = &name_enum {
+                let allowed: Vec<&str> = e.iter().map(|s| s.as_str()).filter(|s| !declared.contains(s)).collect();
+                if allowed.is_empty() {
+                    continue;
+                }
+                let hir = regex_syntax::hir::Hir::alternation(
+                    allowed.iter().map(|n| regex_syntax::hir::Hir::literal(n.as_bytes().to_vec())).collect(),
+                );
+                spec.must.push(self.dfa(&hir, ptr, "propertyNames")?);
+            }
+            if !declared.is_empty() {
+                let hir = regex_syntax::hir::Hir::alternation(
+                    declared.iter().map(|n| regex_syntax::hir::Hir::literal(n.as_bytes().to_vec())).collect(),
+                );
+                spec.must_not.push(self.dfa(&hir, ptr, "additionalProperties")?);
+            }
+            let region_ptr = if r == 0 { add_ptr.clone() } else { ptr_push(ptr, "patternProperties") };
+            let k = if spec.must.is_empty() && spec.must_not.is_empty() && name_min == 0 && name_max.is_none() {
+                self.string_terminal(nfa)
+            } else {
+                self.table_machine(nfa, key, spec, ptr, "additionalProperties")?
+            };
+            regions.push((k, sub, region_ptr));
         }
-        let close = self.punct(nfa, b"}", true, false);
-        // Whitespace before `}` after `{` would double the run: compact `{}`.
-        let close_empty = nfa.lit(b"}");
-        if let Some(c0) = cur0 {
-            nfa.eps(c0, close_empty.start);
-        }
-        if let Some(c1) = cur1 {
-            nfa.eps(c1, close.start);
+        if !regions.is_empty() {
+            for c in 0..=cap {
+                let Some(from) = cur[c] else { continue };
+                let Some(nc) = next_count(c) else { continue };
+                let to = *cur[nc].get_or_insert_with(|| nfa.state());
+                for (k, sub, rp) in regions.clone() {
+                    let mut parts = Vec::new();
+                    if c > 0 {
+                        parts.push(self.punct(nfa, b",", true, true));
+                    }
+                    // Each use of a key machine needs its own call fragment.
+                    let kc = nfa.state();
+                    let kend = nfa.state();
+                    for &(m, _) in &nfa.states[k.start as usize].calls.clone() {
+                        nfa.states[kc as usize].calls.push((m, kend));
+                    }
+                    parts.push(Frag { start: kc, end: kend });
+                    parts.push(self.punct(nfa, b":", true, true));
+                    parts.push(self.value(nfa, &sub, &rp)?);
+                    let f = nfa.seq(&parts);
+                    nfa.eps(from, f.start);
+                    nfa.eps(f.end, to);
+                }
+            }
         }
         let end = nfa.state();
-        nfa.eps(close.end, end);
-        nfa.eps(close_empty.end, end);
-        Ok(Frag {
-            start: open.start,
-            end,
-        })
+        for (c, st) in cur.iter().enumerate() {
+            let Some(from) = *st else { continue };
+            if (c as u64) < min_props.min(cap as u64) {
+                continue;
+            }
+            let close = if c == 0 { nfa.lit(b"}") } else { self.punct(nfa, b"}", true, false) };
+            nfa.eps(from, close.start);
+            nfa.eps(close.end, end);
+        }
+        Ok(Frag { start: open.start, end })
     }
 
     fn array(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
@@ -1133,11 +1101,7 @@ impl SchemaCompiler<'_> {
                 None => Ok(None),
                 Some(v) => v
                     .as_u64()
-                    .or_else(|| {
-                        v.as_f64()
-                            .filter(|f| *f >= 0.0 && f.fract() == 0.0)
-                            .map(|f| f as u64)
-                    })
+                    .or_else(|| v.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
                     .map(Some)
                     .ok_or_else(|| {
                         CompileError::new(
@@ -1157,31 +1121,19 @@ impl SchemaCompiler<'_> {
                 (_, Some(Value::Array(items))) => (
                     items.clone(),
                     "items",
-                    map.get("additionalItems")
-                        .cloned()
-                        .unwrap_or(Value::Bool(true)),
+                    map.get("additionalItems").cloned().unwrap_or(Value::Bool(true)),
                     ptr_push(ptr, "additionalItems"),
                 ),
-                (Some(Value::Array(p)), items) => (
-                    p.clone(),
-                    "prefixItems",
-                    items.cloned().unwrap_or(Value::Bool(true)),
-                    ptr_push(ptr, "items"),
-                ),
-                (Some(_), _) => {
-                    return Err(CompileError::new(
-                        CompileErrorKind::InvalidSchema,
-                        ptr,
-                        "prefixItems must be an array",
-                    )
-                    .with_keyword("prefixItems"))
+                (Some(Value::Array(p)), items) => {
+                    (p.clone(), "prefixItems", items.cloned().unwrap_or(Value::Bool(true)), ptr_push(ptr, "items"))
                 }
-                (None, items) => (
-                    Vec::new(),
-                    "prefixItems",
-                    items.cloned().unwrap_or(Value::Bool(true)),
-                    ptr_push(ptr, "items"),
-                ),
+                (Some(_), _) => {
+                    return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "prefixItems must be an array")
+                        .with_keyword("prefixItems"))
+                }
+                (None, items) => {
+                    (Vec::new(), "prefixItems", items.cloned().unwrap_or(Value::Bool(true)), ptr_push(ptr, "items"))
+                }
             };
         let k = prefix.len() as u64;
         let rest_ok = rest != Value::Bool(false);
@@ -1220,10 +1172,7 @@ impl SchemaCompiler<'_> {
         }
         let item_schema = |i: u64| -> (&Value, String) {
             if i < k {
-                (
-                    &prefix[i as usize],
-                    ptr_push(&ptr_push(ptr, prefix_kw), &i.to_string()),
-                )
+                (&prefix[i as usize], ptr_push(&ptr_push(ptr, prefix_kw), &i.to_string()))
             } else {
                 (&rest, rest_ptr.clone())
             }
@@ -1267,11 +1216,21 @@ impl SchemaCompiler<'_> {
                 }
             }
         }
-        Ok(Frag {
-            start: open.start,
-            end,
-        })
+        Ok(Frag { start: open.start, end })
     }
+}
+
+/// Whether a DFA (full match, anchored) accepts `s`.
+fn dfa_matches(d: &lexer::Dfa, s: &[u8]) -> bool {
+    use regex_automata::dfa::Automaton;
+    let Ok(mut id) = d.start_state(&regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes))
+    else {
+        return false;
+    };
+    for &b in s {
+        id = d.next_state(id, b);
+    }
+    d.is_match_state(d.next_eoi_state(id))
 }
 
 /// `v` with every integral float written as an integer (`-2.0` → `-2`), so
@@ -1283,11 +1242,7 @@ pub(crate) fn canonical_numbers(v: &Value) -> Value {
             _ => v.clone(),
         },
         Value::Array(a) => Value::Array(a.iter().map(canonical_numbers).collect()),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, x)| (k.clone(), canonical_numbers(x)))
-                .collect(),
-        ),
+        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), canonical_numbers(x))).collect()),
         _ => v.clone(),
     }
 }
@@ -1298,25 +1253,17 @@ fn is_constraint(k: &str) -> bool {
 }
 
 fn bad_type(ptr: &str) -> CompileError {
-    CompileError::new(
-        CompileErrorKind::InvalidSchema,
-        ptr,
-        "type must be a type name or a list of them",
-    )
-    .with_keyword("type")
+    CompileError::new(CompileErrorKind::InvalidSchema, ptr, "type must be a type name or a list of them")
+        .with_keyword("type")
 }
 
 /// JSON equality with numbers compared by value (1 == 1.0).
 fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }

@@ -77,95 +77,27 @@ fn hex_val(b: u8) -> Option<u8> {
 /// maybe finish a character.
 fn decode(dec: Dec, b: u8) -> Option<(Dec, Option<u8>, bool)> {
     Some(match dec {
-        Dec::Open => (
-            if b == b'"' { Dec::Normal } else { return None },
-            None,
-            false,
-        ),
+        Dec::Open => (if b == b'"' { Dec::Normal } else { return None }, None, false),
         Dec::Done => return None,
         Dec::Normal => match b {
             b'"' => (Dec::Done, None, false),
             b'\\' => (Dec::Esc, None, false),
             0x00..=0x1F => return None,
             0x20..=0x7F => (Dec::Normal, Some(b), true),
-            0xC2..=0xDF => (
-                Dec::Cont {
-                    left: 1,
-                    lo: 0x80,
-                    hi: 0xBF,
-                },
-                Some(b),
-                true,
-            ),
-            0xE0 => (
-                Dec::Cont {
-                    left: 2,
-                    lo: 0xA0,
-                    hi: 0xBF,
-                },
-                Some(b),
-                true,
-            ),
-            0xE1..=0xEC | 0xEE..=0xEF => (
-                Dec::Cont {
-                    left: 2,
-                    lo: 0x80,
-                    hi: 0xBF,
-                },
-                Some(b),
-                true,
-            ),
-            0xED => (
-                Dec::Cont {
-                    left: 2,
-                    lo: 0x80,
-                    hi: 0x9F,
-                },
-                Some(b),
-                true,
-            ),
-            0xF0 => (
-                Dec::Cont {
-                    left: 3,
-                    lo: 0x90,
-                    hi: 0xBF,
-                },
-                Some(b),
-                true,
-            ),
-            0xF1..=0xF3 => (
-                Dec::Cont {
-                    left: 3,
-                    lo: 0x80,
-                    hi: 0xBF,
-                },
-                Some(b),
-                true,
-            ),
-            0xF4 => (
-                Dec::Cont {
-                    left: 3,
-                    lo: 0x80,
-                    hi: 0x8F,
-                },
-                Some(b),
-                true,
-            ),
+            0xC2..=0xDF => (Dec::Cont { left: 1, lo: 0x80, hi: 0xBF }, Some(b), true),
+            0xE0 => (Dec::Cont { left: 2, lo: 0xA0, hi: 0xBF }, Some(b), true),
+            0xE1..=0xEC | 0xEE..=0xEF => (Dec::Cont { left: 2, lo: 0x80, hi: 0xBF }, Some(b), true),
+            0xED => (Dec::Cont { left: 2, lo: 0x80, hi: 0x9F }, Some(b), true),
+            0xF0 => (Dec::Cont { left: 3, lo: 0x90, hi: 0xBF }, Some(b), true),
+            0xF1..=0xF3 => (Dec::Cont { left: 3, lo: 0x80, hi: 0xBF }, Some(b), true),
+            0xF4 => (Dec::Cont { left: 3, lo: 0x80, hi: 0x8F }, Some(b), true),
             _ => return None,
         },
         Dec::Cont { left, lo, hi } => {
             if b < lo || b > hi {
                 return None;
             }
-            let next = if left == 1 {
-                Dec::Normal
-            } else {
-                Dec::Cont {
-                    left: left - 1,
-                    lo: 0x80,
-                    hi: 0xBF,
-                }
-            };
+            let next = if left == 1 { Dec::Normal } else { Dec::Cont { left: left - 1, lo: 0x80, hi: 0xBF } };
             (next, Some(b), false)
         }
         Dec::Esc => match b {
@@ -191,8 +123,7 @@ fn decode(dec: Dec, b: u8) -> Option<(Dec, Option<u8>, bool)> {
 }
 
 fn start_id(d: &Dfa) -> Result<StateID, String> {
-    d.start_state(&start::Config::new().anchored(Anchored::Yes))
-        .map_err(|e| e.to_string())
+    d.start_state(&start::Config::new().anchored(Anchored::Yes)).map_err(|e| e.to_string())
 }
 
 fn full_match(d: &Dfa, id: StateID) -> bool {
@@ -209,18 +140,11 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
     for d in &dfas {
         ids.push(start_id(d)?);
     }
-    let start = Key {
-        dec: if spec.raw { Dec::Normal } else { Dec::Open },
-        ids,
-        count: 0,
-    };
+    let start = Key { dec: if spec.raw { Dec::Normal } else { Dec::Open }, ids, count: 0 };
     let mut index: ahash::AHashMap<Key, u32> = Default::default();
     let mut keys: Vec<Key> = vec![start.clone()];
     index.insert(start, 0);
-    let mut out = TableDfa {
-        ranges: Vec::new(),
-        accept: Vec::new(),
-    };
+    let mut out = TableDfa { ranges: Vec::new(), accept: Vec::new() };
     let mut i = 0;
     while i < keys.len() {
         let k = keys[i].clone();
@@ -232,18 +156,12 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
         out.accept.push(accept);
         let mut ranges: Vec<(u8, u8, u32)> = Vec::new();
         for b in 0..=255u8 {
-            let Some((dec, byte, new_char)) = (if spec.raw {
-                Some((Dec::Normal, Some(b), false))
-            } else {
-                decode(k.dec, b)
-            }) else {
+            let Some((dec, byte, new_char)) =
+                (if spec.raw { Some((Dec::Normal, Some(b), false)) } else { decode(k.dec, b) })
+            else {
                 continue;
             };
-            let count = if new_char {
-                (k.count + 1).min(cap.max(1))
-            } else {
-                k.count
-            };
+            let count = if new_char { (k.count + 1).min(cap.max(1)) } else { k.count };
             if let Some(max) = spec.max_len {
                 if new_char && k.count + 1 > max {
                     continue;
@@ -263,11 +181,7 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
             if dead {
                 continue;
             }
-            let nk = Key {
-                dec,
-                ids: nids,
-                count,
-            };
+            let nk = Key { dec, ids: nids, count };
             let t = match index.get(&nk) {
                 Some(&t) => t,
                 None => {
@@ -299,8 +213,7 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
 /// character; `\/` and other identity escapes. Refused: lookaround,
 /// backreferences, `\c`, Unicode property escapes are kept as they are.
 pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
-    const S: &str =
-        r"\t\n\x0B\x0C\r \xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}";
+    const S: &str = r"\t\n\x0B\x0C\r \xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}";
     let chars: Vec<char> = p.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -321,11 +234,7 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
                         }
                         out.push_str("[^0-9]")
                     }
-                    'w' => out.push_str(if in_class {
-                        "0-9A-Za-z_"
-                    } else {
-                        "[0-9A-Za-z_]"
-                    }),
+                    'w' => out.push_str(if in_class { "0-9A-Za-z_" } else { "[0-9A-Za-z_]" }),
                     'W' => {
                         if in_class {
                             return Err("\\W inside a character class".into());
@@ -355,19 +264,12 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
                     'u' => {
                         // \uXXXX or \u{...}
                         if chars.get(i) == Some(&'{') {
-                            let end = chars[i..]
-                                .iter()
-                                .position(|&x| x == '}')
-                                .ok_or("bad \\u{")?;
+                            let end = chars[i..].iter().position(|&x| x == '}').ok_or("bad \\u{")?;
                             let hex: String = chars[i + 1..i + end].iter().collect();
                             out.push_str(&format!("\\x{{{hex}}}"));
                             i += end + 1;
                         } else {
-                            let hex: String = chars
-                                .get(i..i + 4)
-                                .ok_or("bad \\u escape")?
-                                .iter()
-                                .collect();
+                            let hex: String = chars.get(i..i + 4).ok_or("bad \\u escape")?.iter().collect();
                             if !hex.chars().all(|h| h.is_ascii_hexdigit()) {
                                 return Err("bad \\u escape".into());
                             }
@@ -376,11 +278,7 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
                         }
                     }
                     'x' => {
-                        let hex: String = chars
-                            .get(i..i + 2)
-                            .ok_or("bad \\x escape")?
-                            .iter()
-                            .collect();
+                        let hex: String = chars.get(i..i + 2).ok_or("bad \\x escape")?.iter().collect();
                         out.push_str(&format!("\\x{{{hex}}}"));
                         i += 2;
                     }
@@ -430,9 +328,7 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
             '.' if !in_class => out.push_str(r"[^\n\r\x{2028}\x{2029}]"),
             '(' if !in_class && chars.get(i + 1) == Some(&'?') => match chars.get(i + 2) {
                 Some('=') | Some('!') => return Err("lookahead".into()),
-                Some('<') if matches!(chars.get(i + 3), Some('=') | Some('!')) => {
-                    return Err("lookbehind".into())
-                }
+                Some('<') if matches!(chars.get(i + 3), Some('=') | Some('!')) => return Err("lookbehind".into()),
                 _ => out.push('('),
             },
             '&' | '~' | '-' if in_class && chars.get(i + 1) == Some(&c) => {
@@ -451,10 +347,7 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
                             .split(',')
                             .next()
                             .is_some_and(|a| !a.is_empty() && a.chars().all(|d| d.is_ascii_digit()))
-                        && inner
-                            .split(',')
-                            .nth(1)
-                            .is_none_or(|b| b.chars().all(|d| d.is_ascii_digit()))
+                        && inner.split(',').nth(1).is_none_or(|b| b.chars().all(|d| d.is_ascii_digit()))
                 });
                 if ok == Some(true) {
                     out.push('{');
@@ -464,9 +357,7 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
             }
             '}' if !in_class => {
                 // balanced with a quantifier `{` above only if one is open
-                let open = out
-                    .rfind('{')
-                    .is_some_and(|p| !out[..p].ends_with('\\') && !out[p..].contains('}'));
+                let open = out.rfind('{').is_some_and(|p| !out[..p].ends_with('\\') && !out[p..].contains('}'));
                 out.push_str(if open { "}" } else { r"\}" });
             }
             '#' | ' ' if in_class => out.push_str(&regex_syntax::escape(&c.to_string())),
@@ -503,8 +394,10 @@ pub(crate) fn format_regex(name: &str) -> Option<&'static str> {
 // Host labels: 1-35 characters, no leading, trailing or doubled hyphen (so
 // never an IDNA `xn--` label), at most 5 labels: always a valid hostname.
 const EMAIL: &str = r"[A-Za-z0-9](?:[A-Za-z0-9_+\-]|\.[A-Za-z0-9_+\-]){0,40}@(?:[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}\.){1,4}[A-Za-z]{2,10}";
-const HOSTNAME: &str = r"(?:[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}\.){0,4}[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}";
-const IPV4: &str = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}";
+const HOSTNAME: &str =
+    r"(?:[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}\.){0,4}[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}";
+const IPV4: &str =
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}";
 const IPV6: &str = r"(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|::|(?:[0-9a-fA-F]{1,4}:){1,7}:|:(?::[0-9a-fA-F]{1,4}){1,7}|(?:[0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}";
 const UUID: &str = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 const URI: &str = r"[A-Za-z][A-Za-z0-9+.\-]{0,15}://(?:[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}\.){0,4}[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~\-]{0,40}){0,8}(?:\?[A-Za-z0-9._~=&\-]{0,60})?";
@@ -515,7 +408,8 @@ const DURATION: &str = r"P(?:(?:[0-9]{1,9}D|[0-9]{1,9}M(?:[0-9]{1,9}D)?|[0-9]{1,
 
 // Calendar-exact dates: 29 February only in leap years.
 const DATE: &str = r"(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)";
-const TIME: &str = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+\-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
+const TIME: &str =
+    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+\-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
 const DATE_TIME: &str = r"(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,9})?(?:Z|[+\-](?:[01][0-9]|2[0-3]):[0-5][0-9])";
 
 #[cfg(test)]
@@ -537,10 +431,7 @@ mod tests {
     #[test]
     fn key_exclusion_sees_through_escapes() {
         let names = parse("ab|a|x").unwrap();
-        let spec = StringSpec {
-            must_not: vec![compile_hir(&names, 1 << 20).unwrap()],
-            ..Default::default()
-        };
+        let spec = StringSpec { must_not: vec![compile_hir(&names, 1 << 20).unwrap()], ..Default::default() };
         let t = build(&spec, 10_000).unwrap();
         for (s, want) in [
             (r#""ab""#, false),
@@ -561,11 +452,7 @@ mod tests {
 
     #[test]
     fn lengths_count_decoded_characters() {
-        let spec = StringSpec {
-            min_len: 2,
-            max_len: Some(3),
-            ..Default::default()
-        };
+        let spec = StringSpec { min_len: 2, max_len: Some(3), ..Default::default() };
         let t = build(&spec, 10_000).unwrap();
         for (s, want) in [
             (r#""a""#, false),
@@ -589,22 +476,12 @@ mod tests {
             (r"^[^]$", "\n", ""),
         ] {
             let t = translate_ecma(p).unwrap();
-            let dfa =
-                compile_hir(&parse(&format!("(?s:.)*(?:{t})(?s:.)*")).unwrap(), 1 << 22).unwrap();
-            let spec = StringSpec {
-                must: vec![dfa],
-                ..Default::default()
-            };
+            let dfa = compile_hir(&parse(&format!("(?s:.)*(?:{t})(?s:.)*")).unwrap(), 1 << 22).unwrap();
+            let spec = StringSpec { must: vec![dfa], ..Default::default() };
             let table = build(&spec, 100_000).unwrap();
             let lit = |s: &str| serde_json::to_string(s).unwrap();
-            assert!(
-                run(&table, lit(yes).as_bytes()),
-                "{p} -> {t} should match {yes:?}"
-            );
-            assert!(
-                !run(&table, lit(no).as_bytes()),
-                "{p} -> {t} should not match {no:?}"
-            );
+            assert!(run(&table, lit(yes).as_bytes()), "{p} -> {t} should match {yes:?}");
+            assert!(!run(&table, lit(no).as_bytes()), "{p} -> {t} should not match {no:?}");
         }
         for bad in [r"(?=a)", r"(a)\1", r"(?<!a)b", r"[a"] {
             assert!(translate_ecma(bad).is_err(), "{bad}");

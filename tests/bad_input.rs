@@ -11,16 +11,12 @@ fn vocab() -> Arc<Vocabulary> {
 }
 
 fn err(schema: serde_json::Value) -> grammask::CompileError {
-    Compiler::new()
-        .compile(&schema, vocab())
-        .expect_err("must fail")
+    Compiler::new().compile(&schema, vocab()).expect_err("must fail")
 }
 
 #[test]
 fn malformed_schema_json() {
-    let e = Compiler::new()
-        .compile_str("{\"type\": ", vocab())
-        .unwrap_err();
+    let e = Compiler::new().compile_str("{\"type\": ", vocab()).unwrap_err();
     assert_eq!(e.kind(), &CompileErrorKind::MalformedJson);
     assert!(e.to_string().contains("not JSON"), "{e}");
 }
@@ -47,12 +43,7 @@ fn invalid_schema_values() {
 
 #[test]
 fn unknown_refs_name_the_ref() {
-    for r in [
-        "#/$defs/missing",
-        "other.json#/x",
-        "#nope",
-        "#/definitions/%zz",
-    ] {
+    for r in ["#/$defs/missing", "other.json#/x", "#nope", "#/definitions/%zz"] {
         let e = err(json!({"type": "object", "properties": {"a": {"$ref": r}}}));
         assert_eq!(e.kind(), &CompileErrorKind::UnknownRef, "{r}: {e}");
         assert_eq!(e.pointer(), "/properties/a");
@@ -71,18 +62,9 @@ fn unsupported_keywords_fail_strict_and_are_reported_lenient() {
     assert_eq!(e.kind(), &CompileErrorKind::Unsupported);
     assert_eq!(e.keyword(), Some("pattern"));
     assert_eq!(e.pointer(), "/properties/name");
-    assert!(
-        e.to_string().contains("`pattern`") && e.to_string().contains("lookahead"),
-        "{e}"
-    );
-    let g = Compiler::with_config(Config::new().strict(false))
-        .compile(&s, vocab())
-        .unwrap();
-    let mut r: Vec<(&str, &str)> = g
-        .relaxations()
-        .iter()
-        .map(|r| (r.keyword.as_str(), r.pointer.as_str()))
-        .collect();
+    assert!(e.to_string().contains("`pattern`") && e.to_string().contains("lookahead"), "{e}");
+    let g = Compiler::with_config(Config::new().strict(false)).compile(&s, vocab()).unwrap();
+    let mut r: Vec<(&str, &str)> = g.relaxations().iter().map(|r| (r.keyword.as_str(), r.pointer.as_str())).collect();
     r.sort();
     assert_eq!(
         r,
@@ -94,9 +76,7 @@ fn unsupported_keywords_fail_strict_and_are_reported_lenient() {
         ]
     );
     // strict grammars relax nothing
-    let g = Compiler::new()
-        .compile(&json!({"type": "string"}), vocab())
-        .unwrap();
+    let g = Compiler::new().compile(&json!({"type": "string"}), vocab()).unwrap();
     assert!(g.relaxations().is_empty());
 }
 
@@ -110,10 +90,7 @@ fn constraints_that_cannot_be_combined_are_named() {
     assert!(e.to_string().contains("overlap"), "{e}");
     // Lenient: the overlap is reported, and the schema compiles as anyOf.
     let g = Compiler::with_config(Config::new().strict(false))
-        .compile(
-            &json!({"oneOf": [{"type": "integer"}, {"type": "number"}]}),
-            vocab(),
-        )
+        .compile(&json!({"oneOf": [{"type": "integer"}, {"type": "number"}]}), vocab())
         .unwrap();
     assert_eq!(g.relaxations()[0].keyword, "oneOf");
 }
@@ -121,10 +98,7 @@ fn constraints_that_cannot_be_combined_are_named() {
 #[test]
 fn unsatisfiable_and_left_recursive_schemas() {
     assert_eq!(err(json!(false)).kind(), &CompileErrorKind::Unsatisfiable);
-    assert_eq!(
-        err(json!({"type": "array", "minItems": 3, "maxItems": 2})).kind(),
-        &CompileErrorKind::Unsatisfiable
-    );
+    assert_eq!(err(json!({"type": "array", "minItems": 3, "maxItems": 2})).kind(), &CompileErrorKind::Unsatisfiable);
     assert_eq!(
         err(json!({"type": "object", "required": ["a"], "additionalProperties": false})).kind(),
         &CompileErrorKind::Unsatisfiable
@@ -148,50 +122,29 @@ fn limits_are_typed_errors() {
 
 #[test]
 fn matcher_errors() {
-    let g = Compiler::new()
-        .compile(&json!({"type": "integer"}), vocab())
-        .unwrap();
+    let g = Compiler::new().compile(&json!({"type": "integer"}), vocab()).unwrap();
     let mut m = g.matcher();
     let size = vocab().size() as u32;
-    assert!(matches!(
-        m.accept_token(size + 5),
-        Err(MatchError::TokenOutOfRange { .. })
-    ));
+    assert!(matches!(m.accept_token(size + 5), Err(MatchError::TokenOutOfRange { .. })));
     let quote = tiktoken_rs::cl100k_base_singleton().encode_ordinary("\"")[0];
     let e = m.accept_token(quote).unwrap_err();
     assert!(matches!(e, MatchError::TokenRejected { .. }), "{e}");
     assert!(e.to_string().contains("not allowed"));
     let eos = vocab().stop_tokens()[0];
-    assert!(matches!(
-        m.accept_token(eos),
-        Err(MatchError::StopNotAllowed { .. })
-    ));
-    assert!(matches!(
-        m.accept_bytes(b"12x"),
-        Err(MatchError::BytesRejected { offset: 2, .. })
-    ));
+    assert!(matches!(m.accept_token(eos), Err(MatchError::StopNotAllowed { .. })));
+    assert!(matches!(m.accept_bytes(b"12x"), Err(MatchError::BytesRejected { offset: 2, .. })));
     assert_eq!(m.output(), b"", "failed calls leave the matcher unchanged");
     let mut small = vec![0u32; 3];
-    assert!(matches!(
-        m.fill_next_token_bitmask(&mut small),
-        Err(MatchError::MaskTooSmall { .. })
-    ));
-    assert!(matches!(
-        m.rollback(1),
-        Err(MatchError::RollbackTooFar { .. })
-    ));
+    assert!(matches!(m.fill_next_token_bitmask(&mut small), Err(MatchError::MaskTooSmall { .. })));
+    assert!(matches!(m.rollback(1), Err(MatchError::RollbackTooFar { .. })));
     m.accept_bytes(b"12").unwrap();
     m.accept_token(eos).unwrap();
     assert!(matches!(m.accept_token(quote), Err(MatchError::Terminated)));
     // special non-stop tokens are never allowed
-    let special = (0..size)
-        .find(|&t| vocab().kind(t) == Some(grammask::TokenKind::Special) && !vocab().is_stop(t))
-        .unwrap();
+    let special =
+        (0..size).find(|&t| vocab().kind(t) == Some(grammask::TokenKind::Special) && !vocab().is_stop(t)).unwrap();
     let mut m = g.matcher();
-    assert!(matches!(
-        m.accept_token(special),
-        Err(MatchError::TokenRejected { .. })
-    ));
+    assert!(matches!(m.accept_token(special), Err(MatchError::TokenRejected { .. })));
 }
 
 #[test]
@@ -200,43 +153,22 @@ fn vocabulary_files_that_do_not_parse() {
     std::fs::create_dir_all(&dir).unwrap();
     let bad_json = dir.join("tokenizer.json");
     std::fs::write(&bad_json, "{not json").unwrap();
-    assert!(matches!(
-        Vocabulary::from_tokenizer_json(&bad_json),
-        Err(VocabError::Parse(_))
-    ));
+    assert!(matches!(Vocabulary::from_tokenizer_json(&bad_json), Err(VocabError::Parse(_))));
     std::fs::write(&bad_json, r#"{"model": {"type": "Nope"}}"#).unwrap();
-    assert!(matches!(
-        Vocabulary::from_tokenizer_json(&bad_json),
-        Err(VocabError::Parse(_))
-    ));
-    assert!(matches!(
-        Vocabulary::from_tokenizer_json(dir.join("missing.json")),
-        Err(VocabError::Io { .. })
-    ));
+    assert!(matches!(Vocabulary::from_tokenizer_json(&bad_json), Err(VocabError::Parse(_))));
+    assert!(matches!(Vocabulary::from_tokenizer_json(dir.join("missing.json")), Err(VocabError::Io { .. })));
     let tt = dir.join("bad.tiktoken");
     std::fs::write(&tt, "IQ== 0\n!!!notbase64 1\n").unwrap();
     let e = Vocabulary::from_tiktoken_file(&tt, &[], &[]).unwrap_err();
-    assert!(
-        matches!(e, VocabError::Parse(_)) && e.to_string().contains("line 2"),
-        "{e}"
-    );
+    assert!(matches!(e, VocabError::Parse(_)) && e.to_string().contains("line 2"), "{e}");
     std::fs::write(&tt, "IQ== zero\n").unwrap();
-    assert!(matches!(
-        Vocabulary::from_tiktoken_file(&tt, &[], &[]),
-        Err(VocabError::Parse(_))
-    ));
+    assert!(matches!(Vocabulary::from_tiktoken_file(&tt, &[], &[]), Err(VocabError::Parse(_))));
     std::fs::write(&tt, "IQ== 0\nIg== 1\n").unwrap();
     let v = Vocabulary::from_tiktoken_file(&tt, &[("<|end|>", 5)], &["<|end|>"]).unwrap();
     assert_eq!(v.size(), 6);
     assert_eq!(v.token_bytes(1), b"\"");
     assert!(v.is_stop(5));
-    assert!(matches!(
-        Vocabulary::from_token_bytes::<&[u8]>(&[], &[]),
-        Err(VocabError::Invalid(_))
-    ));
-    assert!(matches!(
-        Vocabulary::from_token_bytes(&[b"a"], &[3]),
-        Err(VocabError::Invalid(_))
-    ));
+    assert!(matches!(Vocabulary::from_token_bytes::<&[u8]>(&[], &[]), Err(VocabError::Invalid(_))));
+    assert!(matches!(Vocabulary::from_token_bytes(&[b"a"], &[3]), Err(VocabError::Invalid(_))));
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -55,25 +55,16 @@ fn accept_everywhere(
         match (tok.encode)(&text) {
             Some(ids) => {
                 if !feed(&g, &tok.vocab, &ids)? {
-                    return Err(format!(
-                        "{}/{name}: canonical encoding of valid {text} rejected",
-                        tok.name
-                    ));
+                    return Err(format!("{}/{name}: canonical encoding of valid {text} rejected", tok.name));
                 }
             }
-            None => eprintln!(
-                "NOTICE: {} cannot encode {text:?} canonically without extra bytes",
-                tok.name
-            ),
+            None => eprintln!("NOTICE: {} cannot encode {text:?} canonically without extra bytes", tok.name),
         }
         for _ in 0..2 {
             let ids = random_segmentation(&tok.vocab, text.as_bytes(), rng)
                 .ok_or_else(|| format!("{}: no segmentation of {text}", tok.name))?;
             if !feed(&g, &tok.vocab, &ids)? {
-                return Err(format!(
-                    "{}/{name}: segmentation of valid {text} rejected",
-                    tok.name
-                ));
+                return Err(format!("{}/{name}: segmentation of valid {text} rejected", tok.name));
             }
         }
     }
@@ -90,10 +81,7 @@ fn corpus_valid_instances_are_accepted() {
         };
         let val = validator(schema);
         for inst in &cases.valid {
-            assert!(
-                val.is_valid(inst),
-                "{name}: case marked valid is not: {inst}"
-            );
+            assert!(val.is_valid(inst), "{name}: case marked valid is not: {inst}");
             accept_everywhere(name, schema, inst, &mut rng).unwrap();
             n += 1;
         }
@@ -110,10 +98,7 @@ fn corpus_invalid_instances_are_rejected() {
         };
         let val = validator(schema);
         for inst in &cases.invalid {
-            assert!(
-                !val.is_valid(inst),
-                "{name}: case marked invalid is valid: {inst}"
-            );
+            assert!(!val.is_valid(inst), "{name}: case marked invalid is valid: {inst}");
             let text = serde_json::to_string(inst).unwrap();
             for tok in all_tokenizers() {
                 let g = grammar_for(tok, name, schema);
@@ -121,11 +106,7 @@ fn corpus_invalid_instances_are_rejected() {
                     continue;
                 };
                 let ok = feed(&g, &tok.vocab, &ids).unwrap();
-                assert!(
-                    !ok,
-                    "{}/{name}: invalid instance accepted: {text}",
-                    tok.name
-                );
+                assert!(!ok, "{}/{name}: invalid instance accepted: {text}", tok.name);
                 n += 1;
             }
         }
@@ -168,8 +149,5 @@ fn generator_produces_valid_instances_for_most_schemas() {
             ok += val.is_valid(&inst) as usize;
         }
     }
-    assert!(
-        ok * 10 >= corpus_schemas().len() * 8,
-        "generator valid for only {ok} schemas"
-    );
+    assert!(ok * 10 >= corpus_schemas().len() * 8, "generator valid for only {ok} schemas");
 }

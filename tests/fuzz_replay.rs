@@ -6,10 +6,7 @@ use common::*;
 
 fn files(target: &str) -> Vec<std::path::PathBuf> {
     let dir = repo().join("fuzz/corpus").join(target);
-    let mut v: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut v: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     v.sort();
     v
 }

@@ -18,9 +18,7 @@ fn check_state(
     exhaustive: bool,
     ctx: &str,
 ) -> Result<(), TestCaseError> {
-    let mask = m
-        .compute_mask()
-        .map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let mask = m.compute_mask().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let allowed = allowed_tokens(&mask);
     let check = |t: u32, m: &mut grammask::Matcher| -> Result<(), TestCaseError> {
         let slow = m.is_token_allowed_slow(t);
@@ -161,13 +159,7 @@ fn walk_and_check(seed: u64) -> Result<(), TestCaseError> {
             let mut m = g.matcher();
             for step in 0..60 {
                 if step % 7 == 0 {
-                    check_state(
-                        &mut m,
-                        &tok.vocab,
-                        &mut rng,
-                        false,
-                        &format!("{}/{name}", tok.name),
-                    )?;
+                    check_state(&mut m, &tok.vocab, &mut rng, false, &format!("{}/{name}", tok.name))?;
                 }
                 let mask = m.compute_mask().unwrap();
                 let allowed = allowed_tokens(&mask);
@@ -175,16 +167,9 @@ fn walk_and_check(seed: u64) -> Result<(), TestCaseError> {
                     break;
                 }
                 // Prefer short tokens so that walks visit structure.
-                let short: Vec<u32> = allowed
-                    .iter()
-                    .copied()
-                    .filter(|&t| tok.vocab.token_bytes(t).len() <= 2)
-                    .collect();
-                let pool = if !short.is_empty() && rng.chance(0.7) {
-                    &short
-                } else {
-                    &allowed
-                };
+                let short: Vec<u32> =
+                    allowed.iter().copied().filter(|&t| tok.vocab.token_bytes(t).len() <= 2).collect();
+                let pool = if !short.is_empty() && rng.chance(0.7) { &short } else { &allowed };
                 m.accept_token(pool[rng.below(pool.len())]).unwrap();
             }
         }
@@ -224,10 +209,7 @@ fn rollback_restores_masks() {
             masks.truncate(masks.len() - k);
             outputs.truncate(outputs.len() - k);
             assert_eq!(m.output(), outputs.last().unwrap().as_slice(), "{name}");
-            assert!(
-                m.compute_mask().unwrap() == *masks.last().unwrap(),
-                "{name}: mask differs after rollback"
-            );
+            assert!(m.compute_mask().unwrap() == *masks.last().unwrap(), "{name}: mask differs after rollback");
         }
     }
 }
@@ -255,10 +237,7 @@ fn batch_masks_equal_single_masks() {
         r.unwrap();
     }
     for (i, m) in ms.iter_mut().enumerate() {
-        assert_eq!(
-            &flat[i * words..(i + 1) * words],
-            m.compute_mask().unwrap().as_slice()
-        );
+        assert_eq!(&flat[i * words..(i + 1) * words], m.compute_mask().unwrap().as_slice());
     }
 }
 

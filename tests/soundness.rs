@@ -15,23 +15,16 @@ fn check_walks(seed: u64) -> Result<(), TestCaseError> {
             let val = validator(schema);
             let mut rng = Rng::new(seed ^ name.len() as u64);
             let mut m = g.matcher();
-            let s = random_walk(&mut m, &mut rng, 300).map_err(|e| {
-                TestCaseError::fail(format!("{}/{name}: walk failed: {e}", tok.name))
-            })?;
+            let s = random_walk(&mut m, &mut rng, 300)
+                .map_err(|e| TestCaseError::fail(format!("{}/{name}: walk failed: {e}", tok.name)))?;
             if !s.terminated {
                 continue;
             }
-            let text = String::from_utf8(m.output().to_vec()).map_err(|_| {
-                TestCaseError::fail(format!("{}/{name}: output is not UTF-8", tok.name))
-            })?;
-            let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                TestCaseError::fail(format!("{}/{name}: not JSON ({e}): {text}", tok.name))
-            })?;
-            prop_assert!(
-                val.is_valid(&v),
-                "{}/{name}: invalid completion {text}",
-                tok.name
-            );
+            let text = String::from_utf8(m.output().to_vec())
+                .map_err(|_| TestCaseError::fail(format!("{}/{name}: output is not UTF-8", tok.name)))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| TestCaseError::fail(format!("{}/{name}: not JSON ({e}): {text}", tok.name)))?;
+            prop_assert!(val.is_valid(&v), "{}/{name}: invalid completion {text}", tok.name);
         }
     }
     Ok(())
@@ -47,11 +40,7 @@ proptest! {
 
 #[test]
 fn corpus_has_at_least_30_schemas() {
-    assert!(
-        corpus_schemas().len() >= 30,
-        "only {} schemas",
-        corpus_schemas().len()
-    );
+    assert!(corpus_schemas().len() >= 30, "only {} schemas", corpus_schemas().len());
 }
 
 #[test]
@@ -69,8 +58,5 @@ fn most_walks_terminate() {
             finished += s.terminated as usize;
         }
     }
-    assert!(
-        finished * 10 >= total * 9,
-        "only {finished}/{total} walks terminated"
-    );
+    assert!(finished * 10 >= total * 9, "only {finished}/{total} walks terminated");
 }

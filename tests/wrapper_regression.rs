@@ -7,12 +7,7 @@ use common::*;
 use grammask::{allowed_tokens, random_walk, Rng};
 
 fn schema() -> serde_json::Value {
-    corpus_schemas()
-        .iter()
-        .find(|(n, _)| n == "implementation")
-        .expect("implementation.json")
-        .1
-        .clone()
+    corpus_schemas().iter().find(|(n, _)| n == "implementation").expect("implementation.json").1.clone()
 }
 
 #[test]
@@ -28,13 +23,8 @@ fn stopping_is_never_allowed_before_the_wrapper_is_complete() {
                 let mask = m.compute_mask().unwrap();
                 let stop_allowed = tok.vocab.stop_tokens().iter().any(|&s| bit(&mask, s));
                 if stop_allowed {
-                    let v: serde_json::Value =
-                        serde_json::from_slice(m.output()).expect("stop allowed only on JSON");
-                    assert!(
-                        v.get("implementation").is_some(),
-                        "{}: stop allowed without the wrapper",
-                        tok.name
-                    );
+                    let v: serde_json::Value = serde_json::from_slice(m.output()).expect("stop allowed only on JSON");
+                    assert!(v.get("implementation").is_some(), "{}: stop allowed without the wrapper", tok.name);
                     assert!(val.is_valid(&v));
                 }
                 let allowed = allowed_tokens(&mask);
@@ -59,11 +49,7 @@ fn inner_object_alone_is_rejected_at_its_first_diverging_token() {
     let inner = r#"{"body_statements":["x = 1"],"variables":[],"imports":[]}"#;
     let wrapper_prefix = r#"{"implementation":"#;
     // Byte where the inner object leaves every valid prefix.
-    let diverge = inner
-        .bytes()
-        .zip(wrapper_prefix.bytes())
-        .take_while(|(a, b)| a == b)
-        .count();
+    let diverge = inner.bytes().zip(wrapper_prefix.bytes()).take_while(|(a, b)| a == b).count();
     for tok in all_tokenizers() {
         let g = grammar_for(tok, "implementation", &schema);
         let ids = (tok.encode)(inner).expect("encodable");
@@ -81,8 +67,7 @@ fn inner_object_alone_is_rejected_at_its_first_diverging_token() {
             }
             consumed += len;
         }
-        let (i, start, len) =
-            rejected_at.unwrap_or_else(|| panic!("{}: inner object accepted", tok.name));
+        let (i, start, len) = rejected_at.unwrap_or_else(|| panic!("{}: inner object accepted", tok.name));
         // The rejected token is the one that covers the first diverging byte.
         assert!(
             start <= diverge && diverge < start + len,
@@ -110,11 +95,7 @@ fn every_random_completion_has_the_wrapper() {
                 for k in ["body_statements", "variables", "imports"] {
                     assert!(imp.get(k).is_some(), "{}: {k} missing", tok.name);
                 }
-                assert_eq!(
-                    v.as_object().unwrap().len(),
-                    1,
-                    "only the wrapper at the top level"
-                );
+                assert_eq!(v.as_object().unwrap().len(), 1, "only the wrapper at the top level");
             }
         }
         assert!(finished > 0, "{}: no walk finished", tok.name);
@@ -127,16 +108,8 @@ fn the_wrapper_is_forced_at_the_start() {
     let g = grammar_for(cl100k(), "implementation", &schema);
     let mut m = g.matcher();
     let forced = m.forced_bytes(100);
-    assert!(
-        forced.starts_with(br#"{"implementation":{"body_statements":["#),
-        "{:?}",
-        String::from_utf8_lossy(&forced)
-    );
+    assert!(forced.starts_with(br#"{"implementation":{"body_statements":["#), "{:?}", String::from_utf8_lossy(&forced));
     let toks = m.forced_tokens(100);
-    assert_eq!(
-        cl100k().vocab.decode(&toks),
-        forced,
-        "forced tokens spell the forced bytes"
-    );
+    assert_eq!(cl100k().vocab.decode(&toks), forced, "forced tokens spell the forced bytes");
     m.accept_tokens(&toks).unwrap();
 }

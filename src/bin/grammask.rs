@@ -10,11 +10,7 @@ use std::time::Instant;
 const IMPLEMENTATION_SCHEMA: &str = include_str!("../../corpora/schemas/implementation.json");
 
 #[derive(Parser)]
-#[command(
-    name = "grammask",
-    version,
-    about = "JSON Schema -> token masks for constrained decoding"
-)]
+#[command(name = "grammask", version, about = "JSON Schema -> token masks for constrained decoding")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -121,11 +117,7 @@ fn load_vocab(v: &VocabArgs) -> Result<Arc<Vocabulary>, String> {
                 "r50k" => Tiktoken::R50k,
                 "cl100k" => Tiktoken::Cl100k,
                 "o200k" => Tiktoken::O200k,
-                other => {
-                    return Err(format!(
-                        "unknown --tiktoken {other:?} (r50k, cl100k, o200k)"
-                    ))
-                }
+                other => return Err(format!("unknown --tiktoken {other:?} (r50k, cl100k, o200k)")),
             };
             Vocabulary::tiktoken(which).map_err(|e| e.to_string())?
         }
@@ -212,12 +204,7 @@ fn sample_and_validate(
             }
         };
         if print {
-            println!(
-                "--- completion {} ({} tokens): {}",
-                i + 1,
-                s.tokens.len(),
-                verdict
-            );
+            println!("--- completion {} ({} tokens): {}", i + 1, s.tokens.len(), verdict);
             println!("{text}");
         }
         bar.inc(1);
@@ -263,23 +250,17 @@ fn sample_files(files: Vec<std::path::PathBuf>, n: Option<usize>) -> Vec<std::pa
     match n {
         Some(n) if n < files.len() => {
             let step = files.len() as f64 / n as f64;
-            (0..n)
-                .map(|i| files[(i as f64 * step) as usize].clone())
-                .collect()
+            (0..n).map(|i| files[(i as f64 * step) as usize].clone()).collect()
         }
         _ => files,
     }
 }
 
-fn run_parallel<T: Send>(
-    items: &[std::path::PathBuf],
-    f: impl Fn(&std::path::Path) -> T + Sync,
-) -> Vec<T> {
+fn run_parallel<T: Send>(items: &[std::path::PathBuf], f: impl Fn(&std::path::Path) -> T + Sync) -> Vec<T> {
     use rayon::prelude::*;
     let bar = indicatif::ProgressBar::new(items.len() as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} eta {eta}")
-            .expect("template"),
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} eta {eta}").expect("template"),
     );
     let out: Vec<T> = items
         .par_iter()
@@ -296,16 +277,10 @@ fn run_parallel<T: Send>(
 fn run(cli: Cli) -> Result<(), String> {
     match cli.cmd {
         Cmd::Demo { samples, seed } => {
-            let schema: serde_json::Value =
-                serde_json::from_str(IMPLEMENTATION_SCHEMA).expect("built-in schema");
-            let vocab = load_vocab(&VocabArgs {
-                tokenizer: None,
-                tiktoken: "cl100k".into(),
-            })?;
+            let schema: serde_json::Value = serde_json::from_str(IMPLEMENTATION_SCHEMA).expect("built-in schema");
+            let vocab = load_vocab(&VocabArgs { tokenizer: None, tiktoken: "cl100k".into() })?;
             let t = Instant::now();
-            let grammar = Compiler::new()
-                .compile(&schema, vocab.clone())
-                .map_err(|e| e.to_string())?;
+            let grammar = Compiler::new().compile(&schema, vocab.clone()).map_err(|e| e.to_string())?;
             println!(
                 "compiled corpora/schemas/implementation.json: {} states in {:.2} ms",
                 grammar.num_states(),
@@ -313,19 +288,13 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             // The incident: the inner object alone must be refused.
             let mut m = grammar.matcher();
-            println!(
-                "forced start: {}",
-                String::from_utf8_lossy(&m.forced_bytes(64))
-            );
+            println!("forced start: {}", String::from_utf8_lossy(&m.forced_bytes(64)));
             let bpe = tiktoken_rs::cl100k_base_singleton();
             let wrong = r#"{"body_statements":["x"],"variables":[],"imports":[]}"#;
             let mut rejected_at = None;
             for (i, t) in bpe.encode_ordinary(wrong).into_iter().enumerate() {
                 if m.accept_token(t).is_err() {
-                    rejected_at = Some((
-                        i,
-                        String::from_utf8_lossy(vocab.token_bytes(t)).into_owned(),
-                    ));
+                    rejected_at = Some((i, String::from_utf8_lossy(vocab.token_bytes(t)).into_owned()));
                     break;
                 }
             }
@@ -335,32 +304,21 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
                 None => return Err("the inner object alone was accepted: soundness bug".into()),
             }
-            let (valid, n, nanos) =
-                sample_and_validate(&schema, &grammar, samples, seed, 600, true)?;
+            let (valid, n, nanos) = sample_and_validate(&schema, &grammar, samples, seed, 600, true)?;
             println!();
             println!("| completions | valid (jsonschema) | masks | mask latency |");
             println!("|---|---|---|---|");
-            println!(
-                "| {n} | {valid} | {} | {} |",
-                nanos.len(),
-                percentiles(nanos.clone())
-            );
+            println!("| {n} | {valid} | {} | {} |", nanos.len(), percentiles(nanos.clone()));
             if valid != n {
                 return Err(format!("{} of {n} completions did not validate", n - valid));
             }
             Ok(())
         }
-        Cmd::Compile {
-            schema,
-            vocab,
-            opts,
-        } => {
+        Cmd::Compile { schema, vocab, opts } => {
             let s = read_schema(&schema)?;
             let vocab = load_vocab(&vocab)?;
             let t = Instant::now();
-            let g = Compiler::with_config(config(&opts))
-                .compile(&s, vocab)
-                .map_err(|e| e.to_string())?;
+            let g = Compiler::with_config(config(&opts)).compile(&s, vocab).map_err(|e| e.to_string())?;
             println!(
                 "{schema}: {} states, {} KiB, compiled in {:.2} ms",
                 g.num_states(),
@@ -371,44 +329,23 @@ fn run(cli: Cli) -> Result<(), String> {
                 println!(
                     "relaxed: keyword `{}` at {} is NOT enforced",
                     r.keyword,
-                    if r.pointer.is_empty() {
-                        "#"
-                    } else {
-                        &r.pointer
-                    }
+                    if r.pointer.is_empty() { "#" } else { &r.pointer }
                 );
             }
             Ok(())
         }
-        Cmd::Sample {
-            schema,
-            samples,
-            seed,
-            max_tokens,
-            vocab,
-            opts,
-        } => {
+        Cmd::Sample { schema, samples, seed, max_tokens, vocab, opts } => {
             let s = read_schema(&schema)?;
             let vocab = load_vocab(&vocab)?;
-            let g = Compiler::with_config(config(&opts))
-                .compile(&s, vocab)
-                .map_err(|e| e.to_string())?;
+            let g = Compiler::with_config(config(&opts)).compile(&s, vocab).map_err(|e| e.to_string())?;
             for r in g.relaxations() {
-                println!(
-                    "relaxed: keyword `{}` at {} is NOT enforced",
-                    r.keyword, r.pointer
-                );
+                println!("relaxed: keyword `{}` at {} is NOT enforced", r.keyword, r.pointer);
             }
             let (valid, n, nanos) = sample_and_validate(&s, &g, samples, seed, max_tokens, true)?;
             println!("{valid}/{n} valid; {}", percentiles(nanos));
             Ok(())
         }
-        Cmd::Maskbench {
-            dir,
-            sample,
-            failures,
-            vocab,
-        } => {
+        Cmd::Maskbench { dir, sample, failures, vocab } => {
             use grammask::conformance::{maskbench_config, maskbench_file, Summary};
             let files = sample_files(json_files(&dir, false)?, sample);
             let v = load_vocab(&vocab)?;
@@ -425,35 +362,21 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
             let s = Summary::of(&outcomes);
-            println!(
-                "MaskBench on {} ({}), {:.0} s",
-                v.name(),
-                dir,
-                t.elapsed().as_secs_f64()
-            );
+            println!("MaskBench on {} ({}), {:.0} s", v.name(), dir, t.elapsed().as_secs_f64());
             print!("{}", s.table());
             if s.invalidation_errors > 0 {
-                return Err(format!(
-                    "{} invalid instances accepted",
-                    s.invalidation_errors
-                ));
+                return Err(format!("{} invalid instances accepted", s.invalidation_errors));
             }
             Ok(())
         }
-        Cmd::TestSuite {
-            dir,
-            failures,
-            vocab,
-        } => {
+        Cmd::TestSuite { dir, failures, vocab } => {
             use grammask::conformance::{test_suite_file, Summary};
             let files = json_files(&dir, false)?;
             let v = load_vocab(&vocab)?;
             let enc = encoder(&vocab)?;
             let cfg = Config::new();
-            let outcomes: Vec<_> = run_parallel(&files, |p| test_suite_file(p, &v, &enc, &cfg))
-                .into_iter()
-                .flatten()
-                .collect();
+            let outcomes: Vec<_> =
+                run_parallel(&files, |p| test_suite_file(p, &v, &enc, &cfg)).into_iter().flatten().collect();
             if failures {
                 for o in &outcomes {
                     match &o.compiled {
@@ -479,29 +402,18 @@ fn run(cli: Cli) -> Result<(), String> {
             );
             print!("{}", s.table());
             if s.invalidation_errors > 0 {
-                return Err(format!(
-                    "{} invalid instances accepted",
-                    s.invalidation_errors
-                ));
+                return Err(format!("{} invalid instances accepted", s.invalidation_errors));
             }
             Ok(())
         }
-        Cmd::Bench {
-            schema,
-            walks,
-            seed,
-            vocab,
-            opts,
-        } => {
+        Cmd::Bench { schema, walks, seed, vocab, opts } => {
             let s = match &schema {
                 Some(p) => read_schema(p)?,
                 None => serde_json::from_str(IMPLEMENTATION_SCHEMA).expect("built-in"),
             };
             let vocab = load_vocab(&vocab)?;
             let t = Instant::now();
-            let g = Compiler::with_config(config(&opts))
-                .compile(&s, vocab)
-                .map_err(|e| e.to_string())?;
+            let g = Compiler::with_config(config(&opts)).compile(&s, vocab).map_err(|e| e.to_string())?;
             let compile_ms = t.elapsed().as_secs_f64() * 1e3;
             let (valid, n, nanos) = sample_and_validate(&s, &g, walks, seed, 400, false)?;
             println!("| schema | compile ms | walks valid | grammar KiB | masks |");

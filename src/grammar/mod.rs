@@ -87,11 +87,7 @@ impl Grammar {
 
 impl GrammarBuilder {
     pub fn add(&mut self, name: String) -> MachineId {
-        self.machines.push(MachineDef {
-            nfa: Nfa::default(),
-            body: Frag { start: 0, end: 0 },
-            name,
-        });
+        self.machines.push(MachineDef { nfa: Nfa::default(), body: Frag { start: 0, end: 0 }, name });
         (self.machines.len() - 1) as MachineId
     }
 
@@ -100,11 +96,7 @@ impl GrammarBuilder {
     pub fn build(mut self, root: MachineId, max_states: usize) -> Result<Grammar, CompileError> {
         let nonempty = self.trim();
         if !nonempty[root as usize] {
-            return Err(CompileError::new(
-                CompileErrorKind::Unsatisfiable,
-                "",
-                "no JSON value satisfies the schema",
-            ));
+            return Err(CompileError::new(CompileErrorKind::Unsatisfiable, "", "no JSON value satisfies the schema"));
         }
         // Byte classes: the coarsest partition that respects every range.
         let mut boundary = [false; 257];
@@ -148,28 +140,15 @@ impl GrammarBuilder {
             if !nonempty[mi] {
                 continue;
             }
-            determinize(
-                m,
-                mi as u32,
-                &classes,
-                nclasses,
-                &mut g,
-                &mut pending_calls,
-                max_states,
-            )?;
+            determinize(m, mi as u32, &classes, nclasses, &mut g, &mut pending_calls, max_states)?;
         }
-        g.call_edges = pending_calls
-            .iter()
-            .map(|&(m, r)| (g.machine_start[m as usize], r))
-            .collect();
+        g.call_edges = pending_calls.iter().map(|&(m, r)| (g.machine_start[m as usize], r)).collect();
         g.root = g.machine_start[root as usize];
         let n = g.accept.len();
         g.has_out = (0..n)
             .map(|s| {
                 g.call_off[s] != g.call_off[s + 1]
-                    || g.trans[s * nclasses..(s + 1) * nclasses]
-                        .iter()
-                        .any(|&t| t != DEAD)
+                    || g.trans[s * nclasses..(s + 1) * nclasses].iter().any(|&t| t != DEAD)
             })
             .collect();
         // Structural checks: no machine accepts the empty string, and no
@@ -215,8 +194,7 @@ impl GrammarBuilder {
             for s in &mut self.machines[mi].nfa.states {
                 s.ranges.retain(|r| live[r.2 as usize]);
                 s.eps.retain(|&e| live[e as usize]);
-                s.calls
-                    .retain(|c| nonempty[c.0 as usize] && live[c.1 as usize]);
+                s.calls.retain(|c| nonempty[c.0 as usize] && live[c.1 as usize]);
             }
         }
         nonempty
@@ -290,26 +268,25 @@ fn determinize(
     stamp += 1;
     closure(nfa, &mut start, &mut mark, stamp);
     let base = g.accept.len() as u32;
-    let mut intern =
-        |set: Vec<u32>, g: &mut Grammar, sets: &mut Vec<Vec<u32>>| -> Result<u32, CompileError> {
-            if let Some(&id) = ids.get(&set) {
-                return Ok(id);
-            }
-            let id = g.accept.len() as u32;
-            if id as usize >= max_states {
-                return Err(CompileError::new(
-                    CompileErrorKind::LimitExceeded,
-                    &m.name,
-                    format!("grammar exceeds {max_states} states (Limits::max_states)"),
-                ));
-            }
-            g.accept.push(set.contains(&m.body.end));
-            g.machine_of.push(mi);
-            g.trans.extend(std::iter::repeat_n(DEAD, nclasses));
-            ids.insert(set.clone(), id);
-            sets.push(set);
-            Ok(id)
-        };
+    let mut intern = |set: Vec<u32>, g: &mut Grammar, sets: &mut Vec<Vec<u32>>| -> Result<u32, CompileError> {
+        if let Some(&id) = ids.get(&set) {
+            return Ok(id);
+        }
+        let id = g.accept.len() as u32;
+        if id as usize >= max_states {
+            return Err(CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                &m.name,
+                format!("grammar exceeds {max_states} states (Limits::max_states)"),
+            ));
+        }
+        g.accept.push(set.contains(&m.body.end));
+        g.machine_of.push(mi);
+        g.trans.extend(std::iter::repeat_n(DEAD, nclasses));
+        ids.insert(set.clone(), id);
+        sets.push(set);
+        Ok(id)
+    };
     let s0 = intern(start, g, &mut sets)?;
     g.machine_start[mi as usize] = s0;
     let mut i = 0;

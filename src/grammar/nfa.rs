@@ -57,10 +57,7 @@ impl Nfa {
     }
     /// Matches nothing.
     pub fn never(&mut self) -> Frag {
-        Frag {
-            start: self.state(),
-            end: self.state(),
-        }
+        Frag { start: self.state(), end: self.state() }
     }
     /// A call to machine `m`.
     pub fn call(&mut self, m: MachineId) -> Frag {
@@ -77,10 +74,7 @@ impl Nfa {
                 for w in parts.windows(2) {
                     self.eps(w[0].end, w[1].start);
                 }
-                Frag {
-                    start: parts[0].start,
-                    end: parts[parts.len() - 1].end,
-                }
+                Frag { start: parts[0].start, end: parts[parts.len() - 1].end }
             }
         }
     }
@@ -108,8 +102,7 @@ impl Nfa {
             let s = self.state();
             return Frag { start: s, end };
         };
-        let mut map: ahash::AHashMap<regex_automata::util::primitives::StateID, u32> =
-            Default::default();
+        let mut map: ahash::AHashMap<regex_automata::util::primitives::StateID, u32> = Default::default();
         let mut queue = vec![s0];
         let first = self.state();
         map.insert(s0, first);

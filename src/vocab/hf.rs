@@ -14,22 +14,11 @@ use crate::error::VocabError;
 use std::path::Path;
 
 /// Names that conventionally end generation.
-const STOP_NAMES: &[&str] = &[
-    "</s>",
-    "<|endoftext|>",
-    "<|eot_id|>",
-    "<|end_of_text|>",
-    "<|im_end|>",
-    "<|eom_id|>",
-    "<|end|>",
-    "<eos>",
-];
+const STOP_NAMES: &[&str] =
+    &["</s>", "<|endoftext|>", "<|eot_id|>", "<|end_of_text|>", "<|im_end|>", "<|eom_id|>", "<|end|>", "<eos>"];
 
 pub(super) fn load_file(path: &Path) -> Result<Vocabulary, VocabError> {
-    let json = std::fs::read(path).map_err(|e| VocabError::Io {
-        path: path.display().to_string(),
-        source: e,
-    })?;
+    let json = std::fs::read(path).map_err(|e| VocabError::Io { path: path.display().to_string(), source: e })?;
     let mut eos: Vec<String> = Vec::new();
     if let Some(dir) = path.parent() {
         if let Ok(cfg) = std::fs::read(dir.join("tokenizer_config.json")) {
@@ -57,10 +46,7 @@ pub(super) fn load_file(path: &Path) -> Result<Vocabulary, VocabError> {
 
 /// The GPT-2 byte → char table, inverted: char → byte.
 fn byte_level_decoder() -> ahash::AHashMap<char, u8> {
-    let mut bs: Vec<u32> = (b'!' as u32..=b'~' as u32)
-        .chain(0xA1..=0xAC)
-        .chain(0xAE..=0xFF)
-        .collect();
+    let mut bs: Vec<u32> = (b'!' as u32..=b'~' as u32).chain(0xA1..=0xAC).chain(0xAE..=0xFF).collect();
     let mut cs: Vec<u32> = bs.clone();
     let mut n = 0;
     for b in 0..256u32 {
@@ -70,10 +56,7 @@ fn byte_level_decoder() -> ahash::AHashMap<char, u8> {
             n += 1;
         }
     }
-    bs.iter()
-        .zip(&cs)
-        .map(|(&b, &c)| (char::from_u32(c).unwrap(), b as u8))
-        .collect()
+    bs.iter().zip(&cs).map(|(&b, &c)| (char::from_u32(c).unwrap(), b as u8)).collect()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -90,8 +73,7 @@ fn detect_style(j: &serde_json::Value) -> Style {
     fn has_type(v: &serde_json::Value, ty: &str) -> bool {
         match v {
             serde_json::Value::Object(m) => {
-                m.get("type").and_then(|t| t.as_str()) == Some(ty)
-                    || m.values().any(|x| has_type(x, ty))
+                m.get("type").and_then(|t| t.as_str()) == Some(ty) || m.values().any(|x| has_type(x, ty))
             }
             serde_json::Value::Array(a) => a.iter().any(|x| has_type(x, ty)),
             _ => false,
@@ -102,14 +84,8 @@ fn detect_style(j: &serde_json::Value) -> Style {
     if has_type(dec, "ByteLevel") || has_type(pre, "ByteLevel") {
         return Style::ByteLevel;
     }
-    let byte_fallback = j
-        .pointer("/model/byte_fallback")
-        .and_then(|b| b.as_bool())
-        .unwrap_or(false);
-    if has_type(dec, "Metaspace")
-        || has_type(dec, "ByteFallback")
-        || dec.to_string().contains('\u{2581}')
-    {
+    let byte_fallback = j.pointer("/model/byte_fallback").and_then(|b| b.as_bool()).unwrap_or(false);
+    if has_type(dec, "Metaspace") || has_type(dec, "ByteFallback") || dec.to_string().contains('\u{2581}') {
         return Style::SentencePiece { byte_fallback };
     }
     Style::Plain
@@ -124,10 +100,8 @@ fn parse_byte_token(s: &str) -> Option<u8> {
 }
 
 pub(super) fn load_bytes(name: &str, json: &[u8], eos: &[&str]) -> Result<Vocabulary, VocabError> {
-    let tok =
-        tokenizers::Tokenizer::from_bytes(json).map_err(|e| VocabError::Parse(e.to_string()))?;
-    let j: serde_json::Value =
-        serde_json::from_slice(json).map_err(|e| VocabError::Parse(e.to_string()))?;
+    let tok = tokenizers::Tokenizer::from_bytes(json).map_err(|e| VocabError::Parse(e.to_string()))?;
+    let j: serde_json::Value = serde_json::from_slice(json).map_err(|e| VocabError::Parse(e.to_string()))?;
     let style = detect_style(&j);
     let vocab = tok.get_vocab(false);
     let added = tok.get_added_tokens_decoder();

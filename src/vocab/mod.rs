@@ -65,20 +65,12 @@ impl Vocabulary {
         stop: &[u32],
     ) -> Result<Vocabulary, VocabError> {
         let n = tokens.len();
-        let mut kinds: Vec<TokenKind> = tokens
-            .iter()
-            .map(|t| {
-                if t.is_some() {
-                    TokenKind::Normal
-                } else {
-                    TokenKind::Hole
-                }
-            })
-            .collect();
+        let mut kinds: Vec<TokenKind> =
+            tokens.iter().map(|t| if t.is_some() { TokenKind::Normal } else { TokenKind::Hole }).collect();
         for &s in special.iter().chain(stop) {
-            let k = kinds.get_mut(s as usize).ok_or_else(|| {
-                VocabError::Invalid(format!("special/stop token id {s} out of range (size {n})"))
-            })?;
+            let k = kinds
+                .get_mut(s as usize)
+                .ok_or_else(|| VocabError::Invalid(format!("special/stop token id {s} out of range (size {n})")))?;
             *k = TokenKind::Special;
         }
         let mut bytes = Vec::new();
@@ -100,21 +92,13 @@ impl Vocabulary {
             let kinds = &kinds;
             let bytes = &bytes;
             let offsets = &offsets;
-            TokTrie::build((0..n).filter(|&i| kinds[i] == TokenKind::Normal).map(|i| {
-                (
-                    i as u32,
-                    &bytes[offsets[i] as usize..offsets[i + 1] as usize],
-                )
-            }))
+            TokTrie::build(
+                (0..n)
+                    .filter(|&i| kinds[i] == TokenKind::Normal)
+                    .map(|i| (i as u32, &bytes[offsets[i] as usize..offsets[i + 1] as usize])),
+            )
         };
-        Ok(Vocabulary {
-            name: name.to_string(),
-            bytes,
-            offsets,
-            kinds,
-            stop,
-            trie,
-        })
+        Ok(Vocabulary { name: name.to_string(), bytes, offsets, kinds, stop, trie })
     }
 
     /// A vocabulary from a list of byte strings; ids in `stop` are stop tokens
@@ -125,10 +109,7 @@ impl Vocabulary {
     /// assert_eq!(v.size(), 6);
     /// assert_eq!(v.token_bytes(2), b"\"a\"");
     /// ```
-    pub fn from_token_bytes<B: AsRef<[u8]>>(
-        tokens: &[B],
-        stop: &[u32],
-    ) -> Result<Vocabulary, VocabError> {
+    pub fn from_token_bytes<B: AsRef<[u8]>>(tokens: &[B], stop: &[u32]) -> Result<Vocabulary, VocabError> {
         let toks = tokens.iter().map(|t| Some(t.as_ref().to_vec())).collect();
         Vocabulary::from_parts("explicit", toks, &[], stop)
     }
@@ -160,11 +141,7 @@ impl Vocabulary {
             id += 1;
         }
         let special: Vec<u32> = specials.iter().map(|s| s.1).collect();
-        let stop: Vec<u32> = specials
-            .iter()
-            .filter(|s| s.0 == "<|endoftext|>")
-            .map(|s| s.1)
-            .collect();
+        let stop: Vec<u32> = specials.iter().filter(|s| s.0 == "<|endoftext|>").map(|s| s.1).collect();
         Vocabulary::from_parts(name, tokens, &special, &stop)
     }
 
@@ -178,10 +155,8 @@ impl Vocabulary {
     ) -> Result<Vocabulary, VocabError> {
         use base64::Engine as _;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| VocabError::Io {
-            path: path.display().to_string(),
-            source: e,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| VocabError::Io { path: path.display().to_string(), source: e })?;
         let mut tokens: Vec<Option<Vec<u8>>> = Vec::new();
         for (ln, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -189,22 +164,15 @@ impl Vocabulary {
             }
             let mut parts = line.split_whitespace();
             let (Some(b64), Some(rank), None) = (parts.next(), parts.next(), parts.next()) else {
-                return Err(VocabError::Parse(format!(
-                    "line {}: expected `<base64> <rank>`",
-                    ln + 1
-                )));
+                return Err(VocabError::Parse(format!("line {}: expected `<base64> <rank>`", ln + 1)));
             };
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .map_err(|e| VocabError::Parse(format!("line {}: bad base64: {e}", ln + 1)))?;
-            let rank: usize = rank
-                .parse()
-                .map_err(|_| VocabError::Parse(format!("line {}: bad rank {rank:?}", ln + 1)))?;
+            let rank: usize =
+                rank.parse().map_err(|_| VocabError::Parse(format!("line {}: bad rank {rank:?}", ln + 1)))?;
             if rank > 10_000_000 {
-                return Err(VocabError::Parse(format!(
-                    "line {}: rank {rank} is implausibly large",
-                    ln + 1
-                )));
+                return Err(VocabError::Parse(format!("line {}: rank {rank} is implausibly large", ln + 1)));
             }
             if tokens.len() <= rank {
                 tokens.resize(rank + 1, None);
@@ -223,10 +191,7 @@ impl Vocabulary {
                 stop_ids.push(id);
             }
         }
-        let name = path
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         Vocabulary::from_parts(&name, tokens, &special_ids, &stop_ids)
     }
 
@@ -235,9 +200,7 @@ impl Vocabulary {
     /// such as Llama-2 and Mistral). Stop tokens come from a
     /// `tokenizer_config.json` beside the file (`eos_token`) when there is one,
     /// else from the usual names (`</s>`, `<|endoftext|>`, `<|eot_id|>`, …).
-    pub fn from_tokenizer_json(
-        path: impl AsRef<std::path::Path>,
-    ) -> Result<Vocabulary, VocabError> {
+    pub fn from_tokenizer_json(path: impl AsRef<std::path::Path>) -> Result<Vocabulary, VocabError> {
         hf::load_file(path.as_ref())
     }
 
@@ -276,12 +239,7 @@ impl Vocabulary {
         self.trie = TokTrie::build(
             (0..kinds.len())
                 .filter(|&i| kinds[i] == TokenKind::Normal)
-                .map(|i| {
-                    (
-                        i as u32,
-                        &bytes[offsets[i] as usize..offsets[i + 1] as usize],
-                    )
-                }),
+                .map(|i| (i as u32, &bytes[offsets[i] as usize..offsets[i + 1] as usize])),
         );
         Ok(self)
     }
@@ -324,10 +282,7 @@ impl Vocabulary {
     }
     /// Heap bytes held (token bytes, tables, trie).
     pub fn memory_bytes(&self) -> usize {
-        self.bytes.capacity()
-            + self.offsets.capacity() * 4
-            + self.kinds.capacity()
-            + self.trie.memory_bytes()
+        self.bytes.capacity() + self.offsets.capacity() * 4 + self.kinds.capacity() + self.trie.memory_bytes()
     }
     /// Concatenated bytes of a token sequence (holes and specials add nothing).
     pub fn decode(&self, ids: &[u32]) -> Vec<u8> {

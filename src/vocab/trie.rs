@@ -33,17 +33,9 @@ impl TokTrie {
     /// Builds the trie from `(token id, bytes)` pairs. Empty byte strings are
     /// skipped (a token that adds nothing can never advance a grammar).
     pub(crate) fn build<'a>(entries: impl Iterator<Item = (u32, &'a [u8])>) -> TokTrie {
-        let mut list: Vec<(&[u8], u32)> = entries
-            .filter(|(_, b)| !b.is_empty())
-            .map(|(i, b)| (b, i))
-            .collect();
+        let mut list: Vec<(&[u8], u32)> = entries.filter(|(_, b)| !b.is_empty()).map(|(i, b)| (b, i)).collect();
         list.sort_unstable();
-        let mut nodes: Vec<Node> = vec![Node {
-            byte: 0,
-            depth: 0,
-            subtree_end: 0,
-            tok_start: 0,
-        }];
+        let mut nodes: Vec<Node> = vec![Node { byte: 0, depth: 0, subtree_end: 0, tok_start: 0 }];
         let mut tokens = Vec::with_capacity(list.len());
         // path[d] = node index at depth d on the current path
         let mut path: Vec<u32> = vec![0];
@@ -59,12 +51,7 @@ impl TokTrie {
             }
             for (d, &b) in bytes.iter().enumerate().skip(common) {
                 let idx = nodes.len() as u32;
-                nodes.push(Node {
-                    byte: b,
-                    depth: (d + 1) as u16,
-                    subtree_end: 0,
-                    tok_start: tokens.len() as u32,
-                });
+                nodes.push(Node { byte: b, depth: (d + 1) as u16, subtree_end: 0, tok_start: tokens.len() as u32 });
                 path.push(idx);
             }
             // token ends at the last node of the path; tokens are pushed in
@@ -80,17 +67,8 @@ impl TokTrie {
         // A node's start is the token count when it was created and the token
         // is pushed right after its last node, so ranges are exact.
         let end = tokens.len() as u32;
-        nodes.push(Node {
-            byte: 0,
-            depth: 0,
-            subtree_end: 0,
-            tok_start: end,
-        });
-        TokTrie {
-            nodes,
-            tokens,
-            max_depth,
-        }
+        nodes.push(Node { byte: 0, depth: 0, subtree_end: 0, tok_start: end });
+        TokTrie { nodes, tokens, max_depth }
     }
 
     /// Number of real nodes (excluding the sentinel).

@@ -10,10 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 /// Case count for heavy property tests: `GRAMMASK_CASES`, default 6.
 pub fn cases() -> u32 {
-    std::env::var("GRAMMASK_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6)
+    std::env::var("GRAMMASK_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(6)
 }
 
 pub fn repo() -> PathBuf {
@@ -28,7 +25,10 @@ pub fn shared_corpora() -> Option<PathBuf> {
     if p.is_dir() {
         Some(p)
     } else {
-        eprintln!("NOTICE: shared corpora not found at {} (set GRAMMASK_SHARED_CORPORA); skipping those inputs", p.display());
+        eprintln!(
+            "NOTICE: shared corpora not found at {} (set GRAMMASK_SHARED_CORPORA); skipping those inputs",
+            p.display()
+        );
         None
     }
 }
@@ -107,11 +107,7 @@ fn hf_tok(dir: PathBuf) -> Tok {
         }
         None
     });
-    Tok {
-        name: dir.file_name().unwrap().to_string_lossy().into_owned(),
-        vocab,
-        encode,
-    }
+    Tok { name: dir.file_name().unwrap().to_string_lossy().into_owned(), vocab, encode }
 }
 
 /// The shared tokenizers present under `shared/corpora/tokenizers`.
@@ -122,11 +118,7 @@ pub fn shared_tokenizers() -> &'static [Tok] {
             return vec![];
         };
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("tokenizers"))
-            .map(|d| {
-                d.map(|e| e.unwrap().path())
-                    .filter(|p| p.join("tokenizer.json").is_file())
-                    .collect()
-            })
+            .map(|d| d.map(|e| e.unwrap().path()).filter(|p| p.join("tokenizer.json").is_file()).collect())
             .unwrap_or_default();
         dirs.sort();
         dirs.into_iter().map(hf_tok).collect()
@@ -141,18 +133,13 @@ pub fn all_tokenizers() -> Vec<&'static Tok> {
 }
 
 pub fn compile(schema: &Value, tok: &Tok) -> Arc<CompiledGrammar> {
-    Compiler::with_config(Config::new())
-        .compile(schema, tok.vocab.clone())
-        .unwrap_or_else(|e| panic!("{e}"))
+    Compiler::with_config(Config::new()).compile(schema, tok.vocab.clone()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn validator(schema: &Value) -> jsonschema::Validator {
     // Formats are asserted, so that grammask's format languages must be
     // subsets of what the validator accepts.
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(schema)
-        .expect("oracle accepts the schema")
+    jsonschema::options().should_validate_formats(true).build(schema).expect("oracle accepts the schema")
 }
 
 /// A random split of `bytes` into vocabulary tokens, or `None` if some
@@ -192,11 +179,8 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
     }
     if let Some(all) = m.get("allOf").and_then(|b| b.as_array()) {
         // Shallow merge (test code; the oracle judges the result).
-        let mut acc: serde_json::Map<String, Value> = m
-            .iter()
-            .filter(|(k, _)| *k != "allOf")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let mut acc: serde_json::Map<String, Value> =
+            m.iter().filter(|(k, _)| *k != "allOf").map(|(k, v)| (k.clone(), v.clone())).collect();
         for item in all {
             let mut item = item.clone();
             if let Some(r) = item.get("$ref").and_then(|r| r.as_str()) {
@@ -214,11 +198,7 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
         }
         return generate(&Value::Object(acc), root, rng, depth + 1);
     }
-    if let Some(b) = m
-        .get("anyOf")
-        .or_else(|| m.get("oneOf"))
-        .and_then(|b| b.as_array())
-    {
+    if let Some(b) = m.get("anyOf").or_else(|| m.get("oneOf")).and_then(|b| b.as_array()) {
         for _ in 0..4 {
             let pick = &b[rng.below(b.len())];
             if let Some(v) = generate(pick, root, rng, depth + 1) {
@@ -230,28 +210,18 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
     let types: Vec<String> = match m.get("type") {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(a)) => a.iter().map(|t| t.as_str().unwrap().to_string()).collect(),
-        _ => vec!["null", "boolean", "object", "array", "number", "string"]
-            .into_iter()
-            .map(String::from)
-            .collect(),
+        _ => vec!["null", "boolean", "object", "array", "number", "string"].into_iter().map(String::from).collect(),
     };
     if let Some(c) = m.get("const") {
         return Some(c.clone());
     }
     if let Some(e) = m.get("enum").and_then(|e| e.as_array()) {
-        let ok: Vec<&Value> = e
-            .iter()
-            .filter(|v| types.iter().any(|t| has_type(v, t)))
-            .collect();
+        let ok: Vec<&Value> = e.iter().filter(|v| types.iter().any(|t| has_type(v, t))).collect();
         return ok.get(rng.below(ok.len().max(1))).map(|v| (*v).clone());
     }
     let t = if depth > 6 {
         // prefer leaves deep down
-        types
-            .iter()
-            .find(|t| !matches!(t.as_str(), "object" | "array"))
-            .unwrap_or(&types[0])
-            .clone()
+        types.iter().find(|t| !matches!(t.as_str(), "object" | "array")).unwrap_or(&types[0]).clone()
     } else {
         types[rng.below(types.len())].clone()
     };
@@ -263,8 +233,7 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
             if rng.chance(0.5) {
                 Value::from(rng.below(1000) as i64)
             } else {
-                serde_json::Number::from_f64((rng.below(100000) as f64 - 50000.0) / 128.0)
-                    .map(Value::Number)?
+                serde_json::Number::from_f64((rng.below(100000) as f64 - 50000.0) / 128.0).map(Value::Number)?
             }
         }
         "string" => Value::String(gen_string(rng)),
@@ -276,14 +245,8 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
                 .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
                 .unwrap_or_default();
             let empty = serde_json::Map::new();
-            let props = m
-                .get("properties")
-                .and_then(|p| p.as_object())
-                .unwrap_or(&empty);
-            let additional = m
-                .get("additionalProperties")
-                .cloned()
-                .unwrap_or(Value::Bool(true));
+            let props = m.get("properties").and_then(|p| p.as_object()).unwrap_or(&empty);
+            let additional = m.get("additionalProperties").cloned().unwrap_or(Value::Bool(true));
             for (k, s) in props {
                 if required.contains(&k.as_str()) || (depth < 5 && rng.chance(0.5)) {
                     match generate(s, root, rng, depth + 1) {
@@ -312,20 +275,12 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
         }
         "array" => {
             let min = m.get("minItems").and_then(|x| x.as_u64()).unwrap_or(0) as usize;
-            let max = m
-                .get("maxItems")
-                .and_then(|x| x.as_u64())
-                .map(|x| x as usize);
+            let max = m.get("maxItems").and_then(|x| x.as_u64()).map(|x| x as usize);
             let (prefix, rest) = match (m.get("prefixItems"), m.get("items")) {
-                (_, Some(Value::Array(p))) => (
-                    p.clone(),
-                    m.get("additionalItems")
-                        .cloned()
-                        .unwrap_or(Value::Bool(true)),
-                ),
-                (Some(Value::Array(p)), it) => {
-                    (p.clone(), it.cloned().unwrap_or(Value::Bool(true)))
+                (_, Some(Value::Array(p))) => {
+                    (p.clone(), m.get("additionalItems").cloned().unwrap_or(Value::Bool(true)))
                 }
+                (Some(Value::Array(p)), it) => (p.clone(), it.cloned().unwrap_or(Value::Bool(true))),
                 (None, it) => (vec![], it.cloned().unwrap_or(Value::Bool(true))),
                 _ => return None,
             };
@@ -336,11 +291,7 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
             if cap < min {
                 return None;
             }
-            let n = if depth > 5 {
-                min
-            } else {
-                min + rng.below(cap - min + 1).min(4)
-            };
+            let n = if depth > 5 { min } else { min + rng.below(cap - min + 1).min(4) };
             let mut out = Vec::new();
             for i in 0..n {
                 let s = if i < prefix.len() { &prefix[i] } else { &rest };
@@ -384,13 +335,9 @@ fn percent(s: &str) -> String {
 }
 
 pub fn gen_string(rng: &mut Rng) -> String {
-    const POOL: &[&str] = &[
-        "a", "b", "Z", " ", "0", "é", "日", "😀", "\"", "\\", "\n", "\t", "/", "{", "}", "\u{1}",
-        "word", "_x",
-    ];
-    (0..rng.below(8))
-        .map(|_| POOL[rng.below(POOL.len())])
-        .collect()
+    const POOL: &[&str] =
+        &["a", "b", "Z", " ", "0", "é", "日", "😀", "\"", "\\", "\n", "\t", "/", "{", "}", "\u{1}", "word", "_x"];
+    (0..rng.below(8)).map(|_| POOL[rng.below(POOL.len())]).collect()
 }
 
 fn gen_any(rng: &mut Rng, depth: usize) -> Value {
@@ -400,11 +347,7 @@ fn gen_any(rng: &mut Rng, depth: usize) -> Value {
         2 => Value::from(rng.below(100) as i64 - 50),
         3 => Value::String(gen_string(rng)),
         4 => Value::Array((0..rng.below(3)).map(|_| gen_any(rng, depth + 1)).collect()),
-        _ => Value::Object(
-            (0..rng.below(3))
-                .map(|i| (format!("k{i}"), gen_any(rng, depth + 1)))
-                .collect(),
-        ),
+        _ => Value::Object((0..rng.below(3)).map(|i| (format!("k{i}"), gen_any(rng, depth + 1))).collect()),
     }
 }
 
