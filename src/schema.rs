@@ -181,6 +181,13 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
     };
     let root_m = c.machine("value:".to_string(), || Job::Value(root.clone(), String::new()));
     while let Some((m, job)) = c.jobs.pop() {
+        if c.gb.machines.len() > cfg.get_limits().max_states / 8 {
+            return Err(CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                "",
+                "schema expands into too many distinct subschemas (Limits::max_states)",
+            ));
+        }
         let mut nfa = Nfa::default();
         let body = match job {
             Job::Value(v, ptr) => c.value(&mut nfa, &v, &ptr)?,
@@ -225,7 +232,8 @@ impl SchemaCompiler<'_> {
         if let Some(&m) = self.keys.get(&key) {
             return m;
         }
-        let m = self.gb.add(key.clone());
+        let name: String = key.chars().take(120).collect();
+        let m = self.gb.add(name);
         self.keys.insert(key, m);
         self.jobs.push((m, job()));
         m
@@ -625,11 +633,15 @@ impl SchemaCompiler<'_> {
                 Ty::Number => self.number_frag(nfa, map, ptr, false)?,
                 Ty::String => self.string_frag(nfa, map, ptr)?,
                 Ty::Object => {
-                    let m = self.machine(format!("object:{ptr}"), || Job::Object(schema.clone(), ptr.to_string()));
+                    // Keyed by content: a schema reached again (recursion through
+                    // merged `$ref`s, or a repeated subschema) reuses its machine.
+                    let key = format!("object:{}", schema);
+                    let m = self.machine(key, || Job::Object(schema.clone(), ptr.to_string()));
                     nfa.call(m)
                 }
                 Ty::Array => {
-                    let m = self.machine(format!("array:{ptr}"), || Job::Array(schema.clone(), ptr.to_string()));
+                    let key = format!("array:{}", schema);
+                    let m = self.machine(key, || Job::Array(schema.clone(), ptr.to_string()));
                     nfa.call(m)
                 }
             };
@@ -777,6 +789,21 @@ impl SchemaCompiler<'_> {
         }
         let kw = bounds[0].2;
         self.table_machine(nfa, key, spec, ptr, kw)
+    }
+
+    /// Fails when a machine's NFA grows past the budget (a guard against
+    /// schemas whose counts multiply: positions × members × values).
+    fn check_nfa(&self, nfa: &Nfa, ptr: &str, kw: &str) -> Result<(), CompileError> {
+        let budget = self.cfg.get_limits().max_states.saturating_mul(4);
+        if nfa.states.len() > budget {
+            return Err(CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                ptr,
+                format!("grammar for this schema exceeds {budget} automaton states (Limits::max_states)"),
+            )
+            .with_keyword(kw));
+        }
+        Ok(())
     }
 
     /// Decoded-string DFA for a `patternProperties` key (search semantics).
@@ -988,6 +1015,7 @@ impl SchemaCompiler<'_> {
                 nfa.eps(from, f.start);
                 let t = *next[nc].get_or_insert_with(|| nfa.state());
                 nfa.eps(f.end, t);
+                self.check_nfa(nfa, ptr, if max_props.is_some() { "maxProperties" } else { "properties" })?;
             }
             cur = next;
         }
@@ -1078,6 +1106,7 @@ impl SchemaCompiler<'_> {
                     let f = nfa.seq(&parts);
                     nfa.eps(from, f.start);
                     nfa.eps(f.end, to);
+                    self.check_nfa(nfa, ptr, "additionalProperties")?;
                 }
             }
         }
@@ -1188,6 +1217,7 @@ impl SchemaCompiler<'_> {
             let (s, p) = item_schema(i);
             let (s, p) = (s.clone(), p);
             let item = self.value(nfa, &s, &p)?;
+            self.check_nfa(nfa, ptr, "maxItems")?;
             let from = pos[i as usize];
             if i == 0 {
                 nfa.eps(from, item.start);

@@ -265,6 +265,9 @@ fn run_parallel<T: Send>(items: &[std::path::PathBuf], f: impl Fn(&std::path::Pa
     let out: Vec<T> = items
         .par_iter()
         .map(|p| {
+            if std::env::var_os("GRAMMASK_TRACE").is_some() {
+                eprintln!("start {}", p.display());
+            }
             let r = f(p);
             bar.inc(1);
             r
@@ -362,6 +365,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 }
             }
             let s = Summary::of(&outcomes);
+            let mut slow: Vec<(&str, f64)> = outcomes
+                .iter()
+                .map(|o| (o.name.as_str(), o.compile_ms + o.mask_nanos.iter().sum::<u64>() as f64 / 1e6))
+                .collect();
+            slow.sort_by(|a, b| b.1.total_cmp(&a.1));
+            let slow: Vec<String> = slow.iter().take(5).map(|(n, ms)| format!("{n} {ms:.0} ms")).collect();
+            println!("slowest schemas (compile + masks): {}", slow.join(", "));
             println!("MaskBench on {} ({}), {:.0} s", v.name(), dir, t.elapsed().as_secs_f64());
             print!("{}", s.table());
             if s.invalidation_errors > 0 {
