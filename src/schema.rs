@@ -81,6 +81,7 @@ const SUPPORTED: &[&str] = &[
     "exclusiveMaximum",
     "allOf",
     "oneOf",
+    "not",
     "patternProperties",
     "propertyNames",
     "minProperties",
@@ -91,7 +92,6 @@ const SUPPORTED: &[&str] = &[
 /// strict mode refuses them by name.
 const UNSUPPORTED: &[&str] = &[
     "multipleOf",
-    "not",
     "if",
     "then",
     "else",
@@ -373,6 +373,64 @@ impl SchemaCompiler<'_> {
         }
         if map.contains_key("$ref") && has_constraints(&siblings_of(&["$ref"])) {
             return Ok(Some(self.resolved(&Value::Object(map.clone()), ptr)?));
+        }
+        if let Some(not) = map.get("not") {
+            let mut base = siblings_of(&["not"]);
+            let sub = self.resolved(not, ptr)?;
+            let sub_kws: Vec<String> = match &sub {
+                Value::Object(m) => m.keys().filter(|k| is_constraint(k)).cloned().collect(),
+                _ => vec![],
+            };
+            match &sub {
+                Value::Bool(false) => return Ok(Some(Value::Object(base))),
+                Value::Bool(true) => return Ok(Some(Value::Bool(false))),
+                _ if sub_kws.is_empty() => return Ok(Some(Value::Bool(false))),
+                _ => {}
+            }
+            let sm = sub.as_object().expect("object");
+            if sub_kws == ["type"] {
+                let excluded: Vec<&str> = match &sm["type"] {
+                    Value::String(t) => vec![t.as_str()],
+                    Value::Array(a) => a.iter().filter_map(|t| t.as_str()).collect(),
+                    _ => vec![],
+                };
+                let current: Vec<String> = match base.get("type") {
+                    Some(Value::String(t)) => vec![t.clone()],
+                    Some(Value::Array(a)) => a.iter().filter_map(|t| t.as_str().map(String::from)).collect(),
+                    _ => ["null", "boolean", "object", "array", "number", "string"]
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect(),
+                };
+                let mut keep: Vec<Value> = Vec::new();
+                for t in &current {
+                    let gone = excluded.contains(&t.as_str()) || (t == "integer" && excluded.contains(&"number"));
+                    if t == "number" && excluded.contains(&"integer") && !excluded.contains(&"number") {
+                        self.unsupported(ptr, "not", "\"number but not integer\" is not expressible")?;
+                        return Ok(Some(Value::Object(base)));
+                    }
+                    if !gone {
+                        keep.push(Value::String(t.clone()));
+                    }
+                }
+                base.insert("type".into(), Value::Array(keep));
+                return Ok(Some(Value::Object(base)));
+            }
+            if sub_kws == ["required"] {
+                // not (all of R present) = some r in R absent (for objects).
+                let names: Vec<&str> =
+                    sm["required"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
+                if names.is_empty() {
+                    return Ok(Some(Value::Bool(false)));
+                }
+                let branches: Vec<Value> =
+                    names.iter().map(|n| serde_json::json!({ "properties": { *n: false } })).collect();
+                let mut out = Map::new();
+                out.insert("allOf".into(), serde_json::json!([Value::Object(base), { "anyOf": branches }]));
+                return Ok(Some(Value::Object(out)));
+            }
+            self.unsupported(ptr, "not", "only `not` of {}, true/false, `type` or `required` is supported")?;
+            return Ok(Some(Value::Object(base)));
         }
         if let Some(all) = map.get("allOf") {
             let Value::Array(items) = all else {
