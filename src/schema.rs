@@ -644,7 +644,7 @@ impl SchemaCompiler<'_> {
                 };
                 if map.contains_key("const") {
                     // both: the const must be among the enum values
-                    values.retain(|c| e.iter().any(|x| json_eq(x, c)));
+                    values.retain(|c| e.iter().any(|x| merge::json_eq(x, c)));
                 } else {
                     values.extend(e.iter());
                 }
@@ -1183,25 +1183,8 @@ impl SchemaCompiler<'_> {
 
     fn array(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
         let map = schema.as_object().expect("array schema");
-        let count = |kw: &str| -> Result<Option<u64>, CompileError> {
-            match map.get(kw) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_u64()
-                    .or_else(|| v.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64))
-                    .map(Some)
-                    .ok_or_else(|| {
-                        CompileError::new(
-                            CompileErrorKind::InvalidSchema,
-                            ptr,
-                            format!("{kw} must be a non-negative integer"),
-                        )
-                        .with_keyword(kw)
-                    }),
-            }
-        };
-        let min = count("minItems")?.unwrap_or(0);
-        let max = count("maxItems")?;
+        let min = self.count_kw(map, "minItems", ptr)?.unwrap_or(0);
+        let max = self.count_kw(map, "maxItems", ptr)?;
         // Prefix schemas and the schema of the rest.
         let (prefix, prefix_kw, rest, rest_ptr): (Vec<Value>, &str, Value, String) =
             match (map.get("prefixItems"), map.get("items")) {
@@ -1343,18 +1326,6 @@ fn is_constraint(k: &str) -> bool {
 fn bad_type(ptr: &str) -> CompileError {
     CompileError::new(CompileErrorKind::InvalidSchema, ptr, "type must be a type name or a list of them")
         .with_keyword("type")
-}
-
-/// JSON equality with numbers compared by value (1 == 1.0).
-fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 fn percent_decode(s: &str) -> Option<String> {

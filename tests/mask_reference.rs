@@ -63,73 +63,9 @@ fn check_state(
     Ok(())
 }
 
-/// A vocabulary of every single byte plus JSON-ish multi-byte pieces.
+/// Every single byte plus JSON-ish multi-byte pieces (shared with the fuzz targets).
 fn small_vocab() -> Arc<Vocabulary> {
-    let mut toks: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
-    for s in [
-        "\"",
-        "\",",
-        "\":",
-        "\"}",
-        "\"]",
-        "{\"",
-        "},",
-        "}]",
-        "],",
-        "]}",
-        "}}",
-        "]]",
-        "\",\"",
-        "\":\"",
-        "\":[",
-        "\":{",
-        "true",
-        "false",
-        "null",
-        "nul",
-        "tr",
-        "12",
-        "0.",
-        ".5",
-        "e+",
-        "-1",
-        "\\n",
-        "\\u",
-        "\\u00",
-        "\\\"",
-        "é",
-        "\u{1F600}",
-        "name",
-        "\"name\":",
-        "value",
-        "children",
-        "implementation",
-        "body_statements",
-        "\"a",
-        "a\"",
-        " ",
-        "  ",
-        "\n",
-        "[{",
-        "{}",
-        "[]",
-        "1,",
-        "1}",
-        "1]",
-        "\\\\",
-        "\\/",
-        "x\":",
-        "\":1",
-        "\":\"\"",
-        "circle",
-        "kind",
-        "rect",
-    ] {
-        toks.push(s.as_bytes().to_vec());
-    }
-    toks.push(b"<eos>".to_vec());
-    let n = toks.len() as u32;
-    Arc::new(Vocabulary::from_token_bytes(&toks, &[n - 1]).unwrap())
+    grammask::fuzzing::small_vocab()
 }
 
 fn walk_and_check(seed: u64) -> Result<(), TestCaseError> {
