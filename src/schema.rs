@@ -348,7 +348,7 @@ impl SchemaCompiler<'_> {
         kw: &str,
     ) -> Result<Map<String, Value>, CompileError> {
         merge::merge(a, b).map_err(|k| {
-            CompileError::unsupported(ptr, &k, &format!("cannot intersect `{k}` constraints while applying `{kw}`"))
+            CompileError::unsupported(ptr, &k, format!("cannot intersect `{k}` constraints while applying `{kw}`"))
         })
     }
 
@@ -1041,7 +1041,7 @@ impl SchemaCompiler<'_> {
         }
         let cap = cap as usize;
         let next_count = |c: usize| -> Option<usize> {
-            if c + 1 <= cap {
+            if c < cap {
                 Some(c + 1)
             } else if max_props.is_none() {
                 Some(cap)
