@@ -476,6 +476,44 @@ impl SchemaCompiler<'_> {
                 return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must not be empty"))
                     .with_keyword(kw));
             }
+            // "Exactly one of these required sets": branch i also excludes
+            // every other branch (some name of each other set is absent).
+            let required_only = |b: &Value| -> Option<Vec<String>> {
+                let m = b.as_object()?;
+                if m.keys().any(|k| is_constraint(k) && k != "required") {
+                    return None;
+                }
+                let r: Vec<String> =
+                    m.get("required")?.as_array()?.iter().filter_map(|x| x.as_str().map(String::from)).collect();
+                (!r.is_empty()).then_some(r)
+            };
+            let rewritten: Vec<Value>;
+            let mut disjoint_by_construction = false;
+            let branches = if kw == "oneOf"
+                && branches.len() <= 6
+                && branches.iter().all(|b| required_only(b).is_some())
+            {
+                let sets: Vec<Vec<String>> = branches.iter().map(|b| required_only(b).expect("checked")).collect();
+                rewritten = (0..sets.len())
+                    .map(|i| {
+                        let mut all = vec![serde_json::json!({ "required": sets[i] })];
+                        for (j, other) in sets.iter().enumerate() {
+                            if j != i {
+                                let absent: Vec<Value> =
+                                    other.iter().map(|r| serde_json::json!({ "properties": { r: false } })).collect();
+                                all.push(serde_json::json!({ "anyOf": absent }));
+                            }
+                        }
+                        serde_json::json!({ "allOf": all })
+                    })
+                    .collect();
+                // Branch i requires all of set i and lacks a name of every
+                // other set, so no instance satisfies two branches.
+                disjoint_by_construction = true;
+                &rewritten
+            } else {
+                branches
+            };
             let base = siblings_of(&[kw]);
             let distribute = has_constraints(&base);
             if !distribute && kw == "anyOf" {
@@ -493,7 +531,7 @@ impl SchemaCompiler<'_> {
                     merged.push(b.clone());
                 }
             }
-            if kw == "oneOf" {
+            if kw == "oneOf" && !disjoint_by_construction {
                 let mut overlap: Option<(usize, usize)> = None;
                 {
                     let resolve = |v: &Value| self.resolved(v, ptr).unwrap_or(Value::Bool(true));
