@@ -245,7 +245,14 @@ impl SchemaCompiler<'_> {
     }
 
     fn string_terminal(&mut self, nfa: &mut Nfa) -> Frag {
-        self.terminal(nfa, "string", || lexer::encode_json_string(&lexer::any_string()).expect("encodable"))
+        let m = self.string_machine();
+        nfa.call(m)
+    }
+
+    fn string_machine(&mut self) -> MachineId {
+        self.machine("terminal:string".to_string(), || {
+            Job::Terminal(lexer::encode_json_string(&lexer::any_string()).expect("encodable"))
+        })
     }
 
     fn any_value(&mut self, nfa: &mut Nfa) -> Frag {
@@ -761,13 +768,24 @@ impl SchemaCompiler<'_> {
         ptr: &str,
         kw: &str,
     ) -> Result<Frag, CompileError> {
+        let m = self.table_machine_id(key, spec, ptr, kw)?;
+        Ok(nfa.call(m))
+    }
+
+    /// The machine of a table terminal, built once per key.
+    fn table_machine_id(
+        &mut self,
+        key: String,
+        spec: StringSpec,
+        ptr: &str,
+        kw: &str,
+    ) -> Result<MachineId, CompileError> {
         if let Some(&m) = self.keys.get(&key) {
-            return Ok(nfa.call(m));
+            return Ok(m);
         }
         let table = strings::build(&spec, self.cfg.get_limits().max_states)
             .map_err(|e| CompileError::new(CompileErrorKind::LimitExceeded, ptr, e).with_keyword(kw))?;
-        let m = self.machine(key, || Job::Table(table));
-        Ok(nfa.call(m))
+        Ok(self.machine(key, || Job::Table(table)))
     }
 
     fn count_kw(&self, map: &Map<String, Value>, kw: &str, ptr: &str) -> Result<Option<u64>, CompileError> {
@@ -1120,7 +1138,7 @@ impl SchemaCompiler<'_> {
         let declared: Vec<&str> =
             members.iter().map(|m| m.0.as_str()).chain(props.keys().map(|k| k.as_str())).collect();
         let n = patterns.len();
-        let mut regions: Vec<(Frag, Value, String)> = Vec::new();
+        let mut regions: Vec<(MachineId, Value, String)> = Vec::new();
         for r in 0..(1usize << n) {
             let sub: Value = if r == 0 {
                 additional.clone()
@@ -1174,9 +1192,9 @@ impl SchemaCompiler<'_> {
             }
             let region_ptr = if r == 0 { add_ptr.clone() } else { ptr_push(ptr, "patternProperties") };
             let k = if spec.must.is_empty() && spec.must_not.is_empty() && name_min == 0 && name_max.is_none() {
-                self.string_terminal(nfa)
+                self.string_machine()
             } else {
-                self.table_machine(nfa, key, spec, ptr, "additionalProperties")?
+                self.table_machine_id(key, spec, ptr, "additionalProperties")?
             };
             regions.push((k, sub, region_ptr));
         }
@@ -1190,13 +1208,7 @@ impl SchemaCompiler<'_> {
                     if c > 0 {
                         parts.push(self.punct(nfa, b",", true, true));
                     }
-                    // Each use of a key machine needs its own call fragment.
-                    let kc = nfa.state();
-                    let kend = nfa.state();
-                    for &(m, _) in &nfa.states[k.start as usize].calls.clone() {
-                        nfa.states[kc as usize].calls.push((m, kend));
-                    }
-                    parts.push(Frag { start: kc, end: kend });
+                    parts.push(nfa.call(k));
                     parts.push(self.punct(nfa, b":", true, true));
                     parts.push(self.value(nfa, &sub, &rp)?);
                     let f = nfa.seq(&parts);
