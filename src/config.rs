@@ -17,6 +17,21 @@ pub enum Whitespace {
     },
 }
 
+/// Order in which object members may appear in the output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PropertyOrder {
+    /// Declared properties in the order the schema lists them (each optional
+    /// one may be skipped), then additional properties. The smallest
+    /// grammar; what a server that re-serializes output wants.
+    Schema,
+    /// Declared properties in any order, each at most once, additional
+    /// properties anywhere among them. The default. Tracking which members
+    /// were emitted takes one state per subset, so an object that declares
+    /// more than [`Limits::max_unordered_properties`] properties falls back
+    /// to [`PropertyOrder::Schema`] (still sound; documented in the README).
+    Any,
+}
+
 /// Resource limits. Each has a default that covers real-world schemas; a
 /// schema or a step that exceeds one fails with a typed error.
 #[derive(Clone, Debug)]
@@ -34,6 +49,10 @@ pub struct Limits {
     pub max_parse_states: usize,
     /// Deepest nesting of inline subschemas (`anyOf` in `anyOf`…). Default 64.
     pub max_schema_depth: usize,
+    /// Objects declaring at most this many properties accept them in any
+    /// order under [`PropertyOrder::Any`]; larger ones keep schema order.
+    /// Default 10 (at most 1,024 member subsets per object).
+    pub max_unordered_properties: usize,
 }
 
 impl Default for Limits {
@@ -44,6 +63,7 @@ impl Default for Limits {
             max_array_positions: 4096,
             max_parse_states: 512,
             max_schema_depth: 64,
+            max_unordered_properties: 10,
         }
     }
 }
@@ -59,17 +79,23 @@ impl Default for Limits {
 pub struct Config {
     strict: bool,
     whitespace: Whitespace,
+    property_order: PropertyOrder,
     limits: Limits,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { strict: true, whitespace: Whitespace::Compact, limits: Limits::default() }
+        Config {
+            strict: true,
+            whitespace: Whitespace::Compact,
+            property_order: PropertyOrder::Any,
+            limits: Limits::default(),
+        }
     }
 }
 
 impl Config {
-    /// The defaults: strict, compact whitespace, default limits.
+    /// The defaults: strict, compact whitespace, any member order, default limits.
     pub fn new() -> Config {
         Config::default()
     }
@@ -85,6 +111,11 @@ impl Config {
         self.whitespace = ws;
         self
     }
+    /// Member order (default [`PropertyOrder::Any`]).
+    pub fn property_order(mut self, order: PropertyOrder) -> Config {
+        self.property_order = order;
+        self
+    }
     /// Resource limits (default [`Limits::default`]).
     pub fn limits(mut self, limits: Limits) -> Config {
         self.limits = limits;
@@ -97,6 +128,10 @@ impl Config {
     /// The whitespace policy.
     pub fn get_whitespace(&self) -> Whitespace {
         self.whitespace
+    }
+    /// The member order.
+    pub fn get_property_order(&self) -> PropertyOrder {
+        self.property_order
     }
     /// The limits.
     pub fn get_limits(&self) -> &Limits {

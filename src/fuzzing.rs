@@ -57,6 +57,7 @@ fn fuzz_config() -> Config {
         max_array_positions: 256,
         max_parse_states: 64,
         max_schema_depth: 32,
+        max_unordered_properties: 6,
     })
 }
 

@@ -59,7 +59,7 @@ mod strings;
 mod vocab;
 
 pub use compiled::{CompiledGrammar, Compiler};
-pub use config::{Config, Limits, Whitespace};
+pub use config::{Config, Limits, PropertyOrder, Whitespace};
 pub use error::{CompileError, CompileErrorKind, MatchError, VocabError};
 pub use matcher::{apply_mask, fill_masks_batch, Matcher};
 pub use sample::{allowed_tokens, random_walk, Rng, Sample};

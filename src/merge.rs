@@ -96,6 +96,7 @@ fn literals(m: &Map<String, Value>) -> Option<Vec<Value>> {
 /// written as one schema.
 pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Map<String, Value>, String> {
     let mut out = a.clone();
+    let mut extra_patterns: Vec<Value> = Vec::new();
     // Object members need both sides' additionalProperties: handled together.
     let object_kw = ["properties", "additionalProperties", "required"];
     let array_kw = ["prefixItems", "items", "additionalItems"];
@@ -173,6 +174,20 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
                 Value::Array(v)
             }
             "not" => serde_json::json!({"anyOf": [va, vb]}),
+            "pattern" => {
+                // Both patterns apply: keep one, list the other (added
+                // after the loop, so that b's own list cannot replace it).
+                extra_patterns.push(vb.clone());
+                continue;
+            }
+            "x-grammask-patterns" | "x-grammask-not-patterns" | "x-grammask-not-strings" => {
+                let (Some(x), Some(y)) = (va.as_array(), vb.as_array()) else {
+                    return Err(k.clone());
+                };
+                let mut v = x.clone();
+                v.extend(y.iter().filter(|e| !x.contains(e)).cloned());
+                Value::Array(v)
+            }
             "allOf" => {
                 let (Some(x), Some(y)) = (va.as_array(), vb.as_array()) else {
                     return Err(k.clone());
@@ -186,6 +201,12 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
             continue;
         }
         out.insert(k.clone(), merged);
+    }
+    if !extra_patterns.is_empty() {
+        let mut more: Vec<Value> =
+            out.get("x-grammask-patterns").and_then(|p| p.as_array()).cloned().unwrap_or_default();
+        more.extend(extra_patterns);
+        out.insert("x-grammask-patterns".into(), Value::Array(more));
     }
     // Array positions: position i of each side is its prefix schema i, or
     // the schema for the rest of that side; merge position by position.

@@ -13,7 +13,7 @@
 //!   `integer` without fraction or exponent;
 //! - whitespace per [`Whitespace`].
 
-use crate::config::{Config, Whitespace};
+use crate::config::{Config, PropertyOrder, Whitespace};
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::nfa::{Frag, MachineId, Nfa};
 use crate::grammar::{Grammar, GrammarBuilder};
@@ -86,6 +86,12 @@ const SUPPORTED: &[&str] = &[
     "propertyNames",
     "minProperties",
     "maxProperties",
+    // Internal, made by rewriting `not`: patterns a string must not
+    // contain, and strings it must not equal.
+    "x-grammask-not-patterns",
+    "x-grammask-not-strings",
+    // Internal, made by `allOf` merging two patterns.
+    "x-grammask-patterns",
 ];
 
 /// JSON Schema keywords that constrain instances and are not enforced yet:
@@ -157,6 +163,25 @@ enum Job {
     Terminal(regex_syntax::hir::Hir),
     /// A terminal built as a table (constrained strings, bounded numbers).
     Table(crate::strings::TableDfa),
+    /// One object member: key, colon, value of the schema.
+    Member(MemberKey, Value, String),
+}
+
+/// What `propertyNames` asks of a key: patterns it must match and must
+/// avoid, length bounds, and (`enum`/`const`) the only names allowed.
+struct NameSpec {
+    must: Vec<lexer::Dfa>,
+    must_not: Vec<lexer::Dfa>,
+    min: u64,
+    max: Option<u64>,
+    names: Option<Vec<String>>,
+}
+
+/// How a member's key is written: a literal (declared property, JSON-encoded
+/// with quotes) or a key machine (additional and pattern properties).
+enum MemberKey {
+    Lit(Vec<u8>),
+    Machine(MachineId),
 }
 
 /// Result of compiling a schema: the grammar and the relaxations made.
@@ -201,6 +226,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
                 nfa.import_dfa(&dfa)
             }
             Job::Table(t) => nfa.import_table(&t),
+            Job::Member(key, v, ptr) => c.member(&mut nfa, &key, &v, &ptr)?,
         };
         let def = &mut c.gb.machines[m as usize];
         def.nfa = nfa;
@@ -363,6 +389,184 @@ impl SchemaCompiler<'_> {
     /// beside `anyOf`/`oneOf` into forms the compiler handles directly;
     /// proves `oneOf` branches disjoint (then it is an `anyOf`). `None` when
     /// nothing applies.
+    /// A schema equivalent to `not sub`, built as `anyOf` the negations of
+    /// `sub`'s conjuncts (each keyword is one conjunct). A keyword that
+    /// constrains one type only is vacuously true for the others, so its
+    /// negation is "of that type and violating it". `Ok(None)` means a
+    /// keyword could not be negated and lenient mode dropped the `not`.
+    fn negate(&mut self, sub: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
+        self.negate_at(sub, ptr, 0)
+    }
+
+    fn negate_at(&mut self, sub: &Map<String, Value>, ptr: &str, depth: usize) -> Result<Option<Value>, CompileError> {
+        use serde_json::json;
+        let mut branches: Vec<Value> = Vec::new();
+        let bail = |this: &mut Self, kw: &str| -> Result<Option<Value>, CompileError> {
+            this.unsupported(ptr, "not", &format!("`not` of `{kw}` is not supported"))?;
+            Ok(None)
+        };
+        for (k, v) in sub {
+            if !is_constraint(k) {
+                continue;
+            }
+            let n = v.as_u64();
+            match (k.as_str(), v) {
+                ("type", _) => {
+                    let ts: Vec<&str> = match v {
+                        Value::String(t) => vec![t.as_str()],
+                        Value::Array(a) => a.iter().filter_map(|t| t.as_str()).collect(),
+                        _ => return Err(bad_type(ptr)),
+                    };
+                    if ts.contains(&"integer") && !ts.contains(&"number") {
+                        return bail(self, "type: integer");
+                    }
+                    let rest: Vec<&str> = ["null", "boolean", "object", "array", "number", "string"]
+                        .into_iter()
+                        .filter(|t| !ts.contains(t))
+                        .collect();
+                    if !rest.is_empty() {
+                        branches.push(json!({ "type": rest }));
+                    }
+                }
+                ("not", x) => branches.push(x.clone()),
+                ("anyOf", Value::Array(xs)) => {
+                    // Negated here, not left as `not`s in an `allOf`: merging
+                    // those would rebuild `not: {anyOf}` and loop.
+                    if depth > 16 {
+                        return Err(CompileError::new(CompileErrorKind::LimitExceeded, ptr, "`not` nests too deeply")
+                            .with_keyword("not"));
+                    }
+                    let mut all = Vec::new();
+                    for x in xs {
+                        match self.resolved(x, ptr)? {
+                            Value::Bool(b) => all.push(Value::Bool(!b)),
+                            Value::Object(m) => match self.negate_at(&m, ptr, depth + 1)? {
+                                Some(n) => all.push(n),
+                                None => return Ok(None),
+                            },
+                            _ => {
+                                return Err(CompileError::new(
+                                    CompileErrorKind::InvalidSchema,
+                                    ptr,
+                                    "anyOf members must be schemas",
+                                )
+                                .with_keyword("anyOf"))
+                            }
+                        }
+                    }
+                    branches.push(json!({ "allOf": all }));
+                }
+                ("allOf", Value::Array(xs)) => branches.extend(xs.iter().map(|x| json!({ "not": x }))),
+                ("oneOf", Value::Array(xs)) if xs.len() == 1 => branches.push(json!({ "not": xs[0] })),
+                ("$ref", _) => {
+                    let mut only = Map::new();
+                    only.insert("$ref".into(), v.clone());
+                    let r = self.resolved(&Value::Object(only), ptr)?;
+                    branches.push(json!({ "not": r }));
+                }
+                ("required", Value::Array(rs)) => {
+                    for r in rs {
+                        if let Some(r) = r.as_str() {
+                            branches.push(json!({ "type": "object", "properties": { r: false } }));
+                        }
+                    }
+                }
+                ("properties", Value::Object(ps)) => {
+                    for (name, s) in ps {
+                        branches.push(
+                            json!({ "type": "object", "required": [name], "properties": { name: { "not": s } } }),
+                        );
+                    }
+                }
+                ("pattern", Value::String(p)) => {
+                    branches.push(json!({ "type": "string", "x-grammask-not-patterns": [p] }))
+                }
+                ("minLength", _) if n.is_some() => {
+                    if let Some(m) = n.and_then(|n| n.checked_sub(1)) {
+                        branches.push(json!({ "type": "string", "maxLength": m }));
+                    }
+                }
+                ("maxLength", _) if n.is_some() => {
+                    branches.push(json!({ "type": "string", "minLength": n.map(|n| n + 1) }))
+                }
+                ("minItems", _) if n.is_some() => {
+                    if let Some(m) = n.and_then(|n| n.checked_sub(1)) {
+                        branches.push(json!({ "type": "array", "maxItems": m }));
+                    }
+                }
+                ("maxItems", _) if n.is_some() => {
+                    branches.push(json!({ "type": "array", "minItems": n.map(|n| n + 1) }))
+                }
+                ("minProperties", _) if n.is_some() => {
+                    if let Some(m) = n.and_then(|n| n.checked_sub(1)) {
+                        branches.push(json!({ "type": "object", "maxProperties": m }));
+                    }
+                }
+                ("maxProperties", _) if n.is_some() => {
+                    branches.push(json!({ "type": "object", "minProperties": n.map(|n| n + 1) }))
+                }
+                // Draft 4: a boolean exclusive* modifies its bound.
+                ("exclusiveMinimum" | "exclusiveMaximum", Value::Bool(_)) => {}
+                ("minimum", Value::Number(_)) if sub.get("exclusiveMinimum") == Some(&Value::Bool(true)) => {
+                    branches.push(json!({ "type": "number", "maximum": v }))
+                }
+                ("maximum", Value::Number(_)) if sub.get("exclusiveMaximum") == Some(&Value::Bool(true)) => {
+                    branches.push(json!({ "type": "number", "minimum": v }))
+                }
+                ("minimum", Value::Number(_)) => branches.push(json!({ "type": "number", "exclusiveMaximum": v })),
+                ("maximum", Value::Number(_)) => branches.push(json!({ "type": "number", "exclusiveMinimum": v })),
+                ("exclusiveMinimum", Value::Number(_)) => branches.push(json!({ "type": "number", "maximum": v })),
+                ("exclusiveMaximum", Value::Number(_)) => branches.push(json!({ "type": "number", "minimum": v })),
+                ("enum" | "const", _) => {
+                    let vals: Vec<&Value> = match (k.as_str(), v) {
+                        ("const", c) => vec![c],
+                        (_, Value::Array(e)) => e.iter().collect(),
+                        _ => {
+                            return Err(CompileError::new(
+                                CompileErrorKind::InvalidSchema,
+                                ptr,
+                                "enum must be an array",
+                            )
+                            .with_keyword("enum"))
+                        }
+                    };
+                    // Any value but these: strings avoid the listed ones;
+                    // null and booleans drop out by type; numbers, arrays
+                    // and objects in the list are not supported here.
+                    let mut strs: Vec<Value> = Vec::new();
+                    let (mut null, mut t, mut f) = (false, false, false);
+                    for x in vals {
+                        match x {
+                            Value::String(_) => strs.push(x.clone()),
+                            Value::Null => null = true,
+                            Value::Bool(true) => t = true,
+                            Value::Bool(false) => f = true,
+                            _ => return bail(self, k),
+                        }
+                    }
+                    let mut types: Vec<&str> = vec!["object", "array", "number"];
+                    if !null {
+                        types.push("null");
+                    }
+                    if !t && !f {
+                        types.push("boolean");
+                    }
+                    branches.push(json!({ "type": types }));
+                    if t != f {
+                        branches.push(json!({ "const": !t }));
+                    }
+                    branches.push(json!({ "type": "string", "x-grammask-not-strings": strs }));
+                }
+                _ => return bail(self, k),
+            }
+        }
+        Ok(Some(match branches.len() {
+            0 => Value::Bool(false),
+            1 => branches.pop().expect("one"),
+            _ => json!({ "anyOf": branches }),
+        }))
+    }
+
     fn normalize(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
         let siblings_of = |skip: &[&str]| -> Map<String, Value> {
             map.iter().filter(|(k, _)| !skip.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
@@ -423,21 +627,14 @@ impl SchemaCompiler<'_> {
                 base.insert("type".into(), Value::Array(keep));
                 return Ok(Some(Value::Object(base)));
             }
-            if sub_kws == ["required"] {
-                // not (all of R present) = some r in R absent (for objects).
-                let names: Vec<&str> =
-                    sm["required"].as_array().into_iter().flatten().filter_map(|r| r.as_str()).collect();
-                if names.is_empty() {
-                    return Ok(Some(Value::Bool(false)));
+            match self.negate(sm, ptr)? {
+                Some(neg) => {
+                    let mut out = Map::new();
+                    out.insert("allOf".into(), Value::Array(vec![Value::Object(base), neg]));
+                    return Ok(Some(Value::Object(out)));
                 }
-                let branches: Vec<Value> =
-                    names.iter().map(|n| serde_json::json!({ "properties": { *n: false } })).collect();
-                let mut out = Map::new();
-                out.insert("allOf".into(), serde_json::json!([Value::Object(base), { "anyOf": branches }]));
-                return Ok(Some(Value::Object(out)));
+                None => return Ok(Some(Value::Object(base))),
             }
-            self.unsupported(ptr, "not", "only `not` of {}, true/false, `type` or `required` is supported")?;
-            return Ok(Some(Value::Object(base)));
         }
         if let Some(all) = map.get("allOf") {
             let Value::Array(items) = all else {
@@ -694,24 +891,12 @@ impl SchemaCompiler<'_> {
                     values.extend(e.iter());
                 }
             }
-            if let Some(other) = constraints.iter().find(|k| !matches!(**k, "const" | "enum" | "type")) {
-                // Other constraints would have to be checked against each
-                // literal; only `type` is checked here.
-                let applies = |t: Ty| -> bool {
-                    match *other {
-                        "properties" | "required" | "additionalProperties" => t == Ty::Object,
-                        _ => t == Ty::Array,
-                    }
-                };
-                if values.iter().any(|v| ALL_TYPES.iter().any(|&t| applies(t) && value_has_type(v, t))) {
-                    self.unsupported(ptr, other, "constraints beside `enum`/`const` are not supported yet")?;
-                }
-            }
             let mut lits: Vec<Vec<u8>> = Vec::new();
             for v in values {
                 let ok = types.iter().any(|&t| value_has_type(v, t))
                     || (types.contains(&Ty::Number) && matches!(v, Value::Number(_)));
-                if ok {
+                // Every other constraint beside the literals must hold too.
+                if ok && self.literal_ok(v, map, ptr)? {
                     let s = serde_json::to_vec(&canonical_numbers(v)).expect("serializable");
                     if !lits.contains(&s) {
                         lits.push(s);
@@ -751,6 +936,112 @@ impl SchemaCompiler<'_> {
             frags.push(f);
         }
         Ok(if frags.is_empty() { nfa.never() } else { nfa.alt(&frags) })
+    }
+
+    /// Whether literal `v` (from `enum`/`const`) meets the other constraints
+    /// of `map`. A keyword that applies to `v`'s type and cannot be checked
+    /// here is refused by name (lenient: dropped, so the literal stays).
+    fn literal_ok(&mut self, v: &Value, map: &Map<String, Value>, ptr: &str) -> Result<bool, CompileError> {
+        use std::cmp::Ordering;
+        let dec = |x: &Value| match x {
+            Value::Number(n) => numbers::parse_dec(&n.to_string()),
+            _ => None,
+        };
+        for (k, b) in map {
+            let k = k.as_str();
+            if !is_constraint(k) || matches!(k, "type" | "enum" | "const") {
+                continue;
+            }
+            let ok = match (k, v) {
+                ("pattern", Value::String(s)) => match self.pattern_dfa(b.as_str().unwrap_or(""), ptr, "pattern")? {
+                    Some(d) => dfa_matches(&d, s.as_bytes()),
+                    None => true,
+                },
+                ("x-grammask-patterns" | "x-grammask-not-patterns", Value::String(s)) => {
+                    let neg = k == "x-grammask-not-patterns";
+                    let mut all = true;
+                    for p in b.as_array().into_iter().flatten().filter_map(|p| p.as_str()) {
+                        if let Some(d) = self.pattern_dfa(p, ptr, if neg { "not" } else { "pattern" })? {
+                            all &= dfa_matches(&d, s.as_bytes()) != neg;
+                        }
+                    }
+                    all
+                }
+                ("x-grammask-not-strings", Value::String(_)) => !b.as_array().is_some_and(|a| a.contains(v)),
+                ("minLength", Value::String(s)) => b.as_u64().is_none_or(|n| s.chars().count() as u64 >= n),
+                ("maxLength", Value::String(s)) => b.as_u64().is_none_or(|n| s.chars().count() as u64 <= n),
+                ("format", Value::String(s)) => match strings::format_regex(b.as_str().unwrap_or("")) {
+                    Some(re) => {
+                        let d = self.dfa(&lexer::parse(re).expect("valid"), ptr, "format")?;
+                        dfa_matches(&d, s.as_bytes())
+                    }
+                    None => {
+                        self.unsupported(ptr, "format", "format is not supported")?;
+                        true
+                    }
+                },
+                ("minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum", Value::Number(_)) => {
+                    if matches!(b, Value::Bool(_)) {
+                        true // draft 4 modifier, read with its bound
+                    } else {
+                        let (Some(x), Some(y)) = (dec(v), dec(b)) else {
+                            return Err(CompileError::new(
+                                CompileErrorKind::InvalidSchema,
+                                ptr,
+                                "bound must be a number",
+                            )
+                            .with_keyword(k));
+                        };
+                        let o = numbers::cmp_dec(&x, &y);
+                        let strict = |m: &str| map.get(m) == Some(&Value::Bool(true));
+                        match k {
+                            "minimum" if strict("exclusiveMinimum") => o == Ordering::Greater,
+                            "maximum" if strict("exclusiveMaximum") => o == Ordering::Less,
+                            "minimum" => o != Ordering::Less,
+                            "maximum" => o != Ordering::Greater,
+                            "exclusiveMinimum" => o == Ordering::Greater,
+                            _ => o == Ordering::Less,
+                        }
+                    }
+                }
+                ("minItems", Value::Array(a)) => b.as_u64().is_none_or(|n| a.len() as u64 >= n),
+                ("maxItems", Value::Array(a)) => b.as_u64().is_none_or(|n| a.len() as u64 <= n),
+                ("minProperties", Value::Object(o)) => b.as_u64().is_none_or(|n| o.len() as u64 >= n),
+                ("maxProperties", Value::Object(o)) => b.as_u64().is_none_or(|n| o.len() as u64 <= n),
+                ("required", Value::Object(o)) => {
+                    b.as_array().into_iter().flatten().all(|r| r.as_str().is_none_or(|r| o.contains_key(r)))
+                }
+                _ => {
+                    let applies = match k {
+                        "pattern" | "minLength" | "maxLength" | "format" => v.is_string(),
+                        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "multipleOf" => v.is_number(),
+                        "items" | "prefixItems" | "additionalItems" | "minItems" | "maxItems" | "uniqueItems"
+                        | "contains" | "minContains" | "maxContains" | "unevaluatedItems" => v.is_array(),
+                        "properties"
+                        | "required"
+                        | "additionalProperties"
+                        | "patternProperties"
+                        | "propertyNames"
+                        | "minProperties"
+                        | "maxProperties"
+                        | "dependentRequired"
+                        | "dependentSchemas"
+                        | "dependencies"
+                        | "unevaluatedProperties" => v.is_object(),
+                        k if k.starts_with("x-grammask-") => v.is_string(),
+                        _ => true,
+                    };
+                    if applies {
+                        self.unsupported(ptr, k, "constraints beside `enum`/`const` are not supported yet")?;
+                    }
+                    true
+                }
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn dfa(&self, hir: &regex_syntax::hir::Hir, ptr: &str, kw: &str) -> Result<lexer::Dfa, CompileError> {
@@ -827,6 +1118,37 @@ impl SchemaCompiler<'_> {
                 Err(e) => self.unsupported(ptr, "pattern", &format!("cannot translate pattern {p:?}: {e}"))?,
             }
         }
+        for (name, neg) in [("x-grammask-patterns", false), ("x-grammask-not-patterns", true)] {
+            let Some(v) = map.get(name) else { continue };
+            let ps: Vec<&str> = v.as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
+            for p in ps {
+                let shown = if neg { "not" } else { "pattern" };
+                match strings::translate_ecma(p).and_then(|t| lexer::parse(&format!("(?s:.)*(?:{t})(?s:.)*"))) {
+                    Ok(hir) => {
+                        let d = self.dfa(&hir, ptr, shown)?;
+                        if neg {
+                            spec.must_not.push(d);
+                        } else {
+                            spec.must.push(d);
+                        }
+                        key.push_str(&format!(":{}{p:?}", if neg { "n" } else { "p" }));
+                        kw = shown;
+                    }
+                    Err(e) => self.unsupported(ptr, shown, &format!("cannot translate pattern {p:?}: {e}"))?,
+                }
+            }
+        }
+        if let Some(v) = map.get("x-grammask-not-strings") {
+            let lits: Vec<&str> = v.as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
+            if !lits.is_empty() {
+                let hir = regex_syntax::hir::Hir::alternation(
+                    lits.iter().map(|n| regex_syntax::hir::Hir::literal(n.as_bytes().to_vec())).collect(),
+                );
+                spec.must_not.push(self.dfa(&hir, ptr, "not")?);
+                key.push_str(&format!(":n{lits:?}"));
+                kw = "not";
+            }
+        }
         if let Some(f) = map.get("format") {
             let name = f.as_str().unwrap_or("");
             match strings::format_regex(name) {
@@ -839,7 +1161,7 @@ impl SchemaCompiler<'_> {
                 None => self.unsupported(ptr, "format", &format!("format {name:?} is not supported"))?,
             }
         }
-        if spec.must.is_empty() && min == 0 && max.is_none() {
+        if spec.must.is_empty() && spec.must_not.is_empty() && min == 0 && max.is_none() {
             return Ok(self.string_terminal(nfa));
         }
         if let Some(m) = max {
@@ -934,15 +1256,12 @@ impl SchemaCompiler<'_> {
     /// `propertyNames` as string constraints on keys: pattern, lengths,
     /// format, enum/const. Returns (must DFAs, min, max, allowed literal names).
     #[allow(clippy::type_complexity)]
-    fn property_names(
-        &mut self,
-        pn: &Value,
-        ptr: &str,
-    ) -> Result<(Vec<lexer::Dfa>, u64, Option<u64>, Option<Vec<String>>), CompileError> {
+    fn property_names(&mut self, pn: &Value, ptr: &str) -> Result<NameSpec, CompileError> {
         let ptr = ptr_push(ptr, "propertyNames");
+        let none = |names| NameSpec { must: vec![], must_not: vec![], min: 0, max: None, names };
         let m = match pn {
-            Value::Bool(true) => return Ok((vec![], 0, None, None)),
-            Value::Bool(false) => return Ok((vec![], 0, None, Some(vec![]))),
+            Value::Bool(true) => return Ok(none(None)),
+            Value::Bool(false) => return Ok(none(Some(vec![]))),
             Value::Object(m) => m,
             _ => {
                 return Err(CompileError::new(CompileErrorKind::InvalidSchema, &ptr, "propertyNames must be a schema")
@@ -950,12 +1269,48 @@ impl SchemaCompiler<'_> {
             }
         };
         let mut must = Vec::new();
+        let mut must_not = Vec::new();
         let mut names = None;
         for (k, v) in m {
             match k.as_str() {
                 "pattern" => {
                     if let Some(d) = self.pattern_dfa(v.as_str().unwrap_or(""), &ptr, "pattern")? {
                         must.push(d);
+                    }
+                }
+                "type" => {
+                    let strings = match v {
+                        Value::String(t) => t == "string",
+                        Value::Array(a) => a.iter().any(|t| t == "string"),
+                        _ => true,
+                    };
+                    if !strings {
+                        return Ok(none(Some(vec![])));
+                    }
+                }
+                "not" => {
+                    // Names are strings: `not` of a pattern or of a string set
+                    // is a pattern the name must avoid.
+                    let sub = self.resolved(v, &ptr)?;
+                    let kws: Vec<&String> = sub.as_object().into_iter().flatten().map(|(k, _)| k).collect();
+                    let lits: Option<Vec<&str>> = match (sub.get("enum"), sub.get("const")) {
+                        (Some(Value::Array(e)), None) => e.iter().map(|x| x.as_str()).collect(),
+                        (None, Some(c)) => c.as_str().map(|c| vec![c]),
+                        _ => None,
+                    };
+                    if kws.len() == 1 && kws[0] == "pattern" {
+                        if let Some(d) = self.pattern_dfa(sub["pattern"].as_str().unwrap_or(""), &ptr, "not")? {
+                            must_not.push(d);
+                        }
+                    } else if let (1, Some(lits)) = (kws.len(), lits) {
+                        if !lits.is_empty() {
+                            let hir = regex_syntax::hir::Hir::alternation(
+                                lits.iter().map(|n| regex_syntax::hir::Hir::literal(n.as_bytes().to_vec())).collect(),
+                            );
+                            must_not.push(self.dfa(&hir, &ptr, "not")?);
+                        }
+                    } else {
+                        self.unsupported(&ptr, "not", "inside propertyNames only `not` of a pattern or enum")?;
                     }
                 }
                 "format" => match strings::format_regex(v.as_str().unwrap_or("")) {
@@ -967,14 +1322,14 @@ impl SchemaCompiler<'_> {
                         if k == "const" { vec![v] } else { v.as_array().into_iter().flatten().collect() };
                     names = Some(vals.iter().filter_map(|x| x.as_str().map(String::from)).collect());
                 }
-                "minLength" | "maxLength" | "type" => {}
+                "minLength" | "maxLength" => {}
                 k if is_constraint(k) => self.unsupported(&ptr, k, "not supported inside propertyNames")?,
                 _ => {}
             }
         }
         let min = self.count_kw(m, "minLength", &ptr)?.unwrap_or(0);
         let max = self.count_kw(m, "maxLength", &ptr)?;
-        Ok((must, min, max, names))
+        Ok(NameSpec { must, must_not, min, max, names })
     }
 
     fn object(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
@@ -1032,10 +1387,11 @@ impl SchemaCompiler<'_> {
                 }
             }
         }
-        let (name_must, name_min, name_max, name_enum) = match map.get("propertyNames") {
-            Some(pn) => self.property_names(pn, ptr)?,
-            None => (vec![], 0, None, None),
-        };
+        let NameSpec { must: name_must, must_not: name_must_not, min: name_min, max: name_max, names: name_enum } =
+            match map.get("propertyNames") {
+                Some(pn) => self.property_names(pn, ptr)?,
+                None => NameSpec { must: vec![], must_not: vec![], min: 0, max: None, names: None },
+            };
         // Whether a literal key passes propertyNames.
         let name_ok = |n: &str| -> bool {
             let len = n.chars().count() as u64;
@@ -1043,6 +1399,7 @@ impl SchemaCompiler<'_> {
                 && len >= name_min
                 && name_max.is_none_or(|m| len <= m)
                 && name_must.iter().all(|d| dfa_matches(d, n.as_bytes()))
+                && !name_must_not.iter().any(|d| dfa_matches(d, n.as_bytes()))
         };
         // Declared members in schema order, then required names that are not
         // declared; each value schema also meets every matching pattern's.
@@ -1083,62 +1440,12 @@ impl SchemaCompiler<'_> {
                 members.push((r.to_string(), fallback(r), add_ptr.clone(), true));
             }
         }
-        // Member counts: exact up to `cap`; without maxProperties the count
-        // saturates at max(minProperties, 1) (only "none yet" vs "some" and
-        // the minimum matter).
-        let cap = match max_props {
-            Some(m) => m,
-            None => min_props.max(1),
-        };
-        if cap > self.cfg.get_limits().max_array_positions as u64 {
-            let kw = if max_props.is_some() { "maxProperties" } else { "minProperties" };
-            return Err(CompileError::new(CompileErrorKind::LimitExceeded, ptr, "too many member counts to track")
-                .with_keyword(kw));
-        }
-        let cap = cap as usize;
-        let next_count = |c: usize| -> Option<usize> {
-            if c < cap {
-                Some(c + 1)
-            } else if max_props.is_none() {
-                Some(cap)
-            } else {
-                None
-            }
-        };
-        let open = self.punct(nfa, b"{", false, true);
-        let mut cur: Vec<Option<u32>> = vec![None; cap + 1];
-        cur[0] = Some(open.end);
-        for (name, sub, sub_ptr, req) in &members {
-            let key = serde_json::to_vec(&Value::String(name.clone())).expect("serializable");
-            let mut next: Vec<Option<u32>> = vec![None; cap + 1];
-            for c in 0..=cap {
-                let Some(from) = cur[c] else { continue };
-                if !*req {
-                    let t = *next[c].get_or_insert_with(|| nfa.state());
-                    nfa.eps(from, t);
-                }
-                let Some(nc) = next_count(c) else { continue };
-                let mut parts = Vec::new();
-                if c > 0 {
-                    parts.push(self.punct(nfa, b",", true, true));
-                }
-                parts.push(nfa.lit(&key));
-                parts.push(self.punct(nfa, b":", true, true));
-                parts.push(self.value(nfa, sub, sub_ptr)?);
-                let f = nfa.seq(&parts);
-                nfa.eps(from, f.start);
-                let t = *next[nc].get_or_insert_with(|| nfa.state());
-                nfa.eps(f.end, t);
-                self.check_nfa(nfa, ptr, if max_props.is_some() { "maxProperties" } else { "properties" })?;
-            }
-            cur = next;
-        }
-        // Additional members, after the declared ones: one key language per
-        // region of the patterns (keys matching exactly the patterns in R).
+        // Additional members: one key language per region of the patterns
+        // (keys matching exactly the patterns in R), never a declared name.
         let declared: Vec<&str> =
             members.iter().map(|m| m.0.as_str()).chain(props.keys().map(|k| k.as_str())).collect();
         let n = patterns.len();
-        let mut regions: Vec<(MachineId, Value, String)> = Vec::new();
+        let mut regions: Vec<MachineId> = Vec::new();
         for r in 0..(1usize << n) {
             let sub: Value = if r == 0 {
                 additional.clone()
@@ -1171,7 +1478,10 @@ impl SchemaCompiler<'_> {
             for d in &name_must {
                 spec.must.push(d.clone());
             }
-            if !name_must.is_empty() {
+            for d in &name_must_not {
+                spec.must_not.push(d.clone());
+            }
+            if !name_must.is_empty() || !name_must_not.is_empty() {
                 key.push_str(&format!(":names@{ptr}"));
             }
             if let Some(e) = &name_enum {
@@ -1196,39 +1506,142 @@ impl SchemaCompiler<'_> {
             } else {
                 self.table_machine_id(key, spec, ptr, "additionalProperties")?
             };
-            regions.push((k, sub, region_ptr));
+            regions.push(self.member_machine(MemberKey::Machine(k), sub, region_ptr));
         }
-        if !regions.is_empty() {
-            for c in 0..=cap {
-                let Some(from) = cur[c] else { continue };
-                let Some(nc) = next_count(c) else { continue };
-                let to = *cur[nc].get_or_insert_with(|| nfa.state());
-                for (k, sub, rp) in regions.clone() {
-                    let mut parts = Vec::new();
-                    if c > 0 {
-                        parts.push(self.punct(nfa, b",", true, true));
+        let decl: Vec<MachineId> = members
+            .iter()
+            .map(|(name, sub, sub_ptr, _)| {
+                let key = serde_json::to_vec(&Value::String(name.clone())).expect("serializable");
+                self.member_machine(MemberKey::Lit(key), sub.clone(), sub_ptr.clone())
+            })
+            .collect();
+        let req: Vec<bool> = members.iter().map(|m| m.3).collect();
+        // Counting. Additional keys are not proven distinct from each other
+        // (a regular language cannot), so toward `minProperties` they count
+        // at most once; toward `maxProperties` each counts (duplicates only
+        // lower the real count, so this is sound).
+        let nd = members.len();
+        let extra_slot = u64::from(!regions.is_empty());
+        if min_props > nd as u64 + extra_slot {
+            if regions.is_empty() {
+                return Ok(nfa.never());
+            }
+            self.unsupported(
+                ptr,
+                "minProperties",
+                "would need two or more distinct additional property names, which a grammar cannot track",
+            )?;
+        }
+        if let Some(m) = max_props {
+            if m > self.cfg.get_limits().max_array_positions as u64 {
+                return Err(CompileError::new(CompileErrorKind::LimitExceeded, ptr, "too many member counts to track")
+                    .with_keyword("maxProperties"));
+            }
+        }
+        let any_order = self.cfg.get_property_order() == PropertyOrder::Any
+            && nd <= self.cfg.get_limits().max_unordered_properties.min(16);
+        // A state: declared members done (a bit set in any order, else the
+        // index of the next member to consider), declared count (saturating
+        // at the minimum), total count (tracked only under maxProperties),
+        // and whether an additional member was emitted.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        struct St {
+            done: u64,
+            d: u64,
+            t: u64,
+            x: bool,
+        }
+        let dcap = min_props.max(1);
+        let open = self.punct(nfa, b"{", false, true);
+        let end = nfa.state();
+        let mut ids: ahash::AHashMap<St, u32> = Default::default();
+        let start = St { done: 0, d: 0, t: 0, x: false };
+        ids.insert(start, open.end);
+        let mut work = vec![start];
+        let kw = if max_props.is_some() { "maxProperties" } else { "properties" };
+        while let Some(st) = work.pop() {
+            let from = ids[&st];
+            let first = st.d == 0 && !st.x;
+            let hub = if first {
+                from
+            } else {
+                let c = self.punct(nfa, b",", true, true);
+                nfa.eps(from, c.start);
+                c.end
+            };
+            let mut targets: Vec<(MachineId, St, Option<u32>)> = Vec::new();
+            let total_ok = |t: u64| max_props.is_none_or(|m| t < m);
+            let next_t = |t: u64| if max_props.is_some() { t + 1 } else { 0 };
+            if any_order {
+                for k in 0..nd {
+                    if st.done >> k & 1 == 0 && total_ok(st.t) {
+                        let to = St { done: st.done | 1 << k, d: (st.d + 1).min(dcap), t: next_t(st.t), x: st.x };
+                        targets.push((decl[k], to, None));
                     }
-                    parts.push(nfa.call(k));
-                    parts.push(self.punct(nfa, b":", true, true));
-                    parts.push(self.value(nfa, &sub, &rp)?);
-                    let f = nfa.seq(&parts);
-                    nfa.eps(from, f.start);
-                    nfa.eps(f.end, to);
-                    self.check_nfa(nfa, ptr, "additionalProperties")?;
+                }
+            } else if (st.done as usize) < nd {
+                let i = st.done as usize;
+                if !req[i] {
+                    targets.push((MachineId::MAX, St { done: st.done + 1, ..st }, None));
+                }
+                if total_ok(st.t) {
+                    let to = St { done: st.done + 1, d: (st.d + 1).min(dcap), t: next_t(st.t), x: st.x };
+                    targets.push((decl[i], to, None));
                 }
             }
-        }
-        let end = nfa.state();
-        for (c, st) in cur.iter().enumerate() {
-            let Some(from) = *st else { continue };
-            if (c as u64) < min_props.min(cap as u64) {
-                continue;
+            let decl_done = if any_order { true } else { st.done as usize == nd };
+            if decl_done && total_ok(st.t) {
+                for &m in &regions {
+                    targets.push((m, St { t: next_t(st.t), x: true, ..st }, None));
+                }
             }
-            let close = if c == 0 { nfa.lit(b"}") } else { self.punct(nfa, b"}", true, false) };
-            nfa.eps(from, close.start);
-            nfa.eps(close.end, end);
+            for (m, to, _) in targets {
+                let t = match ids.get(&to) {
+                    Some(&t) => t,
+                    None => {
+                        let t = nfa.state();
+                        ids.insert(to, t);
+                        work.push(to);
+                        t
+                    }
+                };
+                if m == MachineId::MAX {
+                    nfa.eps(from, t);
+                } else {
+                    let f = nfa.call(m);
+                    nfa.eps(hub, f.start);
+                    nfa.eps(f.end, t);
+                }
+            }
+            let all_required =
+                if any_order { (0..nd).all(|k| !req[k] || st.done >> k & 1 == 1) } else { st.done as usize == nd };
+            if all_required && st.d + u64::from(st.x) >= min_props {
+                let close = if first { nfa.lit(b"}") } else { self.punct(nfa, b"}", true, false) };
+                nfa.eps(from, close.start);
+                nfa.eps(close.end, end);
+            }
+            self.check_nfa(nfa, ptr, kw)?;
         }
         Ok(Frag { start: open.start, end })
+    }
+
+    /// The machine for one object member: key, colon, value.
+    fn member_machine(&mut self, key: MemberKey, schema: Value, ptr: String) -> MachineId {
+        let k = match &key {
+            MemberKey::Lit(b) => format!("member:{}:{}", String::from_utf8_lossy(b), schema),
+            MemberKey::Machine(m) => format!("member:#{m}:{}", schema),
+        };
+        self.machine(k, || Job::Member(key, schema, ptr))
+    }
+
+    fn member(&mut self, nfa: &mut Nfa, key: &MemberKey, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
+        let k = match key {
+            MemberKey::Lit(b) => nfa.lit(b),
+            MemberKey::Machine(m) => nfa.call(*m),
+        };
+        let colon = self.punct(nfa, b":", true, true);
+        let v = self.value(nfa, schema, ptr)?;
+        Ok(nfa.seq(&[k, colon, v]))
     }
 
     fn array(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {

@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use grammask::{allowed_tokens, random_walk, Rng};
+use grammask::{allowed_tokens, random_walk, Compiler, Config, Rng};
 
 fn schema() -> serde_json::Value {
     corpus_schemas().iter().find(|(n, _)| n == "implementation").expect("implementation.json").1.clone()
@@ -107,9 +107,18 @@ fn the_wrapper_is_forced_at_the_start() {
     let schema = schema();
     let g = grammar_for(cl100k(), "implementation", &schema);
     let mut m = g.matcher();
+    // Members may come in any order (the default), so the forced prefix ends
+    // where the three inner keys diverge.
     let forced = m.forced_bytes(100);
-    assert!(forced.starts_with(br#"{"implementation":{"body_statements":["#), "{:?}", String::from_utf8_lossy(&forced));
+    assert_eq!(String::from_utf8_lossy(&forced), r#"{"implementation":{""#);
     let toks = m.forced_tokens(100);
     assert_eq!(cl100k().vocab.decode(&toks), forced, "forced tokens spell the forced bytes");
     m.accept_tokens(&toks).unwrap();
+    // Under schema order the first inner member is forced too.
+    let ordered = Compiler::with_config(Config::new().property_order(grammask::PropertyOrder::Schema))
+        .compile(&schema, cl100k().vocab.clone())
+        .unwrap();
+    let mut m = ordered.matcher();
+    let forced = m.forced_bytes(100);
+    assert!(forced.starts_with(br#"{"implementation":{"body_statements":["#), "{:?}", String::from_utf8_lossy(&forced));
 }
