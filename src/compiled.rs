@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::Grammar;
-use crate::mask::{compute_local, LocalMask};
+use crate::mask::{compute_local, Leaf, LocalMask};
 use crate::matcher::Matcher;
 use crate::schema::{self, Relaxation};
 use crate::vocab::Vocabulary;
@@ -57,11 +57,13 @@ impl Compiler {
     ) -> Result<Arc<CompiledGrammar>, CompileError> {
         let c = schema::compile(schema, &self.config)?;
         let n = c.grammar.num_states();
+        let machines = c.grammar.machine_start.len();
         Ok(Arc::new(CompiledGrammar {
             grammar: c.grammar,
             vocab,
             relaxations: c.relaxations,
             local: (0..n).map(|_| OnceLock::new()).collect(),
+            leaves: (0..machines).map(|_| OnceLock::new()).collect(),
             config: self.config.clone(),
         }))
     }
@@ -84,7 +86,9 @@ pub struct CompiledGrammar {
     pub(crate) grammar: Grammar,
     pub(crate) vocab: Arc<Vocabulary>,
     relaxations: Vec<Relaxation>,
-    local: Vec<OnceLock<Box<LocalMask>>>,
+    local: Vec<OnceLock<Arc<LocalMask>>>,
+    /// Per machine: its [`Leaf`] analysis when it makes no calls.
+    leaves: Vec<OnceLock<Option<Leaf>>>,
     pub(crate) config: Config,
 }
 
@@ -131,14 +135,25 @@ impl CompiledGrammar {
     }
 
     pub(crate) fn local_mask(&self, s: u32) -> &LocalMask {
-        self.local[s as usize].get_or_init(|| {
-            Box::new(compute_local(
-                &self.grammar,
-                self.vocab.trie(),
-                s,
-                self.vocab.mask_words(),
-                self.config.get_limits().max_parse_states,
-            ))
-        })
+        self.local[s as usize].get_or_init(|| self.make_local(s))
+    }
+
+    /// A state of a leaf machine shares the mask of its class
+    /// representative, which comes from the vocabulary's cache when another
+    /// grammar already computed it; other states walk the trie.
+    fn make_local(&self, s: u32) -> Arc<LocalMask> {
+        let g = &self.grammar;
+        let limit = self.config.get_limits().max_parse_states;
+        let compute = |s: u32| compute_local(g, self.vocab.trie(), s, self.vocab.mask_words(), limit);
+        let m = g.machine_of[s as usize];
+        let leaf = self.leaves[m as usize].get_or_init(|| Leaf::analyze(g, m, self.vocab.trie().max_token_len()));
+        let Some(leaf) = leaf else {
+            return Arc::new(compute(s));
+        };
+        let rep = leaf.rep(s);
+        if rep != s {
+            return self.local[rep as usize].get_or_init(|| self.make_local(rep)).clone();
+        }
+        Arc::new(self.vocab.shared_masks.get_or_compute(leaf, s, limit, || compute(s)))
     }
 }

@@ -10,9 +10,10 @@
 //! the whole vocabulary is local and only tokens containing the closing
 //! quote need the stack; at a structural position few tokens survive at all.
 
-use crate::grammar::Grammar;
+use crate::grammar::{Grammar, DEAD};
 use crate::pda::{step_in_place, Config, Stacks, StepFlags, BASE};
 use crate::vocab::TokTrie;
+use std::sync::Arc;
 
 /// Reusable buffers for [`walk`]; owned by a matcher so that computing a
 /// mask does not allocate once warm.
@@ -33,7 +34,8 @@ pub(crate) struct DepGroup {
 /// The stack-independent part of the mask at one grammar state.
 #[derive(Debug)]
 pub(crate) struct LocalMask {
-    pub bits: Vec<u32>,
+    /// Shared with every state of the same class (see [`Leaf`]).
+    pub bits: Arc<Vec<u32>>,
     pub groups: Vec<DepGroup>,
     /// Stacks referenced by `groups` (rooted at [`BASE`]).
     pub stacks: Stacks,
@@ -139,13 +141,13 @@ pub(crate) fn compute_local(g: &Grammar, trie: &TokTrie, s: u32, words: usize, l
     if r.is_err() {
         bits.iter_mut().for_each(|w| *w = 0);
         return LocalMask {
-            bits,
+            bits: Arc::new(bits),
             groups: vec![DepGroup { configs: init.to_vec(), nodes: vec![1] }],
             stacks: Stacks::default(),
         }
         .whole_trie(trie);
     }
-    LocalMask { bits, groups, stacks }
+    LocalMask { bits: Arc::new(bits), groups, stacks }
 }
 
 impl LocalMask {
@@ -159,5 +161,210 @@ impl LocalMask {
         }
         self.groups[0].nodes = roots;
         self
+    }
+}
+
+/// A leaf machine (no calls: a string, number or key lexer) seen up to
+/// token length: its states in a canonical order, a content signature, and
+/// for each state the representative of its class of states that no token
+/// can tell apart. States in one class have the same [`LocalMask`]; with the
+/// signature, so do the same states of the same machine in another grammar.
+#[derive(Debug)]
+pub(crate) struct Leaf {
+    first: u32,
+    /// Canonical index → state id.
+    canon: Vec<u32>,
+    /// (state − first) → canonical index.
+    canon_of: Vec<u32>,
+    /// (state − first) → representative state id.
+    rep: Vec<u32>,
+    sig: u128,
+}
+
+impl Leaf {
+    /// Analyzes machine `m` of `g` if it is a leaf; `depth` is the longest
+    /// token in bytes (classes are equivalence up to that many bytes).
+    pub fn analyze(g: &Grammar, m: u32, depth: usize) -> Option<Leaf> {
+        use std::hash::{Hash, Hasher};
+        let first = g.machine_start[m as usize];
+        if first == u32::MAX {
+            return None;
+        }
+        let mut last = first as usize;
+        while last < g.num_states() && g.machine_of[last] == m {
+            last += 1;
+        }
+        let n = last - first as usize;
+        if (first as usize..last).any(|s| !g.calls(s as u32).is_empty()) {
+            return None;
+        }
+        // Canonical order: breadth first from the start, bytes ascending.
+        let mut canon_of = vec![u32::MAX; n];
+        let mut canon = vec![first];
+        canon_of[0] = 0;
+        let mut i = 0;
+        while i < canon.len() {
+            let s = canon[i];
+            for b in 0..=255u8 {
+                let t = g.next(s, b);
+                if t != DEAD && canon_of[(t - first) as usize] == u32::MAX {
+                    canon_of[(t - first) as usize] = canon.len() as u32;
+                    canon.push(t);
+                }
+            }
+            i += 1;
+        }
+        for s in 0..n {
+            if canon_of[s] == u32::MAX {
+                canon_of[s] = canon.len() as u32;
+                canon.push(first + s as u32);
+            }
+        }
+        // Signature: the canonical transition function, run-length coded
+        // over bytes (independent of this grammar's byte classes).
+        let cid = |t: u32| if t == DEAD { u32::MAX } else { canon_of[(t - first) as usize] };
+        let mut h1 = std::collections::hash_map::DefaultHasher::new();
+        let mut h2 = std::collections::hash_map::DefaultHasher::new();
+        0x9e37_79b9_7f4a_7c15u64.hash(&mut h2);
+        for h in [&mut h1, &mut h2] {
+            n.hash(h);
+            for &s in &canon {
+                (g.accept[s as usize], g.has_out[s as usize]).hash(h);
+                let mut prev = u32::MAX - 1;
+                for b in 0..=255u8 {
+                    let t = cid(g.next(s, b));
+                    if t != prev {
+                        (b, t).hash(h);
+                        prev = t;
+                    }
+                }
+            }
+        }
+        let sig = (h1.finish() as u128) << 64 | h2.finish() as u128;
+        // Classes: Moore refinement for `depth` rounds (or until stable),
+        // starting from what a walk observes at a state (accept, has_out).
+        let reps: Vec<u8> = {
+            let mut r = Vec::new();
+            let mut prev = u16::MAX;
+            for b in 0..=255u8 {
+                if g.classes[b as usize] as u16 != prev {
+                    prev = g.classes[b as usize] as u16;
+                    r.push(b);
+                }
+            }
+            r
+        };
+        let mut class: Vec<u32> = (0..n)
+            .map(|s| {
+                let st = first as usize + s;
+                u32::from(g.accept[st]) | u32::from(g.has_out[st]) << 1
+            })
+            .collect();
+        let mut count = 0usize;
+        let mut key: Vec<u32> = Vec::with_capacity(reps.len() + 1);
+        for _ in 0..=depth {
+            let mut ids: ahash::AHashMap<Vec<u32>, u32> = Default::default();
+            let mut next = vec![0u32; n];
+            for s in 0..n {
+                key.clear();
+                key.push(class[s]);
+                for &b in &reps {
+                    let t = g.next(first + s as u32, b);
+                    key.push(if t == DEAD { u32::MAX } else { class[(t - first) as usize] });
+                }
+                let l = ids.len() as u32;
+                next[s] = *ids.entry(key.clone()).or_insert(l);
+            }
+            let c = ids.len();
+            class = next;
+            if c == count {
+                break;
+            }
+            count = c;
+        }
+        // Representative: the class member first in canonical order.
+        let mut rep_of_class: ahash::AHashMap<u32, u32> = Default::default();
+        for &s in &canon {
+            rep_of_class.entry(class[(s - first) as usize]).or_insert(s);
+        }
+        let rep = (0..n).map(|s| rep_of_class[&class[s]]).collect();
+        Some(Leaf { first, canon, canon_of, rep, sig })
+    }
+
+    pub fn rep(&self, s: u32) -> u32 {
+        self.rep[(s - self.first) as usize]
+    }
+
+    fn key(&self, s: u32, limit: usize) -> (u128, u32, usize) {
+        (self.sig, self.canon_of[(s - self.first) as usize], limit)
+    }
+}
+
+/// A leaf state's [`LocalMask`] with states in canonical numbering, so that
+/// another grammar holding the same machine can use it.
+#[derive(Debug)]
+struct Portable {
+    bits: Arc<Vec<u32>>,
+    groups: Vec<(Vec<u32>, Vec<u32>)>,
+}
+
+/// Per-vocabulary cache of leaf-machine masks, keyed by machine signature,
+/// canonical state and parse limit. Bounded: past [`SharedMasks::MAX_BYTES`]
+/// new masks are computed but not kept.
+#[derive(Debug, Default)]
+pub(crate) struct SharedMasks {
+    map: std::sync::Mutex<(ahash::AHashMap<(u128, u32, usize), Arc<Portable>>, usize)>,
+}
+
+impl SharedMasks {
+    /// Most bytes of mask bits kept per vocabulary.
+    pub const MAX_BYTES: usize = 256 << 20;
+
+    /// The local mask of leaf state `s` (a class representative), from the
+    /// cache or computed and cached.
+    pub fn get_or_compute(&self, leaf: &Leaf, s: u32, limit: usize, compute: impl FnOnce() -> LocalMask) -> LocalMask {
+        let key = leaf.key(s, limit);
+        let hit = self.map.lock().map(|m| m.0.get(&key).cloned()).unwrap_or(None);
+        if let Some(p) = hit {
+            let to_state = |c: u32| Config { state: leaf.canon[c as usize], stack: BASE };
+            return LocalMask {
+                bits: p.bits.clone(),
+                groups: p
+                    .groups
+                    .iter()
+                    .map(|(cs, nodes)| DepGroup {
+                        configs: cs.iter().map(|&c| to_state(c)).collect(),
+                        nodes: nodes.clone(),
+                    })
+                    .collect(),
+                stacks: Stacks::default(),
+            };
+        }
+        let lm = compute();
+        // Leaf walks never push: every configuration sits on BASE.
+        let portable = lm.groups.iter().all(|g| g.configs.iter().all(|c| c.stack == BASE));
+        if portable {
+            let p = Portable {
+                bits: lm.bits.clone(),
+                groups: lm
+                    .groups
+                    .iter()
+                    .map(|g| {
+                        (
+                            g.configs.iter().map(|c| leaf.canon_of[(c.state - leaf.first) as usize]).collect(),
+                            g.nodes.clone(),
+                        )
+                    })
+                    .collect(),
+            };
+            if let Ok(mut m) = self.map.lock() {
+                let bytes = p.bits.len() * 4;
+                if m.1 + bytes <= Self::MAX_BYTES {
+                    m.1 += bytes;
+                    m.0.insert(key, Arc::new(p));
+                }
+            }
+        }
+        lm
     }
 }

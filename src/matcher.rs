@@ -96,7 +96,7 @@ impl Matcher {
             for ci in 0..self.configs.len() {
                 let c = self.configs[ci];
                 let lm = cg.local_mask(c.state);
-                for (m, l) in mask.iter_mut().zip(&lm.bits) {
+                for (m, l) in mask.iter_mut().zip(lm.bits.iter()) {
                     *m |= *l;
                 }
                 for grp in &lm.groups {

@@ -48,6 +48,9 @@ pub struct Vocabulary {
     kinds: Vec<TokenKind>,
     stop: Vec<u32>,
     trie: TokTrie,
+    /// Masks of lexer-like machines, shared by every grammar compiled for
+    /// this vocabulary (see [`crate::mask::SharedMasks`]).
+    pub(crate) shared_masks: crate::mask::SharedMasks,
 }
 
 impl Vocabulary {
@@ -98,7 +101,7 @@ impl Vocabulary {
                     .map(|i| (i as u32, &bytes[offsets[i] as usize..offsets[i + 1] as usize])),
             )
         };
-        Ok(Vocabulary { name: name.to_string(), bytes, offsets, kinds, stop, trie })
+        Ok(Vocabulary { name: name.to_string(), bytes, offsets, kinds, stop, trie, shared_masks: Default::default() })
     }
 
     /// A vocabulary from a list of byte strings; ids in `stop` are stop tokens
@@ -217,6 +220,7 @@ impl Vocabulary {
             self.kinds.push(TokenKind::Hole);
             self.offsets.push(self.bytes.len() as u32);
         }
+        self.shared_masks = Default::default();
         self
     }
 
@@ -241,6 +245,7 @@ impl Vocabulary {
                 .filter(|&i| kinds[i] == TokenKind::Normal)
                 .map(|i| (i as u32, &bytes[offsets[i] as usize..offsets[i + 1] as usize])),
         );
+        self.shared_masks = Default::default();
         Ok(self)
     }
 

@@ -236,7 +236,18 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
                 serde_json::Number::from_f64((rng.below(100000) as f64 - 50000.0) / 128.0).map(Value::Number)?
             }
         }
-        "string" => Value::String(gen_string(rng)),
+        "string" => {
+            let mut s: Vec<char> = gen_string(rng).chars().collect();
+            let min = m.get("minLength").and_then(|x| x.as_u64()).unwrap_or(0) as usize;
+            let max = m.get("maxLength").and_then(|x| x.as_u64()).map(|x| x as usize);
+            while s.len() < min {
+                s.push('a');
+            }
+            if let Some(max) = max {
+                s.truncate(max);
+            }
+            Value::String(s.into_iter().collect())
+        }
         "object" => {
             let mut out = serde_json::Map::new();
             let required: Vec<&str> = m
@@ -270,6 +281,15 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
                         out.insert(k, v);
                     }
                 }
+            }
+            // Members in a random order (the default PropertyOrder::Any
+            // accepts any order up to 10 declared properties).
+            if props.len() <= 10 && rng.chance(0.5) {
+                let mut items: Vec<(String, Value)> = out.into_iter().collect();
+                for i in (1..items.len()).rev() {
+                    items.swap(i, rng.below(i + 1));
+                }
+                out = items.into_iter().collect();
             }
             Value::Object(out)
         }
