@@ -903,7 +903,11 @@ impl SchemaCompiler<'_> {
                     }
                 }
             }
-            let frags: Vec<Frag> = lits.iter().map(|l| nfa.lit(l)).collect();
+            let mut frags = Vec::with_capacity(lits.len());
+            for l in &lits {
+                let v: Value = serde_json::from_slice(l).expect("just serialized");
+                frags.push(self.literal_frag(nfa, &v, ptr));
+            }
             return Ok(if frags.is_empty() { nfa.never() } else { nfa.alt(&frags) });
         }
         let mut frags = Vec::new();
@@ -936,6 +940,46 @@ impl SchemaCompiler<'_> {
             frags.push(f);
         }
         Ok(if frags.is_empty() { nfa.never() } else { nfa.alt(&frags) })
+    }
+
+    /// One `enum`/`const` literal in the output format: scalars exactly as
+    /// `serde_json` writes them; arrays with whitespace around their
+    /// punctuation per policy; non-empty objects through the object machine
+    /// (every key required with a `const` value, nothing else), so that their
+    /// members may come in any order and with whitespace like any object.
+    fn literal_frag(&mut self, nfa: &mut Nfa, v: &Value, ptr: &str) -> Frag {
+        match v {
+            Value::Object(o) if !o.is_empty() => {
+                let props: Map<String, Value> =
+                    o.iter().map(|(k, x)| (k.clone(), serde_json::json!({ "const": x }))).collect();
+                let schema = serde_json::json!({
+                    "type": "object",
+                    "properties": props,
+                    "required": o.keys().collect::<Vec<_>>(),
+                    "additionalProperties": false,
+                });
+                let key = format!("object:{}", schema);
+                let m = self.machine(key, || Job::Object(schema.clone(), ptr.to_string()));
+                nfa.call(m)
+            }
+            Value::Object(_) => {
+                let open = self.punct(nfa, b"{", false, true);
+                let close = nfa.lit(b"}");
+                nfa.seq(&[open, close])
+            }
+            Value::Array(a) => {
+                let mut parts = vec![self.punct(nfa, b"[", false, true)];
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        parts.push(self.punct(nfa, b",", true, true));
+                    }
+                    parts.push(self.literal_frag(nfa, x, ptr));
+                }
+                parts.push(self.punct(nfa, b"]", true, false));
+                nfa.seq(&parts)
+            }
+            _ => nfa.lit(&serde_json::to_vec(v).expect("serializable")),
+        }
     }
 
     /// Whether literal `v` (from `enum`/`const`) meets the other constraints

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use grammask::{Compiler, Config, PropertyOrder};
+use grammask::{Compiler, Config, PropertyOrder, Whitespace};
 use serde_json::Value;
 
 fn accepts(g: &std::sync::Arc<grammask::CompiledGrammar>, text: &str) -> bool {
@@ -25,7 +25,11 @@ fn object_texts() {
             Some("schema") => PropertyOrder::Schema,
             _ => PropertyOrder::Any,
         };
-        let g = Compiler::with_config(Config::new().property_order(order))
+        let ws = match case.get("ws").and_then(|w| w.as_u64()) {
+            Some(n) => Whitespace::Flexible { max_run: n as u8 },
+            None => Whitespace::Compact,
+        };
+        let g = Compiler::with_config(Config::new().property_order(order).whitespace(ws))
             .compile(&case["schema"], cl100k().vocab.clone())
             .unwrap_or_else(|e| panic!("{note}: {e}"));
         let v = validator(&case["schema"]);
