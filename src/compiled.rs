@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::Grammar;
-use crate::mask::{compute_local, Leaf, LocalMask};
+use crate::mask::{compute_local, compute_local_leaf, Leaf, LocalMask};
 use crate::matcher::Matcher;
 use crate::schema::{self, Relaxation};
 use crate::vocab::Vocabulary;
@@ -154,6 +154,53 @@ impl CompiledGrammar {
         if rep != s {
             return self.local[rep as usize].get_or_init(|| self.make_local(rep)).clone();
         }
-        Arc::new(self.vocab.shared_masks.get_or_compute(leaf, s, limit, || compute(s)))
+        let trie = self.vocab.trie();
+        Arc::new(self.vocab.shared_masks.get_or_compute(leaf, s, limit, || {
+            compute_local_leaf(g, trie, s, self.vocab.mask_words())
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab::Tiktoken;
+
+    /// The leaf walk gives exactly the general walk's local mask.
+    #[test]
+    fn leaf_walk_matches_general_walk() {
+        let vocab = Arc::new(Vocabulary::tiktoken(Tiktoken::R50k).unwrap());
+        let schemas = [
+            serde_json::json!({"type": "string", "maxLength": 4, "pattern": "^[a-c\\d]+"}),
+            serde_json::json!({"type": "object", "properties": {"n": {"type": "number", "minimum": -2.5, "maximum": 70}},
+                "additionalProperties": {"type": "integer"}}),
+            serde_json::json!({"type": "array", "items": {"enum": ["ab", "a\"b", 3]}}),
+        ];
+        let mut leaves = 0;
+        for schema in schemas {
+            let g = Compiler::new().compile(&schema, vocab.clone()).unwrap();
+            let gr = &g.grammar;
+            for s in 0..gr.num_states() as u32 {
+                let m = gr.machine_of[s as usize];
+                if Leaf::analyze(gr, m, vocab.trie().max_token_len()).is_none() {
+                    continue;
+                }
+                leaves += 1;
+                if leaves % 3 != 0 {
+                    continue; // a third of them keeps the test quick
+                }
+                let a = compute_local(gr, vocab.trie(), s, vocab.mask_words(), 64);
+                let b = compute_local_leaf(gr, vocab.trie(), s, vocab.mask_words());
+                assert_eq!(a.bits, b.bits, "{schema} state {s}");
+                let groups = |l: &LocalMask| {
+                    let mut v: Vec<(Vec<crate::pda::Config>, Vec<u32>)> =
+                        l.groups.iter().map(|g| (g.configs.clone(), g.nodes.clone())).collect();
+                    v.sort();
+                    v
+                };
+                assert_eq!(groups(&a), groups(&b), "{schema} state {s}");
+            }
+        }
+        assert!(leaves > 30, "only {leaves} leaf states");
     }
 }

@@ -150,6 +150,43 @@ pub(crate) fn compute_local(g: &Grammar, trie: &TokTrie, s: u32, words: usize, l
     LocalMask { bits: Arc::new(bits), groups, stacks }
 }
 
+/// [`compute_local`] for a state of a leaf machine (no calls): one
+/// configuration per trie node, so the walk is a DFA run over the trie — a
+/// table lookup per node, no configuration sets, no stacks. Same result as
+/// the general walk (tests compare both).
+pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usize) -> LocalMask {
+    let mut bits = vec![0u32; words];
+    let mut groups: Vec<DepGroup> = Vec::new();
+    let nodes = &trie.nodes;
+    // st[d]: the state after the node on the current path at depth d.
+    let mut st = vec![s; trie.max_token_len() + 1];
+    let mut i = 1;
+    let end = trie.len();
+    while i < end {
+        let n = nodes[i];
+        let d = n.depth as usize;
+        let p = st[d - 1];
+        if g.accept[p as usize] {
+            // The token may end the machine here and go on in the caller.
+            match groups.iter().position(|gr| gr.configs[0].state == p) {
+                Some(k) => groups[k].nodes.push(i as u32),
+                None => groups.push(DepGroup { configs: vec![Config { state: p, stack: BASE }], nodes: vec![i as u32] }),
+            }
+        }
+        let t = g.next(p, n.byte);
+        if t == DEAD {
+            i = n.subtree_end as usize;
+            continue;
+        }
+        st[d] = t;
+        for &tok in trie.tokens_at(i) {
+            set_bit(&mut bits, tok);
+        }
+        i += 1;
+    }
+    LocalMask { bits: Arc::new(bits), groups, stacks: Stacks::default() }
+}
+
 impl LocalMask {
     /// Rewrites a fallback mask's single group to cover every root child.
     fn whole_trie(mut self, trie: &TokTrie) -> LocalMask {
@@ -243,17 +280,32 @@ impl Leaf {
         let sig = (h1.finish() as u128) << 64 | h2.finish() as u128;
         // Classes: Moore refinement for `depth` rounds (or until stable),
         // starting from what a walk observes at a state (accept, has_out).
+        // Bytes this machine cannot tell apart: one representative byte per
+        // machine-local class (usually a handful, against the grammar's
+        // dozens), which is what makes the rounds below cheap.
         let reps: Vec<u8> = {
+            let mut seen: ahash::AHashMap<Vec<u32>, ()> = Default::default();
             let mut r = Vec::new();
             let mut prev = u16::MAX;
             for b in 0..=255u8 {
-                if g.classes[b as usize] as u16 != prev {
-                    prev = g.classes[b as usize] as u16;
+                if g.classes[b as usize] as u16 == prev {
+                    continue;
+                }
+                prev = g.classes[b as usize] as u16;
+                let col: Vec<u32> = (first..last as u32).map(|s| g.next(s, b)).collect();
+                if seen.insert(col, ()).is_none() {
                     r.push(b);
                 }
             }
             r
         };
+        let k = reps.len();
+        // Successors by local class, flat: succ[s * k + j].
+        let succ: Vec<u32> = (0..n)
+            .flat_map(|s| reps.iter().map(move |&b| (s, b)))
+            .map(|(s, b)| g.next(first + s as u32, b))
+            .map(|t| if t == DEAD { u32::MAX } else { t - first })
+            .collect();
         let mut class: Vec<u32> = (0..n)
             .map(|s| {
                 let st = first as usize + s;
@@ -261,20 +313,30 @@ impl Leaf {
             })
             .collect();
         let mut count = 0usize;
-        let mut key: Vec<u32> = Vec::with_capacity(reps.len() + 1);
-        for _ in 0..=depth {
-            let mut ids: ahash::AHashMap<Vec<u32>, u32> = Default::default();
-            let mut next = vec![0u32; n];
+        let mut keys: Vec<u32> = vec![0; n * (k + 1)];
+        // Rounds cost n·k each; past a budget, every state is its own class
+        // (exact, merely without sharing).
+        let rounds = if n.saturating_mul(k + 1).saturating_mul(depth + 1) > 40_000_000 { 0 } else { depth + 1 };
+        if rounds == 0 {
+            class = (0..n as u32).collect();
+        }
+        for _ in 0..rounds {
             for s in 0..n {
-                key.clear();
-                key.push(class[s]);
-                for &b in &reps {
-                    let t = g.next(first + s as u32, b);
-                    key.push(if t == DEAD { u32::MAX } else { class[(t - first) as usize] });
+                let row = &mut keys[s * (k + 1)..(s + 1) * (k + 1)];
+                row[0] = class[s];
+                for j in 0..k {
+                    let t = succ[s * k + j];
+                    row[j + 1] = if t == u32::MAX { u32::MAX } else { class[t as usize] };
                 }
-                let l = ids.len() as u32;
-                next[s] = *ids.entry(key.clone()).or_insert(l);
             }
+            let mut ids: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::with_capacity(count.max(16));
+            let next: Vec<u32> = keys
+                .chunks_exact(k + 1)
+                .map(|row| {
+                    let l = ids.len() as u32;
+                    *ids.entry(row).or_insert(l)
+                })
+                .collect();
             let c = ids.len();
             class = next;
             if c == count {
