@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::Grammar;
-use crate::mask::{compute_local, compute_local_leaf, Leaf, LocalMask};
+use crate::mask::{compose_local_leaf, compute_local, compute_local_leaf, Leaf, LocalMask};
 use crate::matcher::Matcher;
 use crate::schema::{self, Relaxation};
 use crate::vocab::Vocabulary;
@@ -156,7 +156,13 @@ impl CompiledGrammar {
         }
         let trie = self.vocab.trie();
         Arc::new(self.vocab.shared_masks.get_or_compute(leaf, s, limit, || {
-            compute_local_leaf(g, trie, s, self.vocab.mask_words())
+            let rs = leaf.rep_short(s);
+            if leaf.return_only && rs != s {
+                let short = self.local[rs as usize].get_or_init(|| self.make_local(rs));
+                compose_local_leaf(g, trie, s, short)
+            } else {
+                compute_local_leaf(g, trie, s, self.vocab.mask_words())
+            }
         }))
     }
 }
@@ -175,6 +181,8 @@ mod tests {
             serde_json::json!({"type": "object", "properties": {"n": {"type": "number", "minimum": -2.5, "maximum": 70}},
                 "additionalProperties": {"type": "integer"}}),
             serde_json::json!({"type": "array", "items": {"enum": ["ab", "a\"b", 3]}}),
+            serde_json::json!({"type": "array", "items": {"type": "string", "maxLength": 30}}),
+            serde_json::json!({"type": "array", "items": {"type": "string", "pattern": "^[^x]*$"}}),
         ];
         let mut leaves = 0;
         for schema in schemas {
@@ -202,5 +210,41 @@ mod tests {
             }
         }
         assert!(leaves > 30, "only {leaves} leaf states");
+    }
+
+    /// Masks composed from a short-token class representative plus a walk
+    /// of long tokens equal the full walk: same bits, same dependent nodes,
+    /// and every dependent group starts from a state that can only return.
+    #[test]
+    fn composed_leaf_masks_match_full_walks() {
+        let vocab = Arc::new(Vocabulary::tiktoken(Tiktoken::Cl100k).unwrap());
+        let schema = serde_json::json!({"type": "object", "properties": {
+            "a": {"type": "string", "maxLength": 60},
+            "b": {"type": "string", "minLength": 3, "maxLength": 40, "pattern": "^[a-z ]*$"}}});
+        let g = Compiler::new().compile(&schema, vocab.clone()).unwrap();
+        let gr = &g.grammar;
+        let mut composed = 0;
+        for s in 0..gr.num_states() as u32 {
+            let m = gr.machine_of[s as usize];
+            let Some(leaf) = Leaf::analyze(gr, m, vocab.trie().max_token_len()) else { continue };
+            if !leaf.return_only || leaf.rep_short(s) == s || leaf.rep(s) != s {
+                continue;
+            }
+            composed += 1;
+            let a = g.local_mask(s);
+            let b = compute_local_leaf(gr, vocab.trie(), s, vocab.mask_words());
+            assert_eq!(a.bits, b.bits, "state {s}");
+            let nodes = |l: &LocalMask| {
+                let mut v: Vec<u32> = l.groups.iter().flat_map(|g| g.nodes.iter().copied()).collect();
+                v.sort();
+                v
+            };
+            assert_eq!(nodes(a), nodes(&b), "state {s}");
+            for gr2 in &a.groups {
+                let p = gr2.configs[0].state as usize;
+                assert!(gr.accept[p] && !gr.has_out[p]);
+            }
+        }
+        assert!(composed > 20, "only {composed} composed states");
     }
 }

@@ -209,6 +209,7 @@ pub fn run_schema(
         Ok(g) => g,
         Err(e) => {
             o.compiled = Err(compile_err_key(&e));
+            o.failures.push(format!("compile error: {e}"));
             return o;
         }
     };

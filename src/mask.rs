@@ -12,6 +12,7 @@
 
 use crate::grammar::{Grammar, DEAD};
 use crate::pda::{step_in_place, Config, Stacks, StepFlags, BASE};
+use crate::vocab::trie::{plain_next, SHORT_TOKEN_BYTES};
 use crate::vocab::TokTrie;
 use std::sync::Arc;
 
@@ -150,12 +151,75 @@ pub(crate) fn compute_local(g: &Grammar, trie: &TokTrie, s: u32, words: usize, l
     LocalMask { bits: Arc::new(bits), groups, stacks }
 }
 
+/// How far plain text (see [`plain_next`]) can run from leaf state `s`: the
+/// largest `L` (up to `cap`) such that every plain-text prefix of at most
+/// `L` bytes leads from `s` to a live, non-accepting state. Tokens that are
+/// plain text of at most `L` bytes are then all allowed from `s`, and no
+/// walk below them can meet a dependent node. A breadth-first search over
+/// (plain-text state, grammar state) pairs, level by level, stopping early
+/// when a level repeats the previous one.
+pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
+    if g.accept[s as usize] {
+        return 0;
+    }
+    // Per plain state: one byte for each distinct (grammar class, next plain state).
+    let mut reps: [Vec<(u8, u8)>; 8] = Default::default();
+    for (p, r) in reps.iter_mut().enumerate() {
+        let mut seen = [[false; 8]; 256];
+        for b in 0..=255u8 {
+            if let Some(q) = plain_next(p as u8, b) {
+                let c = g.classes[b as usize] as usize;
+                if !seen[c][q as usize] {
+                    seen[c][q as usize] = true;
+                    r.push((b, q));
+                }
+            }
+        }
+    }
+    let mut level: Vec<(u8, u32)> = vec![(0, s)];
+    let mut next: Vec<(u8, u32)> = Vec::new();
+    for l in 1..=cap {
+        next.clear();
+        for &(p, q) in &level {
+            for &(b, p2) in &reps[p as usize] {
+                let t = g.next(q, b);
+                if t == DEAD || g.accept[t as usize] {
+                    return l - 1;
+                }
+                if !next.contains(&(p2, t)) {
+                    next.push((p2, t));
+                }
+            }
+        }
+        next.sort_unstable();
+        if next == level {
+            return cap;
+        }
+        std::mem::swap(&mut level, &mut next);
+        if level.len() > 256 {
+            return l; // too wide to follow cheaply; what was checked holds
+        }
+    }
+    cap
+}
+
 /// [`compute_local`] for a state of a leaf machine (no calls): one
 /// configuration per trie node, so the walk is a DFA run over the trie — a
-/// table lookup per node, no configuration sets, no stacks. Same result as
-/// the general walk (tests compare both).
+/// table lookup per node, no configuration sets, no stacks. Where plain text
+/// runs far from `s` ([`plain_reach`]), the plain tokens come from a
+/// precomputed mask and subtrees holding only such tokens are skipped. Same
+/// result as the general walk (tests compare both).
 pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usize) -> LocalMask {
     let mut bits = vec![0u32; words];
+    let reach = plain_reach(g, s, trie.max_token_len());
+    let longest = trie.max_token_len();
+    let skip = match trie.plain_masks.iter().rev().find(|(l, _)| (*l).min(longest) <= reach) {
+        Some((l, m)) => {
+            bits[..m.len()].copy_from_slice(m);
+            (*l).min(longest)
+        }
+        None => 0,
+    };
     let mut groups: Vec<DepGroup> = Vec::new();
     let nodes = &trie.nodes;
     // st[d]: the state after the node on the current path at depth d.
@@ -164,6 +228,10 @@ pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usi
     let end = trie.len();
     while i < end {
         let n = nodes[i];
+        if trie.plain_subtree[i] && trie.subtree_depth[i] as usize <= skip {
+            i = n.subtree_end as usize;
+            continue;
+        }
         let d = n.depth as usize;
         let p = st[d - 1];
         if g.accept[p as usize] {
@@ -181,6 +249,62 @@ pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usi
         st[d] = t;
         for &tok in trie.tokens_at(i) {
             set_bit(&mut bits, tok);
+        }
+        i += 1;
+    }
+    LocalMask { bits: Arc::new(bits), groups, stacks: Stacks::default() }
+}
+
+/// The local mask of leaf state `s` from `short`, the local mask of a state
+/// that agrees with `s` on every string of at most [`SHORT_TOKEN_BYTES`]
+/// bytes: its bits and dependent nodes for short tokens carry over, and only
+/// the paths to longer tokens are walked from `s` (subtrees holding no long
+/// token are skipped). Only for machines whose accepting states can only
+/// return ([`Leaf::return_only`]): a dependent group taken from `short`
+/// then behaves exactly as `s`'s own would.
+pub(crate) fn compose_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, short: &LocalMask) -> LocalMask {
+    let d = SHORT_TOKEN_BYTES;
+    let mut bits: Vec<u32> = short.bits.as_ref().clone();
+    for &t in &trie.long_tokens {
+        bits[(t >> 5) as usize] &= !(1 << (t & 31));
+    }
+    let mut groups: Vec<DepGroup> = short
+        .groups
+        .iter()
+        .map(|gr| DepGroup {
+            configs: gr.configs.clone(),
+            nodes: gr.nodes.iter().copied().filter(|&i| trie.nodes[i as usize].depth as usize <= d).collect(),
+        })
+        .filter(|gr| !gr.nodes.is_empty())
+        .collect();
+    let nodes = &trie.nodes;
+    let mut st = vec![s; trie.max_token_len() + 1];
+    let mut i = 1;
+    let end = trie.len();
+    while i < end {
+        let n = nodes[i];
+        if trie.subtree_depth[i] as usize <= d {
+            i = n.subtree_end as usize;
+            continue;
+        }
+        let depth = n.depth as usize;
+        let p = st[depth - 1];
+        if depth > d && g.accept[p as usize] {
+            match groups.iter().position(|gr| gr.configs[0].state == p) {
+                Some(k) => groups[k].nodes.push(i as u32),
+                None => groups.push(DepGroup { configs: vec![Config { state: p, stack: BASE }], nodes: vec![i as u32] }),
+            }
+        }
+        let t = g.next(p, n.byte);
+        if t == DEAD {
+            i = n.subtree_end as usize;
+            continue;
+        }
+        st[depth] = t;
+        if depth > d {
+            for &tok in trie.tokens_at(i) {
+                set_bit(&mut bits, tok);
+            }
         }
         i += 1;
     }
@@ -215,6 +339,13 @@ pub(crate) struct Leaf {
     canon_of: Vec<u32>,
     /// (state − first) → representative state id.
     rep: Vec<u32>,
+    /// (state − first) → representative among states that agree on every
+    /// string of at most [`SHORT_TOKEN_BYTES`] bytes.
+    rep_short: Vec<u32>,
+    /// Every accepting state has no way on: the machine can only return
+    /// there (strings, keys, literals). Then which accepting state a
+    /// dependent group starts from makes no difference.
+    pub return_only: bool,
     sig: u128,
 }
 
@@ -314,13 +445,19 @@ impl Leaf {
             .collect();
         let mut count = 0usize;
         let mut keys: Vec<u32> = vec![0; n * (k + 1)];
-        // Rounds cost n·k each; past a budget, every state is its own class
-        // (exact, merely without sharing).
-        let rounds = if n.saturating_mul(k + 1).saturating_mul(depth + 1) > 40_000_000 { 0 } else { depth + 1 };
-        if rounds == 0 {
-            class = (0..n as u32).collect();
-        }
-        for _ in 0..rounds {
+        // Rounds cost n·k each. Short classes (strings of up to
+        // SHORT_TOKEN_BYTES) are always computed; full-depth classes only
+        // within a budget, else every state is its own full class (exact,
+        // merely without sharing of whole masks).
+        let cost = n.saturating_mul(k + 1);
+        let full_ok = cost.saturating_mul(depth + 1) <= 40_000_000;
+        let rounds = if full_ok { depth + 1 } else { (SHORT_TOKEN_BYTES + 2).min(depth + 1) };
+        let mut short: Option<Vec<u32>> = None;
+        let mut stable = false;
+        for round in 0..rounds {
+            if round == SHORT_TOKEN_BYTES + 1 {
+                short = Some(class.clone());
+            }
             for s in 0..n {
                 let row = &mut keys[s * (k + 1)..(s + 1) * (k + 1)];
                 row[0] = class[s];
@@ -340,9 +477,15 @@ impl Leaf {
             let c = ids.len();
             class = next;
             if c == count {
+                stable = true;
                 break;
             }
             count = c;
+        }
+        // Stable before the snapshot: the final classes are the short ones.
+        let short = short.unwrap_or_else(|| class.clone());
+        if !full_ok && !stable {
+            class = (0..n as u32).collect();
         }
         // Representative: the class member first in canonical order.
         let mut rep_of_class: ahash::AHashMap<u32, u32> = Default::default();
@@ -350,11 +493,21 @@ impl Leaf {
             rep_of_class.entry(class[(s - first) as usize]).or_insert(s);
         }
         let rep = (0..n).map(|s| rep_of_class[&class[s]]).collect();
-        Some(Leaf { first, canon, canon_of, rep, sig })
+        let mut rep_of_short: ahash::AHashMap<u32, u32> = Default::default();
+        for &s in &canon {
+            rep_of_short.entry(short[(s - first) as usize]).or_insert(s);
+        }
+        let rep_short = (0..n).map(|s| rep_of_short[&short[s]]).collect();
+        let return_only = (first as usize..last).all(|s| !g.accept[s] || !g.has_out[s]);
+        Some(Leaf { first, canon, canon_of, rep, rep_short, return_only, sig })
     }
 
     pub fn rep(&self, s: u32) -> u32 {
         self.rep[(s - self.first) as usize]
+    }
+
+    pub fn rep_short(&self, s: u32) -> u32 {
+        self.rep_short[(s - self.first) as usize]
     }
 
     fn key(&self, s: u32, limit: usize) -> (u128, u32, usize) {

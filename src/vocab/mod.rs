@@ -10,7 +10,7 @@
 //! ([`Vocabulary::from_token_bytes`]).
 
 mod hf;
-mod trie;
+pub(crate) mod trie;
 
 use crate::error::VocabError;
 pub use trie::TokTrie;

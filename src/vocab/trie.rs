@@ -27,7 +27,53 @@ pub struct TokTrie {
     /// the same bytes, e.g. a byte-fallback token and a plain one).
     pub(crate) tokens: Vec<u32>,
     max_depth: usize,
+    /// Per node: the deepest node in its subtree (lets a walk that only
+    /// cares about long tokens skip subtrees of short ones).
+    pub(crate) subtree_depth: Vec<u16>,
+    /// Tokens longer than [`SHORT_TOKEN_BYTES`].
+    pub(crate) long_tokens: Vec<u32>,
+    /// Per node: every token in its subtree is *plain text* (see
+    /// [`plain_next`]).
+    pub(crate) plain_subtree: Vec<bool>,
+    /// `(L, bits)`: the plain tokens of at most `L` bytes, for a few `L`
+    /// ascending (bit layout of a mask, sized by the largest token id).
+    pub(crate) plain_masks: Vec<(usize, Vec<u32>)>,
 }
+
+/// Lengths for which [`TokTrie::plain_masks`] are kept.
+const PLAIN_LENGTHS: [usize; 12] = [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, usize::MAX];
+
+/// Plain text, byte by byte: complete UTF-8 characters other than `"`, `\`
+/// and control characters below U+0020 — what a JSON string holds without
+/// escapes. State 0 is "between characters"; 1..=7 are inside a multi-byte
+/// character. `None`: not plain text.
+#[inline]
+pub(crate) fn plain_next(state: u8, b: u8) -> Option<u8> {
+    match (state, b) {
+        (0, b'"' | b'\\') => None,
+        (0, 0x20..=0x7F) => Some(0),
+        (0, 0xC2..=0xDF) => Some(1),
+        (0, 0xE0) => Some(4),
+        (0, 0xE1..=0xEC | 0xEE..=0xEF) => Some(2),
+        (0, 0xED) => Some(5),
+        (0, 0xF0) => Some(6),
+        (0, 0xF1..=0xF3) => Some(3),
+        (0, 0xF4) => Some(7),
+        (1, 0x80..=0xBF) => Some(0),
+        (2, 0x80..=0xBF) => Some(1),
+        (3, 0x80..=0xBF) => Some(2),
+        (4, 0xA0..=0xBF) => Some(1),
+        (5, 0x80..=0x9F) => Some(1),
+        (6, 0x90..=0xBF) => Some(2),
+        (7, 0x80..=0x8F) => Some(2),
+        _ => None,
+    }
+}
+
+/// Token length (bytes) up to which masks of leaf states are shared by
+/// states that agree on strings this long; longer tokens, a few percent of
+/// a vocabulary, are walked per state (see `mask`).
+pub(crate) const SHORT_TOKEN_BYTES: usize = 16;
 
 impl TokTrie {
     /// Builds the trie from `(token id, bytes)` pairs. Empty byte strings are
@@ -68,7 +114,71 @@ impl TokTrie {
         // is pushed right after its last node, so ranges are exact.
         let end = tokens.len() as u32;
         nodes.push(Node { byte: 0, depth: 0, subtree_end: 0, tok_start: end });
-        TokTrie { nodes, tokens, max_depth }
+        let n = nodes.len() - 1;
+        let mut subtree_depth: Vec<u16> = nodes.iter().map(|x| x.depth).collect();
+        // Children follow their parent in pre-order, so a reverse pass sees
+        // every child before its parent.
+        for i in (1..n).rev() {
+            let mut j = i + 1;
+            while j < nodes[i].subtree_end as usize {
+                subtree_depth[i] = subtree_depth[i].max(subtree_depth[j]);
+                j = nodes[j].subtree_end as usize;
+            }
+        }
+        if n > 0 {
+            subtree_depth[0] = max_depth as u16;
+        }
+        let mut long_tokens = Vec::new();
+        for i in 1..n {
+            if nodes[i].depth as usize > SHORT_TOKEN_BYTES {
+                long_tokens.extend_from_slice(&tokens[nodes[i].tok_start as usize..nodes[i + 1].tok_start as usize]);
+            }
+        }
+        // Plain text: the state after each node's path (255: not plain).
+        let mut pstate = vec![255u8; n.max(1)];
+        if n > 0 {
+            pstate[0] = 0;
+        }
+        let mut path: Vec<usize> = vec![0];
+        for i in 1..n {
+            while nodes[*path.last().expect("root stays")].depth >= nodes[i].depth {
+                path.pop();
+            }
+            let parent = *path.last().expect("root stays");
+            pstate[i] = match pstate[parent] {
+                255 => 255,
+                ps => plain_next(ps, nodes[i].byte).unwrap_or(255),
+            };
+            path.push(i);
+        }
+        let tokens_at = |i: usize| nodes[i].tok_start..nodes[i + 1].tok_start;
+        let mut plain_subtree = vec![false; n.max(1)];
+        for i in (1..n).rev() {
+            let mut ok = tokens_at(i).is_empty() || pstate[i] == 0;
+            let mut j = i + 1;
+            while ok && j < nodes[i].subtree_end as usize {
+                ok &= plain_subtree[j];
+                j = nodes[j].subtree_end as usize;
+            }
+            plain_subtree[i] = ok;
+        }
+        let words = tokens.iter().max().map_or(0, |&m| m as usize / 32 + 1);
+        let plain_masks = PLAIN_LENGTHS
+            .iter()
+            .filter(|&&l| l == usize::MAX || l < max_depth)
+            .map(|&l| {
+                let mut bits = vec![0u32; words];
+                for i in 1..n {
+                    if pstate[i] == 0 && (nodes[i].depth as usize) <= l {
+                        for &t in &tokens[tokens_at(i).start as usize..tokens_at(i).end as usize] {
+                            bits[t as usize / 32] |= 1 << (t % 32);
+                        }
+                    }
+                }
+                (l, bits)
+            })
+            .collect();
+        TokTrie { nodes, tokens, max_depth, subtree_depth, long_tokens, plain_subtree, plain_masks }
     }
 
     /// Number of real nodes (excluding the sentinel).
@@ -128,7 +238,12 @@ impl TokTrie {
 
     /// Heap bytes held by the trie.
     pub fn memory_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>() + self.tokens.capacity() * 4
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.tokens.capacity() * 4
+            + self.subtree_depth.capacity() * 2
+            + self.long_tokens.capacity() * 4
+            + self.plain_subtree.capacity()
+            + self.plain_masks.iter().map(|(_, b)| b.capacity() * 4).sum::<usize>()
     }
 }
 
@@ -171,5 +286,26 @@ mod tests {
         assert_eq!(t.nodes[1].subtree_end, 4);
         assert_eq!(t.nodes[0].subtree_end as usize, t.len());
         assert_eq!(t.max_token_len(), 3);
+    }
+    #[test]
+    fn plain_text_subtrees_and_masks() {
+        let toks: Vec<&[u8]> = vec![b"ab", b"a\"", "\u{e9}".as_bytes(), b"\xC3", b"xyzxyzxyz", b"x", b"\x01"];
+        let t = TokTrie::build(toks.iter().enumerate().map(|(i, b)| (i as u32, *b)));
+        // The node whose path spells `bytes`.
+        let node_of = |bytes: &[u8]| {
+            let mut n = 0;
+            for (d, &b) in bytes.iter().enumerate() {
+                n = (n + 1..t.len()).find(|&m| t.nodes[m].depth as usize == d + 1 && t.nodes[m].byte == b).unwrap();
+            }
+            n
+        };
+        assert!(!t.plain_subtree[node_of(b"a")], "holds a quote");
+        assert!(t.plain_subtree[node_of(b"x")]);
+        assert!(!t.plain_subtree[node_of(b"\xC3")], "a partial character is not plain");
+        let bits = |l: usize| t.plain_masks.iter().find(|(x, _)| *x >= l).unwrap().1[0];
+        // ab (0), é (2) and x (5) are plain and short; xyzxyzxyz (4) is 9 bytes
+        assert_eq!(bits(4), 0b100101);
+        assert_eq!(t.plain_masks.last().unwrap().1[0], 0b110101);
+        assert!(t.long_tokens.is_empty());
     }
 }
