@@ -366,6 +366,10 @@ impl Leaf {
         if (first as usize..last).any(|s| !g.calls(s as u32).is_empty()) {
             return None;
         }
+        // First byte of each run of bytes in one grammar class: transitions
+        // only change there.
+        let runs: Vec<u8> =
+            (0..=255u8).filter(|&b| b == 0 || g.classes[b as usize] != g.classes[b as usize - 1]).collect();
         // Canonical order: breadth first from the start, bytes ascending.
         let mut canon_of = vec![u32::MAX; n];
         let mut canon = vec![first];
@@ -373,7 +377,7 @@ impl Leaf {
         let mut i = 0;
         while i < canon.len() {
             let s = canon[i];
-            for b in 0..=255u8 {
+            for &b in &runs {
                 let t = g.next(s, b);
                 if t != DEAD && canon_of[(t - first) as usize] == u32::MAX {
                     canon_of[(t - first) as usize] = canon.len() as u32;
@@ -391,23 +395,28 @@ impl Leaf {
         // Signature: the canonical transition function, run-length coded
         // over bytes (independent of this grammar's byte classes).
         let cid = |t: u32| if t == DEAD { u32::MAX } else { canon_of[(t - first) as usize] };
-        let mut h1 = std::collections::hash_map::DefaultHasher::new();
-        let mut h2 = std::collections::hash_map::DefaultHasher::new();
-        0x9e37_79b9_7f4a_7c15u64.hash(&mut h2);
-        for h in [&mut h1, &mut h2] {
-            n.hash(h);
-            for &s in &canon {
-                (g.accept[s as usize], g.has_out[s as usize]).hash(h);
-                let mut prev = u32::MAX - 1;
-                for b in 0..=255u8 {
-                    let t = cid(g.next(s, b));
-                    if t != prev {
-                        (b, t).hash(h);
-                        prev = t;
-                    }
+        // The transition function as a flat list: per state in canonical
+        // order, its flags, then (byte, target) wherever the target changes
+        // (the same list whatever the grammar's byte classes are).
+        let mut flat: Vec<u32> = Vec::with_capacity(n * 8);
+        flat.push(n as u32);
+        for &s in &canon {
+            flat.push(u32::from(g.accept[s as usize]) | u32::from(g.has_out[s as usize]) << 1 | 1 << 8);
+            let mut prev = u32::MAX - 1;
+            for &b in &runs {
+                let t = cid(g.next(s, b));
+                if t != prev {
+                    flat.push(b as u32);
+                    flat.push(t);
+                    prev = t;
                 }
             }
         }
+        let mut h1 = std::collections::hash_map::DefaultHasher::new();
+        let mut h2 = std::collections::hash_map::DefaultHasher::new();
+        0x9e37_79b9_7f4a_7c15u64.hash(&mut h2);
+        flat.hash(&mut h1);
+        flat.hash(&mut h2);
         let sig = (h1.finish() as u128) << 64 | h2.finish() as u128;
         // Classes: Moore refinement for `depth` rounds (or until stable),
         // starting from what a walk observes at a state (accept, has_out).
@@ -450,7 +459,7 @@ impl Leaf {
         // within a budget, else every state is its own full class (exact,
         // merely without sharing of whole masks).
         let cost = n.saturating_mul(k + 1);
-        let full_ok = cost.saturating_mul(depth + 1) <= 40_000_000;
+        let full_ok = cost.saturating_mul(depth + 1) <= 4_000_000;
         let rounds = if full_ok { depth + 1 } else { (SHORT_TOKEN_BYTES + 2).min(depth + 1) };
         let mut short: Option<Vec<u32>> = None;
         let mut stable = false;
