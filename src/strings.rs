@@ -145,8 +145,25 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
     let mut keys: Vec<Key> = vec![start.clone()];
     index.insert(start, 0);
     let mut out = TableDfa { ranges: Vec::new(), accept: Vec::new() };
+    // Decoded bytes that every constraint DFA treats alike share a joint
+    // class; within one state, (decoder move, joint class, new char)
+    // determines the target, so each is worked out once per state.
+    let joint: Vec<u16> = {
+        let mut ids: ahash::AHashMap<Vec<u8>, u16> = Default::default();
+        (0..=255u8)
+            .map(|x| {
+                let sig: Vec<u8> = dfas.iter().map(|d| d.byte_classes().get(x)).collect();
+                let l = ids.len() as u16;
+                *ids.entry(sig).or_insert(l)
+            })
+            .collect()
+    };
+    let mut memo: Vec<((Dec, u16, bool), u32)> = Vec::new();
+    // The decoder's moves from each of its states, worked out once.
+    let mut dec_moves: Vec<(Dec, Vec<(u8, Dec, Option<u8>, bool)>)> = Vec::new();
     let mut i = 0;
     while i < keys.len() {
+        memo.clear();
         let k = keys[i].clone();
         i += 1;
         let accept = (spec.raw || k.dec == Dec::Done)
@@ -155,17 +172,35 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
             && (n_must..dfas.len()).all(|j| !full_match(dfas[j], k.ids[j]));
         out.accept.push(accept);
         let mut ranges: Vec<(u8, u8, u32)> = Vec::new();
-        for b in 0..=255u8 {
-            let Some((dec, byte, new_char)) =
-                (if spec.raw { Some((Dec::Normal, Some(b), false)) } else { decode(k.dec, b) })
-            else {
-                continue;
-            };
+        let moves = match dec_moves.iter().position(|(d, _)| *d == k.dec) {
+            Some(p) => p,
+            None => {
+                let mv: Vec<(u8, Dec, Option<u8>, bool)> = (0..=255u8)
+                    .filter_map(|b| {
+                        let m = if spec.raw { Some((Dec::Normal, Some(b), false)) } else { decode(k.dec, b) };
+                        m.map(|(d, x, c)| (b, d, x, c))
+                    })
+                    .collect();
+                dec_moves.push((k.dec, mv));
+                dec_moves.len() - 1
+            }
+        };
+        for &(b, dec, byte, new_char) in &dec_moves[moves].1 {
             let count = if new_char { (k.count + 1).min(cap.max(1)) } else { k.count };
             if let Some(max) = spec.max_len {
                 if new_char && k.count + 1 > max {
                     continue;
                 }
+            }
+            let mk = (dec, byte.map_or(u16::MAX, |x| joint[x as usize]), new_char);
+            if let Some(&(_, t)) = memo.iter().find(|(m, _)| *m == mk) {
+                if t != u32::MAX {
+                    match ranges.last_mut() {
+                        Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t => r.1 = b,
+                        _ => ranges.push((b, b, t)),
+                    }
+                }
+                continue;
             }
             let mut nids = k.ids.clone();
             let mut dead = false;
@@ -179,6 +214,7 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
                 }
             }
             if dead {
+                memo.push((mk, u32::MAX));
                 continue;
             }
             let nk = Key { dec, ids: nids, count };
@@ -194,6 +230,7 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
                     t
                 }
             };
+            memo.push((mk, t));
             match ranges.last_mut() {
                 Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t => r.1 = b,
                 _ => ranges.push((b, b, t)),

@@ -268,8 +268,10 @@ fn determinize(
     stamp += 1;
     closure(nfa, &mut start, &mut mark, stamp);
     let base = g.accept.len() as u32;
-    let mut intern = |set: Vec<u32>, g: &mut Grammar, sets: &mut Vec<Vec<u32>>| -> Result<u32, CompileError> {
-        if let Some(&id) = ids.get(&set) {
+    // Takes the set by reference: most targets already exist, and then
+    // nothing is allocated.
+    let mut intern = |set: &[u32], g: &mut Grammar, sets: &mut Vec<Vec<u32>>| -> Result<u32, CompileError> {
+        if let Some(&id) = ids.get(set) {
             return Ok(id);
         }
         let id = g.accept.len() as u32;
@@ -283,18 +285,18 @@ fn determinize(
         g.accept.push(set.contains(&m.body.end));
         g.machine_of.push(mi);
         g.trans.extend(std::iter::repeat_n(DEAD, nclasses));
-        ids.insert(set.clone(), id);
-        sets.push(set);
+        ids.insert(set.to_vec(), id);
+        sets.push(set.to_vec());
         Ok(id)
     };
-    let s0 = intern(start, g, &mut sets)?;
+    let s0 = intern(&start, g, &mut sets)?;
     g.machine_start[mi as usize] = s0;
+    let mut targets: Vec<Vec<u32>> = vec![Vec::new(); nclasses];
     let mut i = 0;
     while i < sets.len() {
         let set = std::mem::take(&mut sets[i]);
         let sid = base + i as u32;
         i += 1;
-        let mut targets: Vec<Vec<u32>> = vec![Vec::new(); nclasses];
         let mut call_targets: Vec<(u32, Vec<u32>)> = Vec::new();
         for &s in &set {
             let st = &nfa.states[s as usize];
@@ -310,23 +312,24 @@ fn determinize(
                 }
             }
         }
-        for (c, mut t) in targets.into_iter().enumerate() {
+        for (c, t) in targets.iter_mut().enumerate() {
             if t.is_empty() {
                 continue;
             }
             t.sort_unstable();
             t.dedup();
             stamp += 1;
-            closure(nfa, &mut t, &mut mark, stamp);
+            closure(nfa, t, &mut mark, stamp);
             let tid = intern(t, g, &mut sets)?;
             g.trans[sid as usize * nclasses + c] = tid;
+            t.clear();
         }
         for (cm, mut t) in call_targets {
             t.sort_unstable();
             t.dedup();
             stamp += 1;
             closure(nfa, &mut t, &mut mark, stamp);
-            let tid = intern(t, g, &mut sets)?;
+            let tid = intern(&t, g, &mut sets)?;
             calls.push((cm, tid));
         }
         g.call_off.push(calls.len() as u32);
