@@ -173,20 +173,37 @@ impl GrammarBuilder {
     fn trim(&mut self) -> Vec<bool> {
         let nm = self.machines.len();
         let mut nonempty = vec![false; nm];
-        let mut live_sets: Vec<Vec<bool>> = vec![Vec::new(); nm];
-        loop {
-            let mut changed = false;
-            for mi in 0..nm {
-                let live = live_states(&self.machines[mi], &nonempty);
-                let ne = live[self.machines[mi].body.start as usize];
-                if ne && !nonempty[mi] {
-                    nonempty[mi] = true;
-                    changed = true;
+        // A machine is non-empty once its start reaches its end through bytes
+        // and calls to non-empty machines: a worklist that re-examines the
+        // callers of each machine found non-empty.
+        let mut callers: Vec<Vec<u32>> = vec![Vec::new(); nm];
+        for (mi, m) in self.machines.iter().enumerate() {
+            for s in &m.nfa.states {
+                for c in &s.calls {
+                    let cs = &mut callers[c.0 as usize];
+                    if cs.last() != Some(&(mi as u32)) {
+                        cs.push(mi as u32);
+                    }
                 }
-                live_sets[mi] = live;
             }
-            if !changed {
-                break;
+        }
+        let mut queued = vec![true; nm];
+        let mut queue: Vec<u32> = (0..nm as u32).rev().collect();
+        while let Some(mi) = queue.pop() {
+            let mi = mi as usize;
+            queued[mi] = false;
+            if nonempty[mi] {
+                continue;
+            }
+            let live = live_states(&self.machines[mi], &nonempty);
+            if live[self.machines[mi].body.start as usize] {
+                nonempty[mi] = true;
+                for &c in &callers[mi] {
+                    if !nonempty[c as usize] && !queued[c as usize] {
+                        queued[c as usize] = true;
+                        queue.push(c);
+                    }
+                }
             }
         }
         for mi in 0..nm {
@@ -201,27 +218,41 @@ impl GrammarBuilder {
     }
 }
 
+/// States of `m` from which its end is reachable (calls count only into
+/// non-empty machines). Reverse edges in one flat array.
 fn live_states(m: &MachineDef, nonempty: &[bool]) -> Vec<bool> {
     let n = m.nfa.states.len();
-    let mut rev: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for (u, s) in m.nfa.states.iter().enumerate() {
-        for r in &s.ranges {
-            rev[r.2 as usize].push(u as u32);
-        }
-        for &e in &s.eps {
-            rev[e as usize].push(u as u32);
-        }
-        for c in &s.calls {
-            if nonempty[c.0 as usize] {
-                rev[c.1 as usize].push(u as u32);
+    let mut off = vec![0u32; n + 1];
+    let each = |f: &mut dyn FnMut(u32, u32)| {
+        for (u, s) in m.nfa.states.iter().enumerate() {
+            for r in &s.ranges {
+                f(r.2, u as u32);
+            }
+            for &e in &s.eps {
+                f(e, u as u32);
+            }
+            for c in &s.calls {
+                if nonempty[c.0 as usize] {
+                    f(c.1, u as u32);
+                }
             }
         }
+    };
+    each(&mut |v, _| off[v as usize + 1] += 1);
+    for i in 0..n {
+        off[i + 1] += off[i];
     }
+    let mut fill = off.clone();
+    let mut rev = vec![0u32; off[n] as usize];
+    each(&mut |v, u| {
+        rev[fill[v as usize] as usize] = u;
+        fill[v as usize] += 1;
+    });
     let mut live = vec![false; n];
     let mut stack = vec![m.body.end];
     live[m.body.end as usize] = true;
     while let Some(v) = stack.pop() {
-        for &u in &rev[v as usize] {
+        for &u in &rev[off[v as usize] as usize..off[v as usize + 1] as usize] {
             if !live[u as usize] {
                 live[u as usize] = true;
                 stack.push(u);
