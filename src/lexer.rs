@@ -20,6 +20,28 @@ pub(crate) type Dfa = dense::DFA<Vec<u32>>;
 
 /// Compiles `hir` as a full-match (anchored at both ends) DFA.
 pub(crate) fn compile_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
+    // The same regexes recur (formats, common patterns, number bounds), within
+    // a schema and across schemas: a process-wide cache keyed by the regex,
+    // bounded in entries so that a long-running server does not grow it
+    // without end.
+    use std::sync::{Mutex, OnceLock};
+    const MAX_ENTRIES: usize = 512;
+    static CACHE: OnceLock<Mutex<ahash::AHashMap<(String, usize), Dfa>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (hir.to_string(), size_limit);
+    if let Some(d) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(d);
+    }
+    let d = build_hir(hir, size_limit)?;
+    if let Ok(mut c) = cache.lock() {
+        if c.len() < MAX_ENTRIES {
+            c.insert(key, d.clone());
+        }
+    }
+    Ok(d)
+}
+
+fn build_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
     let full = Hir::concat(vec![hir.clone(), Hir::look(Look::End)]);
     let nfa = thompson::Compiler::new()
         .configure(thompson::Config::new().utf8(false).which_captures(WhichCaptures::None).shrink(true))
