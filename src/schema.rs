@@ -198,6 +198,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         keys: Default::default(),
         jobs: Vec::new(),
         relaxations: Vec::new(),
+        probing: false,
         depth: 0,
         legacy_ref: root
             .get("$schema")
@@ -243,6 +244,9 @@ struct SchemaCompiler<'a> {
     keys: ahash::AHashMap<String, MachineId>,
     jobs: Vec<(MachineId, Job)>,
     relaxations: Vec<Relaxation>,
+    /// Trying a rewrite: every unsupported keyword is an error, whatever
+    /// the mode, so that a failed attempt leaves no relaxation behind.
+    probing: bool,
     depth: usize,
     /// Draft 7 and earlier: keywords beside `$ref` are ignored.
     legacy_ref: bool,
@@ -321,7 +325,7 @@ impl SchemaCompiler<'_> {
     }
 
     fn unsupported(&mut self, ptr: &str, kw: &str, why: &str) -> Result<(), CompileError> {
-        if self.cfg.get_strict() {
+        if self.cfg.get_strict() || self.probing {
             Err(CompileError::unsupported(ptr, kw, why))
         } else {
             let r = Relaxation { keyword: kw.to_string(), pointer: ptr.to_string() };
@@ -749,6 +753,11 @@ impl SchemaCompiler<'_> {
                     }
                 }
                 if let Some((i, j)) = overlap {
+                    if let Some(excl) = self.exclusive_branches(&merged, ptr) {
+                        let mut out = Map::new();
+                        out.insert("anyOf".into(), Value::Array(excl));
+                        return Ok(Some(Value::Object(out)));
+                    }
                     self.unsupported(
                         ptr,
                         "oneOf",
@@ -763,6 +772,95 @@ impl SchemaCompiler<'_> {
             return Ok(Some(Value::Object(out)));
         }
         Ok(None)
+    }
+
+    /// `oneOf` branches that may overlap made exclusive: branch `i` becomes
+    /// `i` and not `j` for every branch `j` not proven disjoint from it
+    /// (exactly one holds iff some branch holds and no other does). `None`
+    /// when a negation or a merge is not representable (then the caller
+    /// reports the overlap). At most 4 branches: the negations multiply.
+    fn exclusive_branches(&mut self, merged: &[Value], ptr: &str) -> Option<Vec<Value>> {
+        if merged.len() > 4 {
+            return None;
+        }
+        let saved = self.probing;
+        self.probing = true;
+        let r = self.exclusive_branches_inner(merged, ptr);
+        self.probing = saved;
+        r.ok()
+    }
+
+    fn exclusive_branches_inner(&mut self, merged: &[Value], ptr: &str) -> Result<Vec<Value>, CompileError> {
+        let fail = || CompileError::unsupported(ptr, "oneOf", "not exclusive");
+        let as_map = |v: Value| match v {
+            Value::Object(m) => Ok(m),
+            Value::Bool(true) => Ok(Map::new()),
+            _ => Err(fail()),
+        };
+        let resolved: Vec<Value> = merged.iter().map(|b| self.resolved(b, ptr)).collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(merged.len());
+        for i in 0..resolved.len() {
+            if resolved[i] == Value::Bool(false) {
+                continue;
+            }
+            let mut acc = as_map(resolved[i].clone())?;
+            for j in 0..resolved.len() {
+                if j == i || resolved[j] == Value::Bool(false) {
+                    continue;
+                }
+                let disjoint = {
+                    let resolve = |v: &Value| self.resolved(v, ptr).unwrap_or(Value::Bool(true));
+                    merge::disjoint(&resolved[i], &resolved[j], &resolve)
+                };
+                if disjoint {
+                    continue;
+                }
+                let other = as_map(resolved[j].clone())?;
+                let neg = self.negate(&other, ptr)?.ok_or_else(fail)?;
+                let neg = as_map(neg)?;
+                acc = self.merge_or_err(&acc, &neg, ptr, "oneOf")?;
+            }
+            let acc = Value::Object(acc);
+            self.probe_nots(&acc, ptr, 0)?;
+            out.push(acc);
+        }
+        if out.is_empty() {
+            return Err(fail());
+        }
+        Ok(out)
+    }
+
+    /// Negations left inside a rewritten schema (under `properties`,
+    /// `items`, …) are compiled later; try each now, so that a rewrite is
+    /// only taken when all of it compiles.
+    fn probe_nots(&mut self, v: &Value, ptr: &str, depth: usize) -> Result<(), CompileError> {
+        if depth > 16 {
+            return Err(CompileError::unsupported(ptr, "oneOf", "rewrite nests too deeply"));
+        }
+        match v {
+            Value::Object(m) => {
+                if let Some(n) = m.get("not") {
+                    match self.resolved(n, ptr)? {
+                        Value::Object(sub) => {
+                            let neg = self.negate(&sub, ptr)?;
+                            if let Some(neg) = neg {
+                                self.probe_nots(&neg, ptr, depth + 1)?;
+                            }
+                        }
+                        Value::Bool(_) => {}
+                        _ => return Err(CompileError::unsupported(ptr, "not", "not a schema")),
+                    }
+                }
+                for (k, x) in m {
+                    if k != "not" && k != "enum" && k != "const" {
+                        self.probe_nots(x, ptr, depth + 1)?;
+                    }
+                }
+                Ok(())
+            }
+            Value::Array(a) => a.iter().try_for_each(|x| self.probe_nots(x, ptr, depth + 1)),
+            _ => Ok(()),
+        }
     }
 
     /// A fragment matching one JSON value valid under `schema`.

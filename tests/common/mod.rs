@@ -198,11 +198,37 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
         }
         return generate(&Value::Object(acc), root, rng, depth + 1);
     }
-    if let Some(b) = m.get("anyOf").or_else(|| m.get("oneOf")).and_then(|b| b.as_array()) {
+    if let Some(b) = m.get("anyOf").and_then(|b| b.as_array()) {
         for _ in 0..4 {
             let pick = &b[rng.below(b.len())];
             if let Some(v) = generate(pick, root, rng, depth + 1) {
                 return Some(v);
+            }
+        }
+        return None;
+    }
+    if let Some(b) = m.get("oneOf").and_then(|b| b.as_array()) {
+        // A value from one branch that no other branch accepts (branches
+        // judged by the oracle, with the root's definitions in reach).
+        let in_root = |branch: &Value| -> Value {
+            let mut s = match branch {
+                Value::Object(o) => o.clone(),
+                other => return other.clone(),
+            };
+            for k in ["definitions", "$defs"] {
+                if let Some(d) = root.get(k) {
+                    s.entry(k).or_insert(d.clone());
+                }
+            }
+            Value::Object(s)
+        };
+        let vals: Vec<jsonschema::Validator> = b.iter().map(|x| validator(&in_root(x))).collect();
+        for _ in 0..8 {
+            let pick = &b[rng.below(b.len())];
+            if let Some(v) = generate(pick, root, rng, depth + 1) {
+                if vals.iter().filter(|val| val.is_valid(&v)).count() == 1 {
+                    return Some(v);
+                }
             }
         }
         return None;
