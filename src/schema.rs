@@ -535,9 +535,11 @@ impl SchemaCompiler<'_> {
                         }
                     };
                     // Any value but these: strings avoid the listed ones;
-                    // null and booleans drop out by type; numbers, arrays
+                    // null and booleans drop out by type; numbers lie in
+                    // the open intervals between the listed ones; arrays
                     // and objects in the list are not supported here.
                     let mut strs: Vec<Value> = Vec::new();
+                    let mut nums: Vec<(numbers::Dec, Value)> = Vec::new();
                     let (mut null, mut t, mut f) = (false, false, false);
                     for x in vals {
                         match x {
@@ -545,10 +547,28 @@ impl SchemaCompiler<'_> {
                             Value::Null => null = true,
                             Value::Bool(true) => t = true,
                             Value::Bool(false) => f = true,
+                            Value::Number(n) => match numbers::parse_dec(&n.to_string()) {
+                                Some(d) => nums.push((d, x.clone())),
+                                None => return bail(self, k),
+                            },
                             _ => return bail(self, k),
                         }
                     }
-                    let mut types: Vec<&str> = vec!["object", "array", "number"];
+                    let mut types: Vec<&str> = vec!["object", "array"];
+                    if nums.is_empty() {
+                        types.push("number");
+                    } else {
+                        if nums.len() > 16 {
+                            return bail(self, k);
+                        }
+                        nums.sort_by(|a, b| numbers::cmp_dec(&a.0, &b.0));
+                        nums.dedup_by(|a, b| numbers::cmp_dec(&a.0, &b.0) == std::cmp::Ordering::Equal);
+                        branches.push(json!({ "type": "number", "exclusiveMaximum": nums[0].1 }));
+                        for w in nums.windows(2) {
+                            branches.push(json!({ "type": "number", "exclusiveMinimum": w[0].1, "exclusiveMaximum": w[1].1 }));
+                        }
+                        branches.push(json!({ "type": "number", "exclusiveMinimum": nums[nums.len() - 1].1 }));
+                    }
                     if !null {
                         types.push("null");
                     }
