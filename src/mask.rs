@@ -238,7 +238,9 @@ pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usi
             // The token may end the machine here and go on in the caller.
             match groups.iter().position(|gr| gr.configs[0].state == p) {
                 Some(k) => groups[k].nodes.push(i as u32),
-                None => groups.push(DepGroup { configs: vec![Config { state: p, stack: BASE }], nodes: vec![i as u32] }),
+                None => {
+                    groups.push(DepGroup { configs: vec![Config { state: p, stack: BASE }], nodes: vec![i as u32] })
+                }
             }
         }
         let t = g.next(p, n.byte);
@@ -292,7 +294,9 @@ pub(crate) fn compose_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, short: &Lo
         if depth > d && g.accept[p as usize] {
             match groups.iter().position(|gr| gr.configs[0].state == p) {
                 Some(k) => groups[k].nodes.push(i as u32),
-                None => groups.push(DepGroup { configs: vec![Config { state: p, stack: BASE }], nodes: vec![i as u32] }),
+                None => {
+                    groups.push(DepGroup { configs: vec![Config { state: p, stack: BASE }], nodes: vec![i as u32] })
+                }
             }
         }
         let t = g.next(p, n.byte);
@@ -386,9 +390,9 @@ impl Leaf {
             }
             i += 1;
         }
-        for s in 0..n {
-            if canon_of[s] == u32::MAX {
-                canon_of[s] = canon.len() as u32;
+        for (s, c) in canon_of.iter_mut().enumerate() {
+            if *c == u32::MAX {
+                *c = canon.len() as u32;
                 canon.push(first + s as u32);
             }
         }
@@ -532,12 +536,16 @@ struct Portable {
     groups: Vec<(Vec<u32>, Vec<u32>)>,
 }
 
+/// (machine signature, canonical state, parse limit) → mask.
+type PortableMap = ahash::AHashMap<(u128, u32, usize), Arc<Portable>>;
+
 /// Per-vocabulary cache of leaf-machine masks, keyed by machine signature,
 /// canonical state and parse limit. Bounded: past [`SharedMasks::MAX_BYTES`]
 /// new masks are computed but not kept.
 #[derive(Debug, Default)]
+
 pub(crate) struct SharedMasks {
-    map: std::sync::Mutex<(ahash::AHashMap<(u128, u32, usize), Arc<Portable>>, usize)>,
+    map: std::sync::Mutex<(PortableMap, usize)>,
 }
 
 impl SharedMasks {

@@ -294,6 +294,32 @@ pub(crate) fn cmp_regex(bound: &Dec, cmp: Cmp, integer: bool, max_len: usize) ->
     alt(vec![pos, neg])
 }
 
+/// Exact order of two decimals.
+pub(crate) fn cmp_dec(a: &Dec, b: &Dec) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let mag = |x: &Dec, y: &Dec| -> Ordering {
+        x.int.len().cmp(&y.int.len()).then_with(|| x.int.cmp(&y.int)).then_with(|| {
+            let n = x.frac.len().max(y.frac.len());
+            let at = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0);
+            (0..n).map(|i| at(&x.frac, i).cmp(&at(&y.frac, i))).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
+        })
+    };
+    let sign = |x: &Dec| {
+        if x.is_zero() {
+            0
+        } else if x.neg {
+            -1
+        } else {
+            1
+        }
+    };
+    match sign(a).cmp(&sign(b)) {
+        Ordering::Equal if sign(a) < 0 => mag(b, a),
+        Ordering::Equal => mag(a, b),
+        o => o,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,31 +407,5 @@ mod tests {
                 }
             }
         }
-    }
-}
-
-/// Exact order of two decimals.
-pub(crate) fn cmp_dec(a: &Dec, b: &Dec) -> std::cmp::Ordering {
-    use std::cmp::Ordering;
-    let mag = |x: &Dec, y: &Dec| -> Ordering {
-        x.int.len().cmp(&y.int.len()).then_with(|| x.int.cmp(&y.int)).then_with(|| {
-            let n = x.frac.len().max(y.frac.len());
-            let at = |v: &[u32], i: usize| v.get(i).copied().unwrap_or(0);
-            (0..n).map(|i| at(&x.frac, i).cmp(&at(&y.frac, i))).find(|o| o.is_ne()).unwrap_or(Ordering::Equal)
-        })
-    };
-    let sign = |x: &Dec| {
-        if x.is_zero() {
-            0
-        } else if x.neg {
-            -1
-        } else {
-            1
-        }
-    };
-    match sign(a).cmp(&sign(b)) {
-        Ordering::Equal if sign(a) < 0 => mag(b, a),
-        Ordering::Equal => mag(a, b),
-        o => o,
     }
 }

@@ -565,7 +565,9 @@ impl SchemaCompiler<'_> {
                         nums.dedup_by(|a, b| numbers::cmp_dec(&a.0, &b.0) == std::cmp::Ordering::Equal);
                         branches.push(json!({ "type": "number", "exclusiveMaximum": nums[0].1 }));
                         for w in nums.windows(2) {
-                            branches.push(json!({ "type": "number", "exclusiveMinimum": w[0].1, "exclusiveMaximum": w[1].1 }));
+                            branches.push(
+                                json!({ "type": "number", "exclusiveMinimum": w[0].1, "exclusiveMaximum": w[1].1 }),
+                            );
                         }
                         branches.push(json!({ "type": "number", "exclusiveMinimum": nums[nums.len() - 1].1 }));
                     }
@@ -1735,10 +1737,10 @@ impl SchemaCompiler<'_> {
             let total_ok = |t: u64| max_props.is_none_or(|m| t < m);
             let next_t = |t: u64| if max_props.is_some() { t + 1 } else { 0 };
             if any_order {
-                for k in 0..nd {
+                for (k, &mk) in decl.iter().enumerate().take(nd) {
                     if st.done >> k & 1 == 0 && total_ok(st.t) {
                         let to = St { done: st.done | 1 << k, d: (st.d + 1).min(dcap), t: next_t(st.t), x: st.x };
-                        targets.push((decl[k], to, None));
+                        targets.push((mk, to, None));
                     }
                 }
             } else if (st.done as usize) < nd {

@@ -64,6 +64,10 @@ struct Key {
     count: u64,
 }
 
+/// One decoder move: input byte, next decoder state, decoded byte (if
+/// any), whether a character ends.
+type DecMove = (u8, Dec, Option<u8>, bool);
+
 fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -160,7 +164,7 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
     };
     let mut memo: Vec<((Dec, u16, bool), u32)> = Vec::new();
     // The decoder's moves from each of its states, worked out once.
-    let mut dec_moves: Vec<(Dec, Vec<(u8, Dec, Option<u8>, bool)>)> = Vec::new();
+    let mut dec_moves: Vec<(Dec, Vec<DecMove>)> = Vec::new();
     let mut i = 0;
     while i < keys.len() {
         memo.clear();
@@ -175,7 +179,7 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
         let moves = match dec_moves.iter().position(|(d, _)| *d == k.dec) {
             Some(p) => p,
             None => {
-                let mv: Vec<(u8, Dec, Option<u8>, bool)> = (0..=255u8)
+                let mv: Vec<DecMove> = (0..=255u8)
                     .filter_map(|b| {
                         let m = if spec.raw { Some((Dec::Normal, Some(b), false)) } else { decode(k.dec, b) };
                         m.map(|(d, x, c)| (b, d, x, c))

@@ -62,7 +62,12 @@ fn unsupported_keywords_fail_strict_and_are_reported_lenient() {
     // where it sits (which one is met first is not part of the contract).
     let e = err(s.clone());
     assert_eq!(e.kind(), &CompileErrorKind::Unsupported);
-    let named = [("pattern", "/properties/name"), ("multipleOf", "/properties/n"), ("uniqueItems", "/properties/tags"), ("format", "/properties/when")];
+    let named = [
+        ("pattern", "/properties/name"),
+        ("multipleOf", "/properties/n"),
+        ("uniqueItems", "/properties/tags"),
+        ("format", "/properties/when"),
+    ];
     assert!(named.contains(&(e.keyword().unwrap_or(""), e.pointer())), "{e}");
     let e = err(json!({"type": "string", "pattern": "^(?=a)"}));
     assert_eq!(e.keyword(), Some("pattern"));

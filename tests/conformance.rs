@@ -65,12 +65,11 @@ fn check_suite(draft: &str, min_compiled: f64) {
             eprintln!("skipped ({k}): {}", o.name);
         }
     }
-    let wrong: Vec<String> =
-        outcomes
-            .iter()
-            .filter(|o| o.compiled.is_ok())
-            .flat_map(|o| o.failures.iter().map(move |f| format!("{}: {f}", o.name)))
-            .collect();
+    let wrong: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.compiled.is_ok())
+        .flat_map(|o| o.failures.iter().map(move |f| format!("{}: {f}", o.name)))
+        .collect();
     assert!(wrong.is_empty(), "{draft}: compiled groups judged wrong:\n{}", wrong.join("\n"));
     let compiled = s.schemas - s.compile_errors;
     assert!(compiled as f64 >= min_compiled, "{draft}: only {compiled} groups compile (ratchet {min_compiled})");
