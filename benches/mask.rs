@@ -130,5 +130,67 @@ fn bench_logits(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_masks, bench_compile, bench_vocab, bench_batch, bench_logits);
+/// Per-token mask + accept along recorded MaskBench paths: every 300th
+/// file of `../shared/corpora/maskbench/data` (override:
+/// `GRAMMASK_SHARED_CORPORA`), its valid instances serialized like
+/// `json.dumps` and tokenized canonically (cl100k). Skipped with a notice
+/// when the data is absent.
+fn bench_maskbench(c: &mut Criterion) {
+    use grammask::conformance::{maskbench_config, python_dumps, Encoder};
+    let root = std::env::var("GRAMMASK_SHARED_CORPORA")
+        .unwrap_or_else(|_| format!("{}/../shared/corpora", env!("CARGO_MANIFEST_DIR")));
+    let dir = std::path::Path::new(&root).join("maskbench/data");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        eprintln!("NOTICE: {} not found; skipping the MaskBench bench", dir.display());
+        return;
+    };
+    let mut files: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    let vocab = Arc::new(Vocabulary::tiktoken(Tiktoken::Cl100k).unwrap());
+    let enc = Encoder::Tiktoken(tiktoken_rs::cl100k_base_singleton());
+    let compiler = Compiler::with_config(maskbench_config());
+    let mut cases = Vec::new();
+    let mut schemas = Vec::new();
+    for f in files.iter().step_by(300) {
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(f).unwrap_or_default()) else {
+            continue;
+        };
+        let Ok(g) = compiler.compile(&doc["schema"], vocab.clone()) else { continue };
+        schemas.push(doc["schema"].clone());
+        for t in doc["tests"].as_array().into_iter().flatten().filter(|t| t["valid"] == true) {
+            let toks = enc.encode(&python_dumps(&t["data"]));
+            let mut m = g.matcher();
+            if toks.iter().all(|&t| m.accept_token(t).is_ok()) {
+                cases.push((g.clone(), toks));
+            }
+        }
+    }
+    let n: usize = cases.iter().map(|(_, p)| p.len()).sum();
+    let mut group = c.benchmark_group("maskbench/cl100k");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(n as u64));
+    let mut mask = vec![0u32; vocab.mask_words()];
+    group.bench_function(format!("warm {} paths", cases.len()), |b| {
+        b.iter(|| {
+            for (g, p) in &cases {
+                let mut m = g.matcher();
+                for &t in p {
+                    m.fill_next_token_bitmask(&mut mask).unwrap();
+                    m.accept_token(t).unwrap();
+                }
+            }
+        })
+    });
+    group.throughput(Throughput::Elements(schemas.len() as u64));
+    group.bench_function(format!("compile {} schemas", schemas.len()), |b| {
+        b.iter(|| {
+            for s in &schemas {
+                compiler.compile(s, vocab.clone()).unwrap();
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_masks, bench_compile, bench_vocab, bench_batch, bench_logits, bench_maskbench);
 criterion_main!(benches);

@@ -52,7 +52,7 @@ fn parse_args() -> Args {
         }
     }
     if a.tokenizer == "llama3" {
-        a.tokenizer = Path::new(&shared).join("tokenizers/llama-3.1/tokenizer.json").display().to_string();
+        a.tokenizer = Path::new(&shared).join("tokenizers/llama3_1/tokenizer.json").display().to_string();
     }
     a
 }
