@@ -23,6 +23,9 @@ pub(crate) struct Scratch {
     buf: Vec<Config>,
     lvl: Vec<usize>,
     pub init: Vec<Config>,
+    /// When set, [`walk`] also lists every token it allows in `rec`.
+    pub recording: bool,
+    pub rec: Vec<u32>,
 }
 
 /// Configurations at a dependent subtree's parent, and the subtree roots.
@@ -109,6 +112,9 @@ pub(crate) fn walk(
         }
         for &t in trie.tokens_at(i) {
             set_bit(mask, t);
+        }
+        if sc.recording {
+            sc.rec.extend_from_slice(trie.tokens_at(i));
         }
         sc.lvl.push(sc.buf.len());
         i += 1;
