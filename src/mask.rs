@@ -209,6 +209,15 @@ pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
     cap
 }
 
+/// Records trie node `i` as dependent below leaf state `p` (one group per
+/// state, configurations on [`BASE`]).
+fn add_dep(groups: &mut Vec<DepGroup>, p: u32, i: usize) {
+    match groups.iter().position(|gr| gr.configs[0].state == p) {
+        Some(k) => groups[k].nodes.push(i as u32),
+        None => groups.push(DepGroup { configs: vec![Config { state: p, stack: BASE }], nodes: vec![i as u32] }),
+    }
+}
+
 /// [`compute_local`] for a state of a leaf machine (no calls): one
 /// configuration per trie node, so the walk is a DFA run over the trie — a
 /// table lookup per node, no configuration sets, no stacks. Where plain text
@@ -242,12 +251,7 @@ pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usi
         let p = st[d - 1];
         if g.accept[p as usize] {
             // The token may end the machine here and go on in the caller.
-            match groups.iter().position(|gr| gr.configs[0].state == p) {
-                Some(k) => groups[k].nodes.push(i as u32),
-                None => {
-                    groups.push(DepGroup { configs: vec![Config { state: p, stack: BASE }], nodes: vec![i as u32] })
-                }
-            }
+            add_dep(&mut groups, p, i);
         }
         let t = g.next(p, n.byte);
         if t == DEAD {
@@ -298,12 +302,7 @@ pub(crate) fn compose_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, short: &Lo
         let depth = n.depth as usize;
         let p = st[depth - 1];
         if depth > d && g.accept[p as usize] {
-            match groups.iter().position(|gr| gr.configs[0].state == p) {
-                Some(k) => groups[k].nodes.push(i as u32),
-                None => {
-                    groups.push(DepGroup { configs: vec![Config { state: p, stack: BASE }], nodes: vec![i as u32] })
-                }
-            }
+            add_dep(&mut groups, p, i);
         }
         let t = g.next(p, n.byte);
         if t == DEAD {
