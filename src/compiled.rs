@@ -121,9 +121,20 @@ impl CompiledGrammar {
     }
     /// Heap bytes: tables plus the mask cache filled so far.
     pub fn memory_bytes(&self) -> usize {
-        self.grammar.memory_bytes()
-            + self.local.capacity() * 8
-            + self.local.iter().filter_map(|l| l.get()).map(|l| l.memory_bytes()).sum::<usize>()
+        // States of one class share one mask, and masks share bits: count
+        // each allocation once.
+        let mut seen = ahash::AHashSet::new();
+        let mut seen_bits = ahash::AHashSet::new();
+        let mut bytes = self.grammar.memory_bytes() + self.local.capacity() * 8;
+        for l in self.local.iter().filter_map(|l| l.get()) {
+            if seen.insert(Arc::as_ptr(l)) {
+                bytes += l.memory_bytes() - l.bits.capacity() * 4;
+                if seen_bits.insert(Arc::as_ptr(&l.bits)) {
+                    bytes += l.bits.capacity() * 4;
+                }
+            }
+        }
+        bytes
     }
     /// Computes the per-state mask cache for every state now (in parallel),
     /// instead of lazily at first use.

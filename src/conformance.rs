@@ -156,6 +156,9 @@ pub struct Outcome {
     pub compiled: Result<(), String>,
     /// Compile time, ms.
     pub compile_ms: f64,
+    /// Heap bytes of the compiled grammar after all its instances ran
+    /// (tables plus the masks cached along the way).
+    pub memory_bytes: usize,
     /// Valid instances rejected.
     pub validation_errors: usize,
     /// Invalid instances accepted.
@@ -199,6 +202,7 @@ pub fn run_schema(
         name: name.to_string(),
         compiled: Ok(()),
         compile_ms,
+        memory_bytes: 0,
         validation_errors: 0,
         invalidation_errors: 0,
         instances: 0,
@@ -225,6 +229,7 @@ pub fn run_schema(
             o.failures.push(format!("INVALID instance accepted: {text}"));
         }
     }
+    o.memory_bytes = g.memory_bytes();
     o
 }
 
@@ -247,6 +252,7 @@ pub fn maskbench_file(path: &Path, vocab: &Arc<Vocabulary>, enc: &Encoder, cfg: 
                 name,
                 compiled: Err(format!("unreadable file: {e}")),
                 compile_ms: 0.0,
+                memory_bytes: 0,
                 validation_errors: 0,
                 invalidation_errors: 0,
                 instances: 0,
@@ -418,6 +424,8 @@ pub struct Summary {
     pub masks: usize,
     /// Compile ms: p50, p90, p99, max.
     pub compile_ms: [f64; 4],
+    /// Compiled-grammar memory, KiB: p50, p99, max (compiled schemas).
+    pub memory_kib: [f64; 3],
 }
 
 impl Summary {
@@ -427,6 +435,7 @@ impl Summary {
         let mut by_kw: std::collections::BTreeMap<String, usize> = Default::default();
         let mut nanos: Vec<u64> = Vec::new();
         let mut compile: Vec<f64> = Vec::new();
+        let mut memory: Vec<f64> = Vec::new();
         for o in outcomes {
             s.passing += o.passed() as usize;
             match &o.compiled {
@@ -434,7 +443,10 @@ impl Summary {
                     s.compile_errors += 1;
                     *by_kw.entry(k.clone()).or_default() += 1;
                 }
-                Ok(()) => compile.push(o.compile_ms),
+                Ok(()) => {
+                    compile.push(o.compile_ms);
+                    memory.push(o.memory_bytes as f64 / 1024.0);
+                }
             }
             s.schemas_with_validation_errors += (o.validation_errors > 0) as usize;
             s.validation_errors += o.validation_errors;
@@ -462,6 +474,11 @@ impl Summary {
         if !compile.is_empty() {
             let q = |p: f64| compile[((compile.len() as f64 * p) as usize).min(compile.len() - 1)];
             s.compile_ms = [q(0.5), q(0.9), q(0.99), *compile.last().unwrap()];
+        }
+        memory.sort_by(|a, b| a.total_cmp(b));
+        if !memory.is_empty() {
+            let q = |p: f64| memory[((memory.len() as f64 * p) as usize).min(memory.len() - 1)];
+            s.memory_kib = [q(0.5), q(0.99), *memory.last().unwrap()];
         }
         s
     }
@@ -498,6 +515,11 @@ impl Summary {
         ));
         let c = self.compile_ms;
         t.push_str(&format!("compile ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}\n", c[0], c[1], c[2], c[3]));
+        let mk = self.memory_kib;
+        t.push_str(&format!(
+            "compiled grammar KiB (tables + masks cached by its runs): p50 {:.0}, p99 {:.0}, max {:.0}\n",
+            mk[0], mk[1], mk[2]
+        ));
         if !self.compile_errors_by_keyword.is_empty() {
             t.push_str("\ncompile errors by keyword: ");
             let parts: Vec<String> =
