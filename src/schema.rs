@@ -92,6 +92,8 @@ const SUPPORTED: &[&str] = &[
     "x-grammask-not-strings",
     // Internal, made by `allOf` merging two patterns.
     "x-grammask-patterns",
+    "dependentRequired",
+    "dependencies",
 ];
 
 /// JSON Schema keywords that constrain instances and are not enforced yet:
@@ -101,9 +103,7 @@ const UNSUPPORTED: &[&str] = &[
     "if",
     "then",
     "else",
-    "dependentRequired",
     "dependentSchemas",
-    "dependencies",
     "contains",
     "minContains",
     "maxContains",
@@ -1604,6 +1604,47 @@ impl SchemaCompiler<'_> {
                 members.push((r.to_string(), fallback(r), add_ptr.clone(), true));
             }
         }
+        // dependentRequired (and draft-7 `dependencies` with name lists): a
+        // name whose presence requires others. Every name involved becomes a
+        // declared member (with the schema it would get as an additional
+        // one), so that the any-order state knows which are present.
+        let mut deps: Vec<(String, Vec<String>)> = Vec::new();
+        let mut dep_kw = "";
+        for kw in ["dependentRequired", "dependencies"] {
+            let Some(v) = map.get(kw) else { continue };
+            let Value::Object(dm) = v else {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must be an object"))
+                    .with_keyword(kw));
+            };
+            dep_kw = kw;
+            for (a, bs) in dm {
+                match bs {
+                    Value::Array(bs) => {
+                        let mut names = Vec::new();
+                        for b in bs {
+                            let b = b.as_str().ok_or_else(|| {
+                                CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must list names"))
+                                    .with_keyword(kw)
+                            })?;
+                            names.push(b.to_string());
+                        }
+                        if !names.is_empty() {
+                            deps.push((a.clone(), names));
+                        }
+                    }
+                    Value::Bool(true) => {}
+                    Value::Object(o) if o.keys().all(|k| !is_constraint(k)) => {}
+                    _ => self.unsupported(ptr, kw, "schema dependencies are not supported yet")?,
+                }
+            }
+        }
+        for (a, bs) in &deps {
+            for n in std::iter::once(a).chain(bs) {
+                if name_ok(n) && !members.iter().any(|m| &m.0 == n) {
+                    members.push((n.clone(), fallback(n), add_ptr.clone(), false));
+                }
+            }
+        }
         // Additional members: one key language per region of the patterns
         // (keys matching exactly the patterns in R), never a declared name.
         let declared: Vec<&str> =
@@ -1704,6 +1745,32 @@ impl SchemaCompiler<'_> {
         }
         let any_order = self.cfg.get_property_order() == PropertyOrder::Any
             && nd <= self.cfg.get_limits().max_unordered_properties.min(16);
+        // Dependencies as bit masks over declared members: (a, needed). A
+        // needed name that can never appear (propertyNames) forbids `a`.
+        let mut dep_masks: Vec<(u64, u64, bool)> = Vec::new();
+        if !deps.is_empty() {
+            if !any_order {
+                self.unsupported(
+                    ptr,
+                    dep_kw,
+                    "needs an object of at most Limits::max_unordered_properties names, in any order",
+                )?;
+            } else {
+                let bit = |n: &str| members.iter().position(|m| m.0 == n).map(|k| 1u64 << k);
+                for (a, bs) in &deps {
+                    let Some(ab) = bit(a) else { continue };
+                    let mut need = 0u64;
+                    let mut impossible = false;
+                    for b in bs {
+                        match bit(b) {
+                            Some(bb) => need |= bb,
+                            None => impossible = true,
+                        }
+                    }
+                    dep_masks.push((ab, need, impossible));
+                }
+            }
+        }
         // A state: declared members done (a bit set in any order, else the
         // index of the next member to consider), declared count (saturating
         // at the minimum), total count (tracked only under maxProperties),
@@ -1779,6 +1846,10 @@ impl SchemaCompiler<'_> {
             }
             let all_required =
                 if any_order { (0..nd).all(|k| !req[k] || st.done >> k & 1 == 1) } else { st.done as usize == nd };
+            let deps_met = dep_masks
+                .iter()
+                .all(|&(a, need, impossible)| st.done & a == 0 || (!impossible && st.done & need == need));
+            let all_required = all_required && (!any_order || deps_met);
             if all_required && st.d + u64::from(st.x) >= min_props {
                 let close = if first { nfa.lit(b"}") } else { self.punct(nfa, b"}", true, false) };
                 nfa.eps(from, close.start);
