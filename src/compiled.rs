@@ -58,12 +58,14 @@ impl Compiler {
         let c = schema::compile(schema, &self.config)?;
         let n = c.grammar.num_states();
         let machines = c.grammar.machine_start.len();
+        let virt = c.grammar.counted.iter().map(|m| VirtualMasks::new(m.size())).collect();
         Ok(Arc::new(CompiledGrammar {
             grammar: c.grammar,
             vocab,
             relaxations: c.relaxations,
             local: (0..n).map(|_| OnceLock::new()).collect(),
             leaves: (0..machines).map(|_| OnceLock::new()).collect(),
+            virt,
             config: self.config.clone(),
         }))
     }
@@ -89,7 +91,35 @@ pub struct CompiledGrammar {
     local: Vec<OnceLock<Arc<LocalMask>>>,
     /// Per machine: its [`Leaf`] analysis when it makes no calls.
     leaves: Vec<OnceLock<Option<Leaf>>>,
+    /// Per counted machine: masks of its virtual states.
+    virt: Vec<VirtualMasks>,
     pub(crate) config: Config,
+}
+
+/// Slots per page of [`VirtualMasks`].
+const PAGE: usize = 1024;
+
+/// The mask cache of one counted machine (see [`crate::grammar::counted`]):
+/// a slot per virtual state, in pages allocated on first use (a string with
+/// `maxLength: 65535` has a million virtual states, of which a run visits a
+/// few), and one mask per window class, shared by its states.
+struct VirtualMasks {
+    pages: Vec<OnceLock<Box<[OnceLock<Arc<LocalMask>>]>>>,
+    classes: std::sync::Mutex<ahash::AHashMap<(u32, Vec<u32>), Arc<LocalMask>>>,
+}
+
+impl VirtualMasks {
+    fn new(size: u32) -> VirtualMasks {
+        let pages = (size as usize).div_ceil(PAGE);
+        VirtualMasks { pages: (0..pages).map(|_| OnceLock::new()).collect(), classes: Default::default() }
+    }
+    fn slot(&self, off: usize) -> &OnceLock<Arc<LocalMask>> {
+        let page = self.pages[off / PAGE].get_or_init(|| (0..PAGE).map(|_| OnceLock::new()).collect());
+        &page[off % PAGE]
+    }
+    fn memory_bytes(&self) -> usize {
+        self.pages.capacity() * 8 + self.pages.iter().filter(|p| p.get().is_some()).count() * PAGE * 8
+    }
 }
 
 impl std::fmt::Debug for CompiledGrammar {
@@ -126,7 +156,14 @@ impl CompiledGrammar {
         let mut seen = ahash::AHashSet::new();
         let mut seen_bits = ahash::AHashSet::new();
         let mut bytes = self.grammar.memory_bytes() + self.local.capacity() * 8;
-        for l in self.local.iter().filter_map(|l| l.get()) {
+        let virt = self.virt.iter().flat_map(|v| {
+            bytes += v.memory_bytes();
+            let classes: Vec<Arc<LocalMask>> =
+                v.classes.lock().map(|m| m.values().cloned().collect()).unwrap_or_default();
+            classes
+        });
+        let virt: Vec<Arc<LocalMask>> = virt.collect();
+        for l in self.local.iter().filter_map(|l| l.get()).chain(virt.iter()) {
             if seen.insert(Arc::as_ptr(l)) {
                 bytes += l.memory_bytes() - l.bits.capacity() * 4;
                 if seen_bits.insert(Arc::as_ptr(&l.bits)) {
@@ -146,7 +183,34 @@ impl CompiledGrammar {
     }
 
     pub(crate) fn local_mask(&self, s: u32) -> &LocalMask {
+        if s >= self.grammar.nreal {
+            return self.virtual_mask(s);
+        }
         self.local[s as usize].get_or_init(|| self.make_local(s))
+    }
+
+    /// The mask of a virtual state of a counted machine: shared by every
+    /// state with the same window (table state and liveness ahead).
+    fn virtual_mask(&self, s: u32) -> &LocalMask {
+        let g = &self.grammar;
+        let ci = g.counted_index(s);
+        let cm = &g.counted[ci];
+        let vm = &self.virt[ci];
+        vm.slot((s - cm.base) as usize).get_or_init(|| {
+            let trie = self.vocab.trie();
+            let key = cm.window(s, trie.max_token_len());
+            if let Some(m) = vm.classes.lock().ok().and_then(|m| m.get(&key).cloned()) {
+                return m;
+            }
+            let (ts, cols) = key.clone();
+            let m = Arc::new(self.vocab.shared_masks.get_or_compute_virtual((cm.sig, ts, cols), cm.done_id(), || {
+                compute_local_leaf(g, trie, s, self.vocab.mask_words())
+            }));
+            if let Ok(mut map) = vm.classes.lock() {
+                map.insert(key, m.clone());
+            }
+            m
+        })
     }
 
     /// A state of a leaf machine shares the mask of its class
@@ -156,7 +220,7 @@ impl CompiledGrammar {
         let g = &self.grammar;
         let limit = self.config.get_limits().max_parse_states;
         let compute = |s: u32| compute_local(g, self.vocab.trie(), s, self.vocab.mask_words(), limit);
-        let m = g.machine_of[s as usize];
+        let m = g.machine_of(s);
         let leaf = self.leaves[m as usize].get_or_init(|| Leaf::analyze(g, m, self.vocab.trie().max_token_len()));
         let Some(leaf) = leaf else {
             return Arc::new(compute(s));

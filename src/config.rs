@@ -53,6 +53,11 @@ pub struct Limits {
     /// order under [`PropertyOrder::Any`]; larger ones keep schema order.
     /// Default 10 (at most 1,024 member subsets per object).
     pub max_unordered_properties: usize,
+    /// Strings with a `maxLength` of at least this many characters count
+    /// their length at run time (virtual states) instead of in the
+    /// automaton, which would need `maxLength` copies of the string's
+    /// states. Default 64.
+    pub counted_strings_from: u64,
 }
 
 impl Default for Limits {
@@ -64,6 +69,7 @@ impl Default for Limits {
             max_parse_states: 512,
             max_schema_depth: 64,
             max_unordered_properties: 10,
+            counted_strings_from: 64,
         }
     }
 }

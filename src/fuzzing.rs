@@ -58,6 +58,7 @@ fn fuzz_config() -> Config {
         max_parse_states: 64,
         max_schema_depth: 32,
         max_unordered_properties: 6,
+        counted_strings_from: 12,
     })
 }
 

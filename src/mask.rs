@@ -165,7 +165,7 @@ pub(crate) fn compute_local(g: &Grammar, trie: &TokTrie, s: u32, words: usize, l
 /// (plain-text state, grammar state) pairs, level by level, stopping early
 /// when a level repeats the previous one.
 pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
-    if g.accept[s as usize] {
+    if g.is_accept(s) {
         return 0;
     }
     // Per plain state: one byte for each distinct (grammar class, next plain state).
@@ -189,7 +189,7 @@ pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
         for &(p, q) in &level {
             for &(b, p2) in &reps[p as usize] {
                 let t = g.next(q, b);
-                if t == DEAD || g.accept[t as usize] {
+                if t == DEAD || g.is_accept(t) {
                     return l - 1;
                 }
                 if !next.contains(&(p2, t)) {
@@ -249,7 +249,7 @@ pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usi
         }
         let d = n.depth as usize;
         let p = st[d - 1];
-        if g.accept[p as usize] {
+        if g.is_accept(p) {
             // The token may end the machine here and go on in the caller.
             add_dep(&mut groups, p, i);
         }
@@ -301,7 +301,7 @@ pub(crate) fn compose_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, short: &Lo
         }
         let depth = n.depth as usize;
         let p = st[depth - 1];
-        if depth > d && g.accept[p as usize] {
+        if depth > d && g.is_accept(p) {
             add_dep(&mut groups, p, i);
         }
         let t = g.next(p, n.byte);
@@ -364,8 +364,8 @@ impl Leaf {
     pub fn analyze(g: &Grammar, m: u32, depth: usize) -> Option<Leaf> {
         use std::hash::{Hash, Hasher};
         let first = g.machine_start[m as usize];
-        if first == u32::MAX {
-            return None;
+        if first == u32::MAX || first >= g.nreal {
+            return None; // empty, or counted (virtual states)
         }
         let mut last = first as usize;
         while last < g.num_states() && g.machine_of[last] == m {
@@ -410,7 +410,7 @@ impl Leaf {
         let mut flat: Vec<u32> = Vec::with_capacity(n * 8);
         flat.push(n as u32);
         for &s in &canon {
-            flat.push(u32::from(g.accept[s as usize]) | u32::from(g.has_out[s as usize]) << 1 | 1 << 8);
+            flat.push(u32::from(g.is_accept(s)) | u32::from(g.has_out(s)) << 1 | 1 << 8);
             let mut prev = u32::MAX - 1;
             for &b in &runs {
                 let t = cid(g.next(s, b));
@@ -551,11 +551,51 @@ type PortableMap = ahash::AHashMap<(u128, u32, usize), Arc<Portable>>;
 
 pub(crate) struct SharedMasks {
     map: std::sync::Mutex<(PortableMap, usize)>,
+    /// Counted-string masks: (table signature, table state, window) → bits
+    /// and the trie nodes that close the string (the only dependent group).
+    virt: std::sync::Mutex<VirtualMap>,
 }
+
+type VirtualMap = ahash::AHashMap<(u128, u32, Vec<u32>), (Arc<Vec<u32>>, Arc<Vec<u32>>)>;
 
 impl SharedMasks {
     /// Most bytes of mask bits kept per vocabulary.
     pub const MAX_BYTES: usize = 256 << 20;
+
+    /// The local mask of virtual state `s` of a counted machine (`key`:
+    /// its signature and window, see [`crate::grammar::counted`]), from the
+    /// cache or computed and cached. The only accepting state is the closed
+    /// one, `done`, so a mask has at most one dependent group, from there.
+    pub fn get_or_compute_virtual(
+        &self,
+        key: (u128, u32, Vec<u32>),
+        done: u32,
+        compute: impl FnOnce() -> LocalMask,
+    ) -> LocalMask {
+        let from = |bits: Arc<Vec<u32>>, nodes: &Arc<Vec<u32>>| LocalMask {
+            bits,
+            groups: if nodes.is_empty() {
+                Vec::new()
+            } else {
+                vec![DepGroup { configs: vec![Config { state: done, stack: BASE }], nodes: nodes.to_vec() }]
+            },
+            stacks: Stacks::default(),
+        };
+        if let Some((bits, nodes)) = self.virt.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return from(bits, &nodes);
+        }
+        let lm = compute();
+        debug_assert!(lm.groups.len() <= 1 && lm.groups.iter().all(|g| g.configs == [Config { state: done, stack: BASE }]));
+        let nodes: Vec<u32> = lm.groups.iter().flat_map(|g| g.nodes.iter().copied()).collect();
+        if let (Ok(mut v), Ok(mut m)) = (self.virt.lock(), self.map.lock()) {
+            let bytes = lm.bits.len() * 4 + nodes.len() * 4;
+            if m.1 + bytes <= Self::MAX_BYTES {
+                m.1 += bytes;
+                v.insert(key, (lm.bits.clone(), Arc::new(nodes)));
+            }
+        }
+        lm
+    }
 
     /// The local mask of leaf state `s` (a class representative), from the
     /// cache or computed and cached.

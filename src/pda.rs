@@ -134,7 +134,7 @@ fn advance(
             }
         }
     }
-    if g.accept[s as usize] {
+    if g.is_accept(s) {
         match k {
             EMPTY => {}
             BASE => flags.needs_context = true,
@@ -149,7 +149,7 @@ fn advance(
 /// Adds a configuration, first popping through states that can only return.
 #[inline]
 fn emit(g: &Grammar, stacks: &Stacks, mut t: u32, mut k: u32, out: &mut Vec<Config>, out_start: usize) {
-    while !g.has_out[t as usize] && k != EMPTY && k != BASE {
+    while !g.has_out(t) && k != EMPTY && k != BASE {
         // A state with no edges is final (states are trimmed), so it returns.
         let (r, p) = stacks.get(k);
         t = r;
@@ -165,7 +165,7 @@ fn emit(g: &Grammar, stacks: &Stacks, mut t: u32, mut k: u32, out: &mut Vec<Conf
 pub(crate) fn can_end(g: &Grammar, stacks: &Stacks, c: Config) -> bool {
     let (mut s, mut k) = (c.state, c.stack);
     loop {
-        if !g.accept[s as usize] {
+        if !g.is_accept(s) {
             return false;
         }
         if k == EMPTY {

@@ -163,6 +163,8 @@ enum Job {
     Terminal(regex_syntax::hir::Hir),
     /// A terminal built as a table (constrained strings, bounded numbers).
     Table(crate::strings::TableDfa),
+    /// A string with long length bounds (see [`crate::grammar::counted`]).
+    Counted(crate::strings::CountedTable),
     /// One object member: key, colon, value of the schema.
     Member(MemberKey, Value, String),
 }
@@ -227,6 +229,10 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
                 nfa.import_dfa(&dfa)
             }
             Job::Table(t) => nfa.import_table(&t),
+            Job::Counted(t) => {
+                c.gb.machines[m as usize].counted = Some(t);
+                continue;
+            }
             Job::Member(key, v, ptr) => c.member(&mut nfa, &key, &v, &ptr)?,
         };
         let def = &mut c.gb.machines[m as usize];
@@ -1238,8 +1244,13 @@ impl SchemaCompiler<'_> {
         if let Some(&m) = self.keys.get(&key) {
             return Ok(m);
         }
-        let table = strings::build(&spec, self.cfg.get_limits().max_states)
-            .map_err(|e| CompileError::new(CompileErrorKind::LimitExceeded, ptr, e).with_keyword(kw))?;
+        let limits = self.cfg.get_limits();
+        let err = |e: String| CompileError::new(CompileErrorKind::LimitExceeded, ptr, e).with_keyword(kw);
+        if !spec.raw && spec.max_len.is_some_and(|m| m >= limits.counted_strings_from) {
+            let table = strings::build_counted(&spec, limits.max_states).map_err(err)?;
+            return Ok(self.machine(key, || Job::Counted(table)));
+        }
+        let table = strings::build(&spec, limits.max_states).map_err(err)?;
         Ok(self.machine(key, || Job::Table(table)))
     }
 

@@ -136,10 +136,44 @@ fn full_match(d: &Dfa, id: StateID) -> bool {
 
 /// Builds the product automaton. `max_states` bounds its size.
 pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, String> {
+    let (ranges, accept) = build_inner(spec, true, max_states)?;
+    let ranges = ranges.into_iter().map(|rs| rs.into_iter().map(|(lo, hi, t, _)| (lo, hi, t)).collect()).collect();
+    Ok(TableDfa { ranges, accept })
+}
+
+/// A constrained string whose length bounds are left to the runtime: the
+/// product of decoder and constraint DFAs *without* a character counter,
+/// each transition marked when it starts a new character. Acceptance here
+/// ignores the length; [`crate::grammar`] runs the count beside the state
+/// (see `grammar::counted`). Used for long bounds, where a counted product
+/// would have `maxLength` times more states.
+#[derive(Debug)]
+pub(crate) struct CountedTable {
+    /// Per state: `(lo, hi, target, starts a character)`.
+    pub ranges: Vec<Vec<(u8, u8, u32, bool)>>,
+    /// After the closing quote, with every pattern satisfied.
+    pub accept: Vec<bool>,
+    pub min_len: u64,
+    pub max_len: u64,
+}
+
+/// Builds a [`CountedTable`]; `spec.max_len` must be set.
+pub(crate) fn build_counted(spec: &StringSpec, max_states: usize) -> Result<CountedTable, String> {
+    let max_len = spec.max_len.ok_or("a counted string needs maxLength")?;
+    let (ranges, accept) = build_inner(spec, false, max_states)?;
+    Ok(CountedTable { ranges, accept, min_len: spec.min_len, max_len })
+}
+
+type Ranges = Vec<Vec<(u8, u8, u32, bool)>>;
+
+/// The product automaton; with `count`, the character count is part of
+/// each state (up to the bounds), else it is left out and acceptance
+/// ignores the bounds.
+fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ranges, Vec<bool>), String> {
     let dfas: Vec<&Dfa> = spec.must.iter().chain(&spec.must_not).collect();
     let n_must = spec.must.len();
     // Counting only matters up to max (or min when unbounded).
-    let cap = spec.max_len.map(|m| m + 1).unwrap_or(spec.min_len);
+    let cap = if count { spec.max_len.map(|m| m + 1).unwrap_or(spec.min_len) } else { 0 };
     let mut ids: Vec<StateID> = Vec::with_capacity(dfas.len());
     for d in &dfas {
         ids.push(start_id(d)?);
@@ -148,7 +182,8 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
     let mut index: ahash::AHashMap<Key, u32> = Default::default();
     let mut keys: Vec<Key> = vec![start.clone()];
     index.insert(start, 0);
-    let mut out = TableDfa { ranges: Vec::new(), accept: Vec::new() };
+    let mut out_ranges: Ranges = Vec::new();
+    let mut out_accept: Vec<bool> = Vec::new();
     // Decoded bytes that every constraint DFA treats alike share a joint
     // class; within one state, (decoder move, joint class, new char)
     // determines the target, so each is worked out once per state.
@@ -171,11 +206,11 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
         let k = keys[i].clone();
         i += 1;
         let accept = (spec.raw || k.dec == Dec::Done)
-            && k.count >= spec.min_len
+            && (!count || k.count >= spec.min_len)
             && (0..n_must).all(|j| full_match(dfas[j], k.ids[j]))
             && (n_must..dfas.len()).all(|j| !full_match(dfas[j], k.ids[j]));
-        out.accept.push(accept);
-        let mut ranges: Vec<(u8, u8, u32)> = Vec::new();
+        out_accept.push(accept);
+        let mut ranges: Vec<(u8, u8, u32, bool)> = Vec::new();
         let moves = match dec_moves.iter().position(|(d, _)| *d == k.dec) {
             Some(p) => p,
             None => {
@@ -190,8 +225,8 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
             }
         };
         for &(b, dec, byte, new_char) in &dec_moves[moves].1 {
-            let count = if new_char { (k.count + 1).min(cap.max(1)) } else { k.count };
-            if let Some(max) = spec.max_len {
+            let next_count = if new_char && count { (k.count + 1).min(cap.max(1)) } else { k.count };
+            if let (Some(max), true) = (spec.max_len, count) {
                 if new_char && k.count + 1 > max {
                     continue;
                 }
@@ -200,8 +235,8 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
             if let Some(&(_, t)) = memo.iter().find(|(m, _)| *m == mk) {
                 if t != u32::MAX {
                     match ranges.last_mut() {
-                        Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t => r.1 = b,
-                        _ => ranges.push((b, b, t)),
+                        Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t && r.3 == new_char => r.1 = b,
+                        _ => ranges.push((b, b, t, new_char)),
                     }
                 }
                 continue;
@@ -221,7 +256,7 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
                 memo.push((mk, u32::MAX));
                 continue;
             }
-            let nk = Key { dec, ids: nids, count };
+            let nk = Key { dec, ids: nids, count: next_count };
             let t = match index.get(&nk) {
                 Some(&t) => t,
                 None => {
@@ -236,13 +271,13 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
             };
             memo.push((mk, t));
             match ranges.last_mut() {
-                Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t => r.1 = b,
-                _ => ranges.push((b, b, t)),
+                Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t && r.3 == new_char => r.1 = b,
+                _ => ranges.push((b, b, t, new_char)),
             }
         }
-        out.ranges.push(ranges);
+        out_ranges.push(ranges);
     }
-    Ok(out)
+    Ok((out_ranges, out_accept))
 }
 
 /// Translates an ECMA-262 regex (JSON Schema `pattern`) into regex-syntax

@@ -187,3 +187,55 @@ fn apply_mask_blocks_exactly_the_clear_bits() {
         assert_eq!(l.is_finite(), allowed, "logit {i}");
     }
 }
+
+/// Strings whose length is counted at run time (virtual states) give the
+/// same masks as the same strings with the count spelled out in the
+/// automaton: two independent constructions of one language, compared mask
+/// for mask along random walks that run strings up to and past their bounds.
+#[test]
+fn counted_strings_equal_explicit_automata() {
+    use grammask::{Config, Limits};
+    let schemas = [
+        serde_json::json!({"type": "string", "minLength": 3, "maxLength": 80}),
+        serde_json::json!({"type": "string", "minLength": 3, "maxLength": 101, "pattern": "^(ab)*$"}),
+        serde_json::json!({"type": "array", "items": {"type": "string", "maxLength": 90, "pattern": "^[a-z]+( [a-z]+)*$"}}),
+        serde_json::json!({"type": "object", "properties": {
+            "a": {"type": "string", "minLength": 66, "maxLength": 70},
+            "b": {"type": "string", "format": "email", "maxLength": 120}}, "additionalProperties": false}),
+    ];
+    let explicit = Config::new().limits(Limits { counted_strings_from: u64::MAX, ..Limits::default() });
+    let counted = Config::new().limits(Limits { counted_strings_from: 0, ..Limits::default() });
+    let mut rng = Rng::new(17);
+    let mut compared = 0;
+    for vocab in [small_vocab(), cl100k().vocab.clone()] {
+        for schema in &schemas {
+            let ge = Compiler::with_config(explicit.clone()).compile(schema, vocab.clone()).unwrap();
+            let gc = Compiler::with_config(counted.clone()).compile(schema, vocab.clone()).unwrap();
+            assert!(gc.num_states() < ge.num_states(), "{schema}: counted strings were not used");
+            for _walk in 0..8 {
+                let (mut me, mut mc) = (ge.matcher(), gc.matcher());
+                for _ in 0..150 {
+                    let a = me.compute_mask().unwrap();
+                    let b = mc.compute_mask().unwrap();
+                    assert!(a == b, "{schema}: masks differ after {:?}", String::from_utf8_lossy(me.output()));
+                    compared += 1;
+                    let allowed = allowed_tokens(&a);
+                    if allowed.is_empty() || me.is_terminated() {
+                        break;
+                    }
+                    // Mostly tokens that stay in the string, so that walks reach the bounds.
+                    let inner: Vec<u32> = allowed
+                        .iter()
+                        .copied()
+                        .filter(|&t| !vocab.token_bytes(t).contains(&b'"') && vocab.token_bytes(t).len() <= 3)
+                        .collect();
+                    let pool = if !inner.is_empty() && rng.chance(0.9) { &inner } else { &allowed };
+                    let t = pool[rng.below(pool.len())];
+                    me.accept_token(t).unwrap();
+                    mc.accept_token(t).unwrap();
+                }
+            }
+        }
+    }
+    assert!(compared > 1500, "only {compared} masks compared");
+}

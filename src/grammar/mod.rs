@@ -7,9 +7,11 @@
 //! runtime in [`crate::pda`] executes. It knows nothing of JSON Schema (that is
 //! [`crate::schema`]) nor of tokens (that is [`crate::vocab`]).
 
+pub(crate) mod counted;
 pub(crate) mod nfa;
 
 use crate::error::{CompileError, CompileErrorKind};
+use counted::Counted;
 use nfa::{Frag, MachineId, Nfa};
 
 /// Marks a missing transition in [`Grammar::trans`].
@@ -22,6 +24,9 @@ pub(crate) struct MachineDef {
     pub body: Frag,
     /// For error messages and debugging (a JSON pointer or a terminal name).
     pub name: String,
+    /// A counted string: the machine is this table with virtual states (see
+    /// [`counted`]), and `nfa` is unused.
+    pub counted: Option<crate::strings::CountedTable>,
 }
 
 /// Collects machines, then compiles them.
@@ -55,22 +60,79 @@ pub(crate) struct Grammar {
     pub machine_of: Vec<u32>,
     /// Start state of the root machine.
     pub root: u32,
+    /// Ids from here on are virtual states of counted machines.
+    pub nreal: u32,
+    /// Counted machines, by increasing `base`.
+    pub counted: Vec<Counted>,
 }
 
 impl Grammar {
     #[inline(always)]
     pub fn next(&self, s: u32, b: u8) -> u32 {
-        // Indexing is checked; the tables are built with exact sizes.
-        self.trans[s as usize * self.nclasses + self.classes[b as usize] as usize]
+        let cls = self.classes[b as usize] as usize;
+        if s < self.nreal {
+            // Indexing is checked; the tables are built with exact sizes.
+            self.trans[s as usize * self.nclasses + cls]
+        } else {
+            self.counted_of(s).next(s, cls, self.nclasses)
+        }
     }
     #[inline(always)]
     pub fn first_has(&self, s: u32, b: u8) -> bool {
-        (self.first[s as usize][(b >> 6) as usize] >> (b & 63)) & 1 == 1
+        if s < self.nreal {
+            (self.first[s as usize][(b >> 6) as usize] >> (b & 63)) & 1 == 1
+        } else {
+            self.next(s, b) != DEAD
+        }
     }
     #[inline(always)]
     pub fn calls(&self, s: u32) -> &[(u32, u32)] {
-        &self.call_edges[self.call_off[s as usize] as usize..self.call_off[s as usize + 1] as usize]
+        if s < self.nreal {
+            &self.call_edges[self.call_off[s as usize] as usize..self.call_off[s as usize + 1] as usize]
+        } else {
+            &[]
+        }
     }
+    /// Whether the machine owning `s` may end in `s`.
+    #[inline(always)]
+    pub fn is_accept(&self, s: u32) -> bool {
+        if s < self.nreal {
+            self.accept[s as usize]
+        } else {
+            s == self.counted_of(s).done_id()
+        }
+    }
+    /// Whether `s` has any byte or call edge.
+    #[inline(always)]
+    pub fn has_out(&self, s: u32) -> bool {
+        if s < self.nreal {
+            self.has_out[s as usize]
+        } else {
+            s != self.counted_of(s).done_id()
+        }
+    }
+    /// The machine owning `s`.
+    pub fn machine_of(&self, s: u32) -> u32 {
+        if s < self.nreal {
+            self.machine_of[s as usize]
+        } else {
+            self.counted_of(s).machine
+        }
+    }
+    /// The counted machine holding virtual id `s` (`s >= nreal`).
+    #[inline(always)]
+    pub fn counted_of(&self, s: u32) -> &Counted {
+        &self.counted[self.counted_index(s)]
+    }
+    /// Index in [`Grammar::counted`] of the machine holding virtual id `s`.
+    #[inline(always)]
+    pub fn counted_index(&self, s: u32) -> usize {
+        if self.counted.len() == 1 {
+            return 0;
+        }
+        self.counted.partition_point(|c| c.base <= s) - 1
+    }
+    /// Explicit (non-virtual) states; virtual ids start here.
     pub fn num_states(&self) -> usize {
         self.accept.len()
     }
@@ -82,19 +144,31 @@ impl Grammar {
             + self.first.capacity() * 32
             + self.has_out.capacity()
             + self.machine_of.capacity() * 4
+            + self.counted.iter().map(Counted::memory_bytes).sum::<usize>()
     }
 }
 
 impl GrammarBuilder {
     pub fn add(&mut self, name: String) -> MachineId {
-        self.machines.push(MachineDef { nfa: Nfa::default(), body: Frag { start: 0, end: 0 }, name });
+        self.machines.push(MachineDef { nfa: Nfa::default(), body: Frag { start: 0, end: 0 }, name, counted: None });
         (self.machines.len() - 1) as MachineId
     }
 
     /// Compiles the machines into tables; `root` is the machine of the whole
     /// document. `max_states` bounds the total number of DFA states.
     pub fn build(mut self, root: MachineId, max_states: usize) -> Result<Grammar, CompileError> {
-        let nonempty = self.trim();
+        let mut lives: Vec<Option<counted::CountedLive>> = Vec::with_capacity(self.machines.len());
+        for m in &self.machines {
+            lives.push(match &m.counted {
+                Some(t) => Some(
+                    counted::liveness(t)
+                        .map_err(|e| CompileError::new(CompileErrorKind::LimitExceeded, &m.name, e).with_keyword("maxLength"))?,
+                ),
+                None => None,
+            });
+        }
+        let fixed: Vec<Option<bool>> = lives.iter().map(|l| l.as_ref().map(|l| l.nonempty())).collect();
+        let nonempty = self.trim(&fixed);
         if !nonempty[root as usize] {
             return Err(CompileError::new(CompileErrorKind::Unsatisfiable, "", "no JSON value satisfies the schema"));
         }
@@ -104,6 +178,12 @@ impl GrammarBuilder {
         for m in &self.machines {
             for s in &m.nfa.states {
                 for &(lo, hi, _) in &s.ranges {
+                    boundary[lo as usize] = true;
+                    boundary[hi as usize + 1] = true;
+                }
+            }
+            for rs in m.counted.iter().flat_map(|t| &t.ranges) {
+                for &(lo, hi, _, _) in rs {
                     boundary[lo as usize] = true;
                     boundary[hi as usize + 1] = true;
                 }
@@ -133,14 +213,37 @@ impl GrammarBuilder {
             machine_start: vec![u32::MAX; self.machines.len()],
             machine_of: Vec::new(),
             root: 0,
+            nreal: 0,
+            counted: Vec::new(),
         };
         // Calls recorded as (machine id, return state) until all starts are known.
         let mut pending_calls: Vec<(u32, u32)> = Vec::new();
         for (mi, m) in self.machines.iter().enumerate() {
-            if !nonempty[mi] {
+            if !nonempty[mi] || m.counted.is_some() {
                 continue;
             }
             determinize(m, mi as u32, &classes, nclasses, &mut g, &mut pending_calls, max_states)?;
+        }
+        // Counted machines take virtual ids after every explicit state.
+        g.nreal = g.accept.len() as u32;
+        let mut base = g.nreal as u64;
+        for (mi, (m, live)) in self.machines.iter().zip(lives).enumerate() {
+            let (Some(t), Some(live)) = (&m.counted, live) else { continue };
+            if !nonempty[mi] {
+                continue;
+            }
+            let c = Counted::new(t, live, mi as u32, base as u32, &classes, nclasses);
+            base += c.size() as u64;
+            if base >= (u32::MAX - 2) as u64 {
+                return Err(CompileError::new(
+                    CompileErrorKind::LimitExceeded,
+                    &m.name,
+                    "counted strings exceed the state id space",
+                )
+                .with_keyword("maxLength"));
+            }
+            g.machine_start[mi] = c.start();
+            g.counted.push(c);
         }
         g.call_edges = pending_calls.iter().map(|&(m, r)| (g.machine_start[m as usize], r)).collect();
         g.root = g.machine_start[root as usize];
@@ -155,7 +258,7 @@ impl GrammarBuilder {
         // machine reaches itself through calls at its start (left recursion):
         // both would make a step loop forever.
         for (mi, &st) in g.machine_start.iter().enumerate() {
-            if st != u32::MAX && g.accept[st as usize] {
+            if st != u32::MAX && g.is_accept(st) {
                 return Err(CompileError::new(
                     CompileErrorKind::InvalidSchema,
                     &self.machines[mi].name,
@@ -170,7 +273,8 @@ impl GrammarBuilder {
 
     /// Removes states that cannot reach their machine's exit and calls to
     /// machines that accept nothing. Returns which machines are non-empty.
-    fn trim(&mut self) -> Vec<bool> {
+    /// `fixed[m]` is set for counted machines, whose emptiness is known.
+    fn trim(&mut self, fixed: &[Option<bool>]) -> Vec<bool> {
         let nm = self.machines.len();
         let mut nonempty = vec![false; nm];
         // A machine is non-empty once its start reaches its end through bytes
@@ -195,8 +299,11 @@ impl GrammarBuilder {
             if nonempty[mi] {
                 continue;
             }
-            let live = live_states(&self.machines[mi], &nonempty);
-            if live[self.machines[mi].body.start as usize] {
+            let start_live = match fixed[mi] {
+                Some(f) => f,
+                None => live_states(&self.machines[mi], &nonempty)[self.machines[mi].body.start as usize],
+            };
+            if start_live {
                 nonempty[mi] = true;
                 for &c in &callers[mi] {
                     if !nonempty[c as usize] && !queued[c as usize] {
@@ -207,6 +314,9 @@ impl GrammarBuilder {
             }
         }
         for mi in 0..nm {
+            if fixed[mi].is_some() {
+                continue;
+            }
             let live = live_states(&self.machines[mi], &nonempty);
             for s in &mut self.machines[mi].nfa.states {
                 s.ranges.retain(|r| live[r.2 as usize]);
@@ -372,7 +482,7 @@ fn check_left_recursion(g: &Grammar, machines: &[MachineDef]) -> Result<(), Comp
     // Edge m -> m' when m's start state calls m'. A cycle means a machine can
     // call itself without consuming a byte.
     let nm = g.machine_start.len();
-    let start_to_machine = |st: u32| g.machine_of[st as usize] as usize;
+    let start_to_machine = |st: u32| g.machine_of(st) as usize;
     let mut color = vec![0u8; nm];
     fn dfs(
         m: usize,
@@ -433,7 +543,17 @@ fn compute_first(g: &mut Grammar, reps: &[u8]) {
         for s in 0..n {
             let mut acc = first[s];
             for &(cs, _) in g.calls(s as u32) {
-                let f = first[cs as usize];
+                let f = if cs < g.nreal {
+                    first[cs as usize]
+                } else {
+                    let mut f = [0u64; 4];
+                    for b in 0..=255u8 {
+                        if g.next(cs, b) != DEAD {
+                            f[(b >> 6) as usize] |= 1 << (b & 63);
+                        }
+                    }
+                    f
+                };
                 for w in 0..4 {
                     acc[w] |= f[w];
                 }
