@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::Grammar;
 use crate::mask::{compose_local_leaf, compute_local, compute_local_leaf, Leaf, LocalMask};
+use crate::vocab::trie::SHORT_TOKEN_BYTES;
 use crate::matcher::Matcher;
 use crate::schema::{self, Relaxation};
 use crate::vocab::Vocabulary;
@@ -190,7 +191,11 @@ impl CompiledGrammar {
     }
 
     /// The mask of a virtual state of a counted machine: shared by every
-    /// state with the same window (table state and liveness ahead).
+    /// state with the same window (table state and liveness ahead), here
+    /// and, through the vocabulary's cache, in other grammars. A new window
+    /// is composed like a leaf state's: the bits of short tokens from the
+    /// first state seen with the same *short* window, and a walk of the
+    /// paths to long tokens only.
     fn virtual_mask(&self, s: u32) -> &LocalMask {
         let g = &self.grammar;
         let ci = g.counted_index(s);
@@ -198,18 +203,29 @@ impl CompiledGrammar {
         let vm = &self.virt[ci];
         vm.slot((s - cm.base) as usize).get_or_init(|| {
             let trie = self.vocab.trie();
-            let key = cm.window(s, trie.max_token_len());
-            if let Some(m) = vm.classes.lock().ok().and_then(|m| m.get(&key).cloned()) {
-                return m;
+            let words = self.vocab.mask_words();
+            let cached = |key: (u32, Vec<u32>), compute: &dyn Fn() -> LocalMask| -> Arc<LocalMask> {
+                if let Some(m) = vm.classes.lock().ok().and_then(|m| m.get(&key).cloned()) {
+                    return m;
+                }
+                let m = Arc::new(self.vocab.shared_masks.get_or_compute_virtual(
+                    (cm.sig, key.0, key.1.clone()),
+                    cm.done_id(),
+                    compute,
+                ));
+                if let Ok(mut map) = vm.classes.lock() {
+                    map.insert(key, m.clone());
+                }
+                m
+            };
+            let full = cm.window(s, trie.max_token_len());
+            if trie.max_token_len() <= SHORT_TOKEN_BYTES {
+                return cached(full, &|| compute_local_leaf(g, trie, s, words));
             }
-            let (ts, cols) = key.clone();
-            let m = Arc::new(self.vocab.shared_masks.get_or_compute_virtual((cm.sig, ts, cols), cm.done_id(), || {
-                compute_local_leaf(g, trie, s, self.vocab.mask_words())
-            }));
-            if let Ok(mut map) = vm.classes.lock() {
-                map.insert(key, m.clone());
-            }
-            m
+            // Short windows are told apart from full ones by the high bit.
+            let (ts, cols) = cm.window(s, SHORT_TOKEN_BYTES);
+            let short = cached((ts | 1 << 31, cols), &|| compute_local_leaf(g, trie, s, words));
+            cached(full, &|| compose_local_leaf(g, trie, s, &short))
         })
     }
 

@@ -370,6 +370,21 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map(|o| (o.name.as_str(), o.compile_ms + o.mask_nanos.iter().sum::<u64>() as f64 / 1e6))
                 .collect();
             slow.sort_by(|a, b| b.1.total_cmp(&a.1));
+            if failures {
+                // Where the mask tail comes from: schemas by masks over 1 ms.
+                let mut tail: Vec<(&str, usize, u64)> = outcomes
+                    .iter()
+                    .map(|o| {
+                        let n = o.mask_nanos.iter().filter(|&&x| x > 1_000_000).count();
+                        (o.name.as_str(), n, o.mask_nanos.iter().copied().max().unwrap_or(0))
+                    })
+                    .filter(|t| t.1 > 0)
+                    .collect();
+                tail.sort_by(|a, b| b.1.cmp(&a.1));
+                let tail: Vec<String> =
+                    tail.iter().take(15).map(|(n, k, mx)| format!("{n} {k} (max {:.1} ms)", *mx as f64 / 1e6)).collect();
+                println!("most masks over 1 ms: {}", tail.join(", "));
+            }
             let slow: Vec<String> = slow.iter().take(5).map(|(n, ms)| format!("{n} {ms:.0} ms")).collect();
             println!("slowest schemas (compile + masks): {}", slow.join(", "));
             println!("MaskBench on {} ({}), {:.0} s", v.name(), dir, t.elapsed().as_secs_f64());
