@@ -76,6 +76,7 @@ const SUPPORTED: &[&str] = &[
     "pattern",
     "format",
     "minimum",
+    "multipleOf",
     "maximum",
     "exclusiveMinimum",
     "exclusiveMaximum",
@@ -99,7 +100,6 @@ const SUPPORTED: &[&str] = &[
 /// JSON Schema keywords that constrain instances and are not enforced yet:
 /// strict mode refuses them by name.
 const UNSUPPORTED: &[&str] = &[
-    "multipleOf",
     "if",
     "then",
     "else",
@@ -1383,22 +1383,51 @@ impl SchemaCompiler<'_> {
         if let Some(d) = num("exclusiveMaximum")? {
             bounds.push((d, Cmp::Lt, "exclusiveMaximum"));
         }
-        if bounds.is_empty() {
+        // `multipleOf` with a whole divisor: a remainder automaton (see
+        // `StringSpec::modulus`). A fractional divisor would need exact
+        // decimal arithmetic that validators do not agree on (most divide
+        // floats), so it is refused by name.
+        let modulus = match map.get("multipleOf") {
+            None => None,
+            Some(v) => {
+                let Some(f) = v.as_f64().filter(|f| *f > 0.0) else {
+                    return Err(CompileError::new(
+                        CompileErrorKind::InvalidSchema,
+                        ptr,
+                        "multipleOf must be a number greater than 0",
+                    )
+                    .with_keyword("multipleOf"));
+                };
+                if f.fract() == 0.0 && f <= 1e6 {
+                    Some(f as u64).filter(|&k| !(integer && k == 1))
+                } else {
+                    self.unsupported(ptr, "multipleOf", "only whole divisors up to 1,000,000 are supported")?;
+                    None
+                }
+            }
+        };
+        if bounds.is_empty() && modulus.is_none() {
             let (name, re) =
                 if integer { ("integer", lexer::number_regex(true)) } else { ("number", lexer::number_regex(false)) };
             return Ok(self.terminal(nfa, name, || lexer::parse(re).expect("valid")));
         }
-        let syntax =
-            if integer { r"-?(?:0|[1-9][0-9]{0,199})" } else { r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]{1,200})?" };
-        let mut spec = StringSpec { raw: true, ..Default::default() };
+        // Under `multipleOf`, at most 15 integer digits: below 2^53, where
+        // every validator's arithmetic (often on f64) is exact.
+        let syntax = match (integer, modulus.is_some()) {
+            (true, false) => r"-?(?:0|[1-9][0-9]{0,199})",
+            (false, false) => r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]{1,200})?",
+            (true, true) => r"-?(?:0|[1-9][0-9]{0,14})",
+            (false, true) => r"-?(?:0|[1-9][0-9]{0,14})(?:\.0{1,200})?",
+        };
+        let mut spec = StringSpec { raw: true, modulus, ..Default::default() };
         spec.must.push(self.dfa(&lexer::parse(syntax).expect("valid"), ptr, "minimum")?);
-        let mut key = format!("num:{integer}");
+        let mut key = format!("num:{integer}:{modulus:?}");
         for (d, cmp, kw) in &bounds {
             let hir = numbers::cmp_regex(d, *cmp, integer, 200);
             spec.must.push(self.dfa(&hir, ptr, kw)?);
             key.push_str(&format!(":{cmp:?}{d:?}"));
         }
-        let kw = bounds[0].2;
+        let kw = bounds.first().map_or("multipleOf", |b| b.2);
         self.table_machine(nfa, key, spec, ptr, kw)
     }
 

@@ -31,6 +31,22 @@ pub(crate) struct StringSpec {
     /// Raw mode: the DFAs read the literal bytes themselves (no JSON string
     /// decoding, no quotes); used to intersect number constraints.
     pub raw: bool,
+    /// Raw mode: the number literal must be a whole multiple of this
+    /// (`multipleOf` with a whole divisor). A remainder automaton over the
+    /// integer digits; a fraction may hold zeros only; no exponent.
+    pub modulus: Option<u64>,
+}
+
+/// Phase and remainder of the `multipleOf` automaton: `r * 2 + in_fraction`.
+fn mod_step(m: u64, k: u64, x: u8) -> Option<u64> {
+    let (r, frac) = (m / 2, m % 2 == 1);
+    match x {
+        b'0'..=b'9' if !frac => Some(((r * 10 + u64::from(x - b'0')) % k) * 2),
+        b'0' => Some(m),
+        b'-' if !frac => Some(m),
+        b'.' if !frac => Some(m + 1),
+        _ => None,
+    }
 }
 
 /// A deterministic byte automaton: `ranges[s]` are `(lo, hi, target)`.
@@ -62,6 +78,8 @@ struct Key {
     dec: Dec,
     ids: Vec<StateID>,
     count: u64,
+    /// State of the `multipleOf` automaton (see [`mod_step`]).
+    m: u64,
 }
 
 /// One decoder move: input byte, next decoder state, decoded byte (if
@@ -178,7 +196,8 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
     for d in &dfas {
         ids.push(start_id(d)?);
     }
-    let start = Key { dec: if spec.raw { Dec::Normal } else { Dec::Open }, ids, count: 0 };
+    let start = Key { dec: if spec.raw { Dec::Normal } else { Dec::Open }, ids, count: 0, m: 0 };
+    let modulus = spec.modulus.filter(|_| spec.raw);
     let mut index: ahash::AHashMap<Key, u32> = Default::default();
     let mut keys: Vec<Key> = vec![start.clone()];
     index.insert(start, 0);
@@ -191,7 +210,11 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
         let mut ids: ahash::AHashMap<Vec<u8>, u16> = Default::default();
         (0..=255u8)
             .map(|x| {
-                let sig: Vec<u8> = dfas.iter().map(|d| d.byte_classes().get(x)).collect();
+                let mut sig: Vec<u8> = dfas.iter().map(|d| d.byte_classes().get(x)).collect();
+                if modulus.is_some() {
+                    // Every byte the remainder automaton reads is its own class.
+                    sig.push(if x.is_ascii_digit() || x == b'-' || x == b'.' { x } else { 0 });
+                }
                 let l = ids.len() as u16;
                 *ids.entry(sig).or_insert(l)
             })
@@ -208,7 +231,8 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
         let accept = (spec.raw || k.dec == Dec::Done)
             && (!count || k.count >= spec.min_len)
             && (0..n_must).all(|j| full_match(dfas[j], k.ids[j]))
-            && (n_must..dfas.len()).all(|j| !full_match(dfas[j], k.ids[j]));
+            && (n_must..dfas.len()).all(|j| !full_match(dfas[j], k.ids[j]))
+            && modulus.is_none_or(|_| k.m / 2 == 0);
         out_accept.push(accept);
         let mut ranges: Vec<(u8, u8, u32, bool)> = Vec::new();
         let moves = match dec_moves.iter().position(|(d, _)| *d == k.dec) {
@@ -243,7 +267,14 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
             }
             let mut nids = k.ids.clone();
             let mut dead = false;
-            if let Some(x) = byte {
+            let mut nm = k.m;
+            if let (Some(md), Some(x)) = (modulus, byte) {
+                match mod_step(k.m, md, x) {
+                    Some(v) => nm = v,
+                    None => dead = true,
+                }
+            }
+            if let (Some(x), false) = (byte, dead) {
                 for (j, d) in dfas.iter().enumerate() {
                     nids[j] = d.next_state(nids[j], x);
                     if j < n_must && d.is_dead_state(nids[j]) {
@@ -256,7 +287,7 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
                 memo.push((mk, u32::MAX));
                 continue;
             }
-            let nk = Key { dec, ids: nids, count: next_count };
+            let nk = Key { dec, ids: nids, count: next_count, m: nm };
             let t = match index.get(&nk) {
                 Some(&t) => t,
                 None => {

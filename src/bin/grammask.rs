@@ -384,6 +384,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 let tail: Vec<String> =
                     tail.iter().take(15).map(|(n, k, mx)| format!("{n} {k} (max {:.1} ms)", *mx as f64 / 1e6)).collect();
                 println!("most masks over 1 ms: {}", tail.join(", "));
+                let by = |f: &dyn Fn(&grammask::conformance::Outcome) -> f64, what: &str, unit: &str| {
+                    let mut v: Vec<(&str, f64)> = outcomes.iter().map(|o| (o.name.as_str(), f(o))).collect();
+                    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+                    let v: Vec<String> = v.iter().take(10).map(|(n, x)| format!("{n} {x:.0} {unit}")).collect();
+                    println!("largest {what}: {}", v.join(", "));
+                };
+                by(&|o| o.compile_ms, "compile times", "ms");
+                by(&|o| o.memory_bytes as f64 / (1 << 20) as f64, "compiled grammars", "MiB");
             }
             let slow: Vec<String> = slow.iter().take(5).map(|(n, ms)| format!("{n} {ms:.0} ms")).collect();
             println!("slowest schemas (compile + masks): {}", slow.join(", "));
