@@ -48,6 +48,7 @@ mod error;
 pub mod fuzzing;
 mod grammar;
 mod lexer;
+mod literal;
 mod mask;
 mod matcher;
 mod merge;

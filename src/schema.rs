@@ -920,6 +920,10 @@ impl SchemaCompiler<'_> {
                 ))
             }
         };
+        if let Some(lits) = self.decided_literals(map) {
+            let kept = if lits.is_empty() { Value::Bool(false) } else { serde_json::json!({ "enum": lits }) };
+            return self.value(nfa, &kept, ptr);
+        }
         if let Some(rewritten) = self.normalize(map, ptr)? {
             return self.value(nfa, &rewritten, ptr);
         }
@@ -1104,8 +1108,79 @@ impl SchemaCompiler<'_> {
                 parts.push(self.punct(nfa, b"]", true, false));
                 nfa.seq(&parts)
             }
+            Value::Number(_) => {
+                // Any spelling of the same value with trailing fraction
+                // zeros (`1`, `1.0`, `1.50`): writers differ on floats.
+                let text = serde_json::to_vec(v).expect("serializable");
+                if text.iter().any(|&b| b == b'e' || b == b'E') {
+                    return nfa.lit(&text);
+                }
+                let head = nfa.lit(&text);
+                let zeros = {
+                    let x = nfa.state();
+                    let z = nfa.lit(b"0");
+                    nfa.eps(x, z.start);
+                    nfa.eps(z.end, x);
+                    Frag { start: x, end: x }
+                };
+                let tail = if text.contains(&b'.') {
+                    zeros
+                } else {
+                    let dot = nfa.lit(b".0");
+                    let frac = nfa.seq(&[dot, zeros]);
+                    let none = nfa.empty();
+                    nfa.alt(&[frac, none])
+                };
+                nfa.seq(&[head, tail])
+            }
             _ => nfa.lit(&serde_json::to_vec(v).expect("serializable")),
         }
+    }
+
+    /// A schema whose values come from a finite set (`enum`/`const` here or
+    /// in an `allOf` member) beside other constraints: the literals that
+    /// satisfy the whole schema, when [`crate::literal`] can decide each of
+    /// them exactly. `None` leaves the schema to the usual path (which
+    /// handles plain `enum`/`const`/`type` itself).
+    fn decided_literals(&self, map: &Map<String, Value>) -> Option<Vec<Value>> {
+        if map.keys().all(|k| matches!(k.as_str(), "enum" | "const" | "type") || !is_constraint(k)) {
+            return None;
+        }
+        if self.legacy_ref && map.contains_key("$ref") {
+            return None; // siblings of `$ref` are ignored: no finite set here
+        }
+        let finite = |m: &Map<String, Value>| -> Option<Vec<Value>> {
+            if let Some(c) = m.get("const") {
+                return Some(vec![c.clone()]);
+            }
+            m.get("enum").and_then(|e| e.as_array()).cloned()
+        };
+        let mut cands = finite(map);
+        if cands.is_none() {
+            for m in map.get("allOf").and_then(|a| a.as_array()).into_iter().flatten() {
+                if let Some(c) = m.as_object().and_then(finite) {
+                    cands = Some(c);
+                    break;
+                }
+            }
+        }
+        let cands = cands?;
+        if cands.len() > 256 {
+            return None;
+        }
+        let eval = crate::literal::Eval {
+            root: self.root,
+            legacy_ref: self.legacy_ref,
+            max_terminal_bytes: self.cfg.get_limits().max_terminal_bytes,
+        };
+        let schema = Value::Object(map.clone());
+        let mut kept: Vec<Value> = Vec::new();
+        for v in cands {
+            if eval.satisfies(&v, &schema, 0)? && !kept.iter().any(|k| crate::literal::json_eq(k, &v)) {
+                kept.push(v);
+            }
+        }
+        Some(kept)
     }
 
     /// Whether literal `v` (from `enum`/`const`) meets the other constraints
