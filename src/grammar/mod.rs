@@ -38,11 +38,20 @@ pub(crate) struct GrammarBuilder {
 /// The compiled grammar: flat, immutable tables.
 #[derive(Debug)]
 pub(crate) struct Grammar {
-    /// Byte → equivalence class.
+    /// Byte → equivalence class, over the whole grammar (the coarsest
+    /// partition that respects every machine's ranges).
     pub classes: [u8; 256],
     pub nclasses: usize,
-    /// `trans[state * nclasses + class]`, [`DEAD`] when absent.
+    /// Transition rows: state `s` reads byte `b` at
+    /// `trans[rows[s].0 + class_maps[rows[s].1][b]]`, [`DEAD`] when absent.
+    /// Each machine has its own (usually much coarser) byte classes, so an
+    /// object machine's row is a handful of entries, not the grammar's
+    /// dozens.
     pub trans: Vec<u32>,
+    /// Per explicit state: (row start, class map).
+    pub rows: Vec<(u32, u32)>,
+    /// Distinct per-machine class maps.
+    pub class_maps: Vec<[u8; 256]>,
     /// Whether the machine owning the state may end here.
     pub accept: Vec<bool>,
     /// Call edges of state `s`: `call_edges[call_off[s]..call_off[s+1]]`, each
@@ -72,7 +81,8 @@ impl Grammar {
         let cls = self.classes[b as usize] as usize;
         if s < self.nreal {
             // Indexing is checked; the tables are built with exact sizes.
-            self.trans[s as usize * self.nclasses + cls]
+            let (row, map) = self.rows[s as usize];
+            self.trans[row as usize + self.class_maps[map as usize][b as usize] as usize]
         } else {
             self.counted_of(s).next(s, cls, self.nclasses)
         }
@@ -138,6 +148,8 @@ impl Grammar {
     }
     pub fn memory_bytes(&self) -> usize {
         self.trans.capacity() * 4
+            + self.rows.capacity() * 8
+            + self.class_maps.capacity() * 256
             + self.accept.capacity()
             + self.call_off.capacity() * 4
             + self.call_edges.capacity() * 8
@@ -205,6 +217,8 @@ impl GrammarBuilder {
             classes,
             nclasses,
             trans: Vec::new(),
+            rows: Vec::new(),
+            class_maps: Vec::new(),
             accept: Vec::new(),
             call_off: vec![0],
             call_edges: Vec::new(),
@@ -218,11 +232,17 @@ impl GrammarBuilder {
         };
         // Calls recorded as (machine id, return state) until all starts are known.
         let mut pending_calls: Vec<(u32, u32)> = Vec::new();
+        let mut map_ids: ahash::AHashMap<[u8; 256], u32> = Default::default();
         for (mi, m) in self.machines.iter().enumerate() {
             if !nonempty[mi] || m.counted.is_some() {
                 continue;
             }
-            determinize(m, mi as u32, &classes, nclasses, &mut g, &mut pending_calls, max_states)?;
+            let (local, n) = local_classes(m);
+            let map = *map_ids.entry(local).or_insert_with(|| {
+                g.class_maps.push(local);
+                (g.class_maps.len() - 1) as u32
+            });
+            determinize(m, mi as u32, (&local, n, map), &mut g, &mut pending_calls, max_states)?;
         }
         // Counted machines take virtual ids after every explicit state.
         g.nreal = g.accept.len() as u32;
@@ -250,8 +270,9 @@ impl GrammarBuilder {
         let n = g.accept.len();
         g.has_out = (0..n)
             .map(|s| {
-                g.call_off[s] != g.call_off[s + 1]
-                    || g.trans[s * nclasses..(s + 1) * nclasses].iter().any(|&t| t != DEAD)
+                let row = g.rows[s].0 as usize;
+                let end = g.rows.get(s + 1).map_or(g.trans.len(), |r| r.0 as usize);
+                g.call_off[s] != g.call_off[s + 1] || g.trans[row..end].iter().any(|&t| t != DEAD)
             })
             .collect();
         // Structural checks: no machine accepts the empty string, and no
@@ -267,7 +288,7 @@ impl GrammarBuilder {
             }
         }
         check_left_recursion(&g, &self.machines)?;
-        compute_first(&mut g, &reps);
+        compute_first(&mut g);
         Ok(g)
     }
 
@@ -390,11 +411,32 @@ fn closure(nfa: &Nfa, set: &mut Vec<u32>, mark: &mut [u32], stamp: u32) {
     set.sort_unstable();
 }
 
+/// The byte classes of one machine: the coarsest partition respecting its
+/// own ranges, and how many there are.
+fn local_classes(m: &MachineDef) -> ([u8; 256], usize) {
+    let mut boundary = [false; 257];
+    boundary[0] = true;
+    for s in &m.nfa.states {
+        for &(lo, hi, _) in &s.ranges {
+            boundary[lo as usize] = true;
+            boundary[hi as usize + 1] = true;
+        }
+    }
+    let mut classes = [0u8; 256];
+    let mut c: i32 = -1;
+    for b in 0..256usize {
+        if boundary[b] {
+            c += 1;
+        }
+        classes[b] = c as u8;
+    }
+    (classes, c as usize + 1)
+}
+
 fn determinize(
     m: &MachineDef,
     mi: u32,
-    classes: &[u8; 256],
-    nclasses: usize,
+    (classes, nclasses, map): (&[u8; 256], usize, u32),
     g: &mut Grammar,
     calls: &mut Vec<(u32, u32)>,
     max_states: usize,
@@ -425,6 +467,7 @@ fn determinize(
         }
         g.accept.push(set.contains(&m.body.end));
         g.machine_of.push(mi);
+        g.rows.push((g.trans.len() as u32, map));
         g.trans.extend(std::iter::repeat_n(DEAD, nclasses));
         ids.insert(set.to_vec(), id);
         sets.push(set.to_vec());
@@ -462,7 +505,8 @@ fn determinize(
             stamp += 1;
             closure(nfa, t, &mut mark, stamp);
             let tid = intern(t, g, &mut sets)?;
-            g.trans[sid as usize * nclasses + c] = tid;
+            let row = g.rows[sid as usize].0 as usize;
+            g.trans[row + c] = tid;
             t.clear();
         }
         for (cm, mut t) in call_targets {
@@ -519,17 +563,26 @@ fn check_left_recursion(g: &Grammar, machines: &[MachineDef]) -> Result<(), Comp
 }
 
 #[allow(clippy::needless_range_loop)]
-fn compute_first(g: &mut Grammar, reps: &[u8]) {
+fn compute_first(g: &mut Grammar) {
     let n = g.accept.len();
-    let nclasses = g.nclasses;
-    let mut class_bits: Vec<[u64; 4]> = vec![[0; 4]; reps.len()];
-    for b in 0..256usize {
-        class_bits[g.classes[b] as usize][b >> 6] |= 1 << (b & 63);
-    }
+    // Per class map: the byte set of each of its classes.
+    let map_bits: Vec<Vec<[u64; 4]>> = g
+        .class_maps
+        .iter()
+        .map(|cm| {
+            let k = cm.iter().map(|&c| c as usize).max().unwrap_or(0) + 1;
+            let mut bits = vec![[0u64; 4]; k];
+            for b in 0..256usize {
+                bits[cm[b] as usize][b >> 6] |= 1 << (b & 63);
+            }
+            bits
+        })
+        .collect();
     let mut first: Vec<[u64; 4]> = vec![[0; 4]; n];
     for s in 0..n {
-        for (c, bits) in class_bits.iter().enumerate() {
-            if g.trans[s * nclasses + c] != DEAD {
+        let (row, map) = g.rows[s];
+        for (c, bits) in map_bits[map as usize].iter().enumerate() {
+            if g.trans[row as usize + c] != DEAD {
                 for w in 0..4 {
                     first[s][w] |= bits[w];
                 }
