@@ -6,9 +6,9 @@ use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::Grammar;
 use crate::mask::{compose_local_leaf, compute_local, compute_local_leaf, Leaf, LocalMask};
-use crate::vocab::trie::SHORT_TOKEN_BYTES;
 use crate::matcher::Matcher;
 use crate::schema::{self, Relaxation};
+use crate::vocab::trie::SHORT_TOKEN_BYTES;
 use crate::vocab::Vocabulary;
 use std::sync::{Arc, OnceLock};
 
@@ -105,9 +105,14 @@ const PAGE: usize = 1024;
 /// `maxLength: 65535` has a million virtual states, of which a run visits a
 /// few), and one mask per window class, shared by its states.
 struct VirtualMasks {
-    pages: Vec<OnceLock<Box<[OnceLock<Arc<LocalMask>>]>>>,
-    classes: std::sync::Mutex<ahash::AHashMap<(u32, Vec<u32>), Arc<LocalMask>>>,
+    pages: Vec<OnceLock<Page>>,
+    classes: std::sync::Mutex<WindowMasks>,
 }
+
+/// [`PAGE`] mask slots.
+type Page = Box<[OnceLock<Arc<LocalMask>>]>;
+/// (table state, window) → mask.
+type WindowMasks = ahash::AHashMap<(u32, Vec<u32>), Arc<LocalMask>>;
 
 impl VirtualMasks {
     fn new(size: u32) -> VirtualMasks {

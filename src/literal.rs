@@ -159,7 +159,8 @@ impl Eval<'_> {
             if self.legacy_ref || t == Some(false) {
                 return t;
             }
-            let rest: Map<String, Value> = m.iter().filter(|(k, _)| *k != "$ref").map(|(k, x)| (k.clone(), x.clone())).collect();
+            let rest: Map<String, Value> =
+                m.iter().filter(|(k, _)| *k != "$ref").map(|(k, x)| (k.clone(), x.clone())).collect();
             return all([t, self.satisfies(v, &Value::Object(rest), depth + 1)]);
         }
         all(m.iter().map(|(k, b)| self.keyword(v, k, b, m, depth)))
@@ -168,14 +169,17 @@ impl Eval<'_> {
     fn keyword(&self, v: &Value, k: &str, b: &Value, m: &Map<String, Value>, depth: usize) -> Option<bool> {
         let d = depth + 1;
         let num = |x: &Value| x.as_number().and_then(dec);
-        let count_kw = |x: &Value| x.as_u64().or_else(|| x.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
+        let count_kw =
+            |x: &Value| x.as_u64().or_else(|| x.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
         Some(match (k, v) {
             _ if IGNORED.contains(&k) => true,
             ("type", _) => {
                 let ok = |t: &Value| -> Option<bool> {
                     Some(match (t.as_str()?, v) {
                         ("null", Value::Null) | ("boolean", Value::Bool(_)) | ("string", Value::String(_)) => true,
-                        ("number", Value::Number(_)) | ("array", Value::Array(_)) | ("object", Value::Object(_)) => true,
+                        ("number", Value::Number(_)) | ("array", Value::Array(_)) | ("object", Value::Object(_)) => {
+                            true
+                        }
                         ("integer", Value::Number(n)) => is_integer(n),
                         ("null" | "boolean" | "string" | "number" | "integer" | "array" | "object", _) => false,
                         _ => return None,
@@ -383,9 +387,10 @@ impl Eval<'_> {
             }
             // Keywords whose meaning depends on evaluation of siblings or
             // on dynamic scope, and internal rewrites: not judged here.
-            ("unevaluatedProperties" | "unevaluatedItems" | "$dynamicRef" | "$recursiveRef" | "$recursiveAnchor", _) => {
-                return None
-            }
+            (
+                "unevaluatedProperties" | "unevaluatedItems" | "$dynamicRef" | "$recursiveRef" | "$recursiveAnchor",
+                _,
+            ) => return None,
             (k, _) if k.starts_with("x-grammask-") => return None,
             // A keyword for another type, or one that is not a keyword.
             _ => true,
@@ -411,8 +416,16 @@ mod tests {
             (json!(0), json!({"not": {"enum": [false]}}), Some(true)),
             (json!([1, 1.0]), json!({"uniqueItems": true}), Some(false)),
             (json!({"a": 1}), json!({"properties": {"a": {"type": "string"}}}), Some(false)),
-            (json!({"a": 1, "bx": "s"}), json!({"patternProperties": {"^b": {"type": "string"}}, "additionalProperties": false}), Some(false)),
-            (json!({"a": 1}), json!({"patternProperties": {"^b": {"type": "string"}}, "additionalProperties": {"type": "integer"}}), Some(true)),
+            (
+                json!({"a": 1, "bx": "s"}),
+                json!({"patternProperties": {"^b": {"type": "string"}}, "additionalProperties": false}),
+                Some(false),
+            ),
+            (
+                json!({"a": 1}),
+                json!({"patternProperties": {"^b": {"type": "string"}}, "additionalProperties": {"type": "integer"}}),
+                Some(true),
+            ),
             (json!(5), json!({"oneOf": [{"minimum": 2}, {"maximum": 6}]}), Some(false)),
             (json!(9), json!({"oneOf": [{"minimum": 2}, {"maximum": 6}]}), Some(true)),
             (json!(0.3), json!({"multipleOf": 0.1}), None),

@@ -585,7 +585,9 @@ impl SharedMasks {
             return from(bits, &nodes);
         }
         let lm = compute();
-        debug_assert!(lm.groups.len() <= 1 && lm.groups.iter().all(|g| g.configs == [Config { state: done, stack: BASE }]));
+        debug_assert!(
+            lm.groups.len() <= 1 && lm.groups.iter().all(|g| g.configs == [Config { state: done, stack: BASE }])
+        );
         let nodes: Vec<u32> = lm.groups.iter().flat_map(|g| g.nodes.iter().copied()).collect();
         if let (Ok(mut v), Ok(mut m)) = (self.virt.lock(), self.map.lock()) {
             let bytes = lm.bits.len() * 4 + nodes.len() * 4;

@@ -380,9 +380,12 @@ fn run(cli: Cli) -> Result<(), String> {
                     })
                     .filter(|t| t.1 > 0)
                     .collect();
-                tail.sort_by(|a, b| b.1.cmp(&a.1));
-                let tail: Vec<String> =
-                    tail.iter().take(15).map(|(n, k, mx)| format!("{n} {k} (max {:.1} ms)", *mx as f64 / 1e6)).collect();
+                tail.sort_by_key(|t| std::cmp::Reverse(t.1));
+                let tail: Vec<String> = tail
+                    .iter()
+                    .take(15)
+                    .map(|(n, k, mx)| format!("{n} {k} (max {:.1} ms)", *mx as f64 / 1e6))
+                    .collect();
                 println!("most masks over 1 ms: {}", tail.join(", "));
                 let by = |f: &dyn Fn(&grammask::conformance::Outcome) -> f64, what: &str, unit: &str| {
                     let mut v: Vec<(&str, f64)> = outcomes.iter().map(|o| (o.name.as_str(), f(o))).collect();

@@ -170,7 +170,14 @@ pub(crate) fn liveness(t: &CountedTable) -> Result<CountedLive, String> {
 impl Counted {
     /// Lays out the machine at virtual id `base` over the grammar's byte
     /// classes (which respect every range of `t`).
-    pub fn new(t: &CountedTable, live: CountedLive, machine: u32, base: u32, classes: &[u8; 256], nclasses: usize) -> Counted {
+    pub fn new(
+        t: &CountedTable,
+        live: CountedLive,
+        machine: u32,
+        base: u32,
+        classes: &[u8; 256],
+        nclasses: usize,
+    ) -> Counted {
         let n = t.accept.len();
         let mut trans = vec![DEAD; n * nclasses];
         for (s, rs) in t.ranges.iter().enumerate() {

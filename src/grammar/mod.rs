@@ -172,10 +172,9 @@ impl GrammarBuilder {
         let mut lives: Vec<Option<counted::CountedLive>> = Vec::with_capacity(self.machines.len());
         for m in &self.machines {
             lives.push(match &m.counted {
-                Some(t) => Some(
-                    counted::liveness(t)
-                        .map_err(|e| CompileError::new(CompileErrorKind::LimitExceeded, &m.name, e).with_keyword("maxLength"))?,
-                ),
+                Some(t) => Some(counted::liveness(t).map_err(|e| {
+                    CompileError::new(CompileErrorKind::LimitExceeded, &m.name, e).with_keyword("maxLength")
+                })?),
                 None => None,
             });
         }
@@ -334,8 +333,8 @@ impl GrammarBuilder {
                 }
             }
         }
-        for mi in 0..nm {
-            if fixed[mi].is_some() {
+        for (mi, f) in fixed.iter().enumerate() {
+            if f.is_some() {
                 continue;
             }
             let live = live_states(&self.machines[mi], &nonempty);
