@@ -28,30 +28,6 @@ pub(crate) struct Eval<'a> {
 
 const MAX_DEPTH: usize = 48;
 
-/// Keywords with no bearing on validity.
-const IGNORED: &[&str] = &[
-    "title",
-    "description",
-    "examples",
-    "example",
-    "$comment",
-    "default",
-    "$schema",
-    "$id",
-    "id",
-    "$anchor",
-    "$dynamicAnchor",
-    "$vocabulary",
-    "deprecated",
-    "readOnly",
-    "writeOnly",
-    "contentMediaType",
-    "contentEncoding",
-    "contentSchema",
-    "$defs",
-    "definitions",
-];
-
 /// JSON equality: numbers by value (`1` equals `1.0`).
 pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -75,6 +51,21 @@ fn is_integer(n: &serde_json::Number) -> bool {
 
 fn dec(n: &serde_json::Number) -> Option<numbers::Dec> {
     numbers::parse_dec(&n.to_string())
+}
+
+/// Whether value `x` meets numeric bound keyword `k` of value `bound` in
+/// schema `m` (draft-4 boolean `exclusive*` read beside their bound).
+pub(crate) fn within_bound(k: &str, x: &numbers::Dec, bound: &numbers::Dec, m: &Map<String, Value>) -> bool {
+    let o = numbers::cmp_dec(x, bound);
+    let strict = |x: &str| m.get(x) == Some(&Value::Bool(true));
+    match k {
+        "minimum" if strict("exclusiveMinimum") => o == Ordering::Greater,
+        "maximum" if strict("exclusiveMaximum") => o == Ordering::Less,
+        "minimum" => o != Ordering::Less,
+        "maximum" => o != Ordering::Greater,
+        "exclusiveMinimum" => o == Ordering::Greater,
+        _ => o == Ordering::Less,
+    }
 }
 
 /// All `Some(true)`: true; any `Some(false)`: false (even if others are
@@ -172,7 +163,7 @@ impl Eval<'_> {
         let count_kw =
             |x: &Value| x.as_u64().or_else(|| x.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
         Some(match (k, v) {
-            _ if IGNORED.contains(&k) => true,
+            _ if crate::schema::ANNOTATIONS.contains(&k) => true,
             ("type", _) => {
                 let ok = |t: &Value| -> Option<bool> {
                     Some(match (t.as_str()?, v) {
@@ -229,16 +220,7 @@ impl Eval<'_> {
                     // Draft 4: a modifier of its bound; alone it means nothing.
                     return Some(true);
                 }
-                let o = numbers::cmp_dec(&dec(n)?, &num(b)?);
-                let strict = |x: &str| m.get(x) == Some(&Value::Bool(true));
-                match k {
-                    "minimum" if strict("exclusiveMinimum") => o == Ordering::Greater,
-                    "maximum" if strict("exclusiveMaximum") => o == Ordering::Less,
-                    "minimum" => o != Ordering::Less,
-                    "maximum" => o != Ordering::Greater,
-                    "exclusiveMinimum" => o == Ordering::Greater,
-                    _ => o == Ordering::Less,
-                }
+                within_bound(k, &dec(n)?, &num(b)?, m)
             }
             ("multipleOf", Value::Number(n)) => {
                 let k = b.as_f64()?;

@@ -33,7 +33,7 @@ pub struct Relaxation {
 }
 
 /// Keywords that never constrain an instance here.
-const ANNOTATIONS: &[&str] = &[
+pub(crate) const ANNOTATIONS: &[&str] = &[
     "title",
     "description",
     "examples",
@@ -1187,7 +1187,6 @@ impl SchemaCompiler<'_> {
     /// of `map`. A keyword that applies to `v`'s type and cannot be checked
     /// here is refused by name (lenient: dropped, so the literal stays).
     fn literal_ok(&mut self, v: &Value, map: &Map<String, Value>, ptr: &str) -> Result<bool, CompileError> {
-        use std::cmp::Ordering;
         let dec = |x: &Value| match x {
             Value::Number(n) => numbers::parse_dec(&n.to_string()),
             _ => None,
@@ -1237,16 +1236,7 @@ impl SchemaCompiler<'_> {
                             )
                             .with_keyword(k));
                         };
-                        let o = numbers::cmp_dec(&x, &y);
-                        let strict = |m: &str| map.get(m) == Some(&Value::Bool(true));
-                        match k {
-                            "minimum" if strict("exclusiveMinimum") => o == Ordering::Greater,
-                            "maximum" if strict("exclusiveMaximum") => o == Ordering::Less,
-                            "minimum" => o != Ordering::Less,
-                            "maximum" => o != Ordering::Greater,
-                            "exclusiveMinimum" => o == Ordering::Greater,
-                            _ => o == Ordering::Less,
-                        }
+                        crate::literal::within_bound(k, &x, &y, map)
                     }
                 }
                 ("minItems", Value::Array(a)) => b.as_u64().is_none_or(|n| a.len() as u64 >= n),
