@@ -32,12 +32,6 @@ fn encoder() -> Encoder {
     Encoder::Tiktoken(tiktoken_rs::cl100k_base_singleton())
 }
 
-/// Files whose expectations contradict the output contract, with why.
-const SUITE_EXCLUDED: &[(&str, &str)] = &[
-    ("format.json", "the core suite treats `format` as an annotation; grammask asserts formats (see optional/format)"),
-    ("vocabulary.json", "custom metaschemas without the validation vocabulary"),
-];
-
 fn run_suite(draft: &str) -> Option<Vec<Outcome>> {
     let root = shared_corpora()?.join("json-schema-test-suite").join(draft);
     if !root.is_dir() {
@@ -49,7 +43,7 @@ fn run_suite(draft: &str) -> Option<Vec<Outcome>> {
     let cfg = Config::new();
     let list: Vec<PathBuf> = files(&root)
         .into_iter()
-        .filter(|p| !SUITE_EXCLUDED.iter().any(|(n, _)| p.file_name().unwrap() == *n))
+        .filter(|p| !grammask::conformance::SUITE_EXCLUDED.iter().any(|(n, _)| p.file_name().unwrap() == *n))
         .collect();
     Some(list.par_iter().flat_map(|p| test_suite_file(p, &vocab, &enc, &cfg)).collect())
 }
