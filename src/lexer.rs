@@ -257,6 +257,19 @@ pub(crate) fn any_string() -> Hir {
     })
 }
 
+/// Whether a DFA (full match, anchored) accepts `s`.
+pub(crate) fn dfa_matches(d: &Dfa, s: &[u8]) -> bool {
+    use regex_automata::dfa::Automaton;
+    let Ok(mut id) = d.start_state(&regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes))
+    else {
+        return false;
+    };
+    for &b in s {
+        id = d.next_state(id, b);
+    }
+    d.is_match_state(d.next_eoi_state(id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

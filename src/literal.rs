@@ -96,42 +96,21 @@ fn count(it: impl IntoIterator<Item = Option<bool>>) -> Option<usize> {
 
 impl Eval<'_> {
     fn resolve(&self, r: &str) -> Option<&Value> {
-        let frag = r.strip_prefix('#')?;
-        let mut out = Vec::new();
-        let b = frag.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' {
-                out.push(u8::from_str_radix(std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?, 16).ok()?);
-                i += 3;
-            } else {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-        let ptr = String::from_utf8(out).ok()?;
+        let ptr = crate::schema::percent_decode(r.strip_prefix('#')?)?;
         if !ptr.is_empty() && !ptr.starts_with('/') {
             return None;
         }
         self.root.pointer(&ptr)
     }
 
-    fn matches(&self, re: &str, s: &str) -> Option<bool> {
-        let hir = lexer::parse(re).ok()?;
-        let d = lexer::compile_hir(&hir, self.max_terminal_bytes).ok()?;
-        use regex_automata::dfa::Automaton;
-        let start = regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes);
-        let mut id = d.start_state(&start).ok()?;
-        for &b in s.as_bytes() {
-            id = d.next_state(id, b);
-        }
-        Some(d.is_match_state(d.next_eoi_state(id)))
+    fn matches(&self, hir: &regex_syntax::hir::Hir, s: &str) -> Option<bool> {
+        let d = lexer::compile_hir(hir, self.max_terminal_bytes).ok()?;
+        Some(lexer::dfa_matches(&d, s.as_bytes()))
     }
 
     /// ECMA-262 search semantics.
     fn pattern(&self, p: &str, s: &str) -> Option<bool> {
-        let t = strings::translate_ecma(p).ok()?;
-        self.matches(&format!("(?s:.)*(?:{t})(?s:.)*"), s)
+        self.matches(&strings::ecma_search(p).ok()?, s)
     }
 
     /// Whether `v` satisfies `schema` (see module docs).
@@ -251,7 +230,7 @@ impl Eval<'_> {
                 // Our format languages are subsets of what validators accept:
                 // a match is certain, a miss is not.
                 let re = strings::format_regex(b.as_str()?)?;
-                if self.matches(re, s)? {
+                if self.matches(&lexer::parse(re).ok()?, s)? {
                     true
                 } else {
                     return None;

@@ -1198,7 +1198,7 @@ impl SchemaCompiler<'_> {
             }
             let ok = match (k, v) {
                 ("pattern", Value::String(s)) => match self.pattern_dfa(b.as_str().unwrap_or(""), ptr, "pattern")? {
-                    Some(d) => dfa_matches(&d, s.as_bytes()),
+                    Some(d) => lexer::dfa_matches(&d, s.as_bytes()),
                     None => true,
                 },
                 ("x-grammask-patterns" | "x-grammask-not-patterns", Value::String(s)) => {
@@ -1206,7 +1206,7 @@ impl SchemaCompiler<'_> {
                     let mut all = true;
                     for p in b.as_array().into_iter().flatten().filter_map(|p| p.as_str()) {
                         if let Some(d) = self.pattern_dfa(p, ptr, if neg { "not" } else { "pattern" })? {
-                            all &= dfa_matches(&d, s.as_bytes()) != neg;
+                            all &= lexer::dfa_matches(&d, s.as_bytes()) != neg;
                         }
                     }
                     all
@@ -1217,7 +1217,7 @@ impl SchemaCompiler<'_> {
                 ("format", Value::String(s)) => match strings::format_regex(b.as_str().unwrap_or("")) {
                     Some(re) => {
                         let d = self.dfa(&lexer::parse(re).expect("valid"), ptr, "format")?;
-                        dfa_matches(&d, s.as_bytes())
+                        lexer::dfa_matches(&d, s.as_bytes())
                     }
                     None => {
                         self.unsupported(ptr, "format", "format is not supported")?;
@@ -1349,7 +1349,7 @@ impl SchemaCompiler<'_> {
                 return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "pattern must be a string")
                     .with_keyword("pattern"));
             };
-            match strings::translate_ecma(p).and_then(|t| lexer::parse(&format!("(?s:.)*(?:{t})(?s:.)*"))) {
+            match strings::ecma_search(p) {
                 Ok(hir) => {
                     spec.must.push(self.dfa(&hir, ptr, "pattern")?);
                     key.push_str(&format!(":p{p:?}"));
@@ -1363,7 +1363,7 @@ impl SchemaCompiler<'_> {
             let ps: Vec<&str> = v.as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
             for p in ps {
                 let shown = if neg { "not" } else { "pattern" };
-                match strings::translate_ecma(p).and_then(|t| lexer::parse(&format!("(?s:.)*(?:{t})(?s:.)*"))) {
+                match strings::ecma_search(p) {
                     Ok(hir) => {
                         let d = self.dfa(&hir, ptr, shown)?;
                         if neg {
@@ -1513,7 +1513,7 @@ impl SchemaCompiler<'_> {
 
     /// Decoded-string DFA for a `patternProperties` key (search semantics).
     fn pattern_dfa(&mut self, p: &str, ptr: &str, kw: &str) -> Result<Option<lexer::Dfa>, CompileError> {
-        match strings::translate_ecma(p).and_then(|t| lexer::parse(&format!("(?s:.)*(?:{t})(?s:.)*"))) {
+        match strings::ecma_search(p) {
             Ok(hir) => Ok(Some(self.dfa(&hir, ptr, kw)?)),
             Err(e) => {
                 self.unsupported(ptr, kw, &format!("cannot translate pattern {p:?}: {e}"))?;
@@ -1667,15 +1667,15 @@ impl SchemaCompiler<'_> {
             name_enum.as_ref().is_none_or(|e| e.iter().any(|x| x == n))
                 && len >= name_min
                 && name_max.is_none_or(|m| len <= m)
-                && name_must.iter().all(|d| dfa_matches(d, n.as_bytes()))
-                && !name_must_not.iter().any(|d| dfa_matches(d, n.as_bytes()))
+                && name_must.iter().all(|d| lexer::dfa_matches(d, n.as_bytes()))
+                && !name_must_not.iter().any(|d| lexer::dfa_matches(d, n.as_bytes()))
         };
         // Declared members in schema order, then required names that are not
         // declared; each value schema also meets every matching pattern's.
         let mut members: Vec<(String, Value, String, bool)> = Vec::new();
         let fallback = |n: &str| -> Value {
             let hits: Vec<Value> =
-                patterns.iter().filter(|(d, _, _)| dfa_matches(d, n.as_bytes())).map(|p| p.1.clone()).collect();
+                patterns.iter().filter(|(d, _, _)| lexer::dfa_matches(d, n.as_bytes())).map(|p| p.1.clone()).collect();
             if hits.is_empty() {
                 additional.clone()
             } else {
@@ -1684,7 +1684,7 @@ impl SchemaCompiler<'_> {
         };
         for (k, v) in props {
             let hits: Vec<Value> =
-                patterns.iter().filter(|(d, _, _)| dfa_matches(d, k.as_bytes())).map(|p| p.1.clone()).collect();
+                patterns.iter().filter(|(d, _, _)| lexer::dfa_matches(d, k.as_bytes())).map(|p| p.1.clone()).collect();
             let sub = if hits.is_empty() {
                 v.clone()
             } else {
@@ -2094,19 +2094,6 @@ impl SchemaCompiler<'_> {
     }
 }
 
-/// Whether a DFA (full match, anchored) accepts `s`.
-fn dfa_matches(d: &lexer::Dfa, s: &[u8]) -> bool {
-    use regex_automata::dfa::Automaton;
-    let Ok(mut id) = d.start_state(&regex_automata::util::start::Config::new().anchored(regex_automata::Anchored::Yes))
-    else {
-        return false;
-    };
-    for &b in s {
-        id = d.next_state(id, b);
-    }
-    d.is_match_state(d.next_eoi_state(id))
-}
-
 /// `v` with every integral float written as an integer (`-2.0` → `-2`), so
 /// that a literal has one spelling whatever its source wrote (output format).
 pub(crate) fn canonical_numbers(v: &Value) -> Value {
@@ -2131,7 +2118,7 @@ fn bad_type(ptr: &str) -> CompileError {
         .with_keyword("type")
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -184,6 +184,14 @@ pub(crate) fn build_counted(spec: &StringSpec, max_states: usize) -> Result<Coun
 
 type Ranges = Vec<Vec<(u8, u8, u32, bool)>>;
 
+/// Appends byte `b` → `(t, new_char)`, extending the last range when it runs on.
+fn push_range(ranges: &mut Vec<(u8, u8, u32, bool)>, b: u8, t: u32, new_char: bool) {
+    match ranges.last_mut() {
+        Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t && r.3 == new_char => r.1 = b,
+        _ => ranges.push((b, b, t, new_char)),
+    }
+}
+
 /// The product automaton; with `count`, the character count is part of
 /// each state (up to the bounds), else it is left out and acceptance
 /// ignores the bounds.
@@ -258,10 +266,7 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
             let mk = (dec, byte.map_or(u16::MAX, |x| joint[x as usize]), new_char);
             if let Some(&(_, t)) = memo.iter().find(|(m, _)| *m == mk) {
                 if t != u32::MAX {
-                    match ranges.last_mut() {
-                        Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t && r.3 == new_char => r.1 = b,
-                        _ => ranges.push((b, b, t, new_char)),
-                    }
+                    push_range(&mut ranges, b, t, new_char);
                 }
                 continue;
             }
@@ -301,14 +306,17 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
                 }
             };
             memo.push((mk, t));
-            match ranges.last_mut() {
-                Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t && r.3 == new_char => r.1 = b,
-                _ => ranges.push((b, b, t, new_char)),
-            }
+            push_range(&mut ranges, b, t, new_char);
         }
         out_ranges.push(ranges);
     }
     Ok((out_ranges, out_accept))
+}
+
+/// A JSON Schema `pattern` with its search semantics (matches anywhere in
+/// the value), as a regex over the whole decoded value.
+pub(crate) fn ecma_search(p: &str) -> Result<regex_syntax::hir::Hir, String> {
+    translate_ecma(p).and_then(|t| crate::lexer::parse(&format!("(?s:.)*(?:{t})(?s:.)*")))
 }
 
 /// Translates an ECMA-262 regex (JSON Schema `pattern`) into regex-syntax

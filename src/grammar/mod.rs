@@ -78,13 +78,12 @@ pub(crate) struct Grammar {
 impl Grammar {
     #[inline(always)]
     pub fn next(&self, s: u32, b: u8) -> u32 {
-        let cls = self.classes[b as usize] as usize;
         if s < self.nreal {
             // Indexing is checked; the tables are built with exact sizes.
             let (row, map) = self.rows[s as usize];
             self.trans[row as usize + self.class_maps[map as usize][b as usize] as usize]
         } else {
-            self.counted_of(s).next(s, cls, self.nclasses)
+            self.counted_of(s).next(s, self.classes[b as usize] as usize, self.nclasses)
         }
     }
     #[inline(always)]
@@ -184,33 +183,10 @@ impl GrammarBuilder {
             return Err(CompileError::new(CompileErrorKind::Unsatisfiable, "", "no JSON value satisfies the schema"));
         }
         // Byte classes: the coarsest partition that respects every range.
-        let mut boundary = [false; 257];
-        boundary[0] = true;
-        for m in &self.machines {
-            for s in &m.nfa.states {
-                for &(lo, hi, _) in &s.ranges {
-                    boundary[lo as usize] = true;
-                    boundary[hi as usize + 1] = true;
-                }
-            }
-            for rs in m.counted.iter().flat_map(|t| &t.ranges) {
-                for &(lo, hi, _, _) in rs {
-                    boundary[lo as usize] = true;
-                    boundary[hi as usize + 1] = true;
-                }
-            }
-        }
-        let mut classes = [0u8; 256];
-        let mut reps: Vec<u8> = Vec::new();
-        let mut c: i32 = -1;
-        for b in 0..256usize {
-            if boundary[b] {
-                c += 1;
-                reps.push(b as u8);
-            }
-            classes[b] = c as u8;
-        }
-        let nclasses = reps.len();
+        let (classes, nclasses) = partition(self.machines.iter().flat_map(|m| {
+            let counted = m.counted.iter().flat_map(|t| &t.ranges).flatten().map(|&(lo, hi, _, _)| (lo, hi));
+            m.nfa.states.iter().flat_map(|s| s.ranges.iter().map(|&(lo, hi, _)| (lo, hi))).chain(counted)
+        }));
 
         let mut g = Grammar {
             classes,
@@ -410,16 +386,14 @@ fn closure(nfa: &Nfa, set: &mut Vec<u32>, mark: &mut [u32], stamp: u32) {
     set.sort_unstable();
 }
 
-/// The byte classes of one machine: the coarsest partition respecting its
-/// own ranges, and how many there are.
-fn local_classes(m: &MachineDef) -> ([u8; 256], usize) {
+/// The coarsest partition of bytes that respects every `(lo, hi)` range, and
+/// how many classes it has.
+fn partition(ranges: impl Iterator<Item = (u8, u8)>) -> ([u8; 256], usize) {
     let mut boundary = [false; 257];
     boundary[0] = true;
-    for s in &m.nfa.states {
-        for &(lo, hi, _) in &s.ranges {
-            boundary[lo as usize] = true;
-            boundary[hi as usize + 1] = true;
-        }
+    for (lo, hi) in ranges {
+        boundary[lo as usize] = true;
+        boundary[hi as usize + 1] = true;
     }
     let mut classes = [0u8; 256];
     let mut c: i32 = -1;
@@ -430,6 +404,11 @@ fn local_classes(m: &MachineDef) -> ([u8; 256], usize) {
         classes[b] = c as u8;
     }
     (classes, c as usize + 1)
+}
+
+/// The byte classes of one machine (its transition rows are this wide).
+fn local_classes(m: &MachineDef) -> ([u8; 256], usize) {
+    partition(m.nfa.states.iter().flat_map(|s| s.ranges.iter().map(|&(lo, hi, _)| (lo, hi))))
 }
 
 fn determinize(
@@ -588,6 +567,20 @@ fn compute_first(g: &mut Grammar) {
             }
         }
     }
+    // A counted machine is called at its start only: its first bytes, once.
+    let counted_first: Vec<[u64; 4]> = g
+        .counted
+        .iter()
+        .map(|c| {
+            let mut f = [0u64; 4];
+            for b in 0..=255u8 {
+                if g.next(c.start(), b) != DEAD {
+                    f[(b >> 6) as usize] |= 1 << (b & 63);
+                }
+            }
+            f
+        })
+        .collect();
     // Add callees' first sets until a fixpoint (calls form a DAG at starts,
     // but a plain fixpoint is simplest and cheap).
     loop {
@@ -595,17 +588,7 @@ fn compute_first(g: &mut Grammar) {
         for s in 0..n {
             let mut acc = first[s];
             for &(cs, _) in g.calls(s as u32) {
-                let f = if cs < g.nreal {
-                    first[cs as usize]
-                } else {
-                    let mut f = [0u64; 4];
-                    for b in 0..=255u8 {
-                        if g.next(cs, b) != DEAD {
-                            f[(b >> 6) as usize] |= 1 << (b & 63);
-                        }
-                    }
-                    f
-                };
+                let f = if cs < g.nreal { first[cs as usize] } else { counted_first[g.counted_index(cs)] };
                 for w in 0..4 {
                     acc[w] |= f[w];
                 }
