@@ -26,6 +26,8 @@ struct Args {
     tokenizer: String,
     every: usize,
     limit: usize,
+    /// Per-schema rows (CSV) for finding what drives a tail.
+    csv: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -37,6 +39,7 @@ fn parse_args() -> Args {
         tokenizer: "cl100k".into(),
         every: 10,
         limit: usize::MAX,
+        csv: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -44,8 +47,9 @@ fn parse_args() -> Args {
             "--tokenizer" => a.tokenizer = it.next().expect("--tokenizer NAME|PATH"),
             "--every" => a.every = it.next().and_then(|n| n.parse().ok()).expect("--every N"),
             "--limit" => a.limit = it.next().and_then(|n| n.parse().ok()).expect("--limit N"),
+            "--csv" => a.csv = Some(PathBuf::from(it.next().expect("--csv FILE"))),
             "-h" | "--help" => {
-                println!("bench-compare [--tokenizer cl100k|o200k|llama3|PATH] [--every N] [--limit N] [DIR]");
+                println!("bench-compare [--tokenizer cl100k|o200k|llama3|PATH] [--every N] [--limit N] [--csv FILE] [DIR]");
                 std::process::exit(0);
             }
             d => a.dir = PathBuf::from(d),
@@ -129,6 +133,7 @@ fn main() {
     let mut gm = Engine::default();
     let mut lg = Engine::default();
     let mut both = 0usize;
+    let mut csv = String::from("file,g_first_ms,l_first_ms,g_mask_sum_ms,l_mask_sum_ms,g_mask_max_us,l_mask_max_us\n");
     let t_all = Instant::now();
     for (fi, f) in files.iter().enumerate() {
         if fi % 50 == 0 {
@@ -165,10 +170,23 @@ fn main() {
         }
         if let (Some((gn, gf, _)), Some((ln, lf, _))) = (g_run, l_run) {
             both += 1;
+            let stats = |v: &[u64]| (v.iter().sum::<u64>() as f64 / 1e6, v.iter().copied().max().unwrap_or(0) as f64 / 1e3);
+            let ((gs, gx), (ls, lx)) = (stats(&gn), stats(&ln));
+            csv += &format!(
+                "{},{:.3},{:.3},{gs:.3},{ls:.3},{gx:.1},{lx:.1}\n",
+                f.file_name().unwrap_or_default().to_string_lossy(),
+                gf as f64 / 1e6,
+                lf as f64 / 1e6
+            );
             gm.mask_ns.extend(gn);
             gm.first_ns.push(gf);
             lg.mask_ns.extend(ln);
             lg.first_ns.push(lf);
+        }
+    }
+    if let Some(p) = &a.csv {
+        if let Err(e) = std::fs::write(p, &csv) {
+            eprintln!("cannot write {}: {e}", p.display());
         }
     }
     println!(
