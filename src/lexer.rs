@@ -13,6 +13,7 @@ use regex_automata::{
     nfa::thompson::{self, WhichCaptures},
     MatchKind,
 };
+use crate::strings::TableDfa;
 use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
 
 /// A terminal DFA.
@@ -39,6 +40,75 @@ pub(crate) fn compile_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
         }
     }
     Ok(d)
+}
+
+/// [`compile_hir`] as a [`TableDfa`] (start state 0, dead states dropped),
+/// the form machines import; cached like the DFAs themselves.
+pub(crate) fn compile_table(hir: &Hir, size_limit: usize) -> Result<std::sync::Arc<TableDfa>, String> {
+    use std::sync::{Arc, Mutex, OnceLock};
+    const MAX_ENTRIES: usize = 512;
+    type Cache = Mutex<ahash::AHashMap<(String, usize), Arc<TableDfa>>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (hir.to_string(), size_limit);
+    if let Some(t) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(t);
+    }
+    let t = Arc::new(table_of(&compile_hir(hir, size_limit)?));
+    if let Ok(mut c) = cache.lock() {
+        if c.len() < MAX_ENTRIES {
+            c.insert(key, t.clone());
+        }
+    }
+    Ok(t)
+}
+
+/// The states of `dfa` reachable from its anchored start, as byte ranges;
+/// a state accepts when the end-of-input transition from it matches.
+fn table_of(dfa: &Dfa) -> TableDfa {
+    use regex_automata::{dfa::Automaton, util::start, Anchored};
+    let cfg = start::Config::new().anchored(Anchored::Yes);
+    let Ok(s0) = dfa.start_state(&cfg) else {
+        return TableDfa { ranges: vec![vec![]], accept: vec![false] };
+    };
+    let classes = dfa.byte_classes();
+    let mut map: ahash::AHashMap<regex_automata::util::primitives::StateID, u32> = Default::default();
+    let mut order = vec![s0];
+    map.insert(s0, 0);
+    let mut t = TableDfa { ranges: Vec::new(), accept: Vec::new() };
+    let mut i = 0;
+    while i < order.len() {
+        let sid = order[i];
+        i += 1;
+        t.accept.push(dfa.is_match_state(dfa.next_eoi_state(sid)));
+        let mut ranges: Vec<(u8, u8, u32)> = Vec::new();
+        // One lookup per byte class; runs of bytes with one target merge.
+        let mut target = [None; 256];
+        for b in 0..=255u8 {
+            let rep = classes.get(b);
+            let nxt = match target[rep as usize] {
+                Some(n) => n,
+                None => {
+                    let n = dfa.next_state(sid, b);
+                    target[rep as usize] = Some(n);
+                    n
+                }
+            };
+            if dfa.is_dead_state(nxt) || dfa.is_quit_state(nxt) {
+                continue;
+            }
+            let tgt = *map.entry(nxt).or_insert_with(|| {
+                order.push(nxt);
+                (order.len() - 1) as u32
+            });
+            match ranges.last_mut() {
+                Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == tgt => r.1 = b,
+                _ => ranges.push((b, b, tgt)),
+            }
+        }
+        t.ranges.push(ranges);
+    }
+    t
 }
 
 fn build_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {

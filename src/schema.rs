@@ -162,11 +162,11 @@ enum Job {
     /// A terminal: a regex HIR.
     Terminal(regex_syntax::hir::Hir),
     /// A terminal built as a table (constrained strings, bounded numbers).
-    Table(crate::strings::TableDfa),
+    Table(std::sync::Arc<crate::strings::TableDfa>),
     /// A string with long length bounds (see [`crate::grammar::counted`]).
     Counted(crate::strings::CountedTable),
     /// One object member: key, colon, value of the schema.
-    Member(MemberKey, Value, String),
+    Member(MemberKey, Value, String, bool),
 }
 
 /// What `propertyNames` asks of a key: patterns it must match and must
@@ -181,6 +181,7 @@ struct NameSpec {
 
 /// How a member's key is written: a literal (declared property, JSON-encoded
 /// with quotes) or a key machine (additional and pattern properties).
+#[derive(Clone)]
 enum MemberKey {
     Lit(Vec<u8>),
     Machine(MachineId),
@@ -223,17 +224,17 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
             Job::Array(v, ptr) => c.array(&mut nfa, &v, &ptr)?,
             Job::Terminal(hir) => {
                 let name = c.gb.machines[m as usize].name.clone();
-                let dfa = lexer::compile_hir(&hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
+                let table = lexer::compile_table(&hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
                     CompileError::new(CompileErrorKind::LimitExceeded, &name, format!("terminal too large: {e}"))
                 })?;
-                nfa.import_dfa(&dfa)
+                nfa.import_table(&table)
             }
             Job::Table(t) => nfa.import_table(&t),
             Job::Counted(t) => {
                 c.gb.machines[m as usize].counted = Some(t);
                 continue;
             }
-            Job::Member(key, v, ptr) => c.member(&mut nfa, &key, &v, &ptr)?,
+            Job::Member(key, v, ptr, comma) => c.member(&mut nfa, &key, &v, &ptr, comma)?,
         };
         let def = &mut c.gb.machines[m as usize];
         def.nfa = nfa;
@@ -1294,17 +1295,20 @@ impl SchemaCompiler<'_> {
         ptr: &str,
         kw: &str,
     ) -> Result<Frag, CompileError> {
-        let m = self.table_machine_id(key, spec, ptr, kw)?;
+        let m = self.table_machine_id(key, spec, ptr, kw, true)?;
         Ok(nfa.call(m))
     }
 
-    /// The machine of a table terminal, built once per key.
+    /// The machine of a table terminal, built once per key; with `global`
+    /// the key names the table's whole content, and the table is shared
+    /// across schemas ([`strings::build_cached`]).
     fn table_machine_id(
         &mut self,
         key: String,
         spec: StringSpec,
         ptr: &str,
         kw: &str,
+        global: bool,
     ) -> Result<MachineId, CompileError> {
         if let Some(&m) = self.keys.get(&key) {
             return Ok(m);
@@ -1315,7 +1319,12 @@ impl SchemaCompiler<'_> {
             let table = strings::build_counted(&spec, limits.max_states).map_err(err)?;
             return Ok(self.machine(key, || Job::Counted(table)));
         }
-        let table = strings::build(&spec, limits.max_states).map_err(err)?;
+        let table = if global {
+            strings::build_cached(&key, &spec, limits.max_states)
+        } else {
+            strings::build(&spec, limits.max_states).map(std::sync::Arc::new)
+        }
+        .map_err(err)?;
         Ok(self.machine(key, || Job::Table(table)))
     }
 
@@ -1636,7 +1645,7 @@ impl SchemaCompiler<'_> {
         let min_props = self.count_kw(map, "minProperties", ptr)?.unwrap_or(0);
         let max_props = self.count_kw(map, "maxProperties", ptr)?;
         // Pattern properties: (dfa, schema, pointer).
-        let mut patterns: Vec<(lexer::Dfa, Value, String)> = Vec::new();
+        let mut patterns: Vec<(lexer::Dfa, Value, String, String)> = Vec::new();
         if let Some(pp) = map.get("patternProperties") {
             let Value::Object(pp) = pp else {
                 return Err(CompileError::new(
@@ -1651,7 +1660,7 @@ impl SchemaCompiler<'_> {
             } else {
                 for (p, s) in pp {
                     if let Some(d) = self.pattern_dfa(p, ptr, "patternProperties")? {
-                        patterns.push((d, s.clone(), ptr_push(&ptr_push(ptr, "patternProperties"), p)));
+                        patterns.push((d, s.clone(), ptr_push(&ptr_push(ptr, "patternProperties"), p), p.clone()));
                     }
                 }
             }
@@ -1675,7 +1684,7 @@ impl SchemaCompiler<'_> {
         let mut members: Vec<(String, Value, String, bool)> = Vec::new();
         let fallback = |n: &str| -> Value {
             let hits: Vec<Value> =
-                patterns.iter().filter(|(d, _, _)| lexer::dfa_matches(d, n.as_bytes())).map(|p| p.1.clone()).collect();
+                patterns.iter().filter(|(d, _, _, _)| lexer::dfa_matches(d, n.as_bytes())).map(|p| p.1.clone()).collect();
             if hits.is_empty() {
                 additional.clone()
             } else {
@@ -1684,7 +1693,7 @@ impl SchemaCompiler<'_> {
         };
         for (k, v) in props {
             let hits: Vec<Value> =
-                patterns.iter().filter(|(d, _, _)| lexer::dfa_matches(d, k.as_bytes())).map(|p| p.1.clone()).collect();
+                patterns.iter().filter(|(d, _, _, _)| lexer::dfa_matches(d, k.as_bytes())).map(|p| p.1.clone()).collect();
             let sub = if hits.is_empty() {
                 v.clone()
             } else {
@@ -1755,7 +1764,7 @@ impl SchemaCompiler<'_> {
         let declared: Vec<&str> =
             members.iter().map(|m| m.0.as_str()).chain(props.keys().map(|k| k.as_str())).collect();
         let n = patterns.len();
-        let mut regions: Vec<MachineId> = Vec::new();
+        let mut regions_src: Vec<(MemberKey, Value, String)> = Vec::new();
         for r in 0..(1usize << n) {
             let sub: Value = if r == 0 {
                 additional.clone()
@@ -1776,13 +1785,15 @@ impl SchemaCompiler<'_> {
                 serde_json::to_string(&declared).expect("ser"),
                 name_enum
             );
-            for (i, (d, _, p)) in patterns.iter().enumerate() {
+            // Table keys name content, never places: the tables are cached
+            // across schemas (see `strings::build_cached`).
+            for (i, (d, _, _, p)) in patterns.iter().enumerate() {
                 if r >> i & 1 == 1 {
                     spec.must.push(d.clone());
-                    key.push_str(&format!(":+{p}"));
+                    key.push_str(&format!(":+{p:?}"));
                 } else {
                     spec.must_not.push(d.clone());
-                    key.push_str(&format!(":-{p}"));
+                    key.push_str(&format!(":-{p:?}"));
                 }
             }
             for d in &name_must {
@@ -1792,6 +1803,8 @@ impl SchemaCompiler<'_> {
                 spec.must_not.push(d.clone());
             }
             if !name_must.is_empty() || !name_must_not.is_empty() {
+                // Name constraints come from a schema that may hold `$ref`s:
+                // a place, so this table stays out of the global cache.
                 key.push_str(&format!(":names@{ptr}"));
             }
             if let Some(e) = &name_enum {
@@ -1814,15 +1827,16 @@ impl SchemaCompiler<'_> {
             let k = if spec.must.is_empty() && spec.must_not.is_empty() && name_min == 0 && name_max.is_none() {
                 self.string_machine()
             } else {
-                self.table_machine_id(key, spec, ptr, "additionalProperties")?
+                let global = name_must.is_empty() && name_must_not.is_empty();
+                self.table_machine_id(key, spec, ptr, "additionalProperties", global)?
             };
-            regions.push(self.member_machine(MemberKey::Machine(k), sub, region_ptr));
+            regions_src.push((MemberKey::Machine(k), sub, region_ptr));
         }
-        let decl: Vec<MachineId> = members
+        let decl_src: Vec<(MemberKey, Value, String)> = members
             .iter()
             .map(|(name, sub, sub_ptr, _)| {
                 let key = serde_json::to_vec(&Value::String(name.clone())).expect("serializable");
-                self.member_machine(MemberKey::Lit(key), sub.clone(), sub_ptr.clone())
+                (MemberKey::Lit(key), sub.clone(), sub_ptr.clone())
             })
             .collect();
         let req: Vec<bool> = members.iter().map(|m| m.3).collect();
@@ -1831,9 +1845,9 @@ impl SchemaCompiler<'_> {
         // at most once; toward `maxProperties` each counts (duplicates only
         // lower the real count, so this is sound).
         let nd = members.len();
-        let extra_slot = u64::from(!regions.is_empty());
+        let extra_slot = u64::from(!regions_src.is_empty());
         if min_props > nd as u64 + extra_slot {
-            if regions.is_empty() {
+            if regions_src.is_empty() {
                 return Ok(nfa.never());
             }
             self.unsupported(
@@ -1850,6 +1864,16 @@ impl SchemaCompiler<'_> {
         }
         let any_order = self.cfg.get_property_order() == PropertyOrder::Any
             && nd <= self.cfg.get_limits().max_unordered_properties.min(16);
+        // Member machines: (plain, comma-prefixed). In any order, the comma
+        // belongs to the member, so that an object state is one NFA state
+        // (plus its whitespace run) with no epsilons: built one to one.
+        let mut pair = |(key, sub, p): &(MemberKey, Value, String)| {
+            let plain = self.member_machine(key.clone(), sub.clone(), p.clone(), false);
+            let comma = if any_order { self.member_machine(key.clone(), sub.clone(), p.clone(), true) } else { plain };
+            (plain, comma)
+        };
+        let decl: Vec<(MachineId, MachineId)> = decl_src.iter().map(&mut pair).collect();
+        let regions: Vec<(MachineId, MachineId)> = regions_src.iter().map(&mut pair).collect();
         // Dependencies as bit masks over declared members: (a, needed). A
         // needed name that can never appear (propertyNames) forbids `a`.
         let mut dep_masks: Vec<(u64, u64, bool)> = Vec::new();
@@ -1888,7 +1912,8 @@ impl SchemaCompiler<'_> {
             x: bool,
         }
         let dcap = min_props.max(1);
-        let open = self.punct(nfa, b"{", false, true);
+        // In any order the whitespace after `{` is the start state's run.
+        let open = if any_order { nfa.lit(b"{") } else { self.punct(nfa, b"{", false, true) };
         let end = nfa.state();
         let mut ids: ahash::AHashMap<St, u32> = Default::default();
         let start = St { done: 0, d: 0, t: 0, x: false };
@@ -1898,40 +1923,53 @@ impl SchemaCompiler<'_> {
         while let Some(st) = work.pop() {
             let from = ids[&st];
             let first = st.d == 0 && !st.x;
-            let hub = if first {
+            let hub = if first || any_order {
                 from
             } else {
                 let c = self.punct(nfa, b",", true, true);
                 nfa.eps(from, c.start);
                 c.end
             };
-            let mut targets: Vec<(MachineId, St, Option<u32>)> = Vec::new();
+            // (plain machine, comma-prefixed machine, next state); a plain
+            // MachineId::MAX skips the member (schema order, optional).
+            let mut targets: Vec<(MachineId, MachineId, St)> = Vec::new();
             let total_ok = |t: u64| max_props.is_none_or(|m| t < m);
             let next_t = |t: u64| if max_props.is_some() { t + 1 } else { 0 };
             if any_order {
-                for (k, &mk) in decl.iter().enumerate().take(nd) {
+                for (k, &(mk, mc)) in decl.iter().enumerate().take(nd) {
                     if st.done >> k & 1 == 0 && total_ok(st.t) {
                         let to = St { done: st.done | 1 << k, d: (st.d + 1).min(dcap), t: next_t(st.t), x: st.x };
-                        targets.push((mk, to, None));
+                        targets.push((mk, mc, to));
                     }
                 }
             } else if (st.done as usize) < nd {
                 let i = st.done as usize;
                 if !req[i] {
-                    targets.push((MachineId::MAX, St { done: st.done + 1, ..st }, None));
+                    targets.push((MachineId::MAX, MachineId::MAX, St { done: st.done + 1, ..st }));
                 }
                 if total_ok(st.t) {
                     let to = St { done: st.done + 1, d: (st.d + 1).min(dcap), t: next_t(st.t), x: st.x };
-                    targets.push((decl[i], to, None));
+                    targets.push((decl[i].0, decl[i].1, to));
                 }
             }
             let decl_done = if any_order { true } else { st.done as usize == nd };
             if decl_done && total_ok(st.t) {
-                for &m in &regions {
-                    targets.push((m, St { t: next_t(st.t), x: true, ..st }, None));
+                for &(m, c) in &regions {
+                    if !targets.iter().any(|x| x.0 == m) {
+                        targets.push((m, c, St { t: next_t(st.t), x: true, ..st }));
+                    }
                 }
             }
-            for (m, to, _) in targets {
+            // In any order: `from` and each whitespace position after it
+            // (after `{`, or before `,` / `}`) carry the same edges.
+            let positions = if any_order { self.ws_run(nfa, from) } else { vec![from] };
+            for (m, mc, mut to) in targets {
+                // Once the declared count reaches its cap (at least one
+                // member, at least `minProperties`), whether an additional
+                // member was emitted no longer matters: one state, not two.
+                if to.d == dcap {
+                    to.x = false;
+                }
                 let t = match ids.get(&to) {
                     Some(&t) => t,
                     None => {
@@ -1943,6 +1981,11 @@ impl SchemaCompiler<'_> {
                 };
                 if m == MachineId::MAX {
                     nfa.eps(from, t);
+                } else if any_order {
+                    let callee = if first { m } else { mc };
+                    for &p in &positions {
+                        nfa.states[p as usize].calls.push((callee, t));
+                    }
                 } else {
                     let f = nfa.call(m);
                     nfa.eps(hub, f.start);
@@ -1956,9 +1999,15 @@ impl SchemaCompiler<'_> {
                 .all(|&(a, need, impossible)| st.done & a == 0 || (!impossible && st.done & need == need));
             let all_required = all_required && (!any_order || deps_met);
             if all_required && st.d + u64::from(st.x) >= min_props {
-                let close = if first { nfa.lit(b"}") } else { self.punct(nfa, b"}", true, false) };
-                nfa.eps(from, close.start);
-                nfa.eps(close.end, end);
+                if any_order {
+                    for &p in &positions {
+                        nfa.states[p as usize].ranges.push((b'}', b'}', end));
+                    }
+                } else {
+                    let close = if first { nfa.lit(b"}") } else { self.punct(nfa, b"}", true, false) };
+                    nfa.eps(from, close.start);
+                    nfa.eps(close.end, end);
+                }
             }
             self.check_nfa(nfa, ptr, kw)?;
         }
@@ -1966,22 +2015,53 @@ impl SchemaCompiler<'_> {
     }
 
     /// The machine for one object member: key, colon, value.
-    fn member_machine(&mut self, key: MemberKey, schema: Value, ptr: String) -> MachineId {
+    /// The machine for one object member (`comma`: preceded by `,` and the
+    /// whitespace after it).
+    fn member_machine(&mut self, key: MemberKey, schema: Value, ptr: String, comma: bool) -> MachineId {
+        let c = if comma { "," } else { "" };
         let k = match &key {
-            MemberKey::Lit(b) => format!("member:{}:{}", String::from_utf8_lossy(b), schema),
-            MemberKey::Machine(m) => format!("member:#{m}:{}", schema),
+            MemberKey::Lit(b) => format!("member{c}:{}:{}", String::from_utf8_lossy(b), schema),
+            MemberKey::Machine(m) => format!("member{c}:#{m}:{}", schema),
         };
-        self.machine(k, || Job::Member(key, schema, ptr))
+        self.machine(k, || Job::Member(key, schema, ptr, comma))
     }
 
-    fn member(&mut self, nfa: &mut Nfa, key: &MemberKey, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
-        let k = match key {
+    fn member(
+        &mut self,
+        nfa: &mut Nfa,
+        key: &MemberKey,
+        schema: &Value,
+        ptr: &str,
+        comma: bool,
+    ) -> Result<Frag, CompileError> {
+        let mut parts = Vec::with_capacity(4);
+        if comma {
+            parts.push(self.punct(nfa, b",", false, true));
+        }
+        parts.push(match key {
             MemberKey::Lit(b) => nfa.lit(b),
             MemberKey::Machine(m) => nfa.call(*m),
-        };
-        let colon = self.punct(nfa, b":", true, true);
-        let v = self.value(nfa, schema, ptr)?;
-        Ok(nfa.seq(&[k, colon, v]))
+        });
+        parts.push(self.punct(nfa, b":", true, true));
+        parts.push(self.value(nfa, schema, ptr)?);
+        Ok(nfa.seq(&parts))
+    }
+
+    /// `from` and the states of a whitespace run after it (per policy):
+    /// `from --ws--> w1 --ws--> w2 …`, each a place where the run may stop.
+    fn ws_run(&self, nfa: &mut Nfa, from: u32) -> Vec<u32> {
+        let mut run = vec![from];
+        if let Whitespace::Flexible { max_run } = self.cfg.get_whitespace() {
+            for _ in 0..max_run {
+                let n = nfa.state();
+                let cur = *run.last().expect("non-empty");
+                for b in [b' ', b'\t', b'\n', b'\r'] {
+                    nfa.states[cur as usize].ranges.push((b, b, n));
+                }
+                run.push(n);
+            }
+        }
+        run
     }
 
     fn array(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {

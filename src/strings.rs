@@ -15,6 +15,7 @@
 //! (either hex case). Free strings (no constraint) accept every JSON escape.
 
 use crate::lexer::Dfa;
+use std::sync::Arc;
 use regex_automata::dfa::Automaton;
 use regex_automata::util::primitives::StateID;
 use regex_automata::{util::start, Anchored};
@@ -84,6 +85,7 @@ struct Key {
 
 /// One decoder move: input byte, next decoder state, decoded byte (if
 /// any), whether a character ends.
+/// (byte, decoder state after it, decoded byte if any, starts a character).
 type DecMove = (u8, Dec, Option<u8>, bool);
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -159,6 +161,35 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
     Ok(TableDfa { ranges, accept })
 }
 
+/// [`build`], cached process-wide by `key`, which must name the spec's
+/// whole content (its constraints' sources, bounds, flags; never a place in
+/// a schema). The same key sets, formats and number bounds recur across
+/// schemas; the cache is bounded in total states so that a long-running
+/// server does not grow it without end.
+pub(crate) fn build_cached(key: &str, spec: &StringSpec, max_states: usize) -> Result<Arc<TableDfa>, String> {
+    use std::sync::{Mutex, OnceLock};
+    const MAX_STATES: usize = 1 << 20;
+    #[derive(Default)]
+    struct Cache {
+        tables: ahash::AHashMap<(String, usize), Arc<TableDfa>>,
+        states: usize,
+    }
+    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let k = (key.to_string(), max_states);
+    if let Some(t) = cache.lock().ok().and_then(|c| c.tables.get(&k).cloned()) {
+        return Ok(t);
+    }
+    let t = Arc::new(build(spec, max_states)?);
+    if let Ok(mut c) = cache.lock() {
+        if c.states + t.accept.len() <= MAX_STATES {
+            c.states += t.accept.len();
+            c.tables.insert(k, t.clone());
+        }
+    }
+    Ok(t)
+}
+
 /// A constrained string whose length bounds are left to the runtime: the
 /// product of decoder and constraint DFAs *without* a character counter,
 /// each transition marked when it starts a new character. Acceptance here
@@ -228,12 +259,15 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
             })
             .collect()
     };
-    let mut memo: Vec<((Dec, u16, bool), u32)> = Vec::new();
-    // The decoder's moves from each of its states, worked out once.
-    let mut dec_moves: Vec<(Dec, Vec<DecMove>)> = Vec::new();
+    // Per state: the target of each move class, worked out once.
+    const UNSET: u32 = u32::MAX - 1;
+    let mut memo: Vec<u32> = Vec::new();
+    // The decoder's moves from each of its states, worked out once, each
+    // with its move class: moves alike in (decoder move, joint class, new
+    // char) have one target.
+    let mut dec_moves: Vec<(Dec, Vec<(DecMove, u16)>, usize)> = Vec::new();
     let mut i = 0;
     while i < keys.len() {
-        memo.clear();
         let k = keys[i].clone();
         i += 1;
         let accept = (spec.raw || k.dec == Dec::Done)
@@ -243,28 +277,38 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
             && modulus.is_none_or(|_| k.m / 2 == 0);
         out_accept.push(accept);
         let mut ranges: Vec<(u8, u8, u32, bool)> = Vec::new();
-        let moves = match dec_moves.iter().position(|(d, _)| *d == k.dec) {
+        let moves = match dec_moves.iter().position(|(d, _, _)| *d == k.dec) {
             Some(p) => p,
             None => {
-                let mv: Vec<DecMove> = (0..=255u8)
+                let mut kinds: Vec<(Dec, u16, bool)> = Vec::new();
+                let mv: Vec<(DecMove, u16)> = (0..=255u8)
                     .filter_map(|b| {
                         let m = if spec.raw { Some((Dec::Normal, Some(b), false)) } else { decode(k.dec, b) };
-                        m.map(|(d, x, c)| (b, d, x, c))
+                        m.map(|(d, x, c)| {
+                            let kind = (d, x.map_or(u16::MAX, |x| joint[x as usize]), c);
+                            let id = kinds.iter().position(|&q| q == kind).unwrap_or_else(|| {
+                                kinds.push(kind);
+                                kinds.len() - 1
+                            });
+                            ((b, d, x, c), id as u16)
+                        })
                     })
                     .collect();
-                dec_moves.push((k.dec, mv));
+                dec_moves.push((k.dec, mv, kinds.len()));
                 dec_moves.len() - 1
             }
         };
-        for &(b, dec, byte, new_char) in &dec_moves[moves].1 {
+        memo.clear();
+        memo.resize(dec_moves[moves].2, UNSET);
+        for &((b, dec, byte, new_char), kind) in &dec_moves[moves].1 {
             let next_count = if new_char && count { (k.count + 1).min(cap.max(1)) } else { k.count };
             if let (Some(max), true) = (spec.max_len, count) {
                 if new_char && k.count + 1 > max {
                     continue;
                 }
             }
-            let mk = (dec, byte.map_or(u16::MAX, |x| joint[x as usize]), new_char);
-            if let Some(&(_, t)) = memo.iter().find(|(m, _)| *m == mk) {
+            let t = memo[kind as usize];
+            if t != UNSET {
                 if t != u32::MAX {
                     push_range(&mut ranges, b, t, new_char);
                 }
@@ -289,7 +333,7 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
                 }
             }
             if dead {
-                memo.push((mk, u32::MAX));
+                memo[kind as usize] = u32::MAX;
                 continue;
             }
             let nk = Key { dec, ids: nids, count: next_count, m: nm };
@@ -305,7 +349,7 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
                     t
                 }
             };
-            memo.push((mk, t));
+            memo[kind as usize] = t;
             push_range(&mut ranges, b, t, new_char);
         }
         out_ranges.push(ranges);

@@ -287,6 +287,13 @@ impl GrammarBuilder {
                 }
             }
         }
+        // Each machine's last liveness, with how many of its call edges
+        // led to non-empty machines then: callees only turn non-empty, so an
+        // unchanged count means the liveness is final.
+        let live_calls = |m: &MachineDef, nonempty: &[bool]| {
+            m.nfa.states.iter().flat_map(|s| &s.calls).filter(|c| nonempty[c.0 as usize]).count()
+        };
+        let mut last: Vec<Option<(Vec<bool>, usize)>> = vec![None; nm];
         let mut queued = vec![true; nm];
         let mut queue: Vec<u32> = (0..nm as u32).rev().collect();
         while let Some(mi) = queue.pop() {
@@ -297,7 +304,13 @@ impl GrammarBuilder {
             }
             let start_live = match fixed[mi] {
                 Some(f) => f,
-                None => live_states(&self.machines[mi], &nonempty)[self.machines[mi].body.start as usize],
+                None => {
+                    let m = &self.machines[mi];
+                    let live = live_states(m, &nonempty);
+                    let s = live[m.body.start as usize];
+                    last[mi] = Some((live, live_calls(m, &nonempty)));
+                    s
+                }
             };
             if start_live {
                 nonempty[mi] = true;
@@ -313,7 +326,11 @@ impl GrammarBuilder {
             if f.is_some() {
                 continue;
             }
-            let live = live_states(&self.machines[mi], &nonempty);
+            let m = &self.machines[mi];
+            let live = match last[mi].take() {
+                Some((live, n)) if n == live_calls(m, &nonempty) => live,
+                _ => live_states(m, &nonempty),
+            };
             for s in &mut self.machines[mi].nfa.states {
                 s.ranges.retain(|r| live[r.2 as usize]);
                 s.eps.retain(|&e| live[e as usize]);
@@ -419,6 +436,9 @@ fn determinize(
     calls: &mut Vec<(u32, u32)>,
     max_states: usize,
 ) -> Result<(), CompileError> {
+    if is_one_to_one(m, classes, nclasses) {
+        return import_one_to_one(m, mi, (classes, nclasses, map), g, calls, max_states);
+    }
     let nfa = &m.nfa;
     let mut mark = vec![0u32; nfa.states.len()];
     let mut stamp = 0u32;
@@ -454,12 +474,15 @@ fn determinize(
     let s0 = intern(&start, g, &mut sets)?;
     g.machine_start[mi as usize] = s0;
     let mut targets: Vec<Vec<u32>> = vec![Vec::new(); nclasses];
+    // (rank of the callee by first appearance, callee, target) of one state.
+    let mut call_pairs: Vec<(u32, u32, u32)> = Vec::new();
+    let mut call_set: Vec<u32> = Vec::new();
     let mut i = 0;
     while i < sets.len() {
         let set = std::mem::take(&mut sets[i]);
         let sid = base + i as u32;
         i += 1;
-        let mut call_targets: Vec<(u32, Vec<u32>)> = Vec::new();
+        call_pairs.clear();
         for &s in &set {
             let st = &nfa.states[s as usize];
             for &(lo, hi, t) in &st.ranges {
@@ -468,10 +491,9 @@ fn determinize(
                 }
             }
             for &(cm, t) in &st.calls {
-                match call_targets.iter_mut().find(|x| x.0 == cm) {
-                    Some(x) => x.1.push(t),
-                    None => call_targets.push((cm, vec![t])),
-                }
+                // Callees in order of first appearance, targets grouped.
+                let rank = call_pairs.iter().find(|x| x.1 == cm).map_or(call_pairs.len() as u32, |x| x.0);
+                call_pairs.push((rank, cm, t));
             }
         }
         for (c, t) in targets.iter_mut().enumerate() {
@@ -487,12 +509,110 @@ fn determinize(
             g.trans[row + c] = tid;
             t.clear();
         }
-        for (cm, mut t) in call_targets {
-            t.sort_unstable();
-            t.dedup();
+        call_pairs.sort_unstable();
+        let mut k = 0;
+        while k < call_pairs.len() {
+            let (rank, cm, _) = call_pairs[k];
+            call_set.clear();
+            while k < call_pairs.len() && call_pairs[k].0 == rank {
+                call_set.push(call_pairs[k].2);
+                k += 1;
+            }
+            call_set.dedup();
             stamp += 1;
-            closure(nfa, &mut t, &mut mark, stamp);
-            let tid = intern(&t, g, &mut sets)?;
+            closure(nfa, &mut call_set, &mut mark, stamp);
+            let tid = intern(&call_set, g, &mut sets)?;
+            calls.push((cm, tid));
+        }
+        g.call_off.push(calls.len() as u32);
+    }
+    Ok(())
+}
+
+/// Whether subset construction would map `m`'s NFA states one to one: every
+/// epsilon leads to the body's end, the end has no edges, and no state has
+/// two byte edges on one class or two calls to one machine. Imported DFAs
+/// and any-order objects are built this way.
+fn is_one_to_one(m: &MachineDef, classes: &[u8; 256], nclasses: usize) -> bool {
+    let end = m.body.end;
+    let e = &m.nfa.states[end as usize];
+    if !e.ranges.is_empty() || !e.calls.is_empty() || !e.eps.is_empty() {
+        return false;
+    }
+    let mut seen = vec![0u32; nclasses];
+    for (i, st) in m.nfa.states.iter().enumerate() {
+        let stamp = i as u32 + 1;
+        if st.eps.iter().any(|&x| x != end) {
+            return false;
+        }
+        for &(lo, hi, _) in &st.ranges {
+            for c in classes[lo as usize]..=classes[hi as usize] {
+                if seen[c as usize] == stamp {
+                    return false;
+                }
+                seen[c as usize] = stamp;
+            }
+        }
+        for (k, c) in st.calls.iter().enumerate() {
+            if st.calls[..k].iter().any(|d| d.0 == c.0) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// [`determinize`] for a machine that [`is_one_to_one`]: the DFA states are
+/// the NFA states reachable from the start, renumbered; no sets, no hashing.
+fn import_one_to_one(
+    m: &MachineDef,
+    mi: u32,
+    (classes, nclasses, map): (&[u8; 256], usize, u32),
+    g: &mut Grammar,
+    calls: &mut Vec<(u32, u32)>,
+    max_states: usize,
+) -> Result<(), CompileError> {
+    let nfa = &m.nfa;
+    let end = m.body.end;
+    let mut id = vec![DEAD; nfa.states.len()];
+    let mut order: Vec<u32> = Vec::new();
+    let base = g.accept.len() as u32;
+    let mut visit = |s: u32, g: &mut Grammar, order: &mut Vec<u32>| -> Result<u32, CompileError> {
+        if id[s as usize] != DEAD {
+            return Ok(id[s as usize]);
+        }
+        let n = base + order.len() as u32;
+        if n as usize >= max_states {
+            return Err(CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                &m.name,
+                format!("grammar exceeds {max_states} states (Limits::max_states)"),
+            ));
+        }
+        id[s as usize] = n;
+        order.push(s);
+        g.accept.push(s == end || !nfa.states[s as usize].eps.is_empty());
+        g.machine_of.push(mi);
+        g.rows.push((g.trans.len() as u32, map));
+        g.trans.extend(std::iter::repeat_n(DEAD, nclasses));
+        Ok(n)
+    };
+    g.machine_start[mi as usize] = visit(m.body.start, g, &mut order)?;
+    let mut i = 0;
+    while i < order.len() {
+        let s = order[i];
+        let sid = base + i as u32;
+        i += 1;
+        let st = &nfa.states[s as usize];
+        for &(lo, hi, t) in &st.ranges {
+            let tid = visit(t, g, &mut order)?;
+            let row = g.rows[sid as usize].0 as usize;
+            for c in classes[lo as usize]..=classes[hi as usize] {
+                g.trans[row + c as usize] = tid;
+            }
+        }
+        for &(cm, t) in &st.calls {
+            let tid = visit(t, g, &mut order)?;
             calls.push((cm, tid));
         }
         g.call_off.push(calls.len() as u32);

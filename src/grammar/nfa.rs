@@ -4,8 +4,6 @@
 //! that machine's language goes here"; it is how nesting and recursion
 //! (`$ref`) are expressed without copying.
 
-use regex_automata::dfa::Automaton;
-
 /// Index of a machine in [`GrammarBuilder::machines`](super::build::GrammarBuilder).
 pub(crate) type MachineId = u32;
 
@@ -90,53 +88,6 @@ impl Nfa {
         }
         Frag { start, end }
     }
-    /// Copies a regex-automata dense DFA (built anchored, with `$` at the end
-    /// of the pattern so that only full matches are reported) into this NFA.
-    /// Dead states are dropped; a state is final when the end-of-input
-    /// transition from it is a match.
-    pub fn import_dfa(&mut self, dfa: &regex_automata::dfa::dense::DFA<Vec<u32>>) -> Frag {
-        use regex_automata::{util::start, Anchored};
-        let end = self.state();
-        let cfg = start::Config::new().anchored(Anchored::Yes);
-        let Ok(s0) = dfa.start_state(&cfg) else {
-            let s = self.state();
-            return Frag { start: s, end };
-        };
-        let mut map: ahash::AHashMap<regex_automata::util::primitives::StateID, u32> = Default::default();
-        let mut queue = vec![s0];
-        let first = self.state();
-        map.insert(s0, first);
-        while let Some(sid) = queue.pop() {
-            let me = map[&sid];
-            if dfa.is_match_state(dfa.next_eoi_state(sid)) {
-                self.eps(me, end);
-            }
-            let mut b: u16 = 0;
-            while b < 256 {
-                let nxt = dfa.next_state(sid, b as u8);
-                let lo = b as u8;
-                let mut hi = b;
-                while hi + 1 < 256 && dfa.next_state(sid, (hi + 1) as u8) == nxt {
-                    hi += 1;
-                }
-                if !dfa.is_dead_state(nxt) && !dfa.is_quit_state(nxt) {
-                    let tgt = match map.get(&nxt) {
-                        Some(&t) => t,
-                        None => {
-                            let t = self.state();
-                            map.insert(nxt, t);
-                            queue.push(nxt);
-                            t
-                        }
-                    };
-                    self.states[me as usize].ranges.push((lo, hi as u8, tgt));
-                }
-                b = hi + 1;
-            }
-        }
-        Frag { start: first, end }
-    }
-
     /// Copies a table automaton (start state 0) into this NFA.
     pub fn import_table(&mut self, t: &crate::strings::TableDfa) -> Frag {
         let base = self.states.len() as u32;

@@ -1,0 +1,66 @@
+//! Compile every Nth MaskBench schema and compute its first mask, printing
+//! where the time goes; a target for `perf record` when working on compile
+//! latency.
+//!
+//! `cargo run --release --example profile_compile -- [EVERY] [DIR]`, or
+//! `-- --repeat N FILE` to compile one MaskBench file N times.
+use grammask::conformance::maskbench_config;
+use grammask::{Compiler, Tiktoken, Vocabulary};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn main() {
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().is_some_and(|a| a == "--repeat") {
+        args.next();
+        let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100);
+        let file = args.next().expect("--repeat N FILE");
+        return repeat(n, &file);
+    }
+    let every: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let dir = args.next().unwrap_or_else(|| "../shared/corpora/maskbench/data".into());
+    let vocab = Arc::new(Vocabulary::tiktoken(Tiktoken::Cl100k).expect("cl100k"));
+    let compiler = Compiler::with_config(maskbench_config());
+    let mut files: Vec<_> = match std::fs::read_dir(&dir) {
+        Ok(d) => d.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        Err(e) => {
+            eprintln!("cannot read {dir}: {e}");
+            return;
+        }
+    };
+    files.sort();
+    let (mut compile, mut first, mut n) = (0f64, 0f64, 0usize);
+    let mut mask = vec![0u32; vocab.mask_words()];
+    for f in files.iter().step_by(every.max(1)) {
+        let Some(schema) = std::fs::read_to_string(f)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map(|d| d["schema"].clone())
+        else {
+            continue;
+        };
+        let t0 = Instant::now();
+        let Ok(g) = compiler.compile(&schema, vocab.clone()) else { continue };
+        let t1 = Instant::now();
+        let _ = g.matcher().fill_next_token_bitmask(&mut mask);
+        compile += (t1 - t0).as_secs_f64();
+        first += t1.elapsed().as_secs_f64();
+        n += 1;
+    }
+    println!("{n} schemas: compile {:.0} ms, first mask {:.0} ms", compile * 1e3, first * 1e3);
+}
+
+fn repeat(n: usize, file: &str) {
+    let vocab = Arc::new(Vocabulary::tiktoken(Tiktoken::Cl100k).expect("cl100k"));
+    let compiler = Compiler::with_config(maskbench_config());
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).expect("readable file")).expect("JSON file");
+    let schema = &doc["schema"];
+    let mut mask = vec![0u32; vocab.mask_words()];
+    let t0 = Instant::now();
+    for _ in 0..n {
+        let g = compiler.compile(schema, vocab.clone()).expect("compiles");
+        let _ = g.matcher().fill_next_token_bitmask(&mut mask);
+    }
+    println!("{file}: {:.3} ms per compile + first mask", t0.elapsed().as_secs_f64() * 1e3 / n as f64);
+}
