@@ -192,12 +192,11 @@ pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
                 if t == DEAD || g.is_accept(t) {
                     return l - 1;
                 }
-                if !next.contains(&(p2, t)) {
-                    next.push((p2, t));
-                }
+                next.push((p2, t));
             }
         }
         next.sort_unstable();
+        next.dedup();
         if next == level {
             return cap;
         }
@@ -432,29 +431,27 @@ impl Leaf {
         // Bytes this machine cannot tell apart: one representative byte per
         // machine-local class (usually a handful, against the grammar's
         // dozens), which is what makes the rounds below cheap.
+        // Every state of a machine shares the machine's class map.
         let reps: Vec<u8> = {
-            let mut seen: ahash::AHashMap<Vec<u32>, ()> = Default::default();
-            let mut r = Vec::new();
-            let mut prev = u16::MAX;
-            for b in 0..=255u8 {
-                if g.classes[b as usize] as u16 == prev {
-                    continue;
-                }
-                prev = g.classes[b as usize] as u16;
-                let col: Vec<u32> = (first..last as u32).map(|s| g.next(s, b)).collect();
-                if seen.insert(col, ()).is_none() {
-                    r.push(b);
-                }
-            }
-            r
+            let map = &g.class_maps[g.rows[first as usize].1 as usize];
+            (0..=255u8).filter(|&b| b == 0 || map[b as usize] != map[b as usize - 1]).collect()
         };
         let k = reps.len();
-        // Successors by local class, flat: succ[s * k + j].
-        let succ: Vec<u32> = (0..n)
-            .flat_map(|s| reps.iter().map(move |&b| (s, b)))
-            .map(|(s, b)| g.next(first + s as u32, b))
-            .map(|t| if t == DEAD { u32::MAX } else { t - first })
-            .collect();
+        // Live successors by local class, sparse (literal tries and key
+        // sets have one or two per state out of dozens of classes):
+        // state s has (j, target) pairs adj[adj_off[s]..adj_off[s + 1]].
+        let mut adj: Vec<(u32, u32)> = Vec::with_capacity(n * 2);
+        let mut adj_off: Vec<u32> = Vec::with_capacity(n + 1);
+        adj_off.push(0);
+        for s in 0..n {
+            for (j, &b) in reps.iter().enumerate() {
+                let t = g.next(first + s as u32, b);
+                if t != DEAD {
+                    adj.push((j as u32, t - first));
+                }
+            }
+            adj_off.push(adj.len() as u32);
+        }
         let mut class: Vec<u32> = (0..n)
             .map(|s| {
                 let st = first as usize + s;
@@ -462,12 +459,15 @@ impl Leaf {
             })
             .collect();
         let mut count = 0usize;
-        let mut keys: Vec<u32> = vec![0; n * (k + 1)];
-        // Rounds cost n·k each. Short classes (strings of up to
+        // A state's key in a round: its class, then (class index, target's
+        // class) per live successor, in class-index order.
+        let mut keys: Vec<u32> = Vec::with_capacity(n + 2 * adj.len());
+        let mut key_off: Vec<usize> = Vec::with_capacity(n + 1);
+        // Rounds cost n + live edges each. Short classes (strings of up to
         // SHORT_TOKEN_BYTES) are always computed; full-depth classes only
         // within a budget, else every state is its own full class (exact,
         // merely without sharing of whole masks).
-        let cost = n.saturating_mul(k + 1);
+        let cost = n + 2 * adj.len();
         let full_ok = cost.saturating_mul(depth + 1) <= 4_000_000;
         let rounds = if full_ok { depth + 1 } else { (SHORT_TOKEN_BYTES + 2).min(depth + 1) };
         let mut short: Option<Vec<u32>> = None;
@@ -476,20 +476,23 @@ impl Leaf {
             if round == SHORT_TOKEN_BYTES + 1 {
                 short = Some(class.clone());
             }
+            keys.clear();
+            key_off.clear();
+            key_off.push(0);
             for s in 0..n {
-                let row = &mut keys[s * (k + 1)..(s + 1) * (k + 1)];
-                row[0] = class[s];
-                for j in 0..k {
-                    let t = succ[s * k + j];
-                    row[j + 1] = if t == u32::MAX { u32::MAX } else { class[t as usize] };
+                keys.push(class[s]);
+                for &(j, t) in &adj[adj_off[s] as usize..adj_off[s + 1] as usize] {
+                    keys.push(j);
+                    keys.push(class[t as usize]);
                 }
+                key_off.push(keys.len());
             }
             let mut ids: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::with_capacity(count.max(16));
-            let next: Vec<u32> = keys
-                .chunks_exact(k + 1)
-                .map(|row| {
+            let next: Vec<u32> = key_off
+                .windows(2)
+                .map(|w| {
                     let l = ids.len() as u32;
-                    *ids.entry(row).or_insert(l)
+                    *ids.entry(&keys[w[0]..w[1]]).or_insert(l)
                 })
                 .collect();
             let c = ids.len();

@@ -166,7 +166,9 @@ enum Job {
     /// A string with long length bounds (see [`crate::grammar::counted`]).
     Counted(crate::strings::CountedTable),
     /// One object member: key, colon, value of the schema.
-    Member(MemberKey, Value, String, bool),
+    Member(MemberKey, Value, String),
+    /// `,`, the whitespace after it, then a call to the member machine.
+    Comma(MachineId),
 }
 
 /// What `propertyNames` asks of a key: patterns it must match and must
@@ -234,7 +236,12 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
                 c.gb.machines[m as usize].counted = Some(t);
                 continue;
             }
-            Job::Member(key, v, ptr, comma) => c.member(&mut nfa, &key, &v, &ptr, comma)?,
+            Job::Member(key, v, ptr) => c.member(&mut nfa, &key, &v, &ptr)?,
+            Job::Comma(member) => {
+                let comma = c.punct(&mut nfa, b",", false, true);
+                let call = nfa.call(member);
+                nfa.seq(&[comma, call])
+            }
         };
         let def = &mut c.gb.machines[m as usize];
         def.nfa = nfa;
@@ -1864,12 +1871,10 @@ impl SchemaCompiler<'_> {
         }
         let any_order = self.cfg.get_property_order() == PropertyOrder::Any
             && nd <= self.cfg.get_limits().max_unordered_properties.min(16);
-        // Member machines: (plain, comma-prefixed). In any order, the comma
-        // belongs to the member, so that an object state is one NFA state
-        // (plus its whitespace run) with no epsilons: built one to one.
+        // Member machines: (plain, comma-prefixed); see the state loop.
         let mut pair = |(key, sub, p): &(MemberKey, Value, String)| {
-            let plain = self.member_machine(key.clone(), sub.clone(), p.clone(), false);
-            let comma = if any_order { self.member_machine(key.clone(), sub.clone(), p.clone(), true) } else { plain };
+            let plain = self.member_machine(key.clone(), sub.clone(), p.clone());
+            let comma = self.machine(format!(",{plain}"), || Job::Comma(plain));
             (plain, comma)
         };
         let decl: Vec<(MachineId, MachineId)> = decl_src.iter().map(&mut pair).collect();
@@ -1913,56 +1918,66 @@ impl SchemaCompiler<'_> {
         }
         let dcap = min_props.max(1);
         // In any order the whitespace after `{` is the start state's run.
-        let open = if any_order { nfa.lit(b"{") } else { self.punct(nfa, b"{", false, true) };
+        // The object machine has no epsilons, so that it maps one to one
+        // onto DFA states (no subset construction): a state is one NFA state
+        // plus its whitespace run (after `{`, or before `,` / `}`), the
+        // comma belongs to the member machines, and skipping an optional
+        // member (schema order) is folded into the edges.
+        let open = nfa.lit(b"{");
         let end = nfa.state();
         let mut ids: ahash::AHashMap<St, u32> = Default::default();
         let start = St { done: 0, d: 0, t: 0, x: false };
         ids.insert(start, open.end);
         let mut work = vec![start];
         let kw = if max_props.is_some() { "maxProperties" } else { "properties" };
+        let total_ok = |t: u64| max_props.is_none_or(|m| t < m);
+        let next_t = |t: u64| if max_props.is_some() { t + 1 } else { 0 };
         while let Some(st) = work.pop() {
             let from = ids[&st];
             let first = st.d == 0 && !st.x;
-            let hub = if first || any_order {
-                from
-            } else {
-                let c = self.punct(nfa, b",", true, true);
-                nfa.eps(from, c.start);
-                c.end
-            };
-            // (plain machine, comma-prefixed machine, next state); a plain
-            // MachineId::MAX skips the member (schema order, optional).
+            // The states this one stands for: itself, and in schema order
+            // the ones reached by skipping optional members.
+            let mut views = vec![st];
+            while !any_order {
+                let v = *views.last().expect("non-empty");
+                if (v.done as usize) < nd && !req[v.done as usize] {
+                    views.push(St { done: v.done + 1, ..v });
+                } else {
+                    break;
+                }
+            }
+            // (plain machine, comma-prefixed machine, next state).
             let mut targets: Vec<(MachineId, MachineId, St)> = Vec::new();
-            let total_ok = |t: u64| max_props.is_none_or(|m| t < m);
-            let next_t = |t: u64| if max_props.is_some() { t + 1 } else { 0 };
-            if any_order {
-                for (k, &(mk, mc)) in decl.iter().enumerate().take(nd) {
-                    if st.done >> k & 1 == 0 && total_ok(st.t) {
-                        let to = St { done: st.done | 1 << k, d: (st.d + 1).min(dcap), t: next_t(st.t), x: st.x };
-                        targets.push((mk, mc, to));
+            let mut close = false;
+            for v in &views {
+                if any_order {
+                    for (k, &(mk, mc)) in decl.iter().enumerate().take(nd) {
+                        if v.done >> k & 1 == 0 && total_ok(v.t) {
+                            let to = St { done: v.done | 1 << k, d: (v.d + 1).min(dcap), t: next_t(v.t), x: v.x };
+                            targets.push((mk, mc, to));
+                        }
                     }
-                }
-            } else if (st.done as usize) < nd {
-                let i = st.done as usize;
-                if !req[i] {
-                    targets.push((MachineId::MAX, MachineId::MAX, St { done: st.done + 1, ..st }));
-                }
-                if total_ok(st.t) {
-                    let to = St { done: st.done + 1, d: (st.d + 1).min(dcap), t: next_t(st.t), x: st.x };
+                } else if (v.done as usize) < nd && total_ok(v.t) {
+                    let i = v.done as usize;
+                    let to = St { done: v.done + 1, d: (v.d + 1).min(dcap), t: next_t(v.t), x: v.x };
                     targets.push((decl[i].0, decl[i].1, to));
                 }
-            }
-            let decl_done = if any_order { true } else { st.done as usize == nd };
-            if decl_done && total_ok(st.t) {
-                for &(m, c) in &regions {
-                    if !targets.iter().any(|x| x.0 == m) {
-                        targets.push((m, c, St { t: next_t(st.t), x: true, ..st }));
+                let decl_done = any_order || v.done as usize == nd;
+                if decl_done && total_ok(v.t) {
+                    for &(m, c) in &regions {
+                        if !targets.iter().any(|x| x.0 == m) {
+                            targets.push((m, c, St { t: next_t(v.t), x: true, ..*v }));
+                        }
                     }
                 }
+                let all_required =
+                    if any_order { (0..nd).all(|k| !req[k] || v.done >> k & 1 == 1) } else { v.done as usize == nd };
+                let deps_met = dep_masks
+                    .iter()
+                    .all(|&(a, need, impossible)| v.done & a == 0 || (!impossible && v.done & need == need));
+                close |= all_required && deps_met && v.d + u64::from(v.x) >= min_props;
             }
-            // In any order: `from` and each whitespace position after it
-            // (after `{`, or before `,` / `}`) carry the same edges.
-            let positions = if any_order { self.ws_run(nfa, from) } else { vec![from] };
+            let positions = self.ws_run(nfa, from);
             for (m, mc, mut to) in targets {
                 // Once the declared count reaches its cap (at least one
                 // member, at least `minProperties`), whether an additional
@@ -1979,34 +1994,14 @@ impl SchemaCompiler<'_> {
                         t
                     }
                 };
-                if m == MachineId::MAX {
-                    nfa.eps(from, t);
-                } else if any_order {
-                    let callee = if first { m } else { mc };
-                    for &p in &positions {
-                        nfa.states[p as usize].calls.push((callee, t));
-                    }
-                } else {
-                    let f = nfa.call(m);
-                    nfa.eps(hub, f.start);
-                    nfa.eps(f.end, t);
+                let callee = if first { m } else { mc };
+                for &p in &positions {
+                    nfa.states[p as usize].calls.push((callee, t));
                 }
             }
-            let all_required =
-                if any_order { (0..nd).all(|k| !req[k] || st.done >> k & 1 == 1) } else { st.done as usize == nd };
-            let deps_met = dep_masks
-                .iter()
-                .all(|&(a, need, impossible)| st.done & a == 0 || (!impossible && st.done & need == need));
-            let all_required = all_required && (!any_order || deps_met);
-            if all_required && st.d + u64::from(st.x) >= min_props {
-                if any_order {
-                    for &p in &positions {
-                        nfa.states[p as usize].ranges.push((b'}', b'}', end));
-                    }
-                } else {
-                    let close = if first { nfa.lit(b"}") } else { self.punct(nfa, b"}", true, false) };
-                    nfa.eps(from, close.start);
-                    nfa.eps(close.end, end);
+            if close {
+                for &p in &positions {
+                    nfa.states[p as usize].ranges.push((b'}', b'}', end));
                 }
             }
             self.check_nfa(nfa, ptr, kw)?;
@@ -2015,36 +2010,23 @@ impl SchemaCompiler<'_> {
     }
 
     /// The machine for one object member: key, colon, value.
-    /// The machine for one object member (`comma`: preceded by `,` and the
-    /// whitespace after it).
-    fn member_machine(&mut self, key: MemberKey, schema: Value, ptr: String, comma: bool) -> MachineId {
-        let c = if comma { "," } else { "" };
+    /// The machine for one object member: key, colon, value.
+    fn member_machine(&mut self, key: MemberKey, schema: Value, ptr: String) -> MachineId {
         let k = match &key {
-            MemberKey::Lit(b) => format!("member{c}:{}:{}", String::from_utf8_lossy(b), schema),
-            MemberKey::Machine(m) => format!("member{c}:#{m}:{}", schema),
+            MemberKey::Lit(b) => format!("member:{}:{}", String::from_utf8_lossy(b), schema),
+            MemberKey::Machine(m) => format!("member:#{m}:{}", schema),
         };
-        self.machine(k, || Job::Member(key, schema, ptr, comma))
+        self.machine(k, || Job::Member(key, schema, ptr))
     }
 
-    fn member(
-        &mut self,
-        nfa: &mut Nfa,
-        key: &MemberKey,
-        schema: &Value,
-        ptr: &str,
-        comma: bool,
-    ) -> Result<Frag, CompileError> {
-        let mut parts = Vec::with_capacity(4);
-        if comma {
-            parts.push(self.punct(nfa, b",", false, true));
-        }
-        parts.push(match key {
+    fn member(&mut self, nfa: &mut Nfa, key: &MemberKey, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
+        let k = match key {
             MemberKey::Lit(b) => nfa.lit(b),
             MemberKey::Machine(m) => nfa.call(*m),
-        });
-        parts.push(self.punct(nfa, b":", true, true));
-        parts.push(self.value(nfa, schema, ptr)?);
-        Ok(nfa.seq(&parts))
+        };
+        let colon = self.punct(nfa, b":", true, true);
+        let v = self.value(nfa, schema, ptr)?;
+        Ok(nfa.seq(&[k, colon, v]))
     }
 
     /// `from` and the states of a whitespace run after it (per policy):

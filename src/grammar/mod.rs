@@ -217,7 +217,7 @@ impl GrammarBuilder {
                 g.class_maps.push(local);
                 (g.class_maps.len() - 1) as u32
             });
-            determinize(m, mi as u32, (&local, n, map), &mut g, &mut pending_calls, max_states)?;
+            determinize(m, mi as u32, (&local, n, map), &mut g, &mut pending_calls, max_states, self.machines.len())?;
         }
         // Counted machines take virtual ids after every explicit state.
         g.nreal = g.accept.len() as u32;
@@ -435,6 +435,7 @@ fn determinize(
     g: &mut Grammar,
     calls: &mut Vec<(u32, u32)>,
     max_states: usize,
+    nmachines: usize,
 ) -> Result<(), CompileError> {
     if is_one_to_one(m, classes, nclasses) {
         return import_one_to_one(m, mi, (classes, nclasses, map), g, calls, max_states);
@@ -477,12 +478,15 @@ fn determinize(
     // (rank of the callee by first appearance, callee, target) of one state.
     let mut call_pairs: Vec<(u32, u32, u32)> = Vec::new();
     let mut call_set: Vec<u32> = Vec::new();
+    // Per callee machine: (stamp = DFA state + 1, rank in that state).
+    let mut callee_rank: Vec<(u32, u32)> = vec![(0, 0); nmachines];
     let mut i = 0;
     while i < sets.len() {
         let set = std::mem::take(&mut sets[i]);
         let sid = base + i as u32;
         i += 1;
         call_pairs.clear();
+        let mut ranks = 0u32;
         for &s in &set {
             let st = &nfa.states[s as usize];
             for &(lo, hi, t) in &st.ranges {
@@ -492,8 +496,12 @@ fn determinize(
             }
             for &(cm, t) in &st.calls {
                 // Callees in order of first appearance, targets grouped.
-                let rank = call_pairs.iter().find(|x| x.1 == cm).map_or(call_pairs.len() as u32, |x| x.0);
-                call_pairs.push((rank, cm, t));
+                let r = &mut callee_rank[cm as usize];
+                if r.0 != sid + 1 {
+                    *r = (sid + 1, ranks);
+                    ranks += 1;
+                }
+                call_pairs.push((r.1, cm, t));
             }
         }
         for (c, t) in targets.iter_mut().enumerate() {
