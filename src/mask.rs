@@ -436,7 +436,6 @@ impl Leaf {
             let map = &g.class_maps[g.rows[first as usize].1 as usize];
             (0..=255u8).filter(|&b| b == 0 || map[b as usize] != map[b as usize - 1]).collect()
         };
-        let k = reps.len();
         // Live successors by local class, sparse (literal tries and key
         // sets have one or two per state out of dozens of classes):
         // state s has (j, target) pairs adj[adj_off[s]..adj_off[s + 1]].
