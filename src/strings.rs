@@ -81,11 +81,33 @@ struct Key {
     count: u64,
     /// State of the `multipleOf` automaton (see [`mod_step`]).
     m: u64,
+    /// Inside a `\u` escape whose character the DFAs have already read
+    /// (see [`control_step`]).
+    pre: bool,
+}
+
+/// Entering a `\u` escape, which decodes to a control character
+/// (`U+0000`..`U+001F`): when every constraint DFA moves alike on all 32 of
+/// them, that move, made now (`None` when a required DFA dies). Then the
+/// escape's four states do not multiply by the DFA states: a key set's
+/// trie node no longer carries its own copy of them.
+fn control_step(dfas: &[&Dfa], ids: &[StateID], n_must: usize) -> Option<Option<Vec<StateID>>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for (j, (d, &id)) in dfas.iter().zip(ids).enumerate() {
+        let n = d.next_state(id, 0);
+        if (1..0x20u8).any(|x| d.next_state(id, x) != n) {
+            return None;
+        }
+        if j < n_must && d.is_dead_state(n) {
+            return Some(None);
+        }
+        out.push(n);
+    }
+    Some(Some(out))
 }
 
 /// One decoder move: input byte, next decoder state, decoded byte (if
 /// any), whether a character ends.
-/// (byte, decoder state after it, decoded byte if any, starts a character).
 type DecMove = (u8, Dec, Option<u8>, bool);
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -235,7 +257,7 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
     for d in &dfas {
         ids.push(start_id(d)?);
     }
-    let start = Key { dec: if spec.raw { Dec::Normal } else { Dec::Open }, ids, count: 0, m: 0 };
+    let start = Key { dec: if spec.raw { Dec::Normal } else { Dec::Open }, ids, count: 0, m: 0, pre: false };
     let modulus = spec.modulus.filter(|_| spec.raw);
     let mut index: ahash::AHashMap<Key, u32> = Default::default();
     let mut keys: Vec<Key> = vec![start.clone()];
@@ -323,7 +345,10 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
                     None => dead = true,
                 }
             }
-            if let (Some(x), false) = (byte, dead) {
+            // Carried through the escape; the closing digit's character
+            // was read on entering it.
+            let mut pre = k.pre && byte.is_none();
+            if let (Some(x), false, false) = (byte, dead, k.pre) {
                 for (j, d) in dfas.iter().enumerate() {
                     nids[j] = d.next_state(nids[j], x);
                     if j < n_must && d.is_dead_state(nids[j]) {
@@ -332,11 +357,21 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
                     }
                 }
             }
+            if dec == Dec::U(0, 0) && !dead && !spec.raw {
+                match control_step(&dfas, &nids, n_must) {
+                    Some(Some(adv)) => {
+                        nids = adv;
+                        pre = true;
+                    }
+                    Some(None) => dead = true,
+                    None => {}
+                }
+            }
             if dead {
                 memo[kind as usize] = u32::MAX;
                 continue;
             }
-            let nk = Key { dec, ids: nids, count: next_count, m: nm };
+            let nk = Key { dec, ids: nids, count: next_count, m: nm, pre };
             let t = match index.get(&nk) {
                 Some(&t) => t,
                 None => {
@@ -607,6 +642,30 @@ mod tests {
         ] {
             assert_eq!(run(&t, s.as_bytes()), want, "{s}");
         }
+        // Names holding control characters: `\u` escapes are read ahead only
+        // when every control character moves the DFAs alike.
+        let names = parse("a\x01b|a\x02|\x1f").unwrap();
+        let spec = StringSpec { must_not: vec![compile_hir(&names, 1 << 20).unwrap()], ..Default::default() };
+        let t = build(&spec, 10_000).unwrap();
+        for (s, want) in [
+            (r#""a\u0001b""#, false),
+            (r#""a\u0002""#, false),
+            (r#""\u001f""#, false),
+            (r#""\u001F""#, false),
+            (r#""a\u0002b""#, true),
+            (r#""a\u0001""#, true),
+            (r#""\u001e""#, true),
+            (r#""b\u0001b""#, true),
+            (r#""ab""#, true),
+        ] {
+            assert_eq!(run(&t, s.as_bytes()), want, "{s}");
+        }
+        // A required pattern that no control character can continue.
+        let spec = StringSpec { must: vec![compile_hir(&parse("a[a-z]*").unwrap(), 1 << 20).unwrap()], ..Default::default() };
+        let t = build(&spec, 10_000).unwrap();
+        assert!(run(&t, br#""abc""#));
+        assert!(!run(&t, br#""a\u0001""#));
+        assert!(!run(&t, br#""a\u00""#));
     }
 
     #[test]

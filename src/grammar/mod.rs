@@ -709,26 +709,56 @@ fn compute_first(g: &mut Grammar) {
             f
         })
         .collect();
-    // Add callees' first sets until a fixpoint (calls form a DAG at starts,
-    // but a plain fixpoint is simplest and cheap).
-    loop {
-        let mut changed = false;
-        for s in 0..n {
-            let mut acc = first[s];
-            for &(cs, _) in g.calls(s as u32) {
-                let f = if cs < g.nreal { first[cs as usize] } else { counted_first[g.counted_index(cs)] };
-                for w in 0..4 {
-                    acc[w] |= f[w];
+    // FIRST of each machine's start: its own bytes and its callees' starts'
+    // FIRST. Calls at starts form a DAG (left recursion was rejected), so
+    // one post-order pass, with an explicit stack (nesting can be deep).
+    let nm = g.machine_start.len();
+    let mut start_first = vec![[0u64; 4]; nm];
+    let mut state = vec![0u8; nm]; // 0 new, 1 entered, 2 done
+    let mut stack: Vec<(u32, bool)> = Vec::new();
+    for m0 in 0..nm as u32 {
+        if g.machine_start[m0 as usize] == u32::MAX || state[m0 as usize] != 0 {
+            continue;
+        }
+        stack.push((m0, false));
+        while let Some((m, expanded)) = stack.pop() {
+            let st = g.machine_start[m as usize];
+            if st >= g.nreal {
+                start_first[m as usize] = counted_first[g.counted_index(st)];
+                state[m as usize] = 2;
+                continue;
+            }
+            if expanded {
+                let mut acc = first[st as usize];
+                for &(cs, _) in g.calls(st) {
+                    let f = start_first[g.machine_of(cs) as usize];
+                    for w in 0..4 {
+                        acc[w] |= f[w];
+                    }
+                }
+                start_first[m as usize] = acc;
+                state[m as usize] = 2;
+            } else if state[m as usize] == 0 {
+                state[m as usize] = 1;
+                stack.push((m, true));
+                for &(cs, _) in g.calls(st) {
+                    let cm = g.machine_of(cs);
+                    if state[cm as usize] == 0 {
+                        stack.push((cm, false));
+                    }
                 }
             }
-            if acc != first[s] {
-                first[s] = acc;
-                changed = true;
+        }
+    }
+    for s in 0..n {
+        let mut acc = first[s];
+        for &(cs, _) in g.calls(s as u32) {
+            let f = start_first[g.machine_of(cs) as usize];
+            for w in 0..4 {
+                acc[w] |= f[w];
             }
         }
-        if !changed {
-            break;
-        }
+        first[s] = acc;
     }
     g.first = first;
 }
