@@ -8,12 +8,12 @@
 //! escape (any hex case; characters outside the BMP as a surrogate pair).
 //! Lone surrogates are never produced, since they do not decode.
 
+use crate::strings::TableDfa;
 use regex_automata::{
     dfa::{dense, StartKind},
     nfa::thompson::{self, WhichCaptures},
     MatchKind,
 };
-use crate::strings::TableDfa;
 use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
 
 /// A terminal DFA.

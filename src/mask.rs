@@ -182,6 +182,9 @@ pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
             }
         }
     }
+    if s >= g.nreal {
+        return g.counted_of(s).plain_reach(s, cap, &reps, &g.classes, g.nclasses);
+    }
     let mut level: Vec<(u8, u32)> = vec![(0, s)];
     let mut next: Vec<(u8, u32)> = Vec::new();
     for l in 1..=cap {

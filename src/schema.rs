@@ -1690,8 +1690,11 @@ impl SchemaCompiler<'_> {
         // declared; each value schema also meets every matching pattern's.
         let mut members: Vec<(String, Value, String, bool)> = Vec::new();
         let fallback = |n: &str| -> Value {
-            let hits: Vec<Value> =
-                patterns.iter().filter(|(d, _, _, _)| lexer::dfa_matches(d, n.as_bytes())).map(|p| p.1.clone()).collect();
+            let hits: Vec<Value> = patterns
+                .iter()
+                .filter(|(d, _, _, _)| lexer::dfa_matches(d, n.as_bytes()))
+                .map(|p| p.1.clone())
+                .collect();
             if hits.is_empty() {
                 additional.clone()
             } else {
@@ -1699,8 +1702,11 @@ impl SchemaCompiler<'_> {
             }
         };
         for (k, v) in props {
-            let hits: Vec<Value> =
-                patterns.iter().filter(|(d, _, _, _)| lexer::dfa_matches(d, k.as_bytes())).map(|p| p.1.clone()).collect();
+            let hits: Vec<Value> = patterns
+                .iter()
+                .filter(|(d, _, _, _)| lexer::dfa_matches(d, k.as_bytes()))
+                .map(|p| p.1.clone())
+                .collect();
             let sub = if hits.is_empty() {
                 v.clone()
             } else {

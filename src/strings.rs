@@ -15,10 +15,10 @@
 //! (either hex case). Free strings (no constraint) accept every JSON escape.
 
 use crate::lexer::Dfa;
-use std::sync::Arc;
 use regex_automata::dfa::Automaton;
 use regex_automata::util::primitives::StateID;
 use regex_automata::{util::start, Anchored};
+use std::sync::Arc;
 
 /// What a constrained string must satisfy.
 #[derive(Default)]
@@ -661,7 +661,8 @@ mod tests {
             assert_eq!(run(&t, s.as_bytes()), want, "{s}");
         }
         // A required pattern that no control character can continue.
-        let spec = StringSpec { must: vec![compile_hir(&parse("a[a-z]*").unwrap(), 1 << 20).unwrap()], ..Default::default() };
+        let spec =
+            StringSpec { must: vec![compile_hir(&parse("a[a-z]*").unwrap(), 1 << 20).unwrap()], ..Default::default() };
         let t = build(&spec, 10_000).unwrap();
         assert!(run(&t, br#""abc""#));
         assert!(!run(&t, br#""a\u0001""#));

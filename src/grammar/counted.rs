@@ -260,6 +260,62 @@ impl Counted {
         }
     }
 
+    /// Bytes of plain text that surely stay live from virtual id `v` (at
+    /// most `cap`), for [`crate::mask::plain_reach`]: a search over (plain
+    /// state, table state) pairs, which stay few, where the explicit search
+    /// over virtual ids would carry every count a path can have. A table
+    /// state reached within `l` bytes must be live at every count from `c`
+    /// to `c + l` (a byte adds at most one character): a lower bound, which
+    /// is all a caller needs. `plain[p]`: one byte per distinct (grammar
+    /// class, next plain state) from plain state `p`.
+    pub fn plain_reach(
+        &self,
+        v: u32,
+        cap: usize,
+        plain: &[Vec<(u8, u8)>],
+        classes: &[u8; 256],
+        nclasses: usize,
+    ) -> usize {
+        if v == self.done_id() {
+            return 0;
+        }
+        let (c, s0) = self.split(v);
+        let live_all = |q: u32, upto: u32| -> bool {
+            if upto > self.max {
+                return false;
+            }
+            (c..=upto).all(|k| bit(&self.live, k as usize * self.n as usize + q as usize))
+        };
+        // Every table state met so far must stay live as the count grows.
+        let mut met: Vec<u32> = vec![s0];
+        let mut level: Vec<(u8, u32)> = vec![(0, s0)];
+        let mut next: Vec<(u8, u32)> = Vec::new();
+        for l in 1..=cap {
+            next.clear();
+            for &(p, q) in &level {
+                for &(b, p2) in &plain[p as usize] {
+                    let raw = self.trans[q as usize * nclasses + classes[b as usize] as usize];
+                    if raw == DEAD || self.done[(raw & !INC) as usize] {
+                        return l - 1;
+                    }
+                    next.push((p2, raw & !INC));
+                }
+            }
+            next.sort_unstable();
+            next.dedup();
+            for &(_, q) in &next {
+                if !met.contains(&q) {
+                    met.push(q);
+                }
+            }
+            if met.len() > 64 || !met.iter().all(|&q| live_all(q, c + l as u32)) {
+                return l - 1;
+            }
+            std::mem::swap(&mut level, &mut next);
+        }
+        cap
+    }
+
     /// What decides the mask at `v` for tokens of at most `depth` bytes:
     /// the table state and the liveness columns of the counts a token can
     /// reach. Equal keys, equal masks.
