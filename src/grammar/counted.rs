@@ -128,6 +128,7 @@ pub(crate) fn liveness(t: &CountedTable) -> Result<CountedLive, String> {
     // reach(k, s): from s the string can close after exactly k more characters.
     let words = ((max + 1) * s_n).div_ceil(64);
     let mut reach = vec![0u64; words];
+    let same_column = |v: &[u64], a: usize, b: usize| (0..s_n).all(|s| bit(v, a * s_n + s) == bit(v, b * s_n + s));
     for k in 0..=max {
         for &s in &order {
             let s = s as usize;
@@ -137,6 +138,20 @@ pub(crate) fn liveness(t: &CountedTable) -> Result<CountedLive, String> {
             if r {
                 set(&mut reach, k * s_n + s);
             }
+        }
+        // For k ≥ 1 each column is one function of the previous one: once
+        // two agree, every later column is the same (free text reaches this
+        // after a few characters; `maxLength: 65535` need not run 65,535
+        // rounds).
+        if k >= 2 && same_column(&reach, k, k - 1) {
+            for k2 in k + 1..=max {
+                for s in 0..s_n {
+                    if bit(&reach, k * s_n + s) {
+                        set(&mut reach, k2 * s_n + s);
+                    }
+                }
+            }
+            break;
         }
     }
     // live(c, s): some k in [min − c, max − c] with reach(k, s).
@@ -156,14 +171,18 @@ pub(crate) fn liveness(t: &CountedTable) -> Result<CountedLive, String> {
         }
     }
     // Intern each count's column of liveness bits.
+    // Neighbouring columns mostly agree: compare with the previous one first.
     let mut ids: ahash::AHashMap<Vec<bool>, u32> = Default::default();
-    let col = (0..=max)
-        .map(|c| {
-            let key: Vec<bool> = (0..s_n).map(|s| bit(&live, c * s_n + s)).collect();
-            let l = ids.len() as u32;
-            *ids.entry(key).or_insert(l)
-        })
-        .collect();
+    let mut col: Vec<u32> = Vec::with_capacity(max + 1);
+    for c in 0..=max {
+        if c > 0 && same_column(&live, c, c - 1) {
+            col.push(col[c - 1]);
+            continue;
+        }
+        let key: Vec<bool> = (0..s_n).map(|s| bit(&live, c * s_n + s)).collect();
+        let l = ids.len() as u32;
+        col.push(*ids.entry(key).or_insert(l));
+    }
     Ok(CountedLive { live, col })
 }
 
