@@ -2123,12 +2123,26 @@ impl SchemaCompiler<'_> {
         nfa.eps(close.end, end);
         let close_empty = nfa.lit(b"]");
         nfa.eps(close_empty.end, end);
+        // An item schema used at two or more places (positions, the loop) is
+        // a machine of its own, called from each: inlined, a large `enum`
+        // would be copied per position, and the array's automaton would
+        // hold positions × literals states.
+        // (Prefix items have a place each and stay inline.)
+        let rest_shared = explicit.saturating_sub(k) + u64::from(cap.is_none()) > 1;
+        let item_frag = |c: &mut Self, nfa: &mut Nfa, sch: &Value, p: &str, share: bool| {
+            if share {
+                let m = c.machine(format!("item:{sch}"), || Job::Value(sch.clone(), p.to_string()));
+                Ok(nfa.call(m))
+            } else {
+                c.value(nfa, sch, p)
+            }
+        };
         // pos[i]: i items emitted.
         let mut pos: Vec<u32> = vec![open.end];
         for i in 0..explicit {
             let (s, p) = item_schema(i);
             let (s, p) = (s.clone(), p);
-            let item = self.value(nfa, &s, &p)?;
+            let item = item_frag(self, nfa, &s, &p, i >= k && rest_shared)?;
             self.check_nfa(nfa, ptr, "maxItems")?;
             let from = pos[i as usize];
             if i == 0 {
@@ -2143,7 +2157,7 @@ impl SchemaCompiler<'_> {
         if cap.is_none() {
             // Loop: more items of the rest schema after position `explicit`.
             let last = *pos.last().expect("nonempty");
-            let item = self.value(nfa, &rest, &rest_ptr)?;
+            let item = item_frag(self, nfa, &rest, &rest_ptr, rest_shared)?;
             let comma = self.punct(nfa, b",", true, true);
             nfa.eps(last, comma.start);
             nfa.eps(comma.end, item.start);
