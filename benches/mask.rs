@@ -115,6 +115,14 @@ fn bench_batch(c: &mut Criterion) {
             }
         })
     });
+    // The ceiling: a warm mask is mostly a copy of cached bits, so the batch
+    // is bounded by how fast two cores can write 64 masks at all.
+    let src = flat.clone();
+    group.bench_function("copy only, rayon", |b| {
+        use rayon::prelude::*;
+        b.iter(|| flat.par_chunks_mut(words).zip(src.par_chunks(words)).for_each(|(d, s)| d.copy_from_slice(s)))
+    });
+    group.bench_function("copy only, one thread", |b| b.iter(|| flat.copy_from_slice(&src)));
     group.finish();
 }
 

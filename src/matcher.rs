@@ -98,7 +98,10 @@ impl Matcher {
             return Err(MatchError::MaskTooSmall { got: mask.len(), need: words });
         }
         let mask = &mut mask[..words];
-        mask.fill(0);
+        // The first configuration's local bits are copied in, not ORed onto
+        // zeros: one pass over the mask instead of two (a warm mask is
+        // mostly this copy).
+        let mut fresh = true;
         let cg = &*self.cg;
         let g = &cg.grammar;
         let trie = cg.vocab.trie();
@@ -107,9 +110,17 @@ impl Matcher {
             for ci in 0..self.configs.len() {
                 let c = self.configs[ci];
                 let lm = cg.local_mask(c.state);
-                for (m, l) in mask.iter_mut().zip(lm.bits.iter()) {
-                    *m |= *l;
+                if fresh && lm.bits.len() == words {
+                    mask.copy_from_slice(&lm.bits);
+                } else {
+                    if fresh {
+                        mask.fill(0);
+                    }
+                    for (m, l) in mask.iter_mut().zip(lm.bits.iter()) {
+                        *m |= *l;
+                    }
                 }
+                fresh = false;
                 if lm.groups.is_empty() {
                     continue;
                 }
@@ -158,6 +169,9 @@ impl Matcher {
                     }
                 }
             }
+        }
+        if fresh {
+            mask.fill(0);
         }
         if self.can_terminate() {
             for &t in cg.vocab.stop_tokens() {
