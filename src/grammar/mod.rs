@@ -159,6 +159,32 @@ impl Grammar {
     }
 }
 
+impl Grammar {
+    /// Appends an explicit state of machine `mi` with an empty row of
+    /// `nclasses` entries under class map `map`; its id.
+    fn push_state(
+        &mut self,
+        accept: bool,
+        (mi, map, nclasses): (u32, u32, usize),
+        name: &str,
+        max_states: usize,
+    ) -> Result<u32, CompileError> {
+        let id = self.accept.len() as u32;
+        if id as usize >= max_states {
+            return Err(CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                name,
+                format!("grammar exceeds {max_states} states (Limits::max_states)"),
+            ));
+        }
+        self.accept.push(accept);
+        self.machine_of.push(mi);
+        self.rows.push((self.trans.len() as u32, map));
+        self.trans.extend(std::iter::repeat_n(DEAD, nclasses));
+        Ok(id)
+    }
+}
+
 impl GrammarBuilder {
     pub fn add(&mut self, name: String) -> MachineId {
         self.machines.push(MachineDef { nfa: Nfa::default(), body: Frag { start: 0, end: 0 }, name, counted: None });
@@ -456,18 +482,7 @@ fn determinize(
         if let Some(&id) = ids.get(set) {
             return Ok(id);
         }
-        let id = g.accept.len() as u32;
-        if id as usize >= max_states {
-            return Err(CompileError::new(
-                CompileErrorKind::LimitExceeded,
-                &m.name,
-                format!("grammar exceeds {max_states} states (Limits::max_states)"),
-            ));
-        }
-        g.accept.push(set.contains(&m.body.end));
-        g.machine_of.push(mi);
-        g.rows.push((g.trans.len() as u32, map));
-        g.trans.extend(std::iter::repeat_n(DEAD, nclasses));
+        let id = g.push_state(set.contains(&m.body.end), (mi, map, nclasses), &m.name, max_states)?;
         ids.insert(set.to_vec(), id);
         sets.push(set.to_vec());
         Ok(id)
@@ -589,20 +604,10 @@ fn import_one_to_one(
         if id[s as usize] != DEAD {
             return Ok(id[s as usize]);
         }
-        let n = base + order.len() as u32;
-        if n as usize >= max_states {
-            return Err(CompileError::new(
-                CompileErrorKind::LimitExceeded,
-                &m.name,
-                format!("grammar exceeds {max_states} states (Limits::max_states)"),
-            ));
-        }
+        let accept = s == end || !nfa.states[s as usize].eps.is_empty();
+        let n = g.push_state(accept, (mi, map, nclasses), &m.name, max_states)?;
         id[s as usize] = n;
         order.push(s);
-        g.accept.push(s == end || !nfa.states[s as usize].eps.is_empty());
-        g.machine_of.push(mi);
-        g.rows.push((g.trans.len() as u32, map));
-        g.trans.extend(std::iter::repeat_n(DEAD, nclasses));
         Ok(n)
     };
     g.machine_start[mi as usize] = visit(m.body.start, g, &mut order)?;
