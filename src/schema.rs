@@ -1944,12 +1944,11 @@ impl SchemaCompiler<'_> {
             // The states this one stands for: itself, and in schema order
             // the ones reached by skipping optional members.
             let mut views = vec![st];
-            while !any_order {
-                let v = *views.last().expect("non-empty");
-                if (v.done as usize) < nd && !req[v.done as usize] {
-                    views.push(St { done: v.done + 1, ..v });
-                } else {
-                    break;
+            if !any_order {
+                let mut v = st;
+                while (v.done as usize) < nd && !req[v.done as usize] {
+                    v = St { done: v.done + 1, ..v };
+                    views.push(v);
                 }
             }
             // (plain machine, comma-prefixed machine, next state).

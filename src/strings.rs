@@ -110,6 +110,9 @@ fn control_step(dfas: &[&Dfa], ids: &[StateID], n_must: usize) -> Option<Option<
 /// any), whether a character ends.
 type DecMove = (u8, Dec, Option<u8>, bool);
 
+/// A decoder state's moves, each with its move class, and how many classes.
+type DecMoves = (Dec, Vec<(DecMove, u16)>, usize);
+
 fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -287,7 +290,7 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
     // The decoder's moves from each of its states, worked out once, each
     // with its move class: moves alike in (decoder move, joint class, new
     // char) have one target.
-    let mut dec_moves: Vec<(Dec, Vec<(DecMove, u16)>, usize)> = Vec::new();
+    let mut dec_moves: Vec<DecMoves> = Vec::new();
     let mut i = 0;
     while i < keys.len() {
         let k = keys[i].clone();
