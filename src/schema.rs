@@ -2128,20 +2128,21 @@ impl SchemaCompiler<'_> {
         // hold positions × literals states.
         // (Prefix items have a place each and stay inline.)
         let rest_shared = explicit.saturating_sub(k) + u64::from(cap.is_none()) > 1;
-        let item_frag = |c: &mut Self, nfa: &mut Nfa, sch: &Value, p: &str, share: bool| {
-            if share {
-                let m = c.machine(format!("item:{sch}"), || Job::Value(sch.clone(), p.to_string()));
-                Ok(nfa.call(m))
-            } else {
-                c.value(nfa, sch, p)
-            }
+        let rest_machine = if rest_shared {
+            Some(self.machine(format!("item:{rest}"), || Job::Value(rest.clone(), rest_ptr.clone())))
+        } else {
+            None
         };
         // pos[i]: i items emitted.
         let mut pos: Vec<u32> = vec![open.end];
         for i in 0..explicit {
-            let (s, p) = item_schema(i);
-            let (s, p) = (s.clone(), p);
-            let item = item_frag(self, nfa, &s, &p, i >= k && rest_shared)?;
+            let item = match (i < k, rest_machine) {
+                (false, Some(m)) => nfa.call(m),
+                _ => {
+                    let (s, p) = item_schema(i);
+                    self.value(nfa, s, &p)?
+                }
+            };
             self.check_nfa(nfa, ptr, "maxItems")?;
             let from = pos[i as usize];
             if i == 0 {
@@ -2156,7 +2157,10 @@ impl SchemaCompiler<'_> {
         if cap.is_none() {
             // Loop: more items of the rest schema after position `explicit`.
             let last = *pos.last().expect("nonempty");
-            let item = item_frag(self, nfa, &rest, &rest_ptr, rest_shared)?;
+            let item = match rest_machine {
+                Some(m) => nfa.call(m),
+                None => self.value(nfa, &rest, &rest_ptr)?,
+            };
             let comma = self.punct(nfa, b",", true, true);
             nfa.eps(last, comma.start);
             nfa.eps(comma.end, item.start);
