@@ -8,6 +8,7 @@
 //! escape (any hex case; characters outside the BMP as a surrogate pair).
 //! Lone surrogates are never produced, since they do not decode.
 
+use crate::cache::ContentCache;
 use crate::strings::TableDfa;
 use regex_automata::{
     dfa::{dense, StartKind},
@@ -15,52 +16,24 @@ use regex_automata::{
     MatchKind,
 };
 use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look, Repetition};
+use std::sync::Arc;
 
 /// A terminal DFA.
 pub(crate) type Dfa = dense::DFA<Vec<u32>>;
 
 /// Compiles `hir` as a full-match (anchored at both ends) DFA.
 pub(crate) fn compile_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
-    // The same regexes recur (formats, common patterns, number bounds), within
-    // a schema and across schemas: a process-wide cache keyed by the regex,
-    // bounded in entries so that a long-running server does not grow it
-    // without end.
-    use std::sync::{Mutex, OnceLock};
-    const MAX_ENTRIES: usize = 512;
-    static CACHE: OnceLock<Mutex<ahash::AHashMap<(String, usize), Dfa>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key = (hir.to_string(), size_limit);
-    if let Some(d) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-        return Ok(d);
-    }
-    let d = build_hir(hir, size_limit)?;
-    if let Ok(mut c) = cache.lock() {
-        if c.len() < MAX_ENTRIES {
-            c.insert(key, d.clone());
-        }
-    }
-    Ok(d)
+    // The same regexes recur (formats, common patterns, number bounds),
+    // within a schema and across schemas.
+    static CACHE: ContentCache<Dfa> = ContentCache::new(512);
+    CACHE.get_or_build((hir.to_string(), size_limit), |_| 1, || build_hir(hir, size_limit))
 }
 
 /// [`compile_hir`] as a [`TableDfa`] (start state 0, dead states dropped),
 /// the form machines import; cached like the DFAs themselves.
-pub(crate) fn compile_table(hir: &Hir, size_limit: usize) -> Result<std::sync::Arc<TableDfa>, String> {
-    use std::sync::{Arc, Mutex, OnceLock};
-    const MAX_ENTRIES: usize = 512;
-    type Cache = Mutex<ahash::AHashMap<(String, usize), Arc<TableDfa>>>;
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let key = (hir.to_string(), size_limit);
-    if let Some(t) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
-        return Ok(t);
-    }
-    let t = Arc::new(table_of(&compile_hir(hir, size_limit)?));
-    if let Ok(mut c) = cache.lock() {
-        if c.len() < MAX_ENTRIES {
-            c.insert(key, t.clone());
-        }
-    }
-    Ok(t)
+pub(crate) fn compile_table(hir: &Hir, size_limit: usize) -> Result<Arc<TableDfa>, String> {
+    static CACHE: ContentCache<Arc<TableDfa>> = ContentCache::new(512);
+    CACHE.get_or_build((hir.to_string(), size_limit), |_| 1, || Ok(Arc::new(table_of(&compile_hir(hir, size_limit)?))))
 }
 
 /// The states of `dfa` reachable from its anchored start, as byte ranges;

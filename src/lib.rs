@@ -40,6 +40,7 @@
 
 #![deny(missing_docs)]
 
+mod cache;
 mod compiled;
 mod config;
 pub mod conformance;

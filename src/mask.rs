@@ -432,9 +432,8 @@ impl Leaf {
         // Classes: Moore refinement for `depth` rounds (or until stable),
         // starting from what a walk observes at a state (accept, has_out).
         // Bytes this machine cannot tell apart: one representative byte per
-        // machine-local class (usually a handful, against the grammar's
-        // dozens), which is what makes the rounds below cheap.
-        // Every state of a machine shares the machine's class map.
+        // class of the machine's class map (shared by all its states;
+        // usually a handful, against the grammar's dozens).
         let reps: Vec<u8> = {
             let map = &g.class_maps[g.rows[first as usize].1 as usize];
             (0..=255u8).filter(|&b| b == 0 || map[b as usize] != map[b as usize - 1]).collect()

@@ -307,18 +307,12 @@ impl SchemaCompiler<'_> {
     fn ws(&self, nfa: &mut Nfa) -> Option<Frag> {
         match self.cfg.get_whitespace() {
             Whitespace::Compact => None,
-            Whitespace::Flexible { max_run } => {
+            Whitespace::Flexible { .. } => {
                 let start = nfa.state();
-                let mut cur = start;
+                let run = self.ws_run(nfa, start);
                 let end = nfa.state();
-                nfa.eps(start, end);
-                for _ in 0..max_run {
-                    let n = nfa.state();
-                    for b in [b' ', b'\t', b'\n', b'\r'] {
-                        nfa.states[cur as usize].ranges.push((b, b, n));
-                    }
-                    nfa.eps(n, end);
-                    cur = n;
+                for p in run {
+                    nfa.eps(p, end);
                 }
                 Some(Frag { start, end })
             }
@@ -1923,7 +1917,6 @@ impl SchemaCompiler<'_> {
             x: bool,
         }
         let dcap = min_props.max(1);
-        // In any order the whitespace after `{` is the start state's run.
         // The object machine has no epsilons, so that it maps one to one
         // onto DFA states (no subset construction): a state is one NFA state
         // plus its whitespace run (after `{`, or before `,` / `}`), the
@@ -2014,7 +2007,6 @@ impl SchemaCompiler<'_> {
         Ok(Frag { start: open.start, end })
     }
 
-    /// The machine for one object member: key, colon, value.
     /// The machine for one object member: key, colon, value.
     fn member_machine(&mut self, key: MemberKey, schema: Value, ptr: String) -> MachineId {
         let k = match &key {

@@ -14,6 +14,7 @@
 //! use a short escape (`\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`) or `\u00XX`
 //! (either hex case). Free strings (no constraint) accept every JSON escape.
 
+use crate::cache::ContentCache;
 use crate::lexer::Dfa;
 use regex_automata::dfa::Automaton;
 use regex_automata::util::primitives::StateID;
@@ -188,31 +189,11 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
 
 /// [`build`], cached process-wide by `key`, which must name the spec's
 /// whole content (its constraints' sources, bounds, flags; never a place in
-/// a schema). The same key sets, formats and number bounds recur across
-/// schemas; the cache is bounded in total states so that a long-running
-/// server does not grow it without end.
+/// a schema): the same key sets, formats and number bounds recur across
+/// schemas. Bounded in total states.
 pub(crate) fn build_cached(key: &str, spec: &StringSpec, max_states: usize) -> Result<Arc<TableDfa>, String> {
-    use std::sync::{Mutex, OnceLock};
-    const MAX_STATES: usize = 1 << 20;
-    #[derive(Default)]
-    struct Cache {
-        tables: ahash::AHashMap<(String, usize), Arc<TableDfa>>,
-        states: usize,
-    }
-    static CACHE: OnceLock<Mutex<Cache>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let k = (key.to_string(), max_states);
-    if let Some(t) = cache.lock().ok().and_then(|c| c.tables.get(&k).cloned()) {
-        return Ok(t);
-    }
-    let t = Arc::new(build(spec, max_states)?);
-    if let Ok(mut c) = cache.lock() {
-        if c.states + t.accept.len() <= MAX_STATES {
-            c.states += t.accept.len();
-            c.tables.insert(k, t.clone());
-        }
-    }
-    Ok(t)
+    static CACHE: ContentCache<Arc<TableDfa>> = ContentCache::new(1 << 20);
+    CACHE.get_or_build((key.to_string(), max_states), |t| t.accept.len(), || build(spec, max_states).map(Arc::new))
 }
 
 /// A constrained string whose length bounds are left to the runtime: the

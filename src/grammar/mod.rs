@@ -234,6 +234,9 @@ impl GrammarBuilder {
         // Calls recorded as (machine id, return state) until all starts are known.
         let mut pending_calls: Vec<(u32, u32)> = Vec::new();
         let mut map_ids: ahash::AHashMap<[u8; 256], u32> = Default::default();
+        // Per callee machine: (stamp = DFA state + 1, rank in that state);
+        // DFA state ids are grammar-wide, so one array serves every machine.
+        let mut callee_rank: Vec<(u32, u32)> = vec![(0, 0); self.machines.len()];
         for (mi, m) in self.machines.iter().enumerate() {
             if !nonempty[mi] || m.counted.is_some() {
                 continue;
@@ -243,7 +246,7 @@ impl GrammarBuilder {
                 g.class_maps.push(local);
                 (g.class_maps.len() - 1) as u32
             });
-            determinize(m, mi as u32, (&local, n, map), &mut g, &mut pending_calls, max_states, self.machines.len())?;
+            determinize(m, mi as u32, (&local, n, map), &mut g, &mut pending_calls, max_states, &mut callee_rank)?;
         }
         // Counted machines take virtual ids after every explicit state.
         g.nreal = g.accept.len() as u32;
@@ -461,7 +464,7 @@ fn determinize(
     g: &mut Grammar,
     calls: &mut Vec<(u32, u32)>,
     max_states: usize,
-    nmachines: usize,
+    callee_rank: &mut [(u32, u32)],
 ) -> Result<(), CompileError> {
     if is_one_to_one(m, classes, nclasses) {
         return import_one_to_one(m, mi, (classes, nclasses, map), g, calls, max_states);
@@ -493,8 +496,6 @@ fn determinize(
     // (rank of the callee by first appearance, callee, target) of one state.
     let mut call_pairs: Vec<(u32, u32, u32)> = Vec::new();
     let mut call_set: Vec<u32> = Vec::new();
-    // Per callee machine: (stamp = DFA state + 1, rank in that state).
-    let mut callee_rank: Vec<(u32, u32)> = vec![(0, 0); nmachines];
     let mut i = 0;
     while i < sets.len() {
         let set = std::mem::take(&mut sets[i]);
@@ -554,8 +555,8 @@ fn determinize(
 
 /// Whether subset construction would map `m`'s NFA states one to one: every
 /// epsilon leads to the body's end, the end has no edges, and no state has
-/// two byte edges on one class or two calls to one machine. Imported DFAs
-/// and any-order objects are built this way.
+/// two byte edges on one class or two calls to one machine. Imported tables
+/// and object machines are built this way.
 fn is_one_to_one(m: &MachineDef, classes: &[u8; 256], nclasses: usize) -> bool {
     let end = m.body.end;
     let e = &m.nfa.states[end as usize];
@@ -563,6 +564,7 @@ fn is_one_to_one(m: &MachineDef, classes: &[u8; 256], nclasses: usize) -> bool {
         return false;
     }
     let mut seen = vec![0u32; nclasses];
+    let mut callees: Vec<u32> = Vec::new();
     for (i, st) in m.nfa.states.iter().enumerate() {
         let stamp = i as u32 + 1;
         if st.eps.iter().any(|&x| x != end) {
@@ -576,8 +578,11 @@ fn is_one_to_one(m: &MachineDef, classes: &[u8; 256], nclasses: usize) -> bool {
                 seen[c as usize] = stamp;
             }
         }
-        for (k, c) in st.calls.iter().enumerate() {
-            if st.calls[..k].iter().any(|d| d.0 == c.0) {
+        if st.calls.len() > 1 {
+            callees.clear();
+            callees.extend(st.calls.iter().map(|c| c.0));
+            callees.sort_unstable();
+            if callees.windows(2).any(|w| w[0] == w[1]) {
                 return false;
             }
         }
