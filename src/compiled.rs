@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::Grammar;
-use crate::mask::{compose_local_leaf, compute_local, compute_local_leaf, Leaf, LocalMask};
+use crate::mask::{compose_local_leaf, compute_local, compute_local_leaf, DepCache, Leaf, LocalMask};
 use crate::matcher::Matcher;
 use crate::schema::{self, Relaxation};
 use crate::vocab::trie::SHORT_TOKEN_BYTES;
@@ -67,6 +67,7 @@ impl Compiler {
             local: (0..n).map(|_| OnceLock::new()).collect(),
             leaves: (0..machines).map(|_| OnceLock::new()).collect(),
             virt,
+            deps: DepCache::default(),
             config: self.config.clone(),
         }))
     }
@@ -94,6 +95,8 @@ pub struct CompiledGrammar {
     leaves: Vec<OnceLock<Option<Leaf>>>,
     /// Per counted machine: masks of its virtual states.
     virt: Vec<VirtualMasks>,
+    /// Results of dependent walks, shared by all matchers.
+    pub(crate) deps: DepCache,
     pub(crate) config: Config,
 }
 
@@ -161,7 +164,7 @@ impl CompiledGrammar {
         // each allocation once.
         let mut seen = ahash::AHashSet::new();
         let mut seen_bits = ahash::AHashSet::new();
-        let mut bytes = self.grammar.memory_bytes() + self.local.capacity() * 8;
+        let mut bytes = self.grammar.memory_bytes() + self.local.capacity() * 8 + self.deps.memory_bytes();
         let virt = self.virt.iter().flat_map(|v| {
             bytes += v.memory_bytes();
             let classes: Vec<Arc<LocalMask>> =

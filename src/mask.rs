@@ -26,6 +26,11 @@ pub(crate) struct Scratch {
     /// When set, [`walk`] also lists every token it allows in `rec`.
     pub recording: bool,
     pub rec: Vec<u32>,
+    /// The smallest stack depth read by walks since last reset (see
+    /// [`crate::pda::StepFlags::min_read`]).
+    pub min_read: u32,
+    /// A [`DepCache`] key being built.
+    pub key: Vec<u32>,
 }
 
 /// Configurations at a dependent subtree's parent, and the subtree roots.
@@ -50,6 +55,112 @@ impl LocalMask {
         self.bits.capacity() * 4
             + self.groups.iter().map(|g| g.configs.capacity() * 8 + g.nodes.capacity() * 4 + 48).sum::<usize>()
             + self.stacks.memory_bytes()
+    }
+}
+
+/// Per compiled grammar, shared by its matchers: the tokens that the walk
+/// of a [`LocalMask`]'s dependent groups allowed on a real stack, keyed by
+/// the local mask and the top stack frames the walk read. A walk that read
+/// the top `n` frames (return states) gives the same tokens on any stack
+/// with the same top `n` frames; one that met the bottom of the stack is
+/// keyed by the whole stack and a bottom marker. So one instance's walk
+/// after `"x": 1` serves every later `"x": <number>` in the same caller,
+/// in this sequence and in every other one.
+#[derive(Debug, Default)]
+pub(crate) struct DepCache {
+    inner: std::sync::RwLock<DepInner>,
+}
+
+#[derive(Debug, Default)]
+struct DepInner {
+    /// Local mask (address) → the frame counts of its keys so far.
+    counts: ahash::AHashMap<usize, Vec<u32>>,
+    /// [address (2 words), frames…] → allowed tokens as (word, bits).
+    map: ahash::AHashMap<Box<[u32]>, Arc<[(u32, u32)]>>,
+    bytes: usize,
+}
+
+/// Frame marker for the bottom of a stack in a [`DepCache`] key.
+const BOTTOM: u32 = u32::MAX;
+
+impl DepCache {
+    /// Most bytes kept per compiled grammar; past it new walks are not kept.
+    pub const MAX_BYTES: usize = 32 << 20;
+
+    /// Writes the key of local mask `lm` with the top `n` frames of `stack`.
+    fn key(key: &mut Vec<u32>, lm: usize, stacks: &Stacks, mut stack: u32, n: u32) {
+        key.clear();
+        key.push(lm as u32);
+        key.push((lm as u64 >> 32) as u32);
+        for _ in 0..n {
+            if stack == crate::pda::EMPTY {
+                key.push(BOTTOM);
+                break;
+            }
+            let (r, p) = stacks.get(stack);
+            key.push(r);
+            stack = p;
+        }
+    }
+
+    /// ORs the cached tokens of `lm` on `stack` into `mask`; false when none
+    /// are cached.
+    pub fn apply(&self, lm: usize, stacks: &Stacks, stack: u32, key: &mut Vec<u32>, mask: &mut [u32]) -> bool {
+        let Ok(inner) = self.inner.read() else { return false };
+        let Some(counts) = inner.counts.get(&lm) else { return false };
+        for &n in counts {
+            Self::key(key, lm, stacks, stack, n);
+            if let Some(words) = inner.map.get(key.as_slice()) {
+                for &(w, bits) in words.iter() {
+                    mask[w as usize] |= bits;
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Keeps `tokens`, what the walk of `lm` on `stack` allowed, reading no
+    /// frame below depth `min_read`.
+    pub fn insert(
+        &self,
+        lm: usize,
+        stacks: &Stacks,
+        stack: u32,
+        min_read: u32,
+        tokens: &mut [u32],
+        key: &mut Vec<u32>,
+    ) {
+        let depth = stacks.depth(stack);
+        let n = match min_read {
+            0 => depth + 1,
+            m => (depth + 1).saturating_sub(m),
+        };
+        tokens.sort_unstable();
+        let mut words: Vec<(u32, u32)> = Vec::new();
+        for &t in tokens.iter() {
+            let (w, b) = (t >> 5, 1u32 << (t & 31));
+            match words.last_mut() {
+                Some(last) if last.0 == w => last.1 |= b,
+                _ => words.push((w, b)),
+            }
+        }
+        Self::key(key, lm, stacks, stack, n);
+        let Ok(mut inner) = self.inner.write() else { return };
+        let bytes = words.len() * 8 + key.len() * 4 + 64;
+        if inner.bytes + bytes > Self::MAX_BYTES || inner.map.contains_key(key.as_slice()) {
+            return;
+        }
+        inner.bytes += bytes;
+        inner.map.insert(key.as_slice().into(), words.into());
+        let counts = inner.counts.entry(lm).or_default();
+        if !counts.contains(&n) {
+            counts.push(n);
+        }
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.inner.read().map(|i| i.bytes).unwrap_or(0)
     }
 }
 
@@ -99,6 +210,7 @@ pub(crate) fn walk(
         sc.lvl.truncate(d + 1);
         let mut flags = StepFlags::default();
         step_in_place(g, stacks, &mut sc.buf, a, z, n.byte, &mut flags);
+        sc.min_read = sc.min_read.min(flags.min_read);
         if flags.needs_context {
             on_dep(i, &sc.buf[a..z]);
         }

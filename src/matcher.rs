@@ -21,16 +21,7 @@ pub struct Matcher {
     output: Vec<u8>,
     scratch: Scratch,
     tmp: Vec<Config>,
-    /// Recent dependent-walk results: (local mask address, stack, tokens).
-    /// Inside a string the same local mask and stack recur token after
-    /// token; the walk below the closing quote is then done once.
-    dep_cache: Vec<(usize, u32, Vec<u32>)>,
-    dep_next: usize,
 }
-
-/// Dependent-walk results kept per matcher, and the most tokens one may hold.
-const DEP_CACHE_ENTRIES: usize = 4;
-const DEP_CACHE_MAX_TOKENS: usize = 8192;
 
 impl std::fmt::Debug for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,8 +44,6 @@ impl Matcher {
             output: Vec::new(),
             scratch: Scratch::default(),
             tmp: Vec::new(),
-            dep_cache: Vec::new(),
-            dep_next: 0,
         }
     }
 
@@ -124,15 +113,13 @@ impl Matcher {
                 if lm.groups.is_empty() {
                     continue;
                 }
-                let key = (lm as *const LocalMask as usize, c.stack);
-                if let Some((_, _, toks)) = self.dep_cache.iter().find(|e| (e.0, e.1) == key) {
-                    for &t in toks {
-                        set_bit(mask, t);
-                    }
+                let lm_id = lm as *const LocalMask as usize;
+                if cg.deps.apply(lm_id, &self.stacks, c.stack, &mut self.scratch.key, mask) {
                     continue;
                 }
                 self.scratch.rec.clear();
                 self.scratch.recording = true;
+                self.scratch.min_read = u32::MAX;
                 for grp in &lm.groups {
                     self.scratch.init.clear();
                     for lc in &grp.configs {
@@ -159,15 +146,8 @@ impl Matcher {
                     self.scratch.init = init;
                 }
                 self.scratch.recording = false;
-                if self.scratch.rec.len() <= DEP_CACHE_MAX_TOKENS {
-                    let entry = (key.0, key.1, self.scratch.rec.clone());
-                    if self.dep_cache.len() < DEP_CACHE_ENTRIES {
-                        self.dep_cache.push(entry);
-                    } else {
-                        self.dep_cache[self.dep_next] = entry;
-                        self.dep_next = (self.dep_next + 1) % DEP_CACHE_ENTRIES;
-                    }
-                }
+                let sc = &mut self.scratch;
+                cg.deps.insert(lm_id, &self.stacks, c.stack, sc.min_read, &mut sc.rec, &mut sc.key);
             }
         }
         if fresh {
@@ -377,7 +357,6 @@ impl Matcher {
             + self.history.iter().map(|h| h.0.capacity() * 8 + 40).sum::<usize>()
             + self.output.capacity()
             + self.configs.capacity() * 8
-            + self.dep_cache.iter().map(|e| e.2.capacity() * 4 + 40).sum::<usize>()
     }
 }
 

@@ -26,10 +26,12 @@ pub(crate) struct Config {
     pub stack: u32,
 }
 
-/// Hash-consed stacks: node `k` is `(return state, parent stack)`.
+/// Hash-consed stacks: node `k` is `(return state, parent stack)`, with its
+/// depth (frames from the bottom; [`EMPTY`] and [`BASE`] have depth 0).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Stacks {
     nodes: Vec<(u32, u32)>,
+    depth: Vec<u32>,
     map: ahash::AHashMap<(u32, u32), u32>,
 }
 
@@ -41,7 +43,9 @@ impl Stacks {
         }
         let k = self.nodes.len() as u32;
         debug_assert!(k < BASE);
+        let d = self.depth(parent) + 1;
         self.nodes.push((ret, parent));
+        self.depth.push(d);
         self.map.insert((ret, parent), k);
         k
     }
@@ -49,8 +53,17 @@ impl Stacks {
     pub fn get(&self, k: u32) -> (u32, u32) {
         self.nodes[k as usize]
     }
+    /// Frames in stack `k`.
+    #[inline]
+    pub fn depth(&self, k: u32) -> u32 {
+        if k >= BASE {
+            0
+        } else {
+            self.depth[k as usize]
+        }
+    }
     pub fn memory_bytes(&self) -> usize {
-        self.nodes.capacity() * 8 + self.map.capacity() * 16
+        self.nodes.capacity() * 8 + self.depth.capacity() * 4 + self.map.capacity() * 16
     }
     /// Rebuilds a stack of `from` (rooted at [`BASE`]) in `self`, with
     /// [`BASE`] replaced by `bottom`.
@@ -69,10 +82,21 @@ impl Stacks {
 
 /// Step results are appended to a caller-owned buffer; these flags report
 /// what happened besides.
-#[derive(Default, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) struct StepFlags {
     /// A pop past [`BASE`] would have been needed.
     pub needs_context: bool,
+    /// The smallest depth of a stack frame the step read (popped), 0 when
+    /// it met the bottom of a real stack ([`EMPTY`]), `u32::MAX` when it
+    /// read none. A walk that read no frame below depth `m` gives the same
+    /// answer on every stack that agrees with this one down to depth `m`.
+    pub min_read: u32,
+}
+
+impl Default for StepFlags {
+    fn default() -> StepFlags {
+        StepFlags { needs_context: false, min_read: u32::MAX }
+    }
 }
 
 /// Consumes byte `b` from every configuration in `from`, appending the
@@ -125,7 +149,7 @@ fn advance(
     if g.first_has(s, b) {
         let t = g.next(s, b);
         if t != DEAD {
-            emit(g, stacks, t, k, out, out_start);
+            emit(g, stacks, t, k, out, out_start, flags);
         }
         for &(cs, r) in g.calls(s) {
             if g.first_has(cs, b) {
@@ -136,9 +160,10 @@ fn advance(
     }
     if g.is_accept(s) {
         match k {
-            EMPTY => {}
+            EMPTY => flags.min_read = 0,
             BASE => flags.needs_context = true,
             _ => {
+                flags.min_read = flags.min_read.min(stacks.depth(k));
                 let (r, p) = stacks.get(k);
                 advance(g, stacks, r, p, b, out, out_start, flags);
             }
@@ -148,12 +173,24 @@ fn advance(
 
 /// Adds a configuration, first popping through states that can only return.
 #[inline]
-fn emit(g: &Grammar, stacks: &Stacks, mut t: u32, mut k: u32, out: &mut Vec<Config>, out_start: usize) {
+fn emit(
+    g: &Grammar,
+    stacks: &Stacks,
+    mut t: u32,
+    mut k: u32,
+    out: &mut Vec<Config>,
+    out_start: usize,
+    flags: &mut StepFlags,
+) {
     while !g.has_out(t) && k != EMPTY && k != BASE {
         // A state with no edges is final (states are trimmed), so it returns.
+        flags.min_read = flags.min_read.min(stacks.depth(k));
         let (r, p) = stacks.get(k);
         t = r;
         k = p;
+    }
+    if k == EMPTY && !g.has_out(t) {
+        flags.min_read = 0;
     }
     let c = Config { state: t, stack: k };
     if !out[out_start..].contains(&c) {
