@@ -282,6 +282,8 @@ mod tests {
             serde_json::json!({"type": "array", "items": {"enum": ["ab", "a\"b", 3]}}),
             serde_json::json!({"type": "array", "items": {"type": "string", "maxLength": 30}}),
             serde_json::json!({"type": "array", "items": {"type": "string", "pattern": "^[^x]*$"}}),
+            serde_json::json!({"type": "array", "items": {"type": "string", "pattern": "^[\\w.\\- ]+$"}}),
+            serde_json::json!({"type": "array", "items": {"type": "string", "pattern": "^[a-z0-9_]{3,30}$"}}),
         ];
         let mut leaves = 0;
         for schema in schemas {

@@ -12,7 +12,7 @@
 
 use crate::grammar::{Grammar, DEAD};
 use crate::pda::{step_in_place, Config, Stacks, StepFlags, BASE};
-use crate::vocab::trie::{plain_next, SHORT_TOKEN_BYTES};
+use crate::vocab::trie::{byte_cat, length_tier, plain_next, ASCII_CATS, PLAIN_STATES, SHORT_TOKEN_BYTES};
 use crate::vocab::TokTrie;
 use std::sync::Arc;
 
@@ -280,25 +280,13 @@ pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
     if g.is_accept(s) {
         return 0;
     }
-    // Per plain state: one byte for each distinct (grammar class, next plain state).
-    let mut reps: [Vec<(u8, u8)>; 8] = Default::default();
-    for (p, r) in reps.iter_mut().enumerate() {
-        let mut seen = [[false; 8]; 256];
-        for b in 0..=255u8 {
-            if let Some(q) = plain_next(p as u8, b) {
-                let c = g.classes[b as usize] as usize;
-                if !seen[c][q as usize] {
-                    seen[c][q as usize] = true;
-                    r.push((b, q));
-                }
-            }
-        }
-    }
+    let reps = &ReachReps::of(g).plain;
     if s >= g.nreal {
-        return g.counted_of(s).plain_reach(s, cap, &reps, &g.classes, g.nclasses);
+        return g.counted_of(s).plain_reach(s, cap, reps, &g.classes, g.nclasses);
     }
     let mut level: Vec<(u8, u32)> = vec![(0, s)];
     let mut next: Vec<(u8, u32)> = Vec::new();
+    let mut work = 0;
     for l in 1..=cap {
         next.clear();
         for &(p, q) in &level {
@@ -310,17 +298,187 @@ pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
                 next.push((p2, t));
             }
         }
+        work += next.len();
         next.sort_unstable();
         next.dedup();
         if next == level {
             return cap;
         }
         std::mem::swap(&mut level, &mut next);
-        if level.len() > 256 {
-            return l; // too wide to follow cheaply; what was checked holds
+        if level.len() > 256 || work > REACH_BUDGET {
+            return l; // too costly to follow further; what was checked holds
         }
     }
     cap
+}
+
+/// Most steps a reach search ([`plain_reach`], [`cat_reach`]) takes; past
+/// it the search stops with the length checked so far (a lower bound, which
+/// is all its callers need).
+pub(crate) const REACH_BUDGET: usize = 1 << 14;
+
+/// Representative bytes of a grammar's byte classes for [`plain_reach`]
+/// and [`cat_reach`] (they depend on the byte classes only, so each
+/// grammar computes them once).
+#[derive(Debug)]
+pub(crate) struct ReachReps {
+    /// Per plain-text state: one `(byte, next plain state)` per distinct
+    /// (grammar class, next plain state).
+    plain: Vec<Vec<(u8, u8)>>,
+    /// Per [`byte_cat`] category allowed wholesale ([`ASCII_CATS`]):
+    /// `(category bit, byte)`, one byte for each grammar class among its bytes.
+    cats: Vec<(u16, u8)>,
+}
+
+impl ReachReps {
+    fn of(g: &Grammar) -> &ReachReps {
+        g.reach_reps.get_or_init(|| {
+            let plain = (0..PLAIN_STATES as u8)
+                .map(|p| {
+                    let mut seen: ahash::AHashSet<(u8, u8)> = Default::default();
+                    (0..=255u8)
+                        .filter_map(|b| plain_next(p, b).map(|q| (b, q)))
+                        .filter(|&(b, q)| seen.insert((g.classes[b as usize], q)))
+                        .collect()
+                })
+                .collect();
+            let mut seen: ahash::AHashSet<(u16, u8)> = Default::default();
+            let cats = (0..=127u8)
+                .map(|b| (byte_cat(b), b))
+                .filter(|&(cat, b)| cat & ASCII_CATS != 0 && seen.insert((cat, g.classes[b as usize])))
+                .collect();
+            ReachReps { plain, cats }
+        })
+    }
+}
+
+/// Which byte categories (see [`byte_cat`]) leaf state `s` allows
+/// wholesale, and for how many bytes: `(cats, L)` such that every string of
+/// at most `L` bytes from categories `cats` leads from `s` to a live state
+/// that is not accepting. Tokens made of such bytes are then allowed from
+/// `s` with no dependent node below them (`^[\w.-]+$` inside its string:
+/// letters, digits, `_`, `.` and `-`). A breadth-first search by length;
+/// a category that fails before [`SHORT_TOKEN_BYTES`] is dropped and the
+/// search restarts without it (most tokens are short, so a long reach over
+/// fewer categories is worth more). `(0, 0)` when nothing qualifies.
+pub(crate) fn cat_reach(g: &Grammar, s: u32, cap: usize) -> (u16, usize) {
+    let reps = &ReachReps::of(g).cats;
+    if s >= g.nreal {
+        let c = g.counted_of(s);
+        return reach_by_levels(c.split_state(s), cap, reps, |q, l, b| c.step_ascii(q, l, b, &g.classes, g.nclasses));
+    }
+    if g.is_accept(s) {
+        return (0, 0);
+    }
+    reach_by_levels(s, cap, reps, |q, _, b| {
+        let t = g.next(q, b);
+        (t != DEAD && !g.is_accept(t)).then_some(t)
+    })
+}
+
+/// The search of [`cat_reach`] over any state space: `step(q, l, b)` is
+/// the state after byte `b` read as the `l`-th byte from `q` (`None`: dead
+/// or accepting).
+fn reach_by_levels(
+    s: u32,
+    cap: usize,
+    reps: &[(u16, u8)],
+    step: impl Fn(u32, usize, u8) -> Option<u32>,
+) -> (u16, usize) {
+    let mut cats = ASCII_CATS;
+    let mut level: Vec<u32> = Vec::new();
+    let mut next: Vec<u32> = Vec::new();
+    let mut work = 0;
+    'restart: loop {
+        if cats == 0 {
+            return (0, 0);
+        }
+        level.clear();
+        level.push(s);
+        for l in 1..=cap {
+            next.clear();
+            let mut bad = 0u16;
+            for &q in &level {
+                for &(cat, b) in reps {
+                    if cat & cats == 0 {
+                        continue;
+                    }
+                    match step(q, l, b) {
+                        Some(t) => next.push(t),
+                        None => bad |= cat,
+                    }
+                }
+            }
+            if bad != 0 {
+                if l - 1 < SHORT_TOKEN_BYTES {
+                    cats &= !bad;
+                    continue 'restart;
+                }
+                return (cats, l - 1);
+            }
+            work += next.len();
+            next.sort_unstable();
+            next.dedup();
+            if next == level {
+                return (cats, cap);
+            }
+            std::mem::swap(&mut level, &mut next);
+            if level.len() > 256 || work > REACH_BUDGET {
+                return (cats, l); // too costly to follow further; what was checked holds
+            }
+        }
+        return (cats, cap);
+    }
+}
+
+/// The tokens a leaf state allows without walking them: plain text up to
+/// its [`plain_reach`], and tokens made of the categories of its
+/// [`cat_reach`], each rounded down to a length tier of the trie's
+/// precomputed masks. A walk skips a subtree holding only such tokens.
+struct Wholesale {
+    plain: usize,
+    cats: u16,
+    cat_len: usize,
+}
+
+impl Wholesale {
+    fn of(g: &Grammar, trie: &TokTrie, s: u32) -> Wholesale {
+        let longest = trie.max_token_len();
+        let plain = length_tier(plain_reach(g, s, longest), longest).unwrap_or(0);
+        if plain >= longest {
+            return Wholesale { plain, cats: 0, cat_len: 0 };
+        }
+        let (cats, reach) = cat_reach(g, s, longest);
+        match length_tier(reach, longest) {
+            Some(l) if cats != 0 && l > plain => Wholesale { plain, cats, cat_len: l },
+            _ => Wholesale { plain, cats: 0, cat_len: 0 },
+        }
+    }
+
+    /// ORs the plain tokens into `bits`.
+    fn or_plain(&self, trie: &TokTrie, bits: &mut [u32]) {
+        if let Some((_, m)) = trie.plain_masks.iter().find(|(l, _)| (*l).min(trie.max_token_len()) == self.plain) {
+            for (b, m) in bits.iter_mut().zip(m.iter()) {
+                *b |= m;
+            }
+        }
+    }
+
+    /// ORs the category tokens into `bits`.
+    fn or_cats(&self, trie: &TokTrie, bits: &mut [u32]) {
+        if self.cat_len > 0 {
+            for (b, m) in bits.iter_mut().zip(trie.cat_mask(self.cats, self.cat_len).iter()) {
+                *b |= m;
+            }
+        }
+    }
+
+    #[inline]
+    fn skips(&self, trie: &TokTrie, i: usize) -> bool {
+        let n = &trie.nodes[i];
+        let d = n.sub_depth as usize;
+        (d <= self.plain && n.plain) || (d <= self.cat_len && n.sub_cats & !self.cats == 0)
+    }
 }
 
 /// Records trie node `i` as dependent below leaf state `p` (one group per
@@ -340,15 +498,12 @@ fn add_dep(groups: &mut Vec<DepGroup>, p: u32, i: usize) {
 /// result as the general walk (tests compare both).
 pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usize) -> LocalMask {
     let mut bits = vec![0u32; words];
-    let reach = plain_reach(g, s, trie.max_token_len());
-    let longest = trie.max_token_len();
-    let skip = match trie.plain_masks.iter().rev().find(|(l, _)| (*l).min(longest) <= reach) {
-        Some((l, m)) => {
-            bits[..m.len()].copy_from_slice(m);
-            (*l).min(longest)
-        }
-        None => 0,
-    };
+    let w = Wholesale::of(g, trie, s);
+
+    if let Some((_, m)) = trie.plain_masks.iter().find(|(l, _)| (*l).min(trie.max_token_len()) == w.plain) {
+        bits[..m.len()].copy_from_slice(m);
+    }
+    w.or_cats(trie, &mut bits);
     let mut groups: Vec<DepGroup> = Vec::new();
     let nodes = &trie.nodes;
     // st[d]: the state after the node on the current path at depth d.
@@ -357,7 +512,7 @@ pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usi
     let end = trie.len();
     while i < end {
         let n = nodes[i];
-        if trie.plain_subtree[i] && trie.subtree_depth[i] as usize <= skip {
+        if w.skips(trie, i) {
             i = n.subtree_end as usize;
             continue;
         }
@@ -394,6 +549,10 @@ pub(crate) fn compose_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, short: &Lo
     for &t in &trie.long_tokens {
         bits[(t >> 5) as usize] &= !(1 << (t & 31));
     }
+    // Long tokens that `s` allows wholesale are skipped below.
+    let w = Wholesale::of(g, trie, s);
+    w.or_plain(trie, &mut bits);
+    w.or_cats(trie, &mut bits);
     let mut groups: Vec<DepGroup> = short
         .groups
         .iter()
@@ -409,7 +568,7 @@ pub(crate) fn compose_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, short: &Lo
     let end = trie.len();
     while i < end {
         let n = nodes[i];
-        if trie.subtree_depth[i] as usize <= d {
+        if n.sub_depth as usize <= d || w.skips(trie, i) {
             i = n.subtree_end as usize;
             continue;
         }

@@ -291,3 +291,44 @@ fn masks_equal_the_reference_across_matchers_of_one_grammar() {
         }
     }
 }
+
+/// String states whose masks come mostly from precomputed sets (plain text
+/// up to its reach, tokens made of whole byte categories such as letters
+/// and digits), with the rest walked: every token of a real vocabulary is
+/// checked against the byte-by-byte reference along walks through patterns
+/// that allow categories forever (`[\w.\- ]+`), for a bounded count
+/// (`{3,30}`, a word counter), with a counted length, and patterns that
+/// exclude only the line and dialect-dependent space characters (`.`,
+/// `\S`), whose tokens must then be walked.
+#[test]
+fn wholesale_token_sets_equal_the_reference() {
+    let tok = cl100k();
+    let schemas = [
+        serde_json::json!({"type": "string", "pattern": "^[\\w.\\- ]+$"}),
+        serde_json::json!({"type": "string", "pattern": "^[a-z0-9_]{3,30}$"}),
+        serde_json::json!({"type": "string", "pattern": "^(?:\\S+\\s+){0,9}\\S+$", "maxLength": 100}),
+        serde_json::json!({"type": "string", "pattern": "^.{0,40}$"}),
+        serde_json::json!({"type": "array", "items": {"type": "string", "pattern": "^[A-Z][\\w-]+$", "maxLength": 70}}),
+    ];
+    let mut rng = Rng::new(23);
+    for schema in &schemas {
+        let g = Compiler::new().compile(schema, tok.vocab.clone()).unwrap();
+        for walk in 0..2 {
+            let mut m = g.matcher();
+            for step in 0..24 {
+                if step % 4 == 1 {
+                    check_state(&mut m, &tok.vocab, &mut rng, true, &format!("{schema} walk {walk}")).unwrap();
+                }
+                let allowed = allowed_tokens(&m.compute_mask().unwrap());
+                if allowed.is_empty() || m.is_terminated() {
+                    break;
+                }
+                // Stay inside the string most of the time.
+                let inner: Vec<u32> =
+                    allowed.iter().copied().filter(|&t| !tok.vocab.token_bytes(t).contains(&b'"')).collect();
+                let pool = if !inner.is_empty() && rng.chance(0.9) { &inner } else { &allowed };
+                m.accept_token(pool[rng.below(pool.len())]).unwrap();
+            }
+        }
+    }
+}

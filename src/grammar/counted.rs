@@ -299,17 +299,18 @@ impl Counted {
             return 0;
         }
         let (c, s0) = self.split(v);
-        let live_all = |q: u32, upto: u32| -> bool {
-            if upto > self.max {
-                return false;
-            }
-            (c..=upto).all(|k| bit(&self.live, k as usize * self.n as usize + q as usize))
-        };
-        // Every table state met so far must stay live as the count grows.
+        let live = |q: u32, k: u32| k <= self.max && bit(&self.live, k as usize * self.n as usize + q as usize);
+        // Every table state met so far must stay live at every count it can
+        // have (from `c`: a byte inside an escape starts no character, up
+        // to `c + l`): at level `l` each met state is checked at count
+        // `c + l`, and a state met for the first time at every count from
+        // `c` on.
         let mut met: Vec<u32> = vec![s0];
         let mut level: Vec<(u8, u32)> = vec![(0, s0)];
         let mut next: Vec<(u8, u32)> = Vec::new();
+        let mut work = 0;
         for l in 1..=cap {
+            let k = c + l as u32;
             next.clear();
             for &(p, q) in &level {
                 for &(b, p2) in &plain[p as usize] {
@@ -320,19 +321,58 @@ impl Counted {
                     next.push((p2, raw & !INC));
                 }
             }
+            work += next.len() + met.len();
             next.sort_unstable();
             next.dedup();
+            if !met.iter().all(|&q| live(q, k)) {
+                return l - 1;
+            }
             for &(_, q) in &next {
                 if !met.contains(&q) {
+                    if met.len() == 512 || !(c..=k).all(|j| live(q, j)) {
+                        return l - 1;
+                    }
                     met.push(q);
                 }
             }
-            if met.len() > 64 || !met.iter().all(|&q| live_all(q, c + l as u32)) {
-                return l - 1;
-            }
             std::mem::swap(&mut level, &mut next);
+            if level.len() > 256 || work > crate::mask::REACH_BUDGET {
+                return l; // too costly to follow further; what was checked holds
+            }
         }
         cap
+    }
+
+    /// `(count, table state)` packed for [`Counted::step_ascii`]: the
+    /// count in the high bits.
+    pub fn split_state(&self, v: u32) -> u32 {
+        if v == self.done_id() {
+            return u32::MAX;
+        }
+        let (c, s) = self.split(v);
+        // The count never needs more than the bits left by the table size.
+        c * self.n + s
+    }
+
+    /// One ASCII byte `b` (a character of its own) from packed state `q`
+    /// (see [`Counted::split_state`]), read as the `l`-th byte of a token:
+    /// the packed state after it, or `None` when it closes the string, is
+    /// dead, or reaches a count that cannot end in range.
+    pub fn step_ascii(&self, q: u32, _l: usize, b: u8, classes: &[u8; 256], nclasses: usize) -> Option<u32> {
+        if q == u32::MAX {
+            return None;
+        }
+        let (c, s) = (q / self.n, q % self.n);
+        let raw = self.trans[s as usize * nclasses + classes[b as usize] as usize];
+        if raw == DEAD || self.done[(raw & !INC) as usize] {
+            return None;
+        }
+        let to = raw & !INC;
+        let c2 = c + u32::from(raw & INC != 0);
+        if c2 > self.max || !bit(&self.live, c2 as usize * self.n as usize + to as usize) {
+            return None;
+        }
+        Some(c2 * self.n + to)
     }
 
     /// What decides the mask at `v` for tokens of at most `depth` bytes:

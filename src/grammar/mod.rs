@@ -73,6 +73,9 @@ pub(crate) struct Grammar {
     pub nreal: u32,
     /// Counted machines, by increasing `base`.
     pub counted: Vec<Counted>,
+    /// Representative bytes for the reach searches of [`crate::mask`],
+    /// computed from `classes` at first use.
+    pub reach_reps: std::sync::OnceLock<crate::mask::ReachReps>,
 }
 
 impl Grammar {
@@ -230,6 +233,7 @@ impl GrammarBuilder {
             root: 0,
             nreal: 0,
             counted: Vec::new(),
+            reach_reps: Default::default(),
         };
         // Calls recorded as (machine id, return state) until all starts are known.
         let mut pending_calls: Vec<(u32, u32)> = Vec::new();

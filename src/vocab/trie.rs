@@ -6,10 +6,15 @@
 //! [`crate::mask`] drives it with a byte-level recognizer.
 
 /// One trie node. Node 0 is the root (the empty prefix) and has no byte.
+/// 16 bytes, so that a walk that jumps over subtrees reads one cache line
+/// per node for everything it decides on.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Node {
     /// The byte on the edge into this node.
     pub byte: u8,
+    /// Every token in this node's subtree is *plain text* (see
+    /// [`plain_next`]).
+    pub plain: bool,
     /// Depth in bytes (root = 0).
     pub depth: u16,
     /// One past the last node of this node's subtree (pre-order).
@@ -17,6 +22,11 @@ pub(crate) struct Node {
     /// Start of this node's token ids in [`TokTrie::tokens`]; they end at the
     /// next node's `tok_start`.
     pub tok_start: u32,
+    /// The deepest node in the subtree (lets a walk that only cares about
+    /// long tokens skip subtrees of short ones).
+    pub sub_depth: u16,
+    /// The [`byte_cat`] bits of every token in the subtree.
+    pub sub_cats: u16,
 }
 
 /// Flat pre-order token trie.
@@ -27,34 +37,79 @@ pub struct TokTrie {
     /// the same bytes, e.g. a byte-fallback token and a plain one).
     pub(crate) tokens: Vec<u32>,
     max_depth: usize,
-    /// Per node: the deepest node in its subtree (lets a walk that only
-    /// cares about long tokens skip subtrees of short ones).
-    pub(crate) subtree_depth: Vec<u16>,
     /// Tokens longer than [`SHORT_TOKEN_BYTES`].
     pub(crate) long_tokens: Vec<u32>,
-    /// Per node: every token in its subtree is *plain text* (see
-    /// [`plain_next`]).
-    pub(crate) plain_subtree: Vec<bool>,
     /// `(L, bits)`: the plain tokens of at most `L` bytes, for a few `L`
     /// ascending (bit layout of a mask, sized by the largest token id).
     pub(crate) plain_masks: Vec<(usize, Vec<u32>)>,
+    /// Per token id: the [`byte_cat`] bits of its bytes and its length
+    /// (`(0, 0)` for ids not in the trie).
+    tok_cats: Vec<(u16, u16)>,
+    /// `(categories, L)` → the tokens of at most `L` bytes made only of
+    /// bytes in those categories; filled on demand (see [`TokTrie::cat_mask`]).
+    cat_masks: std::sync::Arc<std::sync::Mutex<CatMasks>>,
+}
+
+type CatMasks = ahash::AHashMap<(u16, usize), std::sync::Arc<Vec<u32>>>;
+
+/// Byte categories: a token's bytes, coarsely. A pattern such as
+/// `^[\w.-]+$` allows whole categories (letters, digits, `_`, `.`, `-`), and
+/// a state that every string over some categories keeps live allows every
+/// token made of them (see `mask::cat_reach`). Bits 0..=12 are ASCII
+/// categories a string state may allow wholesale ([`ASCII_CATS`]); `"`,
+/// `\` with control characters, and bytes ≥ 0x80 have their own bits.
+#[inline]
+pub(crate) fn byte_cat(b: u8) -> u16 {
+    1 << match b {
+        b'a'..=b'z' => 0,
+        b'A'..=b'Z' => 1,
+        b'0'..=b'9' => 2,
+        b' ' => 3,
+        b'_' => 4,
+        b'-' => 5,
+        b'.' => 6,
+        b'/' => 7,
+        b':' => 8,
+        b',' => 9,
+        b'+' => 10,
+        b'@' => 11,
+        b'"' => 13,
+        b'\\' | 0..=0x1F => 14,
+        0x80..=0xFF => 15,
+        _ => 12, // other printable ASCII and DEL
+    }
+}
+
+/// The categories of [`byte_cat`] that a state may allow wholesale.
+pub(crate) const ASCII_CATS: u16 = (1 << 13) - 1;
+
+/// The lengths tiers of [`TokTrie::plain_masks`] and [`TokTrie::cat_mask`]:
+/// the largest tier of at most `reach` bytes (capped by the longest token).
+pub(crate) fn length_tier(reach: usize, longest: usize) -> Option<usize> {
+    PLAIN_LENGTHS.iter().rev().map(|&l| l.min(longest)).find(|&l| l <= reach && l > 0)
 }
 
 /// Lengths for which [`TokTrie::plain_masks`] are kept.
 const PLAIN_LENGTHS: [usize; 12] = [4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, usize::MAX];
 
-/// Plain text, byte by byte: complete UTF-8 characters other than `"`, `\`
-/// and control characters below U+0020 — what a JSON string holds without
-/// escapes. State 0 is "between characters"; 1..=7 are inside a multi-byte
-/// character. `None`: not plain text.
+/// Plain text, byte by byte: complete UTF-8 characters other than `"`, `\\`,
+/// control characters below U+0020, and U+0085, U+2028, U+2029 and U+FEFF —
+/// what a JSON string holds without escapes, less the few characters that
+/// `.` (line terminators) or one regex dialect's `\\s` leaves out, so that a
+/// pattern which forbids only those still lets plain text run far. State 0 is
+/// "between characters"; the others are inside a multi-byte character.
+/// `None`: not plain text.
 #[inline]
 pub(crate) fn plain_next(state: u8, b: u8) -> Option<u8> {
     match (state, b) {
         (0, b'"' | b'\\') => None,
         (0, 0x20..=0x7F) => Some(0),
-        (0, 0xC2..=0xDF) => Some(1),
+        (0, 0xC2) => Some(8),
+        (0, 0xC3..=0xDF) => Some(1),
         (0, 0xE0) => Some(4),
-        (0, 0xE1..=0xEC | 0xEE..=0xEF) => Some(2),
+        (0, 0xE2) => Some(9),
+        (0, 0xEF) => Some(11),
+        (0, 0xE1 | 0xE3..=0xEC | 0xEE) => Some(2),
         (0, 0xED) => Some(5),
         (0, 0xF0) => Some(6),
         (0, 0xF1..=0xF3) => Some(3),
@@ -66,9 +121,24 @@ pub(crate) fn plain_next(state: u8, b: u8) -> Option<u8> {
         (5, 0x80..=0x9F) => Some(1),
         (6, 0x90..=0xBF) => Some(2),
         (7, 0x80..=0x8F) => Some(2),
+        // U+0085
+        (8, 0x85) => None,
+        (8, 0x80..=0xBF) => Some(0),
+        // U+2028, U+2029
+        (9, 0x80) => Some(10),
+        (9, 0x81..=0xBF) => Some(1),
+        (10, 0xA8 | 0xA9) => None,
+        (10, 0x80..=0xBF) => Some(0),
+        // U+FEFF
+        (11, 0xBB) => Some(12),
+        (11, 0x80..=0xBF) => Some(1),
+        (12, 0x80..=0xBE) => Some(0),
         _ => None,
     }
 }
+
+/// Number of [`plain_next`] states.
+pub(crate) const PLAIN_STATES: usize = 13;
 
 /// Token length (bytes) up to which masks of leaf states are shared by
 /// states that agree on strings this long; longer tokens, a few percent of
@@ -81,7 +151,8 @@ impl TokTrie {
     pub(crate) fn build<'a>(entries: impl Iterator<Item = (u32, &'a [u8])>) -> TokTrie {
         let mut list: Vec<(&[u8], u32)> = entries.filter(|(_, b)| !b.is_empty()).map(|(i, b)| (b, i)).collect();
         list.sort_unstable();
-        let mut nodes: Vec<Node> = vec![Node { byte: 0, depth: 0, subtree_end: 0, tok_start: 0 }];
+        let mut nodes: Vec<Node> =
+            vec![Node { byte: 0, plain: false, depth: 0, subtree_end: 0, tok_start: 0, sub_depth: 0, sub_cats: 0 }];
         let mut tokens = Vec::with_capacity(list.len());
         // path[d] = node index at depth d on the current path
         let mut path: Vec<u32> = vec![0];
@@ -97,7 +168,15 @@ impl TokTrie {
             }
             for (d, &b) in bytes.iter().enumerate().skip(common) {
                 let idx = nodes.len() as u32;
-                nodes.push(Node { byte: b, depth: (d + 1) as u16, subtree_end: 0, tok_start: tokens.len() as u32 });
+                nodes.push(Node {
+                    byte: b,
+                    plain: false,
+                    depth: (d + 1) as u16,
+                    subtree_end: 0,
+                    tok_start: tokens.len() as u32,
+                    sub_depth: 0,
+                    sub_cats: 0,
+                });
                 path.push(idx);
             }
             // token ends at the last node of the path; tokens are pushed in
@@ -113,7 +192,7 @@ impl TokTrie {
         // A node's start is the token count when it was created and the token
         // is pushed right after its last node, so ranges are exact.
         let end = tokens.len() as u32;
-        nodes.push(Node { byte: 0, depth: 0, subtree_end: 0, tok_start: end });
+        nodes.push(Node { byte: 0, plain: false, depth: 0, subtree_end: 0, tok_start: end, sub_depth: 0, sub_cats: 0 });
         let n = nodes.len() - 1;
         let mut subtree_depth: Vec<u16> = nodes.iter().map(|x| x.depth).collect();
         // Children follow their parent in pre-order, so a reverse pass sees
@@ -178,7 +257,59 @@ impl TokTrie {
                 (l, bits)
             })
             .collect();
-        TokTrie { nodes, tokens, max_depth, subtree_depth, long_tokens, plain_subtree, plain_masks }
+        let mut tok_cats = vec![(0u16, 0u16); words * 32];
+        let mut path_cats = vec![0u16; n.max(1)];
+        let mut path: Vec<usize> = vec![0];
+        for i in 1..n {
+            while nodes[*path.last().expect("root stays")].depth >= nodes[i].depth {
+                path.pop();
+            }
+            path_cats[i] = path_cats[*path.last().expect("root stays")] | byte_cat(nodes[i].byte);
+            for &t in &tokens[tokens_at(i).start as usize..tokens_at(i).end as usize] {
+                tok_cats[t as usize] = (path_cats[i], nodes[i].depth);
+            }
+            path.push(i);
+        }
+        let mut subtree_cats = vec![0u16; n.max(1)];
+        for i in (1..n).rev() {
+            let mut c = if tokens_at(i).is_empty() { 0 } else { path_cats[i] };
+            let mut j = i + 1;
+            while j < nodes[i].subtree_end as usize {
+                c |= subtree_cats[j];
+                j = nodes[j].subtree_end as usize;
+            }
+            subtree_cats[i] = c;
+        }
+        for i in 0..n {
+            nodes[i].sub_depth = subtree_depth[i];
+            nodes[i].plain = plain_subtree[i];
+            nodes[i].sub_cats = subtree_cats[i];
+        }
+        TokTrie { nodes, tokens, max_depth, long_tokens, plain_masks, tok_cats, cat_masks: Default::default() }
+    }
+
+    /// The tokens of at most `len` bytes whose bytes all fall in categories
+    /// `cats` (see [`byte_cat`]); computed once per `(cats, len)` and kept.
+    pub(crate) fn cat_mask(&self, cats: u16, len: usize) -> std::sync::Arc<Vec<u32>> {
+        if let Some(m) = self.cat_masks.lock().ok().and_then(|m| m.get(&(cats, len)).cloned()) {
+            return m;
+        }
+        let bits: Vec<u32> = self
+            .tok_cats
+            .chunks(32)
+            .map(|ch| {
+                let mut w = 0u32;
+                for (k, &(c, l)) in ch.iter().enumerate() {
+                    w |= u32::from(l > 0 && c & !cats == 0 && l as usize <= len) << k;
+                }
+                w
+            })
+            .collect();
+        let bits = std::sync::Arc::new(bits);
+        if let Ok(mut m) = self.cat_masks.lock() {
+            m.insert((cats, len), bits.clone());
+        }
+        bits
     }
 
     /// Number of real nodes (excluding the sentinel).
@@ -240,10 +371,10 @@ impl TokTrie {
     pub fn memory_bytes(&self) -> usize {
         self.nodes.capacity() * std::mem::size_of::<Node>()
             + self.tokens.capacity() * 4
-            + self.subtree_depth.capacity() * 2
             + self.long_tokens.capacity() * 4
-            + self.plain_subtree.capacity()
             + self.plain_masks.iter().map(|(_, b)| b.capacity() * 4).sum::<usize>()
+            + self.tok_cats.capacity() * 4
+            + self.cat_masks.lock().map_or(0, |m| m.values().map(|b| b.capacity() * 4 + 32).sum::<usize>())
     }
 }
 
@@ -299,13 +430,48 @@ mod tests {
             }
             n
         };
-        assert!(!t.plain_subtree[node_of(b"a")], "holds a quote");
-        assert!(t.plain_subtree[node_of(b"x")]);
-        assert!(!t.plain_subtree[node_of(b"\xC3")], "a partial character is not plain");
+        assert!(!t.nodes[node_of(b"a")].plain, "holds a quote");
+        assert!(t.nodes[node_of(b"x")].plain);
+        assert!(!t.nodes[node_of(b"\xC3")].plain, "a partial character is not plain");
         let bits = |l: usize| t.plain_masks.iter().find(|(x, _)| *x >= l).unwrap().1[0];
         // ab (0), é (2) and x (5) are plain and short; xyzxyzxyz (4) is 9 bytes
         assert_eq!(bits(4), 0b100101);
         assert_eq!(t.plain_masks.last().unwrap().1[0], 0b110101);
         assert!(t.long_tokens.is_empty());
+    }
+
+    #[test]
+    fn line_separators_and_dialect_spaces_are_not_plain() {
+        for c in ['\u{85}', '\u{2028}', '\u{2029}', '\u{feff}'] {
+            let mut buf = [0u8; 4];
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            let end = bytes.iter().try_fold(0u8, |p, &b| plain_next(p, b));
+            assert_eq!(end, None, "{c:?} counted as plain");
+        }
+        for c in ['\u{84}', '\u{86}', '\u{2027}', '\u{202a}', '\u{feee}', '\u{fffd}', '\u{2000}', 'é', '😀'] {
+            let mut buf = [0u8; 4];
+            let bytes = c.encode_utf8(&mut buf).as_bytes();
+            let end = bytes.iter().try_fold(0u8, |p, &b| plain_next(p, b));
+            assert_eq!(end, Some(0), "{c:?} not plain");
+        }
+    }
+
+    #[test]
+    fn category_masks_and_subtree_categories() {
+        let toks: Vec<&[u8]> = vec![b"ab", b"a-b", b"a b", b"Ab", b"abcdefgh", b"a\"", b"1.5", b"a"];
+        let t = TokTrie::build(toks.iter().enumerate().map(|(i, b)| (i as u32, *b)));
+        let lower = byte_cat(b'a');
+        let letters = lower | byte_cat(b'A');
+        // Lowercase only, any length: ab, abcdefgh, a.
+        assert_eq!(t.cat_mask(lower, usize::MAX)[0], 0b1001_0001);
+        // Up to 4 bytes: not abcdefgh.
+        assert_eq!(t.cat_mask(lower, 4)[0], 0b1000_0001);
+        assert_eq!(t.cat_mask(letters | byte_cat(b'-'), usize::MAX)[0], 0b1001_1011);
+        assert_eq!(t.cat_mask(byte_cat(b'1') | byte_cat(b'.'), usize::MAX)[0], 0b0100_0000);
+        // The subtree of "a" holds a quote (a") and a space (a b).
+        let a = (1..t.len()).find(|&i| t.nodes[i].depth == 1 && t.nodes[i].byte == b'a').unwrap();
+        let cats = t.nodes[a].sub_cats;
+        assert_eq!(cats, lower | byte_cat(b'-') | byte_cat(b' ') | byte_cat(b'"'));
+        assert_ne!(byte_cat(b'"') & ASCII_CATS, byte_cat(b'"'), "a quote is never allowed wholesale");
     }
 }
