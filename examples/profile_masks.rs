@@ -57,7 +57,7 @@ fn profile(file: &str, rounds: usize, vocab: &Arc<Vocabulary>, enc: &Encoder) {
         println!("round {round}: mask sum {:.3} ms", sum as f64 / 1e6);
     }
     let total: u64 = all.iter().map(|a| a.0).sum();
-    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.sort_by_key(|a| std::cmp::Reverse(a.0));
     println!("{} masks in round 0, {:.3} ms; slowest:", all.len(), total as f64 / 1e6);
     for (ns, k, len, out) in all.iter().take(8) {
         let tail: String = out.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();

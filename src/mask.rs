@@ -76,9 +76,12 @@ struct DepInner {
     /// Local mask (address) → the frame counts of its keys so far.
     counts: ahash::AHashMap<usize, Vec<u32>>,
     /// [address (2 words), frames…] → allowed tokens as (word, bits).
-    map: ahash::AHashMap<Box<[u32]>, Arc<[(u32, u32)]>>,
+    map: ahash::AHashMap<Box<[u32]>, SparseBits>,
     bytes: usize,
 }
+
+/// Mask bits as `(word index, bits)` for the nonzero words only.
+type SparseBits = Arc<[(u32, u32)]>;
 
 /// Frame marker for the bottom of a stack in a [`DepCache`] key.
 const BOTTOM: u32 = u32::MAX;
