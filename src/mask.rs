@@ -610,6 +610,10 @@ impl LocalMask {
     }
 }
 
+/// Most Moore rounds spent on a leaf machine's full classes (see
+/// [`Leaf::analyze`]).
+const FULL_ROUNDS: usize = 40;
+
 /// A leaf machine (no calls: a string, number or key lexer) seen up to
 /// token length: its states in a canonical order, a content signature, and
 /// for each state the representative of its class of states that no token
@@ -651,22 +655,38 @@ impl Leaf {
         if (first as usize..last).any(|s| !g.calls(s as u32).is_empty()) {
             return None;
         }
-        // First byte of each run of bytes in one grammar class: transitions
-        // only change there.
-        let runs: Vec<u8> =
-            (0..=255u8).filter(|&b| b == 0 || g.classes[b as usize] != g.classes[b as usize - 1]).collect();
+        // The machine's own byte classes (shared by all its states; usually
+        // a handful, against the grammar's dozens): a state's transition
+        // row has one entry per class.
+        let map = &g.class_maps[g.rows[first as usize].1 as usize];
+        let nlocal = map.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
+        // Live successors by class, sparse (literal tries and key sets have
+        // one or two per state): state s (numbered from `first`) has
+        // (class, target) pairs adj[adj_off[s]..adj_off[s + 1]].
+        let mut adj: Vec<(u32, u32)> = Vec::with_capacity(n * 2);
+        let mut adj_off: Vec<u32> = Vec::with_capacity(n + 1);
+        adj_off.push(0);
+        for s in 0..n {
+            let row = g.rows[first as usize + s].0 as usize;
+            for (j, &t) in g.trans[row..row + nlocal].iter().enumerate() {
+                if t != DEAD {
+                    adj.push((j as u32, t - first));
+                }
+            }
+            adj_off.push(adj.len() as u32);
+        }
+        let succ = |s: usize| &adj[adj_off[s] as usize..adj_off[s + 1] as usize];
         // Canonical order: breadth first from the start, bytes ascending.
         let mut canon_of = vec![u32::MAX; n];
         let mut canon = vec![first];
         canon_of[0] = 0;
         let mut i = 0;
         while i < canon.len() {
-            let s = canon[i];
-            for &b in &runs {
-                let t = g.next(s, b);
-                if t != DEAD && canon_of[(t - first) as usize] == u32::MAX {
-                    canon_of[(t - first) as usize] = canon.len() as u32;
-                    canon.push(t);
+            let s = (canon[i] - first) as usize;
+            for &(_, t) in succ(s) {
+                if canon_of[t as usize] == u32::MAX {
+                    canon_of[t as usize] = canon.len() as u32;
+                    canon.push(first + t);
                 }
             }
             i += 1;
@@ -677,24 +697,18 @@ impl Leaf {
                 canon.push(first + s as u32);
             }
         }
-        // Signature: the canonical transition function, run-length coded
-        // over bytes (independent of this grammar's byte classes).
-        let cid = |t: u32| if t == DEAD { u32::MAX } else { canon_of[(t - first) as usize] };
-        // The transition function as a flat list: per state in canonical
-        // order, its flags, then (byte, target) wherever the target changes
-        // (the same list whatever the grammar's byte classes are).
-        let mut flat: Vec<u32> = Vec::with_capacity(n * 8);
+        // Signature: the transition function in canonical numbering, as a
+        // flat list: the class map, then per state its flags and (class,
+        // target) for each live class. It depends on the machine only (its
+        // class map comes from its own ranges), not on the grammar around it.
+        let mut flat: Vec<u32> = Vec::with_capacity(n * 4 + 256 + 1);
         flat.push(n as u32);
+        flat.extend(map.iter().map(|&c| c as u32));
         for &s in &canon {
             flat.push(u32::from(g.is_accept(s)) | u32::from(g.has_out(s)) << 1 | 1 << 8);
-            let mut prev = u32::MAX - 1;
-            for &b in &runs {
-                let t = cid(g.next(s, b));
-                if t != prev {
-                    flat.push(b as u32);
-                    flat.push(t);
-                    prev = t;
-                }
+            for &(j, t) in succ((s - first) as usize) {
+                flat.push(j);
+                flat.push(canon_of[t as usize]);
             }
         }
         let mut h1 = std::collections::hash_map::DefaultHasher::new();
@@ -705,28 +719,6 @@ impl Leaf {
         let sig = (h1.finish() as u128) << 64 | h2.finish() as u128;
         // Classes: Moore refinement for `depth` rounds (or until stable),
         // starting from what a walk observes at a state (accept, has_out).
-        // Bytes this machine cannot tell apart: one representative byte per
-        // class of the machine's class map (shared by all its states;
-        // usually a handful, against the grammar's dozens).
-        let reps: Vec<u8> = {
-            let map = &g.class_maps[g.rows[first as usize].1 as usize];
-            (0..=255u8).filter(|&b| b == 0 || map[b as usize] != map[b as usize - 1]).collect()
-        };
-        // Live successors by local class, sparse (literal tries and key
-        // sets have one or two per state out of dozens of classes):
-        // state s has (j, target) pairs adj[adj_off[s]..adj_off[s + 1]].
-        let mut adj: Vec<(u32, u32)> = Vec::with_capacity(n * 2);
-        let mut adj_off: Vec<u32> = Vec::with_capacity(n + 1);
-        adj_off.push(0);
-        for s in 0..n {
-            for (j, &b) in reps.iter().enumerate() {
-                let t = g.next(first + s as u32, b);
-                if t != DEAD {
-                    adj.push((j as u32, t - first));
-                }
-            }
-            adj_off.push(adj.len() as u32);
-        }
         let mut class: Vec<u32> = (0..n)
             .map(|s| {
                 let st = first as usize + s;
@@ -742,9 +734,13 @@ impl Leaf {
         // SHORT_TOKEN_BYTES) are always computed; full-depth classes only
         // within a budget, else every state is its own full class (exact,
         // merely without sharing of whole masks).
+        // Full classes take up to `depth + 1` rounds; a machine that has not
+        // settled after [`FULL_ROUNDS`] (counters, long number bounds) gives
+        // each state its own full class instead.
         let cost = n + 2 * adj.len();
-        let full_ok = cost.saturating_mul(depth + 1) <= 4_000_000;
-        let rounds = if full_ok { depth + 1 } else { (SHORT_TOKEN_BYTES + 2).min(depth + 1) };
+        let full_rounds = (depth + 1).min(FULL_ROUNDS);
+        let full_ok = cost.saturating_mul(full_rounds) <= 4_000_000;
+        let rounds = if full_ok { full_rounds } else { (SHORT_TOKEN_BYTES + 2).min(depth + 1) };
         let mut short: Option<Vec<u32>> = None;
         let mut stable = false;
         for round in 0..rounds {
@@ -780,7 +776,7 @@ impl Leaf {
         }
         // Stable before the snapshot: the final classes are the short ones.
         let short = short.unwrap_or_else(|| class.clone());
-        if !full_ok && !stable {
+        if !stable && rounds < depth + 1 {
             class = (0..n as u32).collect();
         }
         // Representative: the class member first in canonical order.
