@@ -366,7 +366,7 @@ impl GrammarBuilder {
             };
             for s in &mut self.machines[mi].nfa.states {
                 s.ranges.retain(|r| live[r.2 as usize]);
-                s.eps.retain(|&e| live[e as usize]);
+                s.eps.retain(|e| live[*e as usize]);
                 s.calls.retain(|c| nonempty[c.0 as usize] && live[c.1 as usize]);
             }
         }

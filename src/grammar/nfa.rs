@@ -4,16 +4,22 @@
 //! that machine's language goes here"; it is how nesting and recursion
 //! (`$ref`) are expressed without copying.
 
+use smallvec::SmallVec;
+
 /// Index of a machine in [`GrammarBuilder::machines`](super::build::GrammarBuilder).
 pub(crate) type MachineId = u32;
 
+/// One NFA state. Nearly every state has at most two ranges, two epsilons
+/// and one call, so they are stored inline: building a grammar creates
+/// tens of thousands of states, and a heap allocation for each edge list
+/// was a quarter of compile time.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct NState {
     /// Byte ranges `lo..=hi` leading to a state.
-    pub ranges: Vec<(u8, u8, u32)>,
-    pub eps: Vec<u32>,
+    pub ranges: SmallVec<[(u8, u8, u32); 2]>,
+    pub eps: SmallVec<[u32; 2]>,
     /// Call machine, then continue at the state.
-    pub calls: Vec<(MachineId, u32)>,
+    pub calls: SmallVec<[(MachineId, u32); 1]>,
 }
 
 /// A Thompson fragment: one entry, one exit.
