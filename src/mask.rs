@@ -743,9 +743,16 @@ impl Leaf {
         let rounds = if full_ok { full_rounds } else { (SHORT_TOKEN_BYTES + 2).min(depth + 1) };
         let mut short: Option<Vec<u32>> = None;
         let mut stable = false;
+        let mut gave_up = false;
         for round in 0..rounds {
             if round == SHORT_TOKEN_BYTES + 1 {
                 short = Some(class.clone());
+                // Most states already stand alone (a large key trie): more
+                // rounds would buy little sharing for their cost.
+                if count * 2 > n {
+                    gave_up = true;
+                    break;
+                }
             }
             keys.clear();
             key_off.clear();
@@ -776,7 +783,7 @@ impl Leaf {
         }
         // Stable before the snapshot: the final classes are the short ones.
         let short = short.unwrap_or_else(|| class.clone());
-        if !stable && rounds < depth + 1 {
+        if gave_up || (!stable && rounds < depth + 1) {
             class = (0..n as u32).collect();
         }
         // Representative: the class member first in canonical order.
