@@ -699,13 +699,15 @@ fn compute_first(g: &mut Grammar) {
         })
         .collect();
     let mut first: Vec<[u64; 4]> = vec![[0; 4]; n];
-    for s in 0..n {
+    for (s, f) in first.iter_mut().enumerate() {
         let (row, map) = g.rows[s];
-        for (c, bits) in map_bits[map as usize].iter().enumerate() {
-            if g.trans[row as usize + c] != DEAD {
-                for w in 0..4 {
-                    first[s][w] |= bits[w];
-                }
+        let bits = &map_bits[map as usize];
+        let row = &g.trans[row as usize..row as usize + bits.len()];
+        // Branch-free: whether a class is live is unpredictable.
+        for (&t, b) in row.iter().zip(bits) {
+            let keep = 0u64.wrapping_sub(u64::from(t != DEAD));
+            for w in 0..4 {
+                f[w] |= b[w] & keep;
             }
         }
     }
