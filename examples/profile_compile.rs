@@ -51,7 +51,8 @@ fn main() {
     }
     println!("{n} schemas: compile {:.0} ms, first mask {:.0} ms", compile * 1e3, first * 1e3);
     each.sort_by(f64::total_cmp);
-    let pct = |p: f64| each.get(((each.len() as f64 * p) as usize).min(each.len().saturating_sub(1))).copied().unwrap_or(0.0);
+    let pct =
+        |p: f64| each.get(((each.len() as f64 * p) as usize).min(each.len().saturating_sub(1))).copied().unwrap_or(0.0);
     println!("compile ms p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}", pct(0.5), pct(0.9), pct(0.99), pct(1.0));
 }
 

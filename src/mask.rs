@@ -10,6 +10,7 @@
 //! the whole vocabulary is local and only tokens containing the closing
 //! quote need the stack; at a structural position few tokens survive at all.
 
+use crate::cache::ContentCache;
 use crate::grammar::{Grammar, DEAD};
 use crate::pda::{step_in_place, Config, Stacks, StepFlags, BASE};
 use crate::vocab::trie::{byte_cat, length_tier, plain_next, ASCII_CATS, PLAIN_STATES, SHORT_TOKEN_BYTES};
@@ -610,6 +611,10 @@ impl LocalMask {
     }
 }
 
+/// Per canonical state: the canonical index of its class representative,
+/// full and short (see [`Leaf`]).
+type CanonReps = Arc<(Vec<u32>, Vec<u32>)>;
+
 /// Most Moore rounds spent on a leaf machine's full classes (see
 /// [`Leaf::analyze`]).
 const FULL_ROUNDS: usize = 40;
@@ -719,84 +724,103 @@ impl Leaf {
         let sig = (h1.finish() as u128) << 64 | h2.finish() as u128;
         // Classes: Moore refinement for `depth` rounds (or until stable),
         // starting from what a walk observes at a state (accept, has_out).
-        let mut class: Vec<u32> = (0..n)
-            .map(|s| {
-                let st = first as usize + s;
-                u32::from(g.accept[st]) | u32::from(g.has_out[st]) << 1
-            })
-            .collect();
-        let mut count = 0usize;
-        // A state's key in a round: its class, then (class index, target's
-        // class) per live successor, in class-index order.
-        let mut keys: Vec<u32> = Vec::with_capacity(n + 2 * adj.len());
-        let mut key_off: Vec<usize> = Vec::with_capacity(n + 1);
-        // Rounds cost n + live edges each. Short classes (strings of up to
-        // SHORT_TOKEN_BYTES) are always computed; full-depth classes only
-        // within a budget, else every state is its own full class (exact,
-        // merely without sharing of whole masks).
-        // Full classes take up to `depth + 1` rounds; a machine that has not
-        // settled after [`FULL_ROUNDS`] (counters, long number bounds) gives
-        // each state its own full class instead.
-        let cost = n + 2 * adj.len();
-        let full_rounds = (depth + 1).min(FULL_ROUNDS);
-        let full_ok = cost.saturating_mul(full_rounds) <= 4_000_000;
-        let rounds = if full_ok { full_rounds } else { (SHORT_TOKEN_BYTES + 2).min(depth + 1) };
-        let mut short: Option<Vec<u32>> = None;
-        let mut stable = false;
-        let mut gave_up = false;
-        for round in 0..rounds {
-            if round == SHORT_TOKEN_BYTES + 1 {
-                short = Some(class.clone());
-                // Most states already stand alone (a large key trie): more
-                // rounds would buy little sharing for their cost.
-                if count * 2 > n {
-                    gave_up = true;
-                    break;
-                }
-            }
-            keys.clear();
-            key_off.clear();
-            key_off.push(0);
-            for s in 0..n {
-                keys.push(class[s]);
-                for &(j, t) in &adj[adj_off[s] as usize..adj_off[s + 1] as usize] {
-                    keys.push(j);
-                    keys.push(class[t as usize]);
-                }
-                key_off.push(keys.len());
-            }
-            let mut ids: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::with_capacity(count.max(16));
-            let next: Vec<u32> = key_off
-                .windows(2)
-                .map(|w| {
-                    let l = ids.len() as u32;
-                    *ids.entry(&keys[w[0]..w[1]]).or_insert(l)
+        // Classes depend on the machine only (its signature) and the depth:
+        // computed once per process, in canonical numbering.
+        static CLASSES: ContentCache<CanonReps> = ContentCache::new(1 << 22);
+        let refine = || -> Result<CanonReps, String> {
+            let mut class: Vec<u32> = (0..n)
+                .map(|s| {
+                    let st = first as usize + s;
+                    u32::from(g.accept[st]) | u32::from(g.has_out[st]) << 1
                 })
                 .collect();
-            let c = ids.len();
-            class = next;
-            if c == count {
-                stable = true;
-                break;
+            let mut count = 0usize;
+            // A state's key in a round: its class, then (class index, target's
+            // class) per live successor, in class-index order.
+            let mut keys: Vec<u32> = Vec::with_capacity(n + 2 * adj.len());
+            let mut key_off: Vec<usize> = Vec::with_capacity(n + 1);
+            // Rounds cost n + live edges each. Short classes (strings of up to
+            // SHORT_TOKEN_BYTES) are always computed; full-depth classes only
+            // within a budget, else every state is its own full class (exact,
+            // merely without sharing of whole masks).
+            // Full classes take up to `depth + 1` rounds; a machine that has not
+            // settled after [`FULL_ROUNDS`] (counters, long number bounds) gives
+            // each state its own full class instead.
+            let cost = n + 2 * adj.len();
+            let full_rounds = (depth + 1).min(FULL_ROUNDS);
+            let full_ok = cost.saturating_mul(full_rounds) <= 4_000_000;
+            let rounds = if full_ok { full_rounds } else { (SHORT_TOKEN_BYTES + 2).min(depth + 1) };
+            let mut short: Option<Vec<u32>> = None;
+            let mut stable = false;
+            let mut gave_up = false;
+            for round in 0..rounds {
+                if round == SHORT_TOKEN_BYTES + 1 {
+                    short = Some(class.clone());
+                    // Most states already stand alone (a large key trie): more
+                    // rounds would buy little sharing for their cost.
+                    if count * 2 > n {
+                        gave_up = true;
+                        break;
+                    }
+                }
+                keys.clear();
+                key_off.clear();
+                key_off.push(0);
+                for s in 0..n {
+                    keys.push(class[s]);
+                    for &(j, t) in &adj[adj_off[s] as usize..adj_off[s + 1] as usize] {
+                        keys.push(j);
+                        keys.push(class[t as usize]);
+                    }
+                    key_off.push(keys.len());
+                }
+                let mut ids: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::with_capacity(count.max(16));
+                let next: Vec<u32> = key_off
+                    .windows(2)
+                    .map(|w| {
+                        let l = ids.len() as u32;
+                        *ids.entry(&keys[w[0]..w[1]]).or_insert(l)
+                    })
+                    .collect();
+                let c = ids.len();
+                class = next;
+                if c == count {
+                    stable = true;
+                    break;
+                }
+                count = c;
             }
-            count = c;
+            // Stable before the snapshot: the final classes are the short ones.
+            let short = short.unwrap_or_else(|| class.clone());
+            if gave_up || (!stable && rounds < depth + 1) {
+                class = (0..n as u32).collect();
+            }
+            // Representative: the class member first in canonical order.
+            let mut rep_of_class: ahash::AHashMap<u32, u32> = Default::default();
+            for &s in &canon {
+                rep_of_class.entry(class[(s - first) as usize]).or_insert(s);
+            }
+            let rep: Vec<u32> = (0..n).map(|s| rep_of_class[&class[s]]).collect();
+            let mut rep_of_short: ahash::AHashMap<u32, u32> = Default::default();
+            for &s in &canon {
+                rep_of_short.entry(short[(s - first) as usize]).or_insert(s);
+            }
+            let rep_short: Vec<u32> = (0..n).map(|s| rep_of_short[&short[s]]).collect();
+            // In canonical numbering, so that another grammar holding the same
+            // machine can use them.
+            let to_canon = |r: &[u32]| -> Vec<u32> {
+                canon.iter().map(|&s| canon_of[(r[(s - first) as usize] - first) as usize]).collect()
+            };
+            Ok(Arc::new((to_canon(&rep), to_canon(&rep_short))))
+        };
+        let key = (format!("{sig:032x}"), depth);
+        let reps = CLASSES.get_or_build(key, |r| r.0.len() * 2, refine).ok()?;
+        let mut rep = vec![0u32; n];
+        let mut rep_short = vec![0u32; n];
+        for (ci, &s) in canon.iter().enumerate() {
+            rep[(s - first) as usize] = canon[reps.0[ci] as usize];
+            rep_short[(s - first) as usize] = canon[reps.1[ci] as usize];
         }
-        // Stable before the snapshot: the final classes are the short ones.
-        let short = short.unwrap_or_else(|| class.clone());
-        if gave_up || (!stable && rounds < depth + 1) {
-            class = (0..n as u32).collect();
-        }
-        // Representative: the class member first in canonical order.
-        let mut rep_of_class: ahash::AHashMap<u32, u32> = Default::default();
-        for &s in &canon {
-            rep_of_class.entry(class[(s - first) as usize]).or_insert(s);
-        }
-        let rep = (0..n).map(|s| rep_of_class[&class[s]]).collect();
-        let mut rep_of_short: ahash::AHashMap<u32, u32> = Default::default();
-        for &s in &canon {
-            rep_of_short.entry(short[(s - first) as usize]).or_insert(s);
-        }
-        let rep_short = (0..n).map(|s| rep_of_short[&short[s]]).collect();
         let return_only = (first as usize..last).all(|s| !g.accept[s] || !g.has_out[s]);
         Some(Leaf { first, canon, canon_of, rep, rep_short, return_only, sig })
     }
