@@ -503,12 +503,54 @@ fn add_dep(groups: &mut Vec<DepGroup>, p: u32, i: usize) {
 pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usize) -> LocalMask {
     let mut bits = vec![0u32; words];
     let w = Wholesale::of(g, trie, s);
-
-    if let Some((_, m)) = trie.plain_masks.iter().find(|(l, _)| (*l).min(trie.max_token_len()) == w.plain) {
-        bits[..m.len()].copy_from_slice(m);
-    }
+    w.or_plain(trie, &mut bits);
     w.or_cats(trie, &mut bits);
     let mut groups: Vec<DepGroup> = Vec::new();
+    if s >= g.nreal {
+        // A counted string: step its table directly (no machine lookup and
+        // no division per node); the closed string is its only accepting
+        // state.
+        let c = g.counted_of(s);
+        let done = c.done_id();
+        let start = if s == done { DONE_PAIR } else { c.split(s) };
+        leaf_walk(
+            trie,
+            &w,
+            &mut bits,
+            start,
+            |(k, q), b| c.step_pair(k, q, g.classes[b as usize] as usize, g.nclasses),
+            |p| (p == DONE_PAIR).then_some(done),
+            &mut groups,
+        );
+    } else {
+        leaf_walk(
+            trie,
+            &w,
+            &mut bits,
+            s,
+            |p, b| Some(g.next(p, b)).filter(|&t| t != DEAD),
+            |p| g.is_accept(p).then_some(p),
+            &mut groups,
+        );
+    }
+    LocalMask { bits: Arc::new(bits), groups, stacks: Stacks::default() }
+}
+
+/// The state pair of a closed counted string in [`leaf_walk`].
+const DONE_PAIR: (u32, u32) = (u32::MAX, u32::MAX);
+
+/// The trie walk of [`compute_local_leaf`] over any leaf state space:
+/// `step` is the state after a byte (`None`: dead), `accept` the grammar
+/// state of an accepting state (where a token may leave the machine).
+fn leaf_walk<S: Copy>(
+    trie: &TokTrie,
+    w: &Wholesale,
+    bits: &mut [u32],
+    s: S,
+    step: impl Fn(S, u8) -> Option<S>,
+    accept: impl Fn(S) -> Option<u32>,
+    groups: &mut Vec<DepGroup>,
+) {
     let nodes = &trie.nodes;
     // st[d]: the state after the node on the current path at depth d.
     let mut st = vec![s; trie.max_token_len() + 1];
@@ -522,22 +564,20 @@ pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usi
         }
         let d = n.depth as usize;
         let p = st[d - 1];
-        if g.is_accept(p) {
+        if let Some(a) = accept(p) {
             // The token may end the machine here and go on in the caller.
-            add_dep(&mut groups, p, i);
+            add_dep(groups, a, i);
         }
-        let t = g.next(p, n.byte);
-        if t == DEAD {
+        let Some(t) = step(p, n.byte) else {
             i = n.subtree_end as usize;
             continue;
-        }
+        };
         st[d] = t;
         for &tok in trie.tokens_at(i) {
-            set_bit(&mut bits, tok);
+            set_bit(bits, tok);
         }
         i += 1;
     }
-    LocalMask { bits: Arc::new(bits), groups, stacks: Stacks::default() }
 }
 
 /// The local mask of leaf state `s` from `short`, the local mask of a state

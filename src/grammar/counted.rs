@@ -343,6 +343,27 @@ impl Counted {
         cap
     }
 
+    /// The transition on a byte of class `cls` from `(count, table state)`:
+    /// the pair after it, `(u32::MAX, u32::MAX)` once the string is closed
+    /// (no way on from there), `None` when dead. [`Counted::next`] without
+    /// the virtual ids.
+    #[inline(always)]
+    pub fn step_pair(&self, c: u32, s: u32, cls: usize, nclasses: usize) -> Option<(u32, u32)> {
+        if c == u32::MAX {
+            return None;
+        }
+        let raw = self.trans[s as usize * nclasses + cls];
+        if raw == DEAD {
+            return None;
+        }
+        let to = raw & !INC;
+        let c2 = c + u32::from(raw & INC != 0);
+        if c2 > self.max || !bit(&self.live, c2 as usize * self.n as usize + to as usize) {
+            return None;
+        }
+        Some(if self.done[to as usize] { (u32::MAX, u32::MAX) } else { (c2, to) })
+    }
+
     /// `(count, table state)` packed for [`Counted::step_ascii`]: the
     /// count in the high bits.
     pub fn split_state(&self, v: u32) -> u32 {
