@@ -366,32 +366,35 @@ impl ReachReps {
 /// search restarts without it (most tokens are short, so a long reach over
 /// fewer categories is worth more). `(0, 0)` when nothing qualifies.
 pub(crate) fn cat_reach(g: &Grammar, s: u32, cap: usize) -> (u16, usize) {
-    let reps = &ReachReps::of(g).cats;
-    if s >= g.nreal {
-        let c = g.counted_of(s);
-        return reach_by_levels(c.split_state(s), cap, reps, |q, l, b| c.step_ascii(q, l, b, &g.classes, g.nclasses));
-    }
     if g.is_accept(s) {
         return (0, 0);
     }
-    reach_by_levels(s, cap, reps, |q, _, b| {
+    let reps = &ReachReps::of(g).cats;
+    if s >= g.nreal {
+        // Over (count, table state) pairs; closing the string ends the reach.
+        let c = g.counted_of(s);
+        let step = |(k, q): (u32, u32), b: u8| {
+            c.step_pair(k, q, g.classes[b as usize] as usize, g.nclasses).filter(|&p| p != DONE_PAIR)
+        };
+        return reach_by_levels(c.split(s), cap, reps, step);
+    }
+    reach_by_levels(s, cap, reps, |q, b| {
         let t = g.next(q, b);
         (t != DEAD && !g.is_accept(t)).then_some(t)
     })
 }
 
-/// The search of [`cat_reach`] over any state space: `step(q, l, b)` is
-/// the state after byte `b` read as the `l`-th byte from `q` (`None`: dead
-/// or accepting).
-fn reach_by_levels(
-    s: u32,
+/// The search of [`cat_reach`] over any state space: `step(q, b)` is the
+/// state after byte `b` (`None`: dead or accepting).
+fn reach_by_levels<S: Copy + Ord>(
+    s: S,
     cap: usize,
     reps: &[(u16, u8)],
-    step: impl Fn(u32, usize, u8) -> Option<u32>,
+    step: impl Fn(S, u8) -> Option<S>,
 ) -> (u16, usize) {
     let mut cats = ASCII_CATS;
-    let mut level: Vec<u32> = Vec::new();
-    let mut next: Vec<u32> = Vec::new();
+    let mut level: Vec<S> = Vec::new();
+    let mut next: Vec<S> = Vec::new();
     let mut work = 0;
     'restart: loop {
         if cats == 0 {
@@ -407,7 +410,7 @@ fn reach_by_levels(
                     if cat & cats == 0 {
                         continue;
                     }
-                    match step(q, l, b) {
+                    match step(q, b) {
                         Some(t) => next.push(t),
                         None => bad |= cat,
                     }
@@ -780,12 +783,11 @@ impl Leaf {
             let mut keys: Vec<u32> = Vec::with_capacity(n + 2 * adj.len());
             let mut key_off: Vec<usize> = Vec::with_capacity(n + 1);
             // Rounds cost n + live edges each. Short classes (strings of up to
-            // SHORT_TOKEN_BYTES) are always computed; full-depth classes only
-            // within a budget, else every state is its own full class (exact,
+            // SHORT_TOKEN_BYTES) are always computed. Full classes take up to
+            // `depth + 1` rounds, within a budget and at most [`FULL_ROUNDS`];
+            // a machine over budget or not settled by then (counters, long
+            // number bounds) gives each state its own full class (exact,
             // merely without sharing of whole masks).
-            // Full classes take up to `depth + 1` rounds; a machine that has not
-            // settled after [`FULL_ROUNDS`] (counters, long number bounds) gives
-            // each state its own full class instead.
             let cost = n + 2 * adj.len();
             let full_rounds = (depth + 1).min(FULL_ROUNDS);
             let full_ok = cost.saturating_mul(full_rounds) <= 4_000_000;
@@ -835,23 +837,16 @@ impl Leaf {
             if gave_up || (!stable && rounds < depth + 1) {
                 class = (0..n as u32).collect();
             }
-            // Representative: the class member first in canonical order.
-            let mut rep_of_class: ahash::AHashMap<u32, u32> = Default::default();
-            for &s in &canon {
-                rep_of_class.entry(class[(s - first) as usize]).or_insert(s);
-            }
-            let rep: Vec<u32> = (0..n).map(|s| rep_of_class[&class[s]]).collect();
-            let mut rep_of_short: ahash::AHashMap<u32, u32> = Default::default();
-            for &s in &canon {
-                rep_of_short.entry(short[(s - first) as usize]).or_insert(s);
-            }
-            let rep_short: Vec<u32> = (0..n).map(|s| rep_of_short[&short[s]]).collect();
-            // In canonical numbering, so that another grammar holding the same
-            // machine can use them.
-            let to_canon = |r: &[u32]| -> Vec<u32> {
-                canon.iter().map(|&s| canon_of[(r[(s - first) as usize] - first) as usize]).collect()
+            // Representative: the class member first in canonical order, as
+            // a canonical index (so that another grammar holding the same
+            // machine can use it).
+            let reps_of = |class: &[u32]| -> Vec<u32> {
+                let mut rep_of_class: ahash::AHashMap<u32, u32> = Default::default();
+                (0..n as u32)
+                    .map(|ci| *rep_of_class.entry(class[(canon[ci as usize] - first) as usize]).or_insert(ci))
+                    .collect()
             };
-            Ok(Arc::new((to_canon(&rep), to_canon(&rep_short))))
+            Ok(Arc::new((reps_of(&class), reps_of(&short))))
         };
         let key = (format!("{sig:032x}"), depth);
         let reps = CLASSES.get_or_build(key, |r| r.0.len() * 2, refine).ok()?;

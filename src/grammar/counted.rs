@@ -364,38 +364,6 @@ impl Counted {
         Some(if self.done[to as usize] { (u32::MAX, u32::MAX) } else { (c2, to) })
     }
 
-    /// `(count, table state)` packed for [`Counted::step_ascii`]: the
-    /// count in the high bits.
-    pub fn split_state(&self, v: u32) -> u32 {
-        if v == self.done_id() {
-            return u32::MAX;
-        }
-        let (c, s) = self.split(v);
-        // The count never needs more than the bits left by the table size.
-        c * self.n + s
-    }
-
-    /// One ASCII byte `b` (a character of its own) from packed state `q`
-    /// (see [`Counted::split_state`]), read as the `l`-th byte of a token:
-    /// the packed state after it, or `None` when it closes the string, is
-    /// dead, or reaches a count that cannot end in range.
-    pub fn step_ascii(&self, q: u32, _l: usize, b: u8, classes: &[u8; 256], nclasses: usize) -> Option<u32> {
-        if q == u32::MAX {
-            return None;
-        }
-        let (c, s) = (q / self.n, q % self.n);
-        let raw = self.trans[s as usize * nclasses + classes[b as usize] as usize];
-        if raw == DEAD || self.done[(raw & !INC) as usize] {
-            return None;
-        }
-        let to = raw & !INC;
-        let c2 = c + u32::from(raw & INC != 0);
-        if c2 > self.max || !bit(&self.live, c2 as usize * self.n as usize + to as usize) {
-            return None;
-        }
-        Some(c2 * self.n + to)
-    }
-
     /// What decides the mask at `v` for tokens of at most `depth` bytes:
     /// the table state and the liveness columns of the counts a token can
     /// reach. Equal keys, equal masks.

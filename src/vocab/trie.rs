@@ -194,27 +194,22 @@ impl TokTrie {
         let end = tokens.len() as u32;
         nodes.push(Node { byte: 0, plain: false, depth: 0, subtree_end: 0, tok_start: end, sub_depth: 0, sub_cats: 0 });
         let n = nodes.len() - 1;
-        let mut subtree_depth: Vec<u16> = nodes.iter().map(|x| x.depth).collect();
-        // Children follow their parent in pre-order, so a reverse pass sees
-        // every child before its parent.
-        for i in (1..n).rev() {
-            let mut j = i + 1;
-            while j < nodes[i].subtree_end as usize {
-                subtree_depth[i] = subtree_depth[i].max(subtree_depth[j]);
-                j = nodes[j].subtree_end as usize;
-            }
-        }
-        if n > 0 {
-            subtree_depth[0] = max_depth as u16;
-        }
         let mut long_tokens = Vec::new();
         for i in 1..n {
             if nodes[i].depth as usize > SHORT_TOKEN_BYTES {
                 long_tokens.extend_from_slice(&tokens[nodes[i].tok_start as usize..nodes[i + 1].tok_start as usize]);
             }
         }
-        // Plain text: the state after each node's path (255: not plain).
+        fn tokens_at(nodes: &[Node], i: usize) -> std::ops::Range<usize> {
+            nodes[i].tok_start as usize..nodes[i + 1].tok_start as usize
+        }
+        let words = tokens.iter().max().map_or(0, |&m| m as usize / 32 + 1);
+        // Down each path (parents come before children): the plain-text
+        // state after it (255: not plain) and its byte categories, which
+        // are also each token's.
         let mut pstate = vec![255u8; n.max(1)];
+        let mut path_cats = vec![0u16; n.max(1)];
+        let mut tok_cats = vec![(0u16, 0u16); words * 32];
         if n > 0 {
             pstate[0] = 0;
         }
@@ -228,20 +223,32 @@ impl TokTrie {
                 255 => 255,
                 ps => plain_next(ps, nodes[i].byte).unwrap_or(255),
             };
+            path_cats[i] = path_cats[parent] | byte_cat(nodes[i].byte);
+            for &t in &tokens[tokens_at(&nodes, i)] {
+                tok_cats[t as usize] = (path_cats[i], nodes[i].depth);
+            }
             path.push(i);
         }
-        let tokens_at = |i: usize| nodes[i].tok_start..nodes[i + 1].tok_start;
-        let mut plain_subtree = vec![false; n.max(1)];
+        // Up the subtrees (a reverse pass sees every child before its
+        // parent): deepest node, all tokens plain, categories of all tokens.
         for i in (1..n).rev() {
-            let mut ok = tokens_at(i).is_empty() || pstate[i] == 0;
+            let has_tokens = !tokens_at(&nodes, i).is_empty();
+            let (mut depth, mut plain) = (nodes[i].depth, !has_tokens || pstate[i] == 0);
+            let mut cats = if has_tokens { path_cats[i] } else { 0 };
             let mut j = i + 1;
-            while ok && j < nodes[i].subtree_end as usize {
-                ok &= plain_subtree[j];
+            while j < nodes[i].subtree_end as usize {
+                depth = depth.max(nodes[j].sub_depth);
+                plain &= nodes[j].plain;
+                cats |= nodes[j].sub_cats;
                 j = nodes[j].subtree_end as usize;
             }
-            plain_subtree[i] = ok;
+            nodes[i].sub_depth = depth;
+            nodes[i].plain = plain;
+            nodes[i].sub_cats = cats;
         }
-        let words = tokens.iter().max().map_or(0, |&m| m as usize / 32 + 1);
+        if n > 0 {
+            nodes[0].sub_depth = max_depth as u16;
+        }
         let plain_masks = PLAIN_LENGTHS
             .iter()
             .filter(|&&l| l == usize::MAX || l < max_depth)
@@ -249,7 +256,7 @@ impl TokTrie {
                 let mut bits = vec![0u32; words];
                 for i in 1..n {
                     if pstate[i] == 0 && (nodes[i].depth as usize) <= l {
-                        for &t in &tokens[tokens_at(i).start as usize..tokens_at(i).end as usize] {
+                        for &t in &tokens[tokens_at(&nodes, i)] {
                             bits[t as usize / 32] |= 1 << (t % 32);
                         }
                     }
@@ -257,34 +264,6 @@ impl TokTrie {
                 (l, bits)
             })
             .collect();
-        let mut tok_cats = vec![(0u16, 0u16); words * 32];
-        let mut path_cats = vec![0u16; n.max(1)];
-        let mut path: Vec<usize> = vec![0];
-        for i in 1..n {
-            while nodes[*path.last().expect("root stays")].depth >= nodes[i].depth {
-                path.pop();
-            }
-            path_cats[i] = path_cats[*path.last().expect("root stays")] | byte_cat(nodes[i].byte);
-            for &t in &tokens[tokens_at(i).start as usize..tokens_at(i).end as usize] {
-                tok_cats[t as usize] = (path_cats[i], nodes[i].depth);
-            }
-            path.push(i);
-        }
-        let mut subtree_cats = vec![0u16; n.max(1)];
-        for i in (1..n).rev() {
-            let mut c = if tokens_at(i).is_empty() { 0 } else { path_cats[i] };
-            let mut j = i + 1;
-            while j < nodes[i].subtree_end as usize {
-                c |= subtree_cats[j];
-                j = nodes[j].subtree_end as usize;
-            }
-            subtree_cats[i] = c;
-        }
-        for i in 0..n {
-            nodes[i].sub_depth = subtree_depth[i];
-            nodes[i].plain = plain_subtree[i];
-            nodes[i].sub_cats = subtree_cats[i];
-        }
         TokTrie { nodes, tokens, max_depth, long_tokens, plain_masks, tok_cats, cat_masks: Default::default() }
     }
 
