@@ -125,63 +125,91 @@ pub(crate) fn liveness(t: &CountedTable) -> Result<CountedLive, String> {
         return Err("internal: a counted string loops without reading a character".into());
     }
     order.reverse();
-    // reach(k, s): from s the string can close after exactly k more characters.
-    let words = ((max + 1) * s_n).div_ceil(64);
-    let mut reach = vec![0u64; words];
-    let same_column = |v: &[u64], a: usize, b: usize| (0..s_n).all(|s| bit(v, a * s_n + s) == bit(v, b * s_n + s));
+    // reach(k, s): from s the string can close after exactly k more
+    // characters. Column k (over table states) is a function of column
+    // k − 1 alone, so the sequence of columns is eventually periodic: it
+    // is computed until a column repeats (`maxLength: 65535` over free text
+    // repeats after a few characters), and column k ≥ `j` is column
+    // `j + (k − j) mod p`.
+    let cw = s_n.div_ceil(64);
+    let mut reach: Vec<u64> = Vec::new();
+    let mut seen: ahash::AHashMap<Vec<u64>, usize> = Default::default();
+    let (mut j, mut p) = (max + 1, 1);
+    let mut col_k = vec![0u64; cw];
     for k in 0..=max {
+        col_k.iter_mut().for_each(|w| *w = 0);
         for &s in &order {
             let s = s as usize;
             let r = (k == 0 && t.accept[s])
-                || zero[s].iter().any(|&to| bit(&reach, k * s_n + to as usize))
-                || (k > 0 && one[s].iter().any(|&to| bit(&reach, (k - 1) * s_n + to as usize)));
+                || zero[s].iter().any(|&to| bit(&col_k, to as usize))
+                || (k > 0 && one[s].iter().any(|&to| bit(&reach[(k - 1) * cw..k * cw], to as usize)));
             if r {
-                set(&mut reach, k * s_n + s);
+                set(&mut col_k, s);
             }
         }
-        // For k ≥ 1 each column is one function of the previous one: once
-        // two agree, every later column is the same (free text reaches this
-        // after a few characters; `maxLength: 65535` need not run 65,535
-        // rounds).
-        if k >= 2 && same_column(&reach, k, k - 1) {
-            for k2 in k + 1..=max {
-                for s in 0..s_n {
-                    if bit(&reach, k * s_n + s) {
-                        set(&mut reach, k2 * s_n + s);
-                    }
-                }
-            }
+        if let Some(&first) = seen.get(&col_k) {
+            (j, p) = (first, k - first);
             break;
         }
+        seen.insert(col_k.clone(), k);
+        reach.extend_from_slice(&col_k);
     }
-    // live(c, s): some k in [min − c, max − c] with reach(k, s).
+    let base_col = |k: usize| if k < j { k } else { j + (k - j) % p };
+    // live(c, s): some k in [min − c, max − c] with reach(k, s). A window
+    // is reduced to the base columns it covers: its part before `j`, and at
+    // most one period after; consecutive counts mostly share a window.
     let min = t.min_len.min(max as u64 + 1) as usize;
-    let mut live = vec![0u64; words];
-    let mut next_true = vec![usize::MAX; max + 2];
-    for s in 0..s_n {
-        next_true[max + 1] = usize::MAX;
-        for k in (0..=max).rev() {
-            next_true[k] = if bit(&reach, k * s_n + s) { k } else { next_true[k + 1] };
+    let window = |c: usize| -> (usize, usize, usize, usize) {
+        let (lo, hi) = (min.saturating_sub(c), max - c);
+        if lo > hi {
+            return (0, 0, 0, 0);
         }
-        for c in 0..=max {
-            let lo = min.saturating_sub(c);
-            if lo <= max && next_true[lo] <= max - c {
-                set(&mut live, c * s_n + s);
+        let pre = if lo < j { (lo, hi.min(j - 1) + 1) } else { (0, 0) };
+        let from = lo.max(j);
+        let per = if hi >= from { (base_col(from), (hi - from + 1).min(p)) } else { (0, 0) };
+        (pre.0, pre.1, per.0, per.1)
+    };
+    let mut ids: ahash::AHashMap<Vec<u64>, u32> = Default::default();
+    let mut cols: Vec<u64> = Vec::new();
+    let mut col: Vec<u32> = Vec::with_capacity(max + 1);
+    let mut last = None;
+    let mut acc = vec![0u64; cw];
+    for c in 0..=max {
+        let w = window(c);
+        if let (Some((lw, id)), true) = (last, c > 0) {
+            if lw == w {
+                col.push(id);
+                continue;
             }
         }
-    }
-    // Intern each count's column of liveness bits.
-    // Neighbouring columns mostly agree: compare with the previous one first.
-    let mut ids: ahash::AHashMap<Vec<bool>, u32> = Default::default();
-    let mut col: Vec<u32> = Vec::with_capacity(max + 1);
-    for c in 0..=max {
-        if c > 0 && same_column(&live, c, c - 1) {
-            col.push(col[c - 1]);
-            continue;
+        acc.iter_mut().for_each(|x| *x = 0);
+        let (a, b, from, len) = w;
+        let ks = (a..b).chain((0..len).map(|i| base_col(from + i)));
+        for k in ks {
+            for (x, y) in acc.iter_mut().zip(&reach[k * cw..(k + 1) * cw]) {
+                *x |= y;
+            }
         }
-        let key: Vec<bool> = (0..s_n).map(|s| bit(&live, c * s_n + s)).collect();
-        let l = ids.len() as u32;
-        col.push(*ids.entry(key).or_insert(l));
+        let n_ids = ids.len() as u32;
+        let id = *ids.entry(acc.clone()).or_insert_with(|| {
+            cols.extend_from_slice(&acc);
+            n_ids
+        });
+        last = Some((w, id));
+        col.push(id);
+    }
+    // The flat bitset the transitions read: column `col[c]` at bit c·S.
+    let words = ((max + 1) * s_n).div_ceil(64);
+    let mut live = vec![0u64; words];
+    for (c, &id) in col.iter().enumerate() {
+        let o = c * s_n;
+        for (i, &x) in cols[id as usize * cw..(id as usize + 1) * cw].iter().enumerate() {
+            let at = o + i * 64;
+            live[at >> 6] |= x << (at & 63);
+            if at & 63 != 0 && x >> (64 - (at & 63)) != 0 {
+                live[(at >> 6) + 1] |= x >> (64 - (at & 63));
+            }
+        }
     }
     Ok(CountedLive { live, col })
 }
@@ -378,5 +406,75 @@ impl Counted {
 
     pub fn memory_bytes(&self) -> usize {
         self.trans.capacity() * 4 + self.done.capacity() + self.live.capacity() * 8 + self.col.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `live(c, s)` by its definition: some k in `[min − c, max − c]` with
+    /// reach(k, s), reach by dynamic programming over every k.
+    fn live_by_definition(t: &CountedTable) -> Vec<bool> {
+        let (n, max) = (t.accept.len(), t.max_len as usize);
+        let mut reach = vec![vec![false; n]; max + 1];
+        for k in 0..=max {
+            // Zero edges go to higher states only: fill from the top.
+            for s in (0..n).rev() {
+                reach[k][s] = (k == 0 && t.accept[s])
+                    || t.ranges[s].iter().any(|&(_, _, to, inc)| {
+                        if inc {
+                            k > 0 && reach[k - 1][to as usize]
+                        } else {
+                            reach[k][to as usize]
+                        }
+                    });
+            }
+        }
+        let min = t.min_len as usize;
+        let mut live = vec![false; (max + 1) * n];
+        for c in 0..=max {
+            for s in 0..n {
+                live[c * n + s] = (min.saturating_sub(c)..=max - c).any(|k| reach[k][s]);
+            }
+        }
+        live
+    }
+
+    /// Random tables, including periodic ones (cycles of character edges)
+    /// and long counts: the periodic shortcut must agree with the definition.
+    #[test]
+    fn liveness_equals_its_definition() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = |m: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % m
+        };
+        for case in 0..400 {
+            let n = 1 + rnd(9) as usize;
+            let mut ranges = vec![Vec::new(); n];
+            for (s, r) in ranges.iter_mut().enumerate() {
+                for _ in 0..rnd(4) {
+                    let inc = s + 1 >= n || rnd(3) != 0;
+                    let to = if inc { rnd(n as u64) as u32 } else { (s + 1 + rnd((n - s - 1) as u64) as usize) as u32 };
+                    r.push((b'a', b'a', to, inc));
+                }
+            }
+            let accept = (0..n).map(|_| rnd(3) == 0).collect();
+            let max_len = if case % 4 == 0 { 200 + rnd(300) } else { rnd(12) };
+            let min_len = rnd(max_len + 3);
+            let t = CountedTable { ranges, accept, min_len, max_len };
+            let got = liveness(&t).expect("small table");
+            let want = live_by_definition(&t);
+            for (i, &w) in want.iter().enumerate() {
+                assert_eq!(bit(&got.live, i), w, "case {case}: cell {i} (count {}, state {})", i / n, i % n);
+            }
+            for c in 1..=max_len as usize {
+                let same = (0..n).all(|s| want[c * n + s] == want[(c - 1) * n + s]);
+                assert_eq!(same, got.col[c] == got.col[c - 1], "case {case}: column ids at count {c}");
+            }
+        }
     }
 }

@@ -303,68 +303,101 @@ impl GrammarBuilder {
     /// Removes states that cannot reach their machine's exit and calls to
     /// machines that accept nothing. Returns which machines are non-empty.
     /// `fixed[m]` is set for counted machines, whose emptiness is known.
+    ///
+    /// One backward search over every machine at once, linear in the edges:
+    /// from each machine's exit, follow byte and epsilon edges backwards; a
+    /// call edge is followed once its callee is known non-empty, and waits
+    /// on the callee until then. A machine is non-empty when its start is
+    /// reached, which releases the edges waiting on it. (Re-running a
+    /// per-machine search each time a callee turned non-empty was a third of
+    /// the build on schemas with a thousand machines.)
     fn trim(&mut self, fixed: &[Option<bool>]) -> Vec<bool> {
         let nm = self.machines.len();
-        let mut nonempty = vec![false; nm];
-        // A machine is non-empty once its start reaches its end through bytes
-        // and calls to non-empty machines: a worklist that re-examines the
-        // callers of each machine found non-empty.
-        let mut callers: Vec<Vec<u32>> = vec![Vec::new(); nm];
+        let mut nonempty: Vec<bool> = fixed.iter().map(|f| f.unwrap_or(false)).collect();
+        // Global state ids: machine `m`'s states start at `base[m]`.
+        let mut base = Vec::with_capacity(nm + 1);
+        base.push(0usize);
+        for m in &self.machines {
+            base.push(base.last().copied().unwrap_or(0) + m.nfa.states.len());
+        }
+        let n = base[nm];
+        // Reverse edges in CSR form: (source state, callee or NONE).
+        const NONE: u32 = u32::MAX;
+        let mut off = vec![0u32; n + 1];
         for (mi, m) in self.machines.iter().enumerate() {
+            if fixed[mi].is_some() {
+                continue;
+            }
             for s in &m.nfa.states {
-                for c in &s.calls {
-                    let cs = &mut callers[c.0 as usize];
-                    if cs.last() != Some(&(mi as u32)) {
-                        cs.push(mi as u32);
-                    }
+                let targets = s.ranges.iter().map(|r| r.2).chain(s.eps.iter().copied());
+                for v in targets.chain(s.calls.iter().map(|c| c.1)) {
+                    off[base[mi] + v as usize + 1] += 1;
                 }
             }
         }
-        // Each machine's last liveness, with how many of its call edges
-        // led to non-empty machines then: callees only turn non-empty, so an
-        // unchanged count means the liveness is final.
-        let live_calls = |m: &MachineDef, nonempty: &[bool]| {
-            m.nfa.states.iter().flat_map(|s| &s.calls).filter(|c| nonempty[c.0 as usize]).count()
-        };
-        let mut last: Vec<Option<(Vec<bool>, usize)>> = vec![None; nm];
-        let mut queued = vec![true; nm];
-        let mut queue: Vec<u32> = (0..nm as u32).rev().collect();
-        while let Some(mi) = queue.pop() {
-            let mi = mi as usize;
-            queued[mi] = false;
-            if nonempty[mi] {
+        for i in 0..n {
+            off[i + 1] += off[i];
+        }
+        let mut fill = off.clone();
+        let mut rev = vec![(0u32, NONE); off[n] as usize];
+        for (mi, m) in self.machines.iter().enumerate() {
+            if fixed[mi].is_some() {
                 continue;
             }
-            let start_live = match fixed[mi] {
-                Some(f) => f,
-                None => {
-                    let m = &self.machines[mi];
-                    let live = live_states(m, &nonempty);
-                    let s = live[m.body.start as usize];
-                    last[mi] = Some((live, live_calls(m, &nonempty)));
-                    s
+            for (u, s) in m.nfa.states.iter().enumerate() {
+                let u = (base[mi] + u) as u32;
+                let plain = s.ranges.iter().map(|r| (r.2, NONE)).chain(s.eps.iter().map(|&e| (e, NONE)));
+                for (v, callee) in plain.chain(s.calls.iter().map(|c| (c.1, c.0))) {
+                    let at = &mut fill[base[mi] + v as usize];
+                    rev[*at as usize] = (u, callee);
+                    *at += 1;
                 }
-            };
-            if start_live {
+            }
+        }
+        // Machine of each global state, for the start check.
+        let mut owner = vec![0u32; n];
+        for mi in 0..nm {
+            owner[base[mi]..base[mi + 1]].fill(mi as u32);
+        }
+        let mut live = vec![false; n];
+        let mut waiting: Vec<Vec<u32>> = vec![Vec::new(); nm];
+        let mut stack: Vec<u32> = Vec::new();
+        for (mi, m) in self.machines.iter().enumerate() {
+            if fixed[mi].is_none() && !m.nfa.states.is_empty() {
+                let end = base[mi] + m.body.end as usize;
+                live[end] = true;
+                stack.push(end as u32);
+            }
+        }
+        while let Some(v) = stack.pop() {
+            let mi = owner[v as usize] as usize;
+            if v as usize == base[mi] + self.machines[mi].body.start as usize && !nonempty[mi] {
                 nonempty[mi] = true;
-                for &c in &callers[mi] {
-                    if !nonempty[c as usize] && !queued[c as usize] {
-                        queued[c as usize] = true;
-                        queue.push(c);
+                for u in std::mem::take(&mut waiting[mi]) {
+                    if !live[u as usize] {
+                        live[u as usize] = true;
+                        stack.push(u);
                     }
                 }
             }
+            for &(u, callee) in &rev[off[v as usize] as usize..off[v as usize + 1] as usize] {
+                if live[u as usize] {
+                    continue;
+                }
+                if callee == NONE || nonempty[callee as usize] {
+                    live[u as usize] = true;
+                    stack.push(u);
+                } else {
+                    waiting[callee as usize].push(u);
+                }
+            }
         }
-        for (mi, f) in fixed.iter().enumerate() {
-            if f.is_some() {
+        for (mi, m) in self.machines.iter_mut().enumerate() {
+            if fixed[mi].is_some() {
                 continue;
             }
-            let m = &self.machines[mi];
-            let live = match last[mi].take() {
-                Some((live, n)) if n == live_calls(m, &nonempty) => live,
-                _ => live_states(m, &nonempty),
-            };
-            for s in &mut self.machines[mi].nfa.states {
+            let live = &live[base[mi]..base[mi + 1]];
+            for s in &mut m.nfa.states {
                 s.ranges.retain(|r| live[r.2 as usize]);
                 s.eps.retain(|e| live[*e as usize]);
                 s.calls.retain(|c| nonempty[c.0 as usize] && live[c.1 as usize]);
@@ -372,50 +405,6 @@ impl GrammarBuilder {
         }
         nonempty
     }
-}
-
-/// States of `m` from which its end is reachable (calls count only into
-/// non-empty machines). Reverse edges in one flat array.
-fn live_states(m: &MachineDef, nonempty: &[bool]) -> Vec<bool> {
-    let n = m.nfa.states.len();
-    let mut off = vec![0u32; n + 1];
-    let each = |f: &mut dyn FnMut(u32, u32)| {
-        for (u, s) in m.nfa.states.iter().enumerate() {
-            for r in &s.ranges {
-                f(r.2, u as u32);
-            }
-            for &e in &s.eps {
-                f(e, u as u32);
-            }
-            for c in &s.calls {
-                if nonempty[c.0 as usize] {
-                    f(c.1, u as u32);
-                }
-            }
-        }
-    };
-    each(&mut |v, _| off[v as usize + 1] += 1);
-    for i in 0..n {
-        off[i + 1] += off[i];
-    }
-    let mut fill = off.clone();
-    let mut rev = vec![0u32; off[n] as usize];
-    each(&mut |v, u| {
-        rev[fill[v as usize] as usize] = u;
-        fill[v as usize] += 1;
-    });
-    let mut live = vec![false; n];
-    let mut stack = vec![m.body.end];
-    live[m.body.end as usize] = true;
-    while let Some(v) = stack.pop() {
-        for &u in &rev[off[v as usize] as usize..off[v as usize + 1] as usize] {
-            if !live[u as usize] {
-                live[u as usize] = true;
-                stack.push(u);
-            }
-        }
-    }
-    live
 }
 
 fn closure(nfa: &Nfa, set: &mut Vec<u32>, mark: &mut [u32], stamp: u32) {
