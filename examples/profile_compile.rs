@@ -31,6 +31,7 @@ fn main() {
     files.sort();
     let (mut compile, mut first, mut n) = (0f64, 0f64, 0usize);
     let mut each: Vec<f64> = Vec::new();
+    let mut slowest: Vec<(f64, String)> = Vec::new();
     let mut mask = vec![0u32; vocab.mask_words()];
     for f in files.iter().step_by(every.max(1)) {
         let Some(schema) = std::fs::read_to_string(f)
@@ -46,6 +47,7 @@ fn main() {
         let _ = g.matcher().fill_next_token_bitmask(&mut mask);
         compile += (t1 - t0).as_secs_f64();
         each.push((t1 - t0).as_secs_f64() * 1e3);
+        slowest.push(((t1 - t0).as_secs_f64() * 1e3, f.display().to_string()));
         first += t1.elapsed().as_secs_f64();
         n += 1;
     }
@@ -54,6 +56,10 @@ fn main() {
     let pct =
         |p: f64| each.get(((each.len() as f64 * p) as usize).min(each.len().saturating_sub(1))).copied().unwrap_or(0.0);
     println!("compile ms p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}", pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (ms, f) in slowest.iter().take(8) {
+        println!("  {ms:8.2} ms  {f}");
+    }
 }
 
 fn repeat(n: usize, file: &str) {

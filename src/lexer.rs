@@ -36,6 +36,24 @@ pub(crate) fn compile_table(hir: &Hir, size_limit: usize) -> Result<Arc<TableDfa
     CACHE.get_or_build((hir.to_string(), size_limit), |_| 1, || Ok(Arc::new(table_of(&compile_hir(hir, size_limit)?))))
 }
 
+/// The table of a built-in terminal (free string, number, integer), built
+/// on its first use in the process: keyed by name, so that a compile does
+/// not rebuild and print the regex just to find it in [`compile_table`]'s
+/// cache.
+pub(crate) fn builtin_table(name: &'static str, hir: fn() -> Hir, size_limit: usize) -> Result<Arc<TableDfa>, String> {
+    type Builtins = std::sync::Mutex<ahash::AHashMap<(&'static str, usize), Arc<TableDfa>>>;
+    static TABLES: std::sync::OnceLock<Builtins> = std::sync::OnceLock::new();
+    let tables = TABLES.get_or_init(Default::default);
+    if let Some(t) = tables.lock().ok().and_then(|m| m.get(&(name, size_limit)).cloned()) {
+        return Ok(t);
+    }
+    let t = compile_table(&hir(), size_limit)?;
+    if let Ok(mut m) = tables.lock() {
+        m.insert((name, size_limit), t.clone());
+    }
+    Ok(t)
+}
+
 /// The states of `dfa` reachable from its anchored start, as byte ranges;
 /// a state accepts when the end-of-input transition from it matches.
 fn table_of(dfa: &Dfa) -> TableDfa {
@@ -120,12 +138,13 @@ pub(crate) fn any_char() -> ClassUnicode {
 /// The regex for a JSON number (`integer` restricts to no fraction and no
 /// exponent). Magnitudes are bounded so that every accepted number parses to
 /// a finite `f64` (serde_json rejects infinite ones): at most 200 integer
-/// digits and a 2-digit exponent. Fractions may have at most 200 digits.
+/// digits and a 2-digit exponent. Fractions have any length (they cannot
+/// overflow, and a loop is one state where a bound of 200 digits was 200).
 pub(crate) fn number_regex(integer: bool) -> &'static str {
     if integer {
         r"-?(?:0|[1-9][0-9]{0,199})"
     } else {
-        r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]{1,200})?(?:[eE][+\-]?[0-9]{1,2})?"
+        r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]{1,2})?"
     }
 }
 

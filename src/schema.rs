@@ -8,8 +8,9 @@
 //! - `const`/`enum` values exactly as `serde_json` serializes them (compact);
 //! - declared property names exactly as `serde_json` serializes them;
 //! - free strings with any valid JSON escapes;
-//! - numbers in JSON syntax with at most 200 integer digits, 200 fraction
-//!   digits and a 2-digit exponent (so every number parses to a finite f64);
+//! - numbers in JSON syntax with at most 200 integer digits, a fraction of
+//!   any length and a 2-digit exponent (so every number parses to a finite
+//!   f64);
 //!   `integer` without fraction or exponent;
 //! - whitespace per [`Whitespace`].
 
@@ -20,7 +21,7 @@ use crate::grammar::{Grammar, GrammarBuilder};
 use crate::lexer;
 use crate::merge;
 use crate::numbers;
-use crate::strings::{self, StringSpec};
+use crate::strings::{self, Lang, StringSpec};
 use serde_json::{Map, Value};
 
 /// A keyword that was dropped in lenient mode.
@@ -159,8 +160,9 @@ enum Job {
     Value(Value, String),
     Object(Value, String),
     Array(Value, String),
-    /// A terminal: a regex HIR.
-    Terminal(regex_syntax::hir::Hir),
+    /// A built-in terminal (free string, number, integer): its name and
+    /// how to build its regex HIR, on the first use in the process.
+    Terminal(&'static str, fn() -> regex_syntax::hir::Hir),
     /// A terminal built as a table (constrained strings, bounded numbers).
     Table(std::sync::Arc<crate::strings::TableDfa>),
     /// A string with long length bounds (see [`crate::grammar::counted`]).
@@ -224,10 +226,9 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
             Job::Value(v, ptr) => c.value(&mut nfa, &v, &ptr)?,
             Job::Object(v, ptr) => c.object(&mut nfa, &v, &ptr)?,
             Job::Array(v, ptr) => c.array(&mut nfa, &v, &ptr)?,
-            Job::Terminal(hir) => {
-                let name = c.gb.machines[m as usize].name.clone();
-                let table = lexer::compile_table(&hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
-                    CompileError::new(CompileErrorKind::LimitExceeded, &name, format!("terminal too large: {e}"))
+            Job::Terminal(name, hir) => {
+                let table = lexer::builtin_table(name, hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
+                    CompileError::new(CompileErrorKind::LimitExceeded, name, format!("terminal too large: {e}"))
                 })?;
                 nfa.import_table(&table)
             }
@@ -270,7 +271,7 @@ fn ptr_push(ptr: &str, seg: &str) -> String {
     format!("{}/{}", ptr, seg.replace('~', "~0").replace('/', "~1"))
 }
 
-impl SchemaCompiler<'_> {
+impl<'a> SchemaCompiler<'a> {
     /// The machine for `key`, creating it (and queueing its body) if new.
     fn machine(&mut self, key: String, job: impl FnOnce() -> Job) -> MachineId {
         if let Some(&m) = self.keys.get(&key) {
@@ -283,8 +284,8 @@ impl SchemaCompiler<'_> {
         m
     }
 
-    fn terminal(&mut self, nfa: &mut Nfa, name: &str, hir: impl FnOnce() -> regex_syntax::hir::Hir) -> Frag {
-        let m = self.machine(format!("terminal:{name}"), || Job::Terminal(hir()));
+    fn terminal(&mut self, nfa: &mut Nfa, name: &'static str, hir: fn() -> regex_syntax::hir::Hir) -> Frag {
+        let m = self.machine(format!("terminal:{name}"), || Job::Terminal(name, hir));
         nfa.call(m)
     }
 
@@ -295,7 +296,7 @@ impl SchemaCompiler<'_> {
 
     fn string_machine(&mut self) -> MachineId {
         self.machine("terminal:string".to_string(), || {
-            Job::Terminal(lexer::encode_json_string(&lexer::any_string()).expect("encodable"))
+            Job::Terminal("string", || lexer::encode_json_string(&lexer::any_string()).expect("encodable"))
         })
     }
 
@@ -344,7 +345,9 @@ impl SchemaCompiler<'_> {
         }
     }
 
-    fn resolve_ref(&self, r: &str, ptr: &str) -> Result<(Value, String), CompileError> {
+    /// The schema a `$ref` names in this document, borrowed, with its
+    /// decoded JSON pointer.
+    fn resolve_ref(&self, r: &str, ptr: &str) -> Result<(&'a Value, String), CompileError> {
         let unknown = || {
             CompileError::new(
                 CompileErrorKind::UnknownRef,
@@ -359,7 +362,7 @@ impl SchemaCompiler<'_> {
             return Err(unknown());
         }
         let target = self.root.pointer(&decoded).ok_or_else(unknown)?;
-        Ok((target.clone(), decoded))
+        Ok((target, decoded))
     }
 
     /// Follows `$ref` (with its siblings merged in) to a schema object.
@@ -376,8 +379,8 @@ impl SchemaCompiler<'_> {
                 siblings.clear();
             }
             cur = match target {
-                Value::Object(t) => Value::Object(self.merge_or_err(&t, &siblings, ptr, "$ref")?),
-                other if siblings.keys().all(|k| !is_constraint(k)) => other,
+                Value::Object(t) => Value::Object(self.merge_or_err(t, &siblings, ptr, "$ref")?),
+                other if siblings.keys().all(|k| !is_constraint(k)) => other.clone(),
                 Value::Bool(false) => Value::Bool(false),
                 _ => Value::Object(siblings),
             };
@@ -962,7 +965,7 @@ impl SchemaCompiler<'_> {
                 Some(&m) => m,
                 None => {
                     let (v, t) = self.resolve_ref(r, ptr)?;
-                    self.machine(key, || Job::Value(v, t))
+                    self.machine(key, || Job::Value(v.clone(), t))
                 }
             };
             return Ok(nfa.call(m));
@@ -1361,7 +1364,7 @@ impl SchemaCompiler<'_> {
             };
             match strings::ecma_search(p) {
                 Ok(hir) => {
-                    spec.must.push(self.dfa(&hir, ptr, "pattern")?);
+                    spec.must.push(self.dfa(&hir, ptr, "pattern")?.into());
                     key.push_str(&format!(":p{p:?}"));
                     kw = "pattern";
                 }
@@ -1377,9 +1380,9 @@ impl SchemaCompiler<'_> {
                     Ok(hir) => {
                         let d = self.dfa(&hir, ptr, shown)?;
                         if neg {
-                            spec.must_not.push(d);
+                            spec.must_not.push(d.into());
                         } else {
-                            spec.must.push(d);
+                            spec.must.push(d.into());
                         }
                         key.push_str(&format!(":{}{p:?}", if neg { "n" } else { "p" }));
                         kw = shown;
@@ -1394,7 +1397,7 @@ impl SchemaCompiler<'_> {
                 let hir = regex_syntax::hir::Hir::alternation(
                     lits.iter().map(|n| regex_syntax::hir::Hir::literal(n.as_bytes().to_vec())).collect(),
                 );
-                spec.must_not.push(self.dfa(&hir, ptr, "not")?);
+                spec.must_not.push(self.dfa(&hir, ptr, "not")?.into());
                 key.push_str(&format!(":n{lits:?}"));
                 kw = "not";
             }
@@ -1404,7 +1407,7 @@ impl SchemaCompiler<'_> {
             match strings::format_regex(name) {
                 Some(re) => {
                     let hir = lexer::parse(re).expect("format regexes are valid");
-                    spec.must.push(self.dfa(&hir, ptr, "format")?);
+                    spec.must.push(self.dfa(&hir, ptr, "format")?.into());
                     key.push_str(&format!(":f{name}"));
                     kw = "format";
                 }
@@ -1482,24 +1485,26 @@ impl SchemaCompiler<'_> {
             }
         };
         if bounds.is_empty() && modulus.is_none() {
-            let (name, re) =
-                if integer { ("integer", lexer::number_regex(true)) } else { ("number", lexer::number_regex(false)) };
-            return Ok(self.terminal(nfa, name, || lexer::parse(re).expect("valid")));
+            return Ok(if integer {
+                self.terminal(nfa, "integer", || lexer::parse(lexer::number_regex(true)).expect("valid"))
+            } else {
+                self.terminal(nfa, "number", || lexer::parse(lexer::number_regex(false)).expect("valid"))
+            });
         }
         // Under `multipleOf`, at most 15 integer digits: below 2^53, where
         // every validator's arithmetic (often on f64) is exact.
         let syntax = match (integer, modulus.is_some()) {
             (true, false) => r"-?(?:0|[1-9][0-9]{0,199})",
-            (false, false) => r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]{1,200})?",
+            (false, false) => r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]+)?",
             (true, true) => r"-?(?:0|[1-9][0-9]{0,14})",
-            (false, true) => r"-?(?:0|[1-9][0-9]{0,14})(?:\.0{1,200})?",
+            (false, true) => r"-?(?:0|[1-9][0-9]{0,14})(?:\.0+)?",
         };
         let mut spec = StringSpec { raw: true, modulus, ..Default::default() };
-        spec.must.push(self.dfa(&lexer::parse(syntax).expect("valid"), ptr, "minimum")?);
+        spec.must.push(self.dfa(&lexer::parse(syntax).expect("valid"), ptr, "minimum")?.into());
         let mut key = format!("num:{integer}:{modulus:?}");
         for (d, cmp, kw) in &bounds {
             let hir = numbers::cmp_regex(d, *cmp, integer, 200);
-            spec.must.push(self.dfa(&hir, ptr, kw)?);
+            spec.must.push(self.dfa(&hir, ptr, kw)?.into());
             key.push_str(&format!(":{cmp:?}{d:?}"));
         }
         let kw = bounds.first().map_or("multipleOf", |b| b.2);
@@ -1768,8 +1773,11 @@ impl SchemaCompiler<'_> {
         }
         // Additional members: one key language per region of the patterns
         // (keys matching exactly the patterns in R), never a declared name.
-        let declared: Vec<&str> =
+        let mut declared: Vec<&str> =
             members.iter().map(|m| m.0.as_str()).chain(props.keys().map(|k| k.as_str())).collect();
+        // Members hold the declared properties again: each name once.
+        let mut seen = ahash::AHashSet::with_capacity(declared.len());
+        declared.retain(|n| seen.insert(*n));
         let n = patterns.len();
         let mut regions_src: Vec<(MemberKey, Value, String)> = Vec::new();
         for r in 0..(1usize << n) {
@@ -1796,18 +1804,18 @@ impl SchemaCompiler<'_> {
             // across schemas (see `strings::build_cached`).
             for (i, (d, _, _, p)) in patterns.iter().enumerate() {
                 if r >> i & 1 == 1 {
-                    spec.must.push(d.clone());
+                    spec.must.push(d.clone().into());
                     key.push_str(&format!(":+{p:?}"));
                 } else {
-                    spec.must_not.push(d.clone());
+                    spec.must_not.push(d.clone().into());
                     key.push_str(&format!(":-{p:?}"));
                 }
             }
             for d in &name_must {
-                spec.must.push(d.clone());
+                spec.must.push(d.clone().into());
             }
             for d in &name_must_not {
-                spec.must_not.push(d.clone());
+                spec.must_not.push(d.clone().into());
             }
             if !name_must.is_empty() || !name_must_not.is_empty() {
                 // Name constraints come from a schema that may hold `$ref`s:
@@ -1819,16 +1827,10 @@ impl SchemaCompiler<'_> {
                 if allowed.is_empty() {
                     continue;
                 }
-                let hir = regex_syntax::hir::Hir::alternation(
-                    allowed.iter().map(|n| regex_syntax::hir::Hir::literal(n.as_bytes().to_vec())).collect(),
-                );
-                spec.must.push(self.dfa(&hir, ptr, "propertyNames")?);
+                spec.must.push(Lang::Words(Box::new(strings::Words::new(allowed))));
             }
             if !declared.is_empty() {
-                let hir = regex_syntax::hir::Hir::alternation(
-                    declared.iter().map(|n| regex_syntax::hir::Hir::literal(n.as_bytes().to_vec())).collect(),
-                );
-                spec.must_not.push(self.dfa(&hir, ptr, "additionalProperties")?);
+                spec.must_not.push(Lang::Words(Box::new(strings::Words::new(declared.iter().copied()))));
             }
             let region_ptr = if r == 0 { add_ptr.clone() } else { ptr_push(ptr, "patternProperties") };
             let k = if spec.must.is_empty() && spec.must_not.is_empty() && name_min == 0 && name_max.is_none() {

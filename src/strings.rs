@@ -21,13 +21,119 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::{util::start, Anchored};
 use std::sync::Arc;
 
+/// A language a decoded string value is checked against: a regex DFA, or
+/// a finite set of words as a trie. Key sets (additional-property names
+/// that must not equal a declared one, `propertyNames` enums) are words:
+/// their trie is built in one pass over the names, where determinizing the
+/// alternation of a thousand names was a third of compiling such a schema.
+#[derive(Clone, Debug)]
+pub(crate) enum Lang {
+    Dfa(Box<Dfa>),
+    Words(Box<Words>),
+}
+
+/// A finite set of byte strings as a trie automaton over byte classes.
+/// Node 0 is off the trie (no word continues there; absorbing and never
+/// matching, the "dead" state of a required language), node 1 the root.
+#[derive(Clone, Debug)]
+pub(crate) struct Words {
+    classes: [u8; 256],
+    nclasses: usize,
+    /// `next[node * nclasses + class]`.
+    next: Vec<u32>,
+    /// Whether a word ends at the node.
+    end: Vec<bool>,
+}
+
+impl Words {
+    pub fn new<'w>(words: impl IntoIterator<Item = &'w str>) -> Words {
+        let words: Vec<&str> = words.into_iter().collect();
+        // Class 0: bytes in no word. Words are UTF-8, so at most 243 byte
+        // values occur and every class fits a byte.
+        let mut classes = [0u8; 256];
+        let mut nclasses = 1usize;
+        for w in &words {
+            for &b in w.as_bytes() {
+                if classes[b as usize] == 0 && nclasses < 256 {
+                    classes[b as usize] = nclasses as u8;
+                    nclasses += 1;
+                }
+            }
+        }
+        let mut next = vec![0u32; 2 * nclasses];
+        let mut end = vec![false; 2];
+        for w in &words {
+            let mut node = 1usize;
+            for &b in w.as_bytes() {
+                let at = node * nclasses + classes[b as usize] as usize;
+                if next[at] == 0 {
+                    next[at] = end.len() as u32;
+                    end.push(false);
+                    next.resize(end.len() * nclasses, 0);
+                }
+                node = next[at] as usize;
+            }
+            end[node] = true;
+        }
+        Words { classes, nclasses, next, end }
+    }
+}
+
+impl From<Dfa> for Lang {
+    fn from(d: Dfa) -> Lang {
+        Lang::Dfa(Box::new(d))
+    }
+}
+
+impl Lang {
+    fn start(&self) -> Result<StateID, String> {
+        match self {
+            Lang::Dfa(d) => d.start_state(&start::Config::new().anchored(Anchored::Yes)).map_err(|e| e.to_string()),
+            Lang::Words(_) => Ok(StateID::new_unchecked(1)),
+        }
+    }
+
+    #[inline]
+    fn next_state(&self, id: StateID, b: u8) -> StateID {
+        match self {
+            Lang::Dfa(d) => d.next_state(id, b),
+            Lang::Words(w) => {
+                StateID::new_unchecked(w.next[id.as_usize() * w.nclasses + w.classes[b as usize] as usize] as usize)
+            }
+        }
+    }
+
+    /// No string from here is in the language.
+    fn is_dead_state(&self, id: StateID) -> bool {
+        match self {
+            Lang::Dfa(d) => d.is_dead_state(id),
+            Lang::Words(_) => id.as_usize() == 0,
+        }
+    }
+
+    /// The string read so far is in the language.
+    fn full_match(&self, id: StateID) -> bool {
+        match self {
+            Lang::Dfa(d) => d.is_match_state(d.next_eoi_state(id)),
+            Lang::Words(w) => w.end[id.as_usize()],
+        }
+    }
+
+    fn class(&self, b: u8) -> u8 {
+        match self {
+            Lang::Dfa(d) => d.byte_classes().get(b),
+            Lang::Words(w) => w.classes[b as usize],
+        }
+    }
+}
+
 /// What a constrained string must satisfy.
 #[derive(Default)]
 pub(crate) struct StringSpec {
     /// Decoded value must fully match each of these.
-    pub must: Vec<Dfa>,
+    pub must: Vec<Lang>,
     /// Decoded value must fully match none of these.
-    pub must_not: Vec<Dfa>,
+    pub must_not: Vec<Lang>,
     pub min_len: u64,
     pub max_len: Option<u64>,
     /// Raw mode: the DFAs read the literal bytes themselves (no JSON string
@@ -75,10 +181,14 @@ enum Dec {
     Done,
 }
 
+/// Constraint DFA states of a product state: nearly always one or two, kept
+/// inline so that a product state costs no allocation.
+type Ids = smallvec::SmallVec<[StateID; 2]>;
+
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
     dec: Dec,
-    ids: Vec<StateID>,
+    ids: Ids,
     count: u64,
     /// State of the `multipleOf` automaton (see [`mod_step`]).
     m: u64,
@@ -92,8 +202,8 @@ struct Key {
 /// them, that move, made now (`None` when a required DFA dies). Then the
 /// escape's four states do not multiply by the DFA states: a key set's
 /// trie node no longer carries its own copy of them.
-fn control_step(dfas: &[&Dfa], ids: &[StateID], n_must: usize) -> Option<Option<Vec<StateID>>> {
-    let mut out = Vec::with_capacity(ids.len());
+fn control_step(dfas: &[&Lang], ids: &[StateID], n_must: usize) -> Option<Option<Ids>> {
+    let mut out = Ids::with_capacity(ids.len());
     for (j, (d, &id)) in dfas.iter().zip(ids).enumerate() {
         let n = d.next_state(id, 0);
         if (1..0x20u8).any(|x| d.next_state(id, x) != n) {
@@ -107,11 +217,14 @@ fn control_step(dfas: &[&Dfa], ids: &[StateID], n_must: usize) -> Option<Option<
     Some(Some(out))
 }
 
-/// One decoder move: input byte, next decoder state, decoded byte (if
-/// any), whether a character ends.
-type DecMove = (u8, Dec, Option<u8>, bool);
+/// A run of decoder moves alike in (next decoder state, joint class of the
+/// decoded byte, whether a character ends): input bytes `lo..=hi`, next
+/// decoder state, the decoded byte of `lo` (any byte of the run stands for
+/// all: the constraint DFAs treat them alike), whether a character ends.
+type DecMove = (u8, u8, Dec, Option<u8>, bool);
 
-/// A decoder state's moves, each with its move class, and how many classes.
+/// A decoder state's move runs in byte order, each with its move class,
+/// and how many classes.
 type DecMoves = (Dec, Vec<(DecMove, u16)>, usize);
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -172,14 +285,6 @@ fn decode(dec: Dec, b: u8) -> Option<(Dec, Option<u8>, bool)> {
     })
 }
 
-fn start_id(d: &Dfa) -> Result<StateID, String> {
-    d.start_state(&start::Config::new().anchored(Anchored::Yes)).map_err(|e| e.to_string())
-}
-
-fn full_match(d: &Dfa, id: StateID) -> bool {
-    d.is_match_state(d.next_eoi_state(id))
-}
-
 /// Builds the product automaton. `max_states` bounds its size.
 pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, String> {
     let (ranges, accept) = build_inner(spec, true, max_states)?;
@@ -222,10 +327,10 @@ pub(crate) fn build_counted(spec: &StringSpec, max_states: usize) -> Result<Coun
 type Ranges = Vec<Vec<(u8, u8, u32, bool)>>;
 
 /// Appends byte `b` → `(t, new_char)`, extending the last range when it runs on.
-fn push_range(ranges: &mut Vec<(u8, u8, u32, bool)>, b: u8, t: u32, new_char: bool) {
+fn push_range(ranges: &mut Vec<(u8, u8, u32, bool)>, (lo, hi): (u8, u8), t: u32, new_char: bool) {
     match ranges.last_mut() {
-        Some(r) if r.1 as u16 + 1 == b as u16 && r.2 == t && r.3 == new_char => r.1 = b,
-        _ => ranges.push((b, b, t, new_char)),
+        Some(r) if r.1 as u16 + 1 == lo as u16 && r.2 == t && r.3 == new_char => r.1 = hi,
+        _ => ranges.push((lo, hi, t, new_char)),
     }
 }
 
@@ -233,13 +338,13 @@ fn push_range(ranges: &mut Vec<(u8, u8, u32, bool)>, b: u8, t: u32, new_char: bo
 /// each state (up to the bounds), else it is left out and acceptance
 /// ignores the bounds.
 fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ranges, Vec<bool>), String> {
-    let dfas: Vec<&Dfa> = spec.must.iter().chain(&spec.must_not).collect();
+    let dfas: Vec<&Lang> = spec.must.iter().chain(&spec.must_not).collect();
     let n_must = spec.must.len();
     // Counting only matters up to max (or min when unbounded).
     let cap = if count { spec.max_len.map(|m| m + 1).unwrap_or(spec.min_len) } else { 0 };
-    let mut ids: Vec<StateID> = Vec::with_capacity(dfas.len());
+    let mut ids = Ids::with_capacity(dfas.len());
     for d in &dfas {
-        ids.push(start_id(d)?);
+        ids.push(d.start()?);
     }
     let start = Key { dec: if spec.raw { Dec::Normal } else { Dec::Open }, ids, count: 0, m: 0, pre: false };
     let modulus = spec.modulus.filter(|_| spec.raw);
@@ -255,7 +360,7 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
         let mut ids: ahash::AHashMap<Vec<u8>, u16> = Default::default();
         (0..=255u8)
             .map(|x| {
-                let mut sig: Vec<u8> = dfas.iter().map(|d| d.byte_classes().get(x)).collect();
+                let mut sig: Vec<u8> = dfas.iter().map(|d| d.class(x)).collect();
                 if modulus.is_some() {
                     // Every byte the remainder automaton reads is its own class.
                     sig.push(if x.is_ascii_digit() || x == b'-' || x == b'.' { x } else { 0 });
@@ -278,8 +383,8 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
         i += 1;
         let accept = (spec.raw || k.dec == Dec::Done)
             && (!count || k.count >= spec.min_len)
-            && (0..n_must).all(|j| full_match(dfas[j], k.ids[j]))
-            && (n_must..dfas.len()).all(|j| !full_match(dfas[j], k.ids[j]))
+            && (0..n_must).all(|j| dfas[j].full_match(k.ids[j]))
+            && (n_must..dfas.len()).all(|j| !dfas[j].full_match(k.ids[j]))
             && modulus.is_none_or(|_| k.m / 2 == 0);
         out_accept.push(accept);
         let mut ranges: Vec<(u8, u8, u32, bool)> = Vec::new();
@@ -287,26 +392,27 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
             Some(p) => p,
             None => {
                 let mut kinds: Vec<(Dec, u16, bool)> = Vec::new();
-                let mv: Vec<(DecMove, u16)> = (0..=255u8)
-                    .filter_map(|b| {
-                        let m = if spec.raw { Some((Dec::Normal, Some(b), false)) } else { decode(k.dec, b) };
-                        m.map(|(d, x, c)| {
-                            let kind = (d, x.map_or(u16::MAX, |x| joint[x as usize]), c);
-                            let id = kinds.iter().position(|&q| q == kind).unwrap_or_else(|| {
-                                kinds.push(kind);
-                                kinds.len() - 1
-                            });
-                            ((b, d, x, c), id as u16)
-                        })
-                    })
-                    .collect();
+                let mut mv: Vec<(DecMove, u16)> = Vec::new();
+                for b in 0..=255u8 {
+                    let m = if spec.raw { Some((Dec::Normal, Some(b), false)) } else { decode(k.dec, b) };
+                    let Some((d, x, c)) = m else { continue };
+                    let kind = (d, x.map_or(u16::MAX, |x| joint[x as usize]), c);
+                    let id = kinds.iter().position(|&q| q == kind).unwrap_or_else(|| {
+                        kinds.push(kind);
+                        kinds.len() - 1
+                    }) as u16;
+                    match mv.last_mut() {
+                        Some((r, last)) if *last == id && r.1 as u16 + 1 == b as u16 => r.1 = b,
+                        _ => mv.push(((b, b, d, x, c), id)),
+                    }
+                }
                 dec_moves.push((k.dec, mv, kinds.len()));
                 dec_moves.len() - 1
             }
         };
         memo.clear();
         memo.resize(dec_moves[moves].2, UNSET);
-        for &((b, dec, byte, new_char), kind) in &dec_moves[moves].1 {
+        for &((b, hi, dec, byte, new_char), kind) in &dec_moves[moves].1 {
             let next_count = if new_char && count { (k.count + 1).min(cap.max(1)) } else { k.count };
             if let (Some(max), true) = (spec.max_len, count) {
                 if new_char && k.count + 1 > max {
@@ -316,7 +422,7 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
             let t = memo[kind as usize];
             if t != UNSET {
                 if t != u32::MAX {
-                    push_range(&mut ranges, b, t, new_char);
+                    push_range(&mut ranges, (b, hi), t, new_char);
                 }
                 continue;
             }
@@ -369,7 +475,7 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
                 }
             };
             memo[kind as usize] = t;
-            push_range(&mut ranges, b, t, new_char);
+            push_range(&mut ranges, (b, hi), t, new_char);
         }
         out_ranges.push(ranges);
     }
@@ -606,47 +712,63 @@ mod tests {
         t.accept[st]
     }
 
+    /// A key set as the regex DFA of its alternation and as [`Words`]: the
+    /// two must give the same product.
+    fn both(names: &[&str]) -> [Lang; 2] {
+        let alt = names.iter().map(|n| regex_syntax::escape(n)).collect::<Vec<_>>().join("|");
+        [
+            compile_hir(&parse(&alt).unwrap(), 1 << 20).unwrap().into(),
+            Lang::Words(Box::new(Words::new(names.iter().copied()))),
+        ]
+    }
+
     #[test]
     fn key_exclusion_sees_through_escapes() {
-        let names = parse("ab|a|x").unwrap();
-        let spec = StringSpec { must_not: vec![compile_hir(&names, 1 << 20).unwrap()], ..Default::default() };
-        let t = build(&spec, 10_000).unwrap();
-        for (s, want) in [
-            (r#""ab""#, false),
-            (r#""a""#, false),
-            (r#""x""#, false),
-            (r#""""#, true),
-            (r#""abc""#, true),
-            (r#""b""#, true),
-            (r#""a\"""#, true),
-            (r#""\n""#, true),
-            (r#""\u001f""#, true),
-            (r#""\u0061""#, false), // not in the constrained output format
-            (r#""é""#, true),
-        ] {
-            assert_eq!(run(&t, s.as_bytes()), want, "{s}");
+        for names in both(&["ab", "a", "x"]) {
+            let kind = format!("{names:?}").chars().take(5).collect::<String>();
+            let spec = StringSpec { must_not: vec![names], ..Default::default() };
+            let t = build(&spec, 10_000).unwrap();
+            for (s, want) in [
+                (r#""ab""#, false),
+                (r#""a""#, false),
+                (r#""x""#, false),
+                (r#""""#, true),
+                (r#""abc""#, true),
+                (r#""b""#, true),
+                (r#""a\"""#, true),
+                (r#""\n""#, true),
+                (r#""\u001f""#, true),
+                (r#""\u0061""#, false), // not in the constrained output format
+                (r#""é""#, true),
+            ] {
+                assert_eq!(run(&t, s.as_bytes()), want, "{kind}: {s}");
+            }
         }
         // Names holding control characters: `\u` escapes are read ahead only
         // when every control character moves the DFAs alike.
-        let names = parse("a\x01b|a\x02|\x1f").unwrap();
-        let spec = StringSpec { must_not: vec![compile_hir(&names, 1 << 20).unwrap()], ..Default::default() };
-        let t = build(&spec, 10_000).unwrap();
-        for (s, want) in [
-            (r#""a\u0001b""#, false),
-            (r#""a\u0002""#, false),
-            (r#""\u001f""#, false),
-            (r#""\u001F""#, false),
-            (r#""a\u0002b""#, true),
-            (r#""a\u0001""#, true),
-            (r#""\u001e""#, true),
-            (r#""b\u0001b""#, true),
-            (r#""ab""#, true),
-        ] {
-            assert_eq!(run(&t, s.as_bytes()), want, "{s}");
+        for names in both(&["a\x01b", "a\x02", "\x1f"]) {
+            let kind = format!("{names:?}").chars().take(5).collect::<String>();
+            let spec = StringSpec { must_not: vec![names], ..Default::default() };
+            let t = build(&spec, 10_000).unwrap();
+            for (s, want) in [
+                (r#""a\u0001b""#, false),
+                (r#""a\u0002""#, false),
+                (r#""\u001f""#, false),
+                (r#""\u001F""#, false),
+                (r#""a\u0002b""#, true),
+                (r#""a\u0001""#, true),
+                (r#""\u001e""#, true),
+                (r#""b\u0001b""#, true),
+                (r#""ab""#, true),
+            ] {
+                assert_eq!(run(&t, s.as_bytes()), want, "{kind}: {s}");
+            }
         }
         // A required pattern that no control character can continue.
-        let spec =
-            StringSpec { must: vec![compile_hir(&parse("a[a-z]*").unwrap(), 1 << 20).unwrap()], ..Default::default() };
+        let spec = StringSpec {
+            must: vec![compile_hir(&parse("a[a-z]*").unwrap(), 1 << 20).unwrap().into()],
+            ..Default::default()
+        };
         let t = build(&spec, 10_000).unwrap();
         assert!(run(&t, br#""abc""#));
         assert!(!run(&t, br#""a\u0001""#));
@@ -680,7 +802,7 @@ mod tests {
         ] {
             let t = translate_ecma(p).unwrap();
             let dfa = compile_hir(&parse(&format!("(?s:.)*(?:{t})(?s:.)*")).unwrap(), 1 << 22).unwrap();
-            let spec = StringSpec { must: vec![dfa], ..Default::default() };
+            let spec = StringSpec { must: vec![dfa.into()], ..Default::default() };
             let table = build(&spec, 100_000).unwrap();
             let lit = |s: &str| serde_json::to_string(s).unwrap();
             assert!(run(&table, lit(yes).as_bytes()), "{p} -> {t} should match {yes:?}");
