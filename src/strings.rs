@@ -378,15 +378,30 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
     // char) have one target.
     let mut dec_moves: Vec<DecMoves> = Vec::new();
     let mut i = 0;
-    while i < keys.len() {
-        let k = keys[i].clone();
-        i += 1;
-        let accept = (spec.raw || k.dec == Dec::Done)
+    let accepts = |k: &Key| {
+        (spec.raw || k.dec == Dec::Done)
             && (!count || k.count >= spec.min_len)
             && (0..n_must).all(|j| dfas[j].full_match(k.ids[j]))
             && (n_must..dfas.len()).all(|j| !dfas[j].full_match(k.ids[j]))
-            && modulus.is_none_or(|_| k.m / 2 == 0);
-        out_accept.push(accept);
+            && modulus.is_none_or(|_| k.m / 2 == 0)
+    };
+    // After the closing quote nothing moves, so all that matters is
+    // acceptance: a closed string that fails is dead, and every one that
+    // passes is the one state `done` (one per constraint state before, which
+    // doubled a key set's automaton).
+    let done = Key { dec: Dec::Done, ids: Ids::new(), count: 0, m: 0, pre: false };
+    // Inside an escape only `"`, `\`, `/` and control characters can be
+    // decoded (see [`decode`]), so constraint states that move alike on those
+    // make one escape state: each is replaced by the first state met with its
+    // moves on them. (Else every trie node of a key set had an escape state
+    // of its own.)
+    let esc_chars: Vec<u8> = b"\"\\/".iter().copied().chain(0..0x20).collect();
+    let mut esc_canon: Vec<ahash::AHashMap<StateID, StateID>> = vec![Default::default(); dfas.len()];
+    let mut esc_reps: Vec<ahash::AHashMap<Vec<StateID>, StateID>> = vec![Default::default(); dfas.len()];
+    while i < keys.len() {
+        let k = keys[i].clone();
+        i += 1;
+        out_accept.push(if k == done { true } else { accepts(&k) });
         let mut ranges: Vec<(u8, u8, u32, bool)> = Vec::new();
         let moves = match dec_moves.iter().position(|(d, _, _)| *d == k.dec) {
             Some(p) => p,
@@ -411,6 +426,16 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
             }
         };
         memo.clear();
+        // The targets of the last two kinds looked up: most kinds of a
+        // state lead to one or two product states (off a key trie, all
+        // letters but a node's children go to the same place), and a
+        // comparison is cheaper than hashing the key again.
+        let mut recent: [Option<(Key, u32)>; 2] = [None, None];
+        // One constraint, a plain character step (the common case, and the
+        // whole of a key set): (next decoder state, new char, next
+        // constraint state) → target, checked before any key is built.
+        let plain_step = dfas.len() == 1 && !k.pre && modulus.is_none();
+        let mut recent1: [(Dec, bool, StateID, u32); 2] = [(Dec::Open, false, StateID::ZERO, UNSET); 2];
         memo.resize(dec_moves[moves].2, UNSET);
         for &((b, hi, dec, byte, new_char), kind) in &dec_moves[moves].1 {
             let next_count = if new_char && count { (k.count + 1).min(cap.max(1)) } else { k.count };
@@ -426,6 +451,24 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
                 }
                 continue;
             }
+            let quick = match (plain_step, byte) {
+                (true, Some(x)) if matches!(dec, Dec::Normal | Dec::Cont { .. }) => {
+                    let n1 = dfas[0].next_state(k.ids[0], x);
+                    if n_must == 1 && dfas[0].is_dead_state(n1) {
+                        memo[kind as usize] = u32::MAX;
+                        continue;
+                    }
+                    match recent1.iter().find(|r| r.0 == dec && r.1 == new_char && r.2 == n1 && r.3 != UNSET) {
+                        Some(r) => {
+                            memo[kind as usize] = r.3;
+                            push_range(&mut ranges, (b, hi), r.3, new_char);
+                            continue;
+                        }
+                        None => Some(n1),
+                    }
+                }
+                _ => None,
+            };
             let mut nids = k.ids.clone();
             let mut dead = false;
             let mut nm = k.m;
@@ -461,19 +504,42 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
                 memo[kind as usize] = u32::MAX;
                 continue;
             }
-            let nk = Key { dec, ids: nids, count: next_count, m: nm, pre };
-            let t = match index.get(&nk) {
-                Some(&t) => t,
+            if dec == Dec::Esc && !spec.raw {
+                for (j, id) in nids.iter_mut().enumerate() {
+                    *id = *esc_canon[j].entry(*id).or_insert_with(|| {
+                        let sig: Vec<StateID> = esc_chars.iter().map(|&x| dfas[j].next_state(*id, x)).collect();
+                        *esc_reps[j].entry(sig).or_insert(*id)
+                    });
+                }
+            }
+            let mut nk = Key { dec, ids: nids, count: next_count, m: nm, pre };
+            if dec == Dec::Done && !spec.raw {
+                if !accepts(&nk) {
+                    memo[kind as usize] = u32::MAX;
+                    continue;
+                }
+                nk = done.clone();
+            }
+            let hit = recent.iter().flatten().find(|(r, _)| *r == nk).map(|&(_, t)| t);
+            let t = match hit.or_else(|| index.get(&nk).copied()) {
+                Some(t) => t,
                 None => {
                     let t = keys.len() as u32;
                     if keys.len() >= max_states {
                         return Err(format!("string automaton exceeds {max_states} states"));
                     }
                     index.insert(nk.clone(), t);
-                    keys.push(nk);
+                    keys.push(nk.clone());
                     t
                 }
             };
+            if let Some(n1) = quick {
+                recent1.swap(0, 1);
+                recent1[0] = (dec, new_char, n1, t);
+            } else if hit.is_none() {
+                recent.swap(0, 1);
+                recent[0] = Some((nk, t));
+            }
             memo[kind as usize] = t;
             push_range(&mut ranges, (b, hi), t, new_char);
         }
