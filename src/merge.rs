@@ -86,16 +86,29 @@ fn literals(m: &Map<String, Value>) -> Option<Vec<Value>> {
 /// Intersection of two schema objects. `Err(keyword)` when it cannot be
 /// written as one schema.
 pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Map<String, Value>, String> {
-    let mut out = a.clone();
     let mut extra_patterns: Vec<Value> = Vec::new();
     // Object members need both sides' additionalProperties: handled together.
     let object_kw = ["properties", "additionalProperties", "required"];
     let array_kw = ["prefixItems", "items", "additionalItems"];
+    // `a`'s constraints, without what is rebuilt from both sides below
+    // (object members, array positions) and without annotations: a chain
+    // of `allOf` members merges one at a time, and copying each step's
+    // descriptions and member schemas again made it quadratic.
+    let rebuilt_obj = object_kw.iter().any(|k| b.contains_key(*k));
+    let rebuilt_arr = array_kw.iter().any(|k| b.contains_key(*k));
+    let mut out: Map<String, Value> = a
+        .iter()
+        .filter(|(k, _)| {
+            let rebuilt =
+                (rebuilt_obj && object_kw.contains(&k.as_str())) || (rebuilt_arr && array_kw.contains(&k.as_str()));
+            !is_annotation(k) && !rebuilt
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     for (k, vb) in b {
+        // Annotations are dropped, subschema stores too (`$ref` resolves
+        // against the document, not against a merge).
         if is_annotation(k) || object_kw.contains(&k.as_str()) || array_kw.contains(&k.as_str()) {
-            if is_annotation(k) && !out.contains_key(k) && (k == "$defs" || k == "definitions") {
-                out.insert(k.clone(), vb.clone());
-            }
             continue;
         }
         let Some(va) = a.get(k) else {

@@ -605,8 +605,15 @@ impl<'a> SchemaCompiler<'a> {
     }
 
     fn normalize(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
+        // Subschema stores (`$defs`, `definitions`) stay out of rewritten
+        // schemas: `$ref` resolves against the document, never a rewrite,
+        // and a root `allOf` copied the whole document into every merge
+        // and every machine key after it.
         let siblings_of = |skip: &[&str]| -> Map<String, Value> {
-            map.iter().filter(|(k, _)| !skip.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect()
+            map.iter()
+                .filter(|(k, _)| !skip.contains(&k.as_str()) && k.as_str() != "$defs" && k.as_str() != "definitions")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
         };
         let has_constraints = |m: &Map<String, Value>| m.keys().any(|k| is_constraint(k));
         // $ref with constraints beside it: both apply (2019-09 and later).
@@ -619,7 +626,7 @@ impl<'a> SchemaCompiler<'a> {
             }
             return Ok(None);
         }
-        if map.contains_key("$ref") && has_constraints(&siblings_of(&["$ref"])) {
+        if map.contains_key("$ref") && map.keys().any(|k| k != "$ref" && is_constraint(k)) {
             return Ok(Some(self.resolved(&Value::Object(map.clone()), ptr)?));
         }
         if let Some(not) = map.get("not") {
