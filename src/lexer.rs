@@ -60,13 +60,13 @@ fn table_of(dfa: &Dfa) -> TableDfa {
     use regex_automata::{dfa::Automaton, util::start, Anchored};
     let cfg = start::Config::new().anchored(Anchored::Yes);
     let Ok(s0) = dfa.start_state(&cfg) else {
-        return TableDfa { ranges: vec![vec![]], accept: vec![false] };
+        return TableDfa::new(vec![vec![]], vec![false]);
     };
     let classes = dfa.byte_classes();
     let mut map: ahash::AHashMap<regex_automata::util::primitives::StateID, u32> = Default::default();
     let mut order = vec![s0];
     map.insert(s0, 0);
-    let mut t = TableDfa { ranges: Vec::new(), accept: Vec::new() };
+    let mut t = TableDfa::new(Vec::new(), Vec::new());
     let mut i = 0;
     while i < order.len() {
         let sid = order[i];

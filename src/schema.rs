@@ -230,9 +230,13 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
                 let table = lexer::builtin_table(name, hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
                     CompileError::new(CompileErrorKind::LimitExceeded, name, format!("terminal too large: {e}"))
                 })?;
-                nfa.import_table(&table)
+                c.gb.machines[m as usize].table = Some(table);
+                continue;
             }
-            Job::Table(t) => nfa.import_table(&t),
+            Job::Table(t) => {
+                c.gb.machines[m as usize].table = Some(t);
+                continue;
+            }
             Job::Counted(t) => {
                 c.gb.machines[m as usize].counted = Some(t);
                 continue;
@@ -1498,19 +1502,28 @@ impl<'a> SchemaCompiler<'a> {
                 self.terminal(nfa, "number", || lexer::parse(lexer::number_regex(false)).expect("valid"))
             });
         }
-        // Under `multipleOf`, at most 15 integer digits: below 2^53, where
-        // every validator's arithmetic (often on f64) is exact.
+        // Integer digits: at most 200 (every number a finite f64); under
+        // `multipleOf` at most 15 (below 2^53, where every validator's
+        // arithmetic, often on f64, is exact); with a bound on each side, no
+        // more than the larger bound has (|x| ≤ max(|lower|, |upper|)), which
+        // keeps `minimum: 0, maximum: 32767` at 5 digits instead of
+        // automata with a counter to 200.
+        let lower = bounds.iter().find(|b| matches!(b.1, Cmp::Ge | Cmp::Gt)).map(|b| b.0.int.len());
+        let upper = bounds.iter().find(|b| matches!(b.1, Cmp::Le | Cmp::Lt)).map(|b| b.0.int.len());
+        let mut digits = if modulus.is_some() { 15 } else { 200 };
+        if let (Some(l), Some(u)) = (lower, upper) {
+            digits = digits.min(l.max(u).max(1));
+        }
         let syntax = match (integer, modulus.is_some()) {
-            (true, false) => r"-?(?:0|[1-9][0-9]{0,199})",
-            (false, false) => r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]+)?",
-            (true, true) => r"-?(?:0|[1-9][0-9]{0,14})",
-            (false, true) => r"-?(?:0|[1-9][0-9]{0,14})(?:\.0+)?",
+            (true, _) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})", digits - 1),
+            (false, false) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})(?:\.[0-9]+)?", digits - 1),
+            (false, true) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})(?:\.0+)?", digits - 1),
         };
         let mut spec = StringSpec { raw: true, modulus, ..Default::default() };
-        spec.must.push(self.dfa(&lexer::parse(syntax).expect("valid"), ptr, "minimum")?.into());
+        spec.must.push(self.dfa(&lexer::parse(&syntax).expect("valid"), ptr, "minimum")?.into());
         let mut key = format!("num:{integer}:{modulus:?}");
         for (d, cmp, kw) in &bounds {
-            let hir = numbers::cmp_regex(d, *cmp, integer, 200);
+            let hir = numbers::cmp_regex(d, *cmp, integer, digits);
             spec.must.push(self.dfa(&hir, ptr, kw)?.into());
             key.push_str(&format!(":{cmp:?}{d:?}"));
         }

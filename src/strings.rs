@@ -158,9 +158,19 @@ fn mod_step(m: u64, k: u64, x: u8) -> Option<u64> {
 }
 
 /// A deterministic byte automaton: `ranges[s]` are `(lo, hi, target)`.
+#[derive(Debug)]
 pub(crate) struct TableDfa {
     pub ranges: Vec<Vec<(u8, u8, u32)>>,
     pub accept: Vec<bool>,
+    /// Its machine form, worked out on its first use in a grammar: tables
+    /// are cached across schemas, and so is their layout.
+    pub layout: std::sync::OnceLock<crate::grammar::Layout>,
+}
+
+impl TableDfa {
+    pub fn new(ranges: Vec<Vec<(u8, u8, u32)>>, accept: Vec<bool>) -> TableDfa {
+        TableDfa { ranges, accept, layout: Default::default() }
+    }
 }
 
 /// Decoder position inside a JSON string literal.
@@ -289,7 +299,7 @@ fn decode(dec: Dec, b: u8) -> Option<(Dec, Option<u8>, bool)> {
 pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, String> {
     let (ranges, accept) = build_inner(spec, true, max_states)?;
     let ranges = ranges.into_iter().map(|rs| rs.into_iter().map(|(lo, hi, t, _)| (lo, hi, t)).collect()).collect();
-    Ok(TableDfa { ranges, accept })
+    Ok(TableDfa::new(ranges, accept))
 }
 
 /// [`build`], cached process-wide by `key`, which must name the spec's

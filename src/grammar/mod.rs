@@ -27,6 +27,104 @@ pub(crate) struct MachineDef {
     /// A counted string: the machine is this table with virtual states (see
     /// [`counted`]), and `nfa` is unused.
     pub counted: Option<crate::strings::CountedTable>,
+    /// A table terminal (strings with constraints, numbers, key sets): the
+    /// machine is the table's [`Layout`], and `nfa` is unused.
+    pub table: Option<std::sync::Arc<crate::strings::TableDfa>>,
+}
+
+/// A table terminal as a machine, computed once per table (tables are
+/// shared across schemas): its states that can still accept, numbered from
+/// the start in breadth-first order, with transition rows over its own byte
+/// classes. Copying it into a grammar is a shift of state ids, where
+/// importing the table as an NFA and renumbering it was most of the build of
+/// a small schema.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    classes: [u8; 256],
+    nclasses: usize,
+    accept: Vec<bool>,
+    /// `rows[s * nclasses + c]`: local target, or [`DEAD`].
+    rows: Vec<u32>,
+    /// The distinct byte ranges of its edges (for the grammar's classes).
+    ranges: Vec<(u8, u8)>,
+}
+
+impl Layout {
+    fn of(t: &crate::strings::TableDfa) -> Layout {
+        let n = t.accept.len();
+        // States that reach an accepting state: a backward search over the
+        // edges reversed (in CSR form).
+        let mut off = vec![0u32; n + 1];
+        for rs in &t.ranges {
+            for &(_, _, to) in rs {
+                off[to as usize + 1] += 1;
+            }
+        }
+        for i in 0..n {
+            off[i + 1] += off[i];
+        }
+        let mut fill = off.clone();
+        let mut rev = vec![0u32; off[n] as usize];
+        for (s, rs) in t.ranges.iter().enumerate() {
+            for &(_, _, to) in rs {
+                rev[fill[to as usize] as usize] = s as u32;
+                fill[to as usize] += 1;
+            }
+        }
+        let mut live = t.accept.clone();
+        let mut stack: Vec<u32> = (0..n as u32).filter(|&s| live[s as usize]).collect();
+        while let Some(v) = stack.pop() {
+            for &u in &rev[off[v as usize] as usize..off[v as usize + 1] as usize] {
+                if !live[u as usize] {
+                    live[u as usize] = true;
+                    stack.push(u);
+                }
+            }
+        }
+        let empty = |classes| Layout { classes, nclasses: 1, accept: Vec::new(), rows: Vec::new(), ranges: Vec::new() };
+        if n == 0 || !live[0] {
+            return empty([0; 256]);
+        }
+        let mut ranges: Vec<(u8, u8)> = t
+            .ranges
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| live[*s])
+            .flat_map(|(_, rs)| rs.iter().filter(|r| live[r.2 as usize]).map(|&(lo, hi, _)| (lo, hi)))
+            .collect();
+        ranges.sort_unstable();
+        ranges.dedup();
+        let (classes, nclasses) = partition(ranges.iter().copied());
+        let mut id = vec![DEAD; n];
+        let mut order = vec![0u32];
+        id[0] = 0;
+        let mut rows: Vec<u32> = Vec::new();
+        let mut i = 0;
+        while i < order.len() {
+            let s = order[i] as usize;
+            i += 1;
+            let at = rows.len();
+            rows.resize(at + nclasses, DEAD);
+            for &(lo, hi, to) in &t.ranges[s] {
+                if !live[to as usize] {
+                    continue;
+                }
+                if id[to as usize] == DEAD {
+                    id[to as usize] = order.len() as u32;
+                    order.push(to);
+                }
+                for c in classes[lo as usize]..=classes[hi as usize] {
+                    rows[at + c as usize] = id[to as usize];
+                }
+            }
+        }
+        let accept = order.iter().map(|&s| t.accept[s as usize]).collect();
+        Layout { classes, nclasses, accept, rows, ranges }
+    }
+
+    fn nonempty(&self) -> bool {
+        !self.accept.is_empty()
+    }
 }
 
 /// Collects machines, then compiles them.
@@ -190,7 +288,13 @@ impl Grammar {
 
 impl GrammarBuilder {
     pub fn add(&mut self, name: String) -> MachineId {
-        self.machines.push(MachineDef { nfa: Nfa::default(), body: Frag { start: 0, end: 0 }, name, counted: None });
+        self.machines.push(MachineDef {
+            nfa: Nfa::default(),
+            body: Frag { start: 0, end: 0 },
+            name,
+            counted: None,
+            table: None,
+        });
         (self.machines.len() - 1) as MachineId
     }
 
@@ -206,15 +310,24 @@ impl GrammarBuilder {
                 None => None,
             });
         }
-        let fixed: Vec<Option<bool>> = lives.iter().map(|l| l.as_ref().map(|l| l.nonempty())).collect();
+        let tables: Vec<Option<std::sync::Arc<crate::strings::TableDfa>>> =
+            self.machines.iter().map(|m| m.table.clone()).collect();
+        let layouts: Vec<Option<&Layout>> =
+            tables.iter().map(|t| t.as_ref().map(|t| t.layout.get_or_init(|| Layout::of(t)))).collect();
+        let fixed: Vec<Option<bool>> = lives
+            .iter()
+            .zip(&layouts)
+            .map(|(l, t)| l.as_ref().map(|l| l.nonempty()).or(t.map(|t| t.nonempty())))
+            .collect();
         let nonempty = self.trim(&fixed);
         if !nonempty[root as usize] {
             return Err(CompileError::new(CompileErrorKind::Unsatisfiable, "", "no JSON value satisfies the schema"));
         }
         // Byte classes: the coarsest partition that respects every range.
-        let (classes, nclasses) = partition(self.machines.iter().flat_map(|m| {
+        let (classes, nclasses) = partition(self.machines.iter().zip(&layouts).flat_map(|(m, t)| {
             let counted = m.counted.iter().flat_map(|t| &t.ranges).flatten().map(|&(lo, hi, _, _)| (lo, hi));
-            m.nfa.states.iter().flat_map(|s| s.ranges.iter().map(|&(lo, hi, _)| (lo, hi))).chain(counted)
+            let table = t.iter().flat_map(|t| t.ranges.iter().copied());
+            m.nfa.states.iter().flat_map(|s| s.ranges.iter().map(|&(lo, hi, _)| (lo, hi))).chain(counted).chain(table)
         }));
 
         let mut g = Grammar {
@@ -243,6 +356,23 @@ impl GrammarBuilder {
         let mut callee_rank: Vec<(u32, u32)> = vec![(0, 0); self.machines.len()];
         for (mi, m) in self.machines.iter().enumerate() {
             if !nonempty[mi] || m.counted.is_some() {
+                continue;
+            }
+            if let Some(t) = layouts[mi] {
+                let map = *map_ids.entry(t.classes).or_insert_with(|| {
+                    g.class_maps.push(t.classes);
+                    (g.class_maps.len() - 1) as u32
+                });
+                let base = g.accept.len() as u32;
+                for (s, &acc) in t.accept.iter().enumerate() {
+                    let id = g.push_state(acc, (mi as u32, map, t.nclasses), &m.name, max_states)?;
+                    let row = g.rows[id as usize].0 as usize;
+                    for (c, &to) in t.rows[s * t.nclasses..(s + 1) * t.nclasses].iter().enumerate() {
+                        g.trans[row + c] = if to == DEAD { DEAD } else { base + to };
+                    }
+                    g.call_off.push(pending_calls.len() as u32);
+                }
+                g.machine_start[mi] = base;
                 continue;
             }
             let (local, n) = local_classes(m);

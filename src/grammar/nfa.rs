@@ -94,22 +94,4 @@ impl Nfa {
         }
         Frag { start, end }
     }
-    /// Copies a table automaton (start state 0) into this NFA.
-    pub fn import_table(&mut self, t: &crate::strings::TableDfa) -> Frag {
-        let base = self.states.len() as u32;
-        for _ in 0..t.accept.len() {
-            self.state();
-        }
-        let end = self.state();
-        for (i, rs) in t.ranges.iter().enumerate() {
-            let me = base + i as u32;
-            for &(lo, hi, tgt) in rs {
-                self.states[me as usize].ranges.push((lo, hi, base + tgt));
-            }
-            if t.accept[i] {
-                self.eps(me, end);
-            }
-        }
-        Frag { start: base, end }
-    }
 }
