@@ -1,7 +1,9 @@
-//! Object member order, duplicates and counts, judged on raw output text
-//! (a parsed `Value` cannot show order or duplicate keys). Data-driven from
-//! `corpora/text/objects.json`: each case lists texts a matcher must accept
-//! in full (and may stop after) and texts it must refuse somewhere.
+//! Output text judged raw: object member order, duplicates and counts (a
+//! parsed `Value` cannot show order or duplicate keys), and number syntax
+//! under bounds (digit counts, fraction lengths, exponents). Data-driven
+//! from `corpora/text/objects.json` and `corpora/text/numbers.json`: each
+//! case lists texts a matcher must accept in full (and may stop after) and
+//! texts it must refuse somewhere.
 
 mod common;
 
@@ -16,7 +18,16 @@ fn accepts(g: &std::sync::Arc<grammask::CompiledGrammar>, text: &str) -> bool {
 
 #[test]
 fn object_texts() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/corpora/text/objects.json");
+    text_cases("objects.json");
+}
+
+#[test]
+fn number_texts() {
+    text_cases("numbers.json");
+}
+
+fn text_cases(file: &str) {
+    let path = format!("{}/corpora/text/{file}", env!("CARGO_MANIFEST_DIR"));
     let cases: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert!(cases.len() >= 5);
     for case in &cases {
