@@ -708,17 +708,23 @@ impl Leaf {
         // row has one entry per class.
         let map = &g.class_maps[g.rows[first as usize].1 as usize];
         let nlocal = map.iter().map(|&c| c as usize + 1).max().unwrap_or(0);
-        // Live successors by class, sparse (literal tries and key sets have
-        // one or two per state): state s (numbered from `first`) has
-        // (class, target) pairs adj[adj_off[s]..adj_off[s + 1]].
+        // Each state's row as runs of classes with one target: (first class
+        // of the run, target numbered from `first`, or DEAD), state s's runs
+        // at adj[adj_off[s]..adj_off[s + 1]]. Literal tries have one or two
+        // live classes per state; a key set's trie node sends most classes
+        // to one "not a declared name" state, a single run where a list of
+        // live classes had fifty entries.
         let mut adj: Vec<(u32, u32)> = Vec::with_capacity(n * 2);
         let mut adj_off: Vec<u32> = Vec::with_capacity(n + 1);
         adj_off.push(0);
         for s in 0..n {
             let row = g.rows[first as usize + s].0 as usize;
+            let mut prev = DEAD;
             for (j, &t) in g.trans[row..row + nlocal].iter().enumerate() {
-                if t != DEAD {
-                    adj.push((j as u32, t - first));
+                let t = if t == DEAD { DEAD } else { t - first };
+                if t != prev {
+                    adj.push((j as u32, t));
+                    prev = t;
                 }
             }
             adj_off.push(adj.len() as u32);
@@ -732,7 +738,7 @@ impl Leaf {
         while i < canon.len() {
             let s = (canon[i] - first) as usize;
             for &(_, t) in succ(s) {
-                if canon_of[t as usize] == u32::MAX {
+                if t != DEAD && canon_of[t as usize] == u32::MAX {
                     canon_of[t as usize] = canon.len() as u32;
                     canon.push(first + t);
                 }
@@ -756,7 +762,7 @@ impl Leaf {
             flat.push(u32::from(g.is_accept(s)) | u32::from(g.has_out(s)) << 1 | 1 << 8);
             for &(j, t) in succ((s - first) as usize) {
                 flat.push(j);
-                flat.push(canon_of[t as usize]);
+                flat.push(if t == DEAD { DEAD } else { canon_of[t as usize] });
             }
         }
         let mut h1 = std::collections::hash_map::DefaultHasher::new();
@@ -810,9 +816,16 @@ impl Leaf {
                 key_off.push(0);
                 for s in 0..n {
                     keys.push(class[s]);
+                    // Runs merged by the targets' classes: equal rows of
+                    // classes, equal keys.
+                    let mut prev = DEAD;
                     for &(j, t) in &adj[adj_off[s] as usize..adj_off[s + 1] as usize] {
-                        keys.push(j);
-                        keys.push(class[t as usize]);
+                        let c = if t == DEAD { DEAD } else { class[t as usize] };
+                        if c != prev {
+                            keys.push(j);
+                            keys.push(c);
+                            prev = c;
+                        }
                     }
                     key_off.push(keys.len());
                 }
