@@ -788,7 +788,8 @@ impl Leaf {
             // class) per live successor, in class-index order.
             let mut keys: Vec<u32> = Vec::with_capacity(n + 2 * adj.len());
             let mut key_off: Vec<usize> = Vec::with_capacity(n + 1);
-            // Rounds cost n + live edges each. Short classes (strings of up to
+            // A round costs at most n + row runs (later rounds revisit only what
+            // changed; the budget counts the worst case). Short classes (strings of up to
             // SHORT_TOKEN_BYTES) are always computed. Full classes take up to
             // `depth + 1` rounds, within a budget and at most [`FULL_ROUNDS`];
             // a machine over budget or not settled by then (counters, long
@@ -801,6 +802,47 @@ impl Leaf {
             let mut short: Option<Vec<u32>> = None;
             let mut stable = false;
             let mut gave_up = false;
+            // A state's key: (first class of a run, the target's class) at
+            // each change along its row. Equal rows of classes, equal keys.
+            let key_of = |s: usize, class: &[u32], keys: &mut Vec<u32>| {
+                let mut prev = DEAD;
+                for &(j, t) in &adj[adj_off[s] as usize..adj_off[s + 1] as usize] {
+                    let c = if t == DEAD { DEAD } else { class[t as usize] };
+                    if c != prev {
+                        keys.push(j);
+                        keys.push(c);
+                        prev = c;
+                    }
+                }
+            };
+            // After the first round, a round only revisits classes holding
+            // a predecessor of a state that changed class in the last one
+            // (the others cannot split): Moore's rounds exactly, at the cost
+            // of what changes. A key trie splits one level per round, and
+            // recomputing every state's key each round was most of a first
+            // visit to an object of a few hundred declared names.
+            let mut pred_off = vec![0u32; n + 1];
+            for &(_, t) in &adj {
+                if t != DEAD {
+                    pred_off[t as usize + 1] += 1;
+                }
+            }
+            for i in 0..n {
+                pred_off[i + 1] += pred_off[i];
+            }
+            let mut preds = vec![0u32; pred_off[n] as usize];
+            let mut fill = pred_off.clone();
+            for s in 0..n {
+                for &(_, t) in &adj[adj_off[s] as usize..adj_off[s + 1] as usize] {
+                    if t != DEAD {
+                        preds[fill[t as usize] as usize] = s as u32;
+                        fill[t as usize] += 1;
+                    }
+                }
+            }
+            let mut members: Vec<Vec<u32>> = Vec::new();
+            let mut dirty: Vec<u32> = Vec::new();
+            let mut in_dirty: Vec<bool> = Vec::new();
             for round in 0..rounds {
                 if round == SHORT_TOKEN_BYTES + 1 {
                     short = Some(class.clone());
@@ -811,39 +853,90 @@ impl Leaf {
                         break;
                     }
                 }
-                keys.clear();
-                key_off.clear();
-                key_off.push(0);
-                for s in 0..n {
-                    keys.push(class[s]);
-                    // Runs merged by the targets' classes: equal rows of
-                    // classes, equal keys.
-                    let mut prev = DEAD;
-                    for &(j, t) in &adj[adj_off[s] as usize..adj_off[s + 1] as usize] {
-                        let c = if t == DEAD { DEAD } else { class[t as usize] };
-                        if c != prev {
-                            keys.push(j);
-                            keys.push(c);
-                            prev = c;
+                if round == 0 {
+                    keys.clear();
+                    key_off.clear();
+                    key_off.push(0);
+                    for s in 0..n {
+                        keys.push(class[s]);
+                        key_of(s, &class, &mut keys);
+                        key_off.push(keys.len());
+                    }
+                    let mut ids: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::with_capacity(16);
+                    let next: Vec<u32> = key_off
+                        .windows(2)
+                        .map(|w| {
+                            let l = ids.len() as u32;
+                            *ids.entry(&keys[w[0]..w[1]]).or_insert(l)
+                        })
+                        .collect();
+                    count = ids.len();
+                    class = next;
+                    members = vec![Vec::new(); count];
+                    for (s, &c) in class.iter().enumerate() {
+                        members[c as usize].push(s as u32);
+                    }
+                    dirty = (0..count as u32).collect();
+                    in_dirty = vec![true; count];
+                    continue;
+                }
+                let prev = class.clone();
+                let mut moved: Vec<u32> = Vec::new();
+                for c in std::mem::take(&mut dirty) {
+                    in_dirty[c as usize] = false;
+                    if members[c as usize].len() < 2 {
+                        continue;
+                    }
+                    let ms = std::mem::take(&mut members[c as usize]);
+                    keys.clear();
+                    key_off.clear();
+                    key_off.push(0);
+                    for &s in &ms {
+                        key_of(s as usize, &prev, &mut keys);
+                        key_off.push(keys.len());
+                    }
+                    let mut groups: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::with_capacity(4);
+                    let group: Vec<u32> = key_off
+                        .windows(2)
+                        .map(|w| {
+                            let l = groups.len() as u32;
+                            *groups.entry(&keys[w[0]..w[1]]).or_insert(l)
+                        })
+                        .collect();
+                    if groups.len() == 1 {
+                        members[c as usize] = ms;
+                        continue;
+                    }
+                    // Group 0 keeps the class id; the others take new ones.
+                    let base = members.len() as u32;
+                    members.extend((1..groups.len()).map(|_| Vec::new()));
+                    in_dirty.resize(members.len(), false);
+                    let mut stay = Vec::new();
+                    for (&s, &gi) in ms.iter().zip(&group) {
+                        if gi == 0 {
+                            stay.push(s);
+                        } else {
+                            class[s as usize] = base + gi - 1;
+                            members[(base + gi - 1) as usize].push(s);
+                            moved.push(s);
                         }
                     }
-                    key_off.push(keys.len());
+                    members[c as usize] = stay;
                 }
-                let mut ids: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::with_capacity(count.max(16));
-                let next: Vec<u32> = key_off
-                    .windows(2)
-                    .map(|w| {
-                        let l = ids.len() as u32;
-                        *ids.entry(&keys[w[0]..w[1]]).or_insert(l)
-                    })
-                    .collect();
-                let c = ids.len();
-                class = next;
-                if c == count {
+                if moved.is_empty() {
                     stable = true;
                     break;
                 }
-                count = c;
+                count = members.len();
+                for &t in &moved {
+                    for &p in &preds[pred_off[t as usize] as usize..pred_off[t as usize + 1] as usize] {
+                        let cp = class[p as usize];
+                        if !in_dirty[cp as usize] {
+                            in_dirty[cp as usize] = true;
+                            dirty.push(cp);
+                        }
+                    }
+                }
             }
             // Stable before the snapshot: the final classes are the short ones.
             let short = short.unwrap_or_else(|| class.clone());
