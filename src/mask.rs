@@ -862,16 +862,7 @@ impl Leaf {
                         key_of(s, &class, &mut keys);
                         key_off.push(keys.len());
                     }
-                    let mut ids: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::with_capacity(16);
-                    let next: Vec<u32> = key_off
-                        .windows(2)
-                        .map(|w| {
-                            let l = ids.len() as u32;
-                            *ids.entry(&keys[w[0]..w[1]]).or_insert(l)
-                        })
-                        .collect();
-                    count = ids.len();
-                    class = next;
+                    (class, count) = intern_keys(&keys, &key_off);
                     members = vec![Vec::new(); count];
                     for (s, &c) in class.iter().enumerate() {
                         members[c as usize].push(s as u32);
@@ -895,21 +886,14 @@ impl Leaf {
                         key_of(s as usize, &prev, &mut keys);
                         key_off.push(keys.len());
                     }
-                    let mut groups: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::with_capacity(4);
-                    let group: Vec<u32> = key_off
-                        .windows(2)
-                        .map(|w| {
-                            let l = groups.len() as u32;
-                            *groups.entry(&keys[w[0]..w[1]]).or_insert(l)
-                        })
-                        .collect();
-                    if groups.len() == 1 {
+                    let (group, ngroups) = intern_keys(&keys, &key_off);
+                    if ngroups == 1 {
                         members[c as usize] = ms;
                         continue;
                     }
                     // Group 0 keeps the class id; the others take new ones.
                     let base = members.len() as u32;
-                    members.extend((1..groups.len()).map(|_| Vec::new()));
+                    members.extend((1..ngroups).map(|_| Vec::new()));
                     in_dirty.resize(members.len(), false);
                     let mut stay = Vec::new();
                     for (&s, &gi) in ms.iter().zip(&group) {
@@ -977,6 +961,20 @@ impl Leaf {
     fn key(&self, s: u32, limit: usize) -> (u128, u32, usize) {
         (self.sig, self.canon_of[(s - self.first) as usize], limit)
     }
+}
+
+/// Numbers the keys `keys[key_off[i]..key_off[i + 1]]` by first
+/// appearance (equal keys, equal numbers); returns the numbers and how many.
+fn intern_keys(keys: &[u32], key_off: &[usize]) -> (Vec<u32>, usize) {
+    let mut ids: ahash::AHashMap<&[u32], u32> = ahash::AHashMap::with_capacity(16);
+    let out = key_off
+        .windows(2)
+        .map(|w| {
+            let l = ids.len() as u32;
+            *ids.entry(&keys[w[0]..w[1]]).or_insert(l)
+        })
+        .collect();
+    (out, ids.len())
 }
 
 /// A leaf state's [`LocalMask`] with states in canonical numbering, so that
