@@ -171,6 +171,11 @@ impl TableDfa {
     pub fn new(ranges: Vec<Vec<(u8, u8, u32)>>, accept: Vec<bool>) -> TableDfa {
         TableDfa { ranges, accept, layout: Default::default() }
     }
+
+    /// Its machine form (see [`crate::grammar::Layout`]), worked out once.
+    pub fn layout(&self) -> &crate::grammar::Layout {
+        self.layout.get_or_init(|| crate::grammar::Layout::of(self))
+    }
 }
 
 /// Decoder position inside a JSON string literal.
@@ -308,7 +313,17 @@ pub(crate) fn build(spec: &StringSpec, max_states: usize) -> Result<TableDfa, St
 /// schemas. Bounded in total states.
 pub(crate) fn build_cached(key: &str, spec: &StringSpec, max_states: usize) -> Result<Arc<TableDfa>, String> {
     static CACHE: ContentCache<Arc<TableDfa>> = ContentCache::new(1 << 20);
-    CACHE.get_or_build((key.to_string(), max_states), |t| t.accept.len(), || build(spec, max_states).map(Arc::new))
+    // Cost: states, and the grammar layout kept with the table (worked out
+    // here, so that it is charged), 16 row cells counting as one state.
+    CACHE.get_or_build(
+        (key.to_string(), max_states),
+        |t| t.accept.len() + t.layout().cells() / 16,
+        || {
+            let t = build(spec, max_states)?;
+            t.layout(); // outside the cache's lock
+            Ok(Arc::new(t))
+        },
+    )
 }
 
 /// A constrained string whose length bounds are left to the runtime: the

@@ -50,7 +50,7 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    fn of(t: &crate::strings::TableDfa) -> Layout {
+    pub(crate) fn of(t: &crate::strings::TableDfa) -> Layout {
         let n = t.accept.len();
         // States that reach an accepting state: a backward search over the
         // edges reversed (in CSR form).
@@ -124,6 +124,11 @@ impl Layout {
 
     fn nonempty(&self) -> bool {
         !self.accept.is_empty()
+    }
+
+    /// Transition cells it holds (states × its byte classes).
+    pub(crate) fn cells(&self) -> usize {
+        self.rows.len()
     }
 }
 
@@ -312,8 +317,7 @@ impl GrammarBuilder {
         }
         let tables: Vec<Option<std::sync::Arc<crate::strings::TableDfa>>> =
             self.machines.iter().map(|m| m.table.clone()).collect();
-        let layouts: Vec<Option<&Layout>> =
-            tables.iter().map(|t| t.as_ref().map(|t| t.layout.get_or_init(|| Layout::of(t)))).collect();
+        let layouts: Vec<Option<&Layout>> = tables.iter().map(|t| t.as_ref().map(|t| t.layout())).collect();
         let fixed: Vec<Option<bool>> = lives
             .iter()
             .zip(&layouts)
