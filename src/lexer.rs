@@ -29,29 +29,17 @@ pub(crate) fn compile_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
     CACHE.get_or_build((hir.to_string(), size_limit), |_| 1, || build_hir(hir, size_limit))
 }
 
-/// [`compile_hir`] as a [`TableDfa`] (start state 0, dead states dropped),
-/// the form machines import; cached like the DFAs themselves.
-pub(crate) fn compile_table(hir: &Hir, size_limit: usize) -> Result<Arc<TableDfa>, String> {
-    static CACHE: ContentCache<Arc<TableDfa>> = ContentCache::new(512);
-    CACHE.get_or_build((hir.to_string(), size_limit), |_| 1, || Ok(Arc::new(table_of(&compile_hir(hir, size_limit)?))))
-}
-
-/// The table of a built-in terminal (free string, number, integer), built
-/// on its first use in the process: keyed by name, so that a compile does
-/// not rebuild and print the regex just to find it in [`compile_table`]'s
-/// cache.
+/// The table of a built-in terminal (free string, number, integer) as a
+/// [`TableDfa`] (start state 0, dead states dropped), built on its first
+/// use in the process and found by name after that: a compile neither
+/// rebuilds its regex nor prints it to look it up by content.
 pub(crate) fn builtin_table(name: &'static str, hir: fn() -> Hir, size_limit: usize) -> Result<Arc<TableDfa>, String> {
-    type Builtins = std::sync::Mutex<ahash::AHashMap<(&'static str, usize), Arc<TableDfa>>>;
-    static TABLES: std::sync::OnceLock<Builtins> = std::sync::OnceLock::new();
-    let tables = TABLES.get_or_init(Default::default);
-    if let Some(t) = tables.lock().ok().and_then(|m| m.get(&(name, size_limit)).cloned()) {
-        return Ok(t);
-    }
-    let t = compile_table(&hir(), size_limit)?;
-    if let Ok(mut m) = tables.lock() {
-        m.insert((name, size_limit), t.clone());
-    }
-    Ok(t)
+    static CACHE: ContentCache<Arc<TableDfa>> = ContentCache::new(16);
+    CACHE.get_or_build(
+        (name.to_string(), size_limit),
+        |_| 1,
+        || Ok(Arc::new(table_of(&build_hir(&hir(), size_limit)?))),
+    )
 }
 
 /// The states of `dfa` reachable from its anchored start, as byte ranges;

@@ -821,25 +821,15 @@ impl Leaf {
             // of what changes. A key trie splits one level per round, and
             // recomputing every state's key each round was most of a first
             // visit to an object of a few hundred declared names.
-            let mut pred_off = vec![0u32; n + 1];
-            for &(_, t) in &adj {
-                if t != DEAD {
-                    pred_off[t as usize + 1] += 1;
-                }
-            }
-            for i in 0..n {
-                pred_off[i + 1] += pred_off[i];
-            }
-            let mut preds = vec![0u32; pred_off[n] as usize];
-            let mut fill = pred_off.clone();
-            for s in 0..n {
-                for &(_, t) in &adj[adj_off[s] as usize..adj_off[s + 1] as usize] {
-                    if t != DEAD {
-                        preds[fill[t as usize] as usize] = s as u32;
-                        fill[t as usize] += 1;
+            let (pred_off, preds) = crate::grammar::group_by_key(n, |f: &mut dyn FnMut(usize, u32)| {
+                for s in 0..n {
+                    for &(_, t) in &adj[adj_off[s] as usize..adj_off[s + 1] as usize] {
+                        if t != DEAD {
+                            f(t as usize, s as u32);
+                        }
                     }
                 }
-            }
+            });
             let mut members: Vec<Vec<u32>> = Vec::new();
             let mut dirty: Vec<u32> = Vec::new();
             let mut in_dirty: Vec<bool> = Vec::new();

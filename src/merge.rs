@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 /// Keywords that never constrain (dropped from merged schemas' comparisons).
-fn is_annotation(k: &str) -> bool {
+pub(crate) fn is_annotation(k: &str) -> bool {
     matches!(
         k,
         "title"

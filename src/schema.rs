@@ -609,13 +609,13 @@ impl<'a> SchemaCompiler<'a> {
     }
 
     fn normalize(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
-        // Subschema stores (`$defs`, `definitions`) stay out of rewritten
-        // schemas: `$ref` resolves against the document, never a rewrite,
-        // and a root `allOf` copied the whole document into every merge
-        // and every machine key after it.
+        // Rewritten schemas carry constraints only, as merges do
+        // (`merge::is_annotation`): `$ref` resolves against the document,
+        // never a rewrite, and copying a root's `$defs` into a rewrite copied
+        // the whole document.
         let siblings_of = |skip: &[&str]| -> Map<String, Value> {
             map.iter()
-                .filter(|(k, _)| !skip.contains(&k.as_str()) && k.as_str() != "$defs" && k.as_str() != "definitions")
+                .filter(|(k, _)| !skip.contains(&k.as_str()) && !merge::is_annotation(k))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };

@@ -451,14 +451,12 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
             }
         };
         memo.clear();
-        // The targets of the last two kinds looked up: most kinds of a
-        // state lead to one or two product states (off a key trie, all
-        // letters but a node's children go to the same place), and a
-        // comparison is cheaper than hashing the key again.
-        let mut recent: [Option<(Key, u32)>; 2] = [None, None];
         // One constraint, a plain character step (the common case, and the
-        // whole of a key set): (next decoder state, new char, next
-        // constraint state) → target, checked before any key is built.
+        // whole of a key set): the targets of the last two such steps, as
+        // (next decoder state, new char, next constraint state) → target,
+        // checked before any key is built. Most kinds of a state lead to one
+        // or two product states (off a key trie, all letters but a node's
+        // children go to the same place).
         let plain_step = dfas.len() == 1 && !k.pre && modulus.is_none();
         let mut recent1: [(Dec, bool, StateID, u32); 2] = [(Dec::Open, false, StateID::ZERO, UNSET); 2];
         memo.resize(dec_moves[moves].2, UNSET);
@@ -545,25 +543,21 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
                 }
                 nk = done.clone();
             }
-            let hit = recent.iter().flatten().find(|(r, _)| *r == nk).map(|&(_, t)| t);
-            let t = match hit.or_else(|| index.get(&nk).copied()) {
-                Some(t) => t,
+            let t = match index.get(&nk) {
+                Some(&t) => t,
                 None => {
                     let t = keys.len() as u32;
                     if keys.len() >= max_states {
                         return Err(format!("string automaton exceeds {max_states} states"));
                     }
                     index.insert(nk.clone(), t);
-                    keys.push(nk.clone());
+                    keys.push(nk);
                     t
                 }
             };
             if let Some(n1) = quick {
                 recent1.swap(0, 1);
                 recent1[0] = (dec, new_char, n1, t);
-            } else if hit.is_none() {
-                recent.swap(0, 1);
-                recent[0] = Some((nk, t));
             }
             memo[kind as usize] = t;
             push_range(&mut ranges, (b, hi), t, new_char);

@@ -32,6 +32,26 @@ pub(crate) struct MachineDef {
     pub table: Option<std::sync::Arc<crate::strings::TableDfa>>,
 }
 
+/// Values grouped by key in CSR form: the values of key `k` are
+/// `vals[off[k]..off[k + 1]]`, in the order `each` gives them. `each` is
+/// called twice (to count, then to fill) with a sink for `(key, value)`;
+/// keys are below `n`. Reverse edges for backward searches are built this
+/// way, with no allocation per key.
+pub(crate) fn group_by_key<T: Copy + Default>(n: usize, each: impl Fn(&mut dyn FnMut(usize, T))) -> (Vec<u32>, Vec<T>) {
+    let mut off = vec![0u32; n + 1];
+    each(&mut |k, _| off[k + 1] += 1);
+    for i in 0..n {
+        off[i + 1] += off[i];
+    }
+    let mut fill = off.clone();
+    let mut vals = vec![T::default(); off[n] as usize];
+    each(&mut |k, v| {
+        vals[fill[k] as usize] = v;
+        fill[k] += 1;
+    });
+    (off, vals)
+}
+
 /// A table terminal as a machine, computed once per table (tables are
 /// shared across schemas): its states that can still accept, numbered from
 /// the start in breadth-first order, with transition rows over its own byte
@@ -52,25 +72,14 @@ pub(crate) struct Layout {
 impl Layout {
     pub(crate) fn of(t: &crate::strings::TableDfa) -> Layout {
         let n = t.accept.len();
-        // States that reach an accepting state: a backward search over the
-        // edges reversed (in CSR form).
-        let mut off = vec![0u32; n + 1];
-        for rs in &t.ranges {
-            for &(_, _, to) in rs {
-                off[to as usize + 1] += 1;
+        // States that reach an accepting state: a backward search.
+        let (off, rev) = group_by_key(n, |f: &mut dyn FnMut(usize, u32)| {
+            for (s, rs) in t.ranges.iter().enumerate() {
+                for &(_, _, to) in rs {
+                    f(to as usize, s as u32);
+                }
             }
-        }
-        for i in 0..n {
-            off[i + 1] += off[i];
-        }
-        let mut fill = off.clone();
-        let mut rev = vec![0u32; off[n] as usize];
-        for (s, rs) in t.ranges.iter().enumerate() {
-            for &(_, _, to) in rs {
-                rev[fill[to as usize] as usize] = s as u32;
-                fill[to as usize] += 1;
-            }
-        }
+        });
         let mut live = t.accept.clone();
         let mut stack: Vec<u32> = (0..n as u32).filter(|&s| live[s as usize]).collect();
         while let Some(v) = stack.pop() {
@@ -81,9 +90,8 @@ impl Layout {
                 }
             }
         }
-        let empty = |classes| Layout { classes, nclasses: 1, accept: Vec::new(), rows: Vec::new(), ranges: Vec::new() };
         if n == 0 || !live[0] {
-            return empty([0; 256]);
+            return Layout { classes: [0; 256], nclasses: 1, accept: Vec::new(), rows: Vec::new(), ranges: Vec::new() };
         }
         let mut ranges: Vec<(u8, u8)> = t
             .ranges
@@ -455,39 +463,22 @@ impl GrammarBuilder {
             base.push(base.last().copied().unwrap_or(0) + m.nfa.states.len());
         }
         let n = base[nm];
-        // Reverse edges in CSR form: (source state, callee or NONE).
+        // Reverse edges: (source state, callee or NONE).
         const NONE: u32 = u32::MAX;
-        let mut off = vec![0u32; n + 1];
-        for (mi, m) in self.machines.iter().enumerate() {
-            if fixed[mi].is_some() {
-                continue;
-            }
-            for s in &m.nfa.states {
-                let targets = s.ranges.iter().map(|r| r.2).chain(s.eps.iter().copied());
-                for v in targets.chain(s.calls.iter().map(|c| c.1)) {
-                    off[base[mi] + v as usize + 1] += 1;
+        let (off, rev) = group_by_key(n, |f: &mut dyn FnMut(usize, (u32, u32))| {
+            for (mi, m) in self.machines.iter().enumerate() {
+                if fixed[mi].is_some() {
+                    continue;
+                }
+                for (u, s) in m.nfa.states.iter().enumerate() {
+                    let u = (base[mi] + u) as u32;
+                    let plain = s.ranges.iter().map(|r| (r.2, NONE)).chain(s.eps.iter().map(|&e| (e, NONE)));
+                    for (v, callee) in plain.chain(s.calls.iter().map(|c| (c.1, c.0))) {
+                        f(base[mi] + v as usize, (u, callee));
+                    }
                 }
             }
-        }
-        for i in 0..n {
-            off[i + 1] += off[i];
-        }
-        let mut fill = off.clone();
-        let mut rev = vec![(0u32, NONE); off[n] as usize];
-        for (mi, m) in self.machines.iter().enumerate() {
-            if fixed[mi].is_some() {
-                continue;
-            }
-            for (u, s) in m.nfa.states.iter().enumerate() {
-                let u = (base[mi] + u) as u32;
-                let plain = s.ranges.iter().map(|r| (r.2, NONE)).chain(s.eps.iter().map(|&e| (e, NONE)));
-                for (v, callee) in plain.chain(s.calls.iter().map(|c| (c.1, c.0))) {
-                    let at = &mut fill[base[mi] + v as usize];
-                    rev[*at as usize] = (u, callee);
-                    *at += 1;
-                }
-            }
-        }
+        });
         // Machine of each global state, for the start check.
         let mut owner = vec![0u32; n];
         for mi in 0..nm {
