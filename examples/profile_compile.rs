@@ -70,12 +70,15 @@ fn repeat(n: usize, file: &str) {
     let schema = &doc["schema"];
     let mut mask = vec![0u32; vocab.mask_words()];
     let (mut compile, mut first, mut drop) = (0f64, 0f64, 0f64);
-    for _ in 0..n {
+    for i in 0..n {
         let t0 = Instant::now();
         let g = compiler.compile(schema, vocab.clone()).expect("compiles");
         let t1 = Instant::now();
         let _ = g.matcher().fill_next_token_bitmask(&mut mask);
         let t2 = Instant::now();
+        if i == 0 {
+            println!("{} states, {:.1} MB compiled", g.num_states(), g.memory_bytes() as f64 / 1e6);
+        }
         std::mem::drop(g);
         compile += (t1 - t0).as_secs_f64();
         first += (t2 - t1).as_secs_f64();

@@ -58,6 +58,7 @@ mod pda;
 mod sample;
 mod schema;
 mod strings;
+mod subschema;
 mod vocab;
 
 pub use compiled::{CompiledGrammar, Compiler};

@@ -22,6 +22,7 @@ use crate::lexer;
 use crate::merge;
 use crate::numbers;
 use crate::strings::{self, Lang, StringSpec};
+use crate::subschema::{Kind, Sv, VKey, TRUE};
 use serde_json::{Map, Value};
 
 /// A keyword that was dropped in lenient mode.
@@ -155,11 +156,11 @@ fn value_has_type(v: &Value, t: Ty) -> bool {
     }
 }
 
-enum Job {
+enum Job<'a> {
     /// A whole value of the schema at this pointer (targets of `$ref`, `true`).
-    Value(Value, String),
-    Object(Value, String),
-    Array(Value, String),
+    Value(Sv<'a>, String),
+    Object(Sv<'a>, String),
+    Array(Sv<'a>, String),
     /// A built-in terminal (free string, number, integer): its name and
     /// how to build its regex HIR, on the first use in the process.
     Terminal(&'static str, fn() -> regex_syntax::hir::Hir),
@@ -168,7 +169,7 @@ enum Job {
     /// A string with long length bounds (see [`crate::grammar::counted`]).
     Counted(crate::strings::CountedTable),
     /// One object member: key, colon, value of the schema.
-    Member(MemberKey, Value, String),
+    Member(MemberKey, Sv<'a>, String),
     /// `,`, the whitespace after it, then a call to the member machine.
     Comma(MachineId),
 }
@@ -203,6 +204,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         cfg,
         gb: GrammarBuilder::default(),
         keys: Default::default(),
+        vkeys: Default::default(),
         jobs: Vec::new(),
         relaxations: Vec::new(),
         probing: false,
@@ -212,7 +214,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
             .and_then(|s| s.as_str())
             .is_some_and(|s| ["draft-03", "draft-04", "draft-06", "draft-07"].iter().any(|d| s.contains(d))),
     };
-    let root_m = c.machine("value:".to_string(), || Job::Value(root.clone(), String::new()));
+    let root_m = c.machine("value:".to_string(), || Job::Value(Sv::Doc(root), String::new()));
     while let Some((m, job)) = c.jobs.pop() {
         if c.gb.machines.len() > cfg.get_limits().max_states / 8 {
             return Err(CompileError::new(
@@ -223,9 +225,9 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         }
         let mut nfa = Nfa::default();
         let body = match job {
-            Job::Value(v, ptr) => c.value(&mut nfa, &v, &ptr)?,
-            Job::Object(v, ptr) => c.object(&mut nfa, &v, &ptr)?,
-            Job::Array(v, ptr) => c.array(&mut nfa, &v, &ptr)?,
+            Job::Value(v, ptr) => c.value(&mut nfa, v, &ptr)?,
+            Job::Object(v, ptr) => c.object(&mut nfa, v, &ptr)?,
+            Job::Array(v, ptr) => c.array(&mut nfa, v, &ptr)?,
             Job::Terminal(name, hir) => {
                 let table = lexer::builtin_table(name, hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
                     CompileError::new(CompileErrorKind::LimitExceeded, name, format!("terminal too large: {e}"))
@@ -241,7 +243,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
                 c.gb.machines[m as usize].counted = Some(t);
                 continue;
             }
-            Job::Member(key, v, ptr) => c.member(&mut nfa, &key, &v, &ptr)?,
+            Job::Member(key, v, ptr) => c.member(&mut nfa, &key, v, &ptr)?,
             Job::Comma(member) => {
                 let comma = c.punct(&mut nfa, b",", false, true);
                 let call = nfa.call(member);
@@ -261,7 +263,9 @@ struct SchemaCompiler<'a> {
     cfg: &'a Config,
     gb: GrammarBuilder,
     keys: ahash::AHashMap<String, MachineId>,
-    jobs: Vec<(MachineId, Job)>,
+    /// Machines of subschemas, keyed by content (see [`crate::subschema`]).
+    vkeys: ahash::AHashMap<VKey<'a>, MachineId>,
+    jobs: Vec<(MachineId, Job<'a>)>,
     relaxations: Vec<Relaxation>,
     /// Trying a rewrite: every unsupported keyword is an error, whatever
     /// the mode, so that a failed attempt leaves no relaxation behind.
@@ -277,7 +281,7 @@ fn ptr_push(ptr: &str, seg: &str) -> String {
 
 impl<'a> SchemaCompiler<'a> {
     /// The machine for `key`, creating it (and queueing its body) if new.
-    fn machine(&mut self, key: String, job: impl FnOnce() -> Job) -> MachineId {
+    fn machine(&mut self, key: String, job: impl FnOnce() -> Job<'a>) -> MachineId {
         if let Some(&m) = self.keys.get(&key) {
             return m;
         }
@@ -285,6 +289,28 @@ impl<'a> SchemaCompiler<'a> {
         let m = self.gb.add(name);
         self.keys.insert(key, m);
         self.jobs.push((m, job()));
+        m
+    }
+
+    /// The machine of a subschema, keyed by its content: a schema reached
+    /// again (a repeated subschema, or recursion through merged `$ref`s)
+    /// reuses its machine. `name` names it in errors.
+    fn vmachine(
+        &mut self,
+        kind: Kind,
+        extra: Vec<u8>,
+        v: &Sv<'a>,
+        name: impl FnOnce() -> String,
+        job: impl FnOnce(Sv<'a>) -> Job<'a>,
+    ) -> MachineId {
+        let key = VKey::new(kind, extra, v.clone());
+        if let Some(&m) = self.vkeys.get(&key) {
+            return m;
+        }
+        let m = self.gb.add(name());
+        let job = job(key.value().clone());
+        self.vkeys.insert(key, m);
+        self.jobs.push((m, job));
         m
     }
 
@@ -305,7 +331,8 @@ impl<'a> SchemaCompiler<'a> {
     }
 
     fn any_value(&mut self, nfa: &mut Nfa) -> Frag {
-        let m = self.machine("value:~any".to_string(), || Job::Value(Value::Object(Map::new()), "~any".into()));
+        let m =
+            self.machine("value:~any".to_string(), || Job::Value(Sv::built(Value::Object(Map::new())), "~any".into()));
         nfa.call(m)
     }
 
@@ -908,7 +935,7 @@ impl<'a> SchemaCompiler<'a> {
     }
 
     /// A fragment matching one JSON value valid under `schema`.
-    fn value(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
+    fn value(&mut self, nfa: &mut Nfa, schema: Sv<'a>, ptr: &str) -> Result<Frag, CompileError> {
         self.depth += 1;
         if self.depth > self.cfg.get_limits().max_schema_depth {
             self.depth -= 1;
@@ -923,7 +950,8 @@ impl<'a> SchemaCompiler<'a> {
         r
     }
 
-    fn value_inner(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
+    fn value_inner(&mut self, nfa: &mut Nfa, sv: Sv<'a>, ptr: &str) -> Result<Frag, CompileError> {
+        let schema: &Value = &sv;
         let map = match schema {
             Value::Bool(true) => return Ok(self.any_value(nfa)),
             Value::Bool(false) => return Ok(nfa.never()),
@@ -938,10 +966,10 @@ impl<'a> SchemaCompiler<'a> {
         };
         if let Some(lits) = self.decided_literals(map) {
             let kept = if lits.is_empty() { Value::Bool(false) } else { serde_json::json!({ "enum": lits }) };
-            return self.value(nfa, &kept, ptr);
+            return self.value(nfa, Sv::built(kept), ptr);
         }
         if let Some(rewritten) = self.normalize(map, ptr)? {
-            return self.value(nfa, &rewritten, ptr);
+            return self.value(nfa, Sv::built(rewritten), ptr);
         }
         // Classify keywords.
         let mut constraints: Vec<&str> = Vec::new();
@@ -976,7 +1004,7 @@ impl<'a> SchemaCompiler<'a> {
                 Some(&m) => m,
                 None => {
                     let (v, t) = self.resolve_ref(r, ptr)?;
-                    self.machine(key, || Job::Value(v.clone(), t))
+                    self.machine(key, || Job::Value(Sv::Doc(v), t))
                 }
             };
             return Ok(nfa.call(m));
@@ -998,7 +1026,8 @@ impl<'a> SchemaCompiler<'a> {
                 )?;
             }
             let mut frags = Vec::new();
-            for (i, b) in branches.iter().enumerate() {
+            for i in 0..branches.len() {
+                let b = sv.part(|v| v.get("anyOf")?.get(i)).expect("a branch");
                 frags.push(self.value(nfa, b, &ptr_push(&ptr_push(ptr, "anyOf"), &i.to_string()))?);
             }
             return Ok(nfa.alt(&frags));
@@ -1071,15 +1100,23 @@ impl<'a> SchemaCompiler<'a> {
                 Ty::Number => self.number_frag(nfa, map, ptr, false)?,
                 Ty::String => self.string_frag(nfa, map, ptr)?,
                 Ty::Object => {
-                    // Keyed by content: a schema reached again (recursion through
-                    // merged `$ref`s, or a repeated subschema) reuses its machine.
-                    let key = format!("object:{}", schema);
-                    let m = self.machine(key, || Job::Object(schema.clone(), ptr.to_string()));
+                    let m = self.vmachine(
+                        Kind::Object,
+                        vec![],
+                        &sv,
+                        || format!("object:{ptr}"),
+                        |v| Job::Object(v, ptr.to_string()),
+                    );
                     nfa.call(m)
                 }
                 Ty::Array => {
-                    let key = format!("array:{}", schema);
-                    let m = self.machine(key, || Job::Array(schema.clone(), ptr.to_string()));
+                    let m = self.vmachine(
+                        Kind::Array,
+                        vec![],
+                        &sv,
+                        || format!("array:{ptr}"),
+                        |v| Job::Array(v, ptr.to_string()),
+                    );
                     nfa.call(m)
                 }
             };
@@ -1104,8 +1141,13 @@ impl<'a> SchemaCompiler<'a> {
                     "required": o.keys().collect::<Vec<_>>(),
                     "additionalProperties": false,
                 });
-                let key = format!("object:{}", schema);
-                let m = self.machine(key, || Job::Object(schema.clone(), ptr.to_string()));
+                let m = self.vmachine(
+                    Kind::Object,
+                    vec![],
+                    &Sv::built(schema),
+                    || format!("object:{ptr}"),
+                    |v| Job::Object(v, ptr.to_string()),
+                );
                 nfa.call(m)
             }
             Value::Object(_) => {
@@ -1636,8 +1678,8 @@ impl<'a> SchemaCompiler<'a> {
         Ok(NameSpec { must, must_not, min, max, names })
     }
 
-    fn object(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
-        let map = schema.as_object().expect("object schema");
+    fn object(&mut self, nfa: &mut Nfa, sv: Sv<'a>, ptr: &str) -> Result<Frag, CompileError> {
+        let map = sv.as_object().expect("object schema");
         let empty = Map::new();
         let props = match map.get("properties") {
             None => &empty,
@@ -1666,12 +1708,12 @@ impl<'a> SchemaCompiler<'a> {
                     .with_keyword("required"))
             }
         }
-        let additional: Value = map.get("additionalProperties").cloned().unwrap_or(Value::Bool(true));
+        let additional: Sv<'a> = sv.part(|v| v.get("additionalProperties")).unwrap_or(Sv::Doc(&TRUE));
         let add_ptr = ptr_push(ptr, "additionalProperties");
         let min_props = self.count_kw(map, "minProperties", ptr)?.unwrap_or(0);
         let max_props = self.count_kw(map, "maxProperties", ptr)?;
         // Pattern properties: (dfa, schema, pointer).
-        let mut patterns: Vec<(lexer::Dfa, Value, String, String)> = Vec::new();
+        let mut patterns: Vec<(lexer::Dfa, Sv<'a>, String, String)> = Vec::new();
         if let Some(pp) = map.get("patternProperties") {
             let Value::Object(pp) = pp else {
                 return Err(CompileError::new(
@@ -1684,9 +1726,10 @@ impl<'a> SchemaCompiler<'a> {
             if pp.len() > 4 {
                 self.unsupported(ptr, "patternProperties", "more than 4 patterns")?;
             } else {
-                for (p, s) in pp {
+                for p in pp.keys() {
                     if let Some(d) = self.pattern_dfa(p, ptr, "patternProperties")? {
-                        patterns.push((d, s.clone(), ptr_push(&ptr_push(ptr, "patternProperties"), p), p.clone()));
+                        let s = sv.part(|v| v.get("patternProperties")?.get(p.as_str())).expect("a pattern's schema");
+                        patterns.push((d, s, ptr_push(&ptr_push(ptr, "patternProperties"), p), p.clone()));
                     }
                 }
             }
@@ -1707,31 +1750,31 @@ impl<'a> SchemaCompiler<'a> {
         };
         // Declared members in schema order, then required names that are not
         // declared; each value schema also meets every matching pattern's.
-        let mut members: Vec<(String, Value, String, bool)> = Vec::new();
-        let fallback = |n: &str| -> Value {
+        let mut members: Vec<(String, Sv<'a>, String, bool)> = Vec::new();
+        let fallback = |n: &str| -> Sv<'a> {
             let hits: Vec<Value> = patterns
                 .iter()
                 .filter(|(d, _, _, _)| lexer::dfa_matches(d, n.as_bytes()))
-                .map(|p| p.1.clone())
+                .map(|p| Value::clone(&p.1))
                 .collect();
             if hits.is_empty() {
                 additional.clone()
             } else {
-                serde_json::json!({ "allOf": hits })
+                Sv::built(serde_json::json!({ "allOf": hits }))
             }
         };
         for (k, v) in props {
             let hits: Vec<Value> = patterns
                 .iter()
                 .filter(|(d, _, _, _)| lexer::dfa_matches(d, k.as_bytes()))
-                .map(|p| p.1.clone())
+                .map(|p| Value::clone(&p.1))
                 .collect();
             let sub = if hits.is_empty() {
-                v.clone()
+                sv.part(|x| x.get("properties")?.get(k.as_str())).expect("a declared property")
             } else {
                 let mut all = vec![v.clone()];
                 all.extend(hits);
-                serde_json::json!({ "allOf": all })
+                Sv::built(serde_json::json!({ "allOf": all }))
             };
             let req = required.contains(&k.as_str());
             if !name_ok(k) {
@@ -1799,19 +1842,20 @@ impl<'a> SchemaCompiler<'a> {
         let mut seen = ahash::AHashSet::with_capacity(declared.len());
         declared.retain(|n| seen.insert(*n));
         let n = patterns.len();
-        let mut regions_src: Vec<(MemberKey, Value, String)> = Vec::new();
+        let mut regions_src: Vec<(MemberKey, Sv<'a>, String)> = Vec::new();
         for r in 0..(1usize << n) {
-            let sub: Value = if r == 0 {
+            let sub: Sv<'a> = if r == 0 {
                 additional.clone()
             } else {
-                let all: Vec<Value> = (0..n).filter(|i| r >> i & 1 == 1).map(|i| patterns[i].1.clone()).collect();
+                let all: Vec<&Sv<'a>> = (0..n).filter(|i| r >> i & 1 == 1).map(|i| &patterns[i].1).collect();
                 if all.len() == 1 {
                     all[0].clone()
                 } else {
-                    serde_json::json!({ "allOf": all })
+                    let all: Vec<Value> = all.into_iter().map(|s| Value::clone(s)).collect();
+                    Sv::built(serde_json::json!({ "allOf": all }))
                 }
             };
-            if sub == Value::Bool(false) {
+            if *sub == Value::Bool(false) {
                 continue;
             }
             let mut spec = StringSpec { min_len: name_min, max_len: name_max, ..Default::default() };
@@ -1861,7 +1905,7 @@ impl<'a> SchemaCompiler<'a> {
             };
             regions_src.push((MemberKey::Machine(k), sub, region_ptr));
         }
-        let decl_src: Vec<(MemberKey, Value, String)> = members
+        let decl_src: Vec<(MemberKey, Sv<'a>, String)> = members
             .iter()
             .map(|(name, sub, sub_ptr, _)| {
                 let key = serde_json::to_vec(&Value::String(name.clone())).expect("serializable");
@@ -1894,7 +1938,7 @@ impl<'a> SchemaCompiler<'a> {
         let any_order = self.cfg.get_property_order() == PropertyOrder::Any
             && nd <= self.cfg.get_limits().max_unordered_properties.min(16);
         // Member machines: (plain, comma-prefixed); see the state loop.
-        let mut pair = |(key, sub, p): &(MemberKey, Value, String)| {
+        let mut pair = |(key, sub, p): &(MemberKey, Sv<'a>, String)| {
             let plain = self.member_machine(key.clone(), sub.clone(), p.clone());
             let comma = self.machine(format!(",{plain}"), || Job::Comma(plain));
             (plain, comma)
@@ -2030,15 +2074,17 @@ impl<'a> SchemaCompiler<'a> {
     }
 
     /// The machine for one object member: key, colon, value.
-    fn member_machine(&mut self, key: MemberKey, schema: Value, ptr: String) -> MachineId {
-        let k = match &key {
-            MemberKey::Lit(b) => format!("member:{}:{}", String::from_utf8_lossy(b), schema),
-            MemberKey::Machine(m) => format!("member:#{m}:{}", schema),
+    fn member_machine(&mut self, key: MemberKey, schema: Sv<'a>, ptr: String) -> MachineId {
+        let extra = match &key {
+            MemberKey::Lit(b) => b.clone(),
+            // Not a JSON string: never the bytes of a literal key.
+            MemberKey::Machine(m) => format!("#{m}").into_bytes(),
         };
-        self.machine(k, || Job::Member(key, schema, ptr))
+        let name = format!("member:{ptr}");
+        self.vmachine(Kind::Member, extra, &schema, || name, |v| Job::Member(key, v, ptr))
     }
 
-    fn member(&mut self, nfa: &mut Nfa, key: &MemberKey, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
+    fn member(&mut self, nfa: &mut Nfa, key: &MemberKey, schema: Sv<'a>, ptr: &str) -> Result<Frag, CompileError> {
         let k = match key {
             MemberKey::Lit(b) => nfa.lit(b),
             MemberKey::Machine(m) => nfa.call(*m),
@@ -2065,32 +2111,39 @@ impl<'a> SchemaCompiler<'a> {
         run
     }
 
-    fn array(&mut self, nfa: &mut Nfa, schema: &Value, ptr: &str) -> Result<Frag, CompileError> {
-        let map = schema.as_object().expect("array schema");
+    fn array(&mut self, nfa: &mut Nfa, sv: Sv<'a>, ptr: &str) -> Result<Frag, CompileError> {
+        let map = sv.as_object().expect("array schema");
         let min = self.count_kw(map, "minItems", ptr)?.unwrap_or(0);
         let max = self.count_kw(map, "maxItems", ptr)?;
+        let part = |kw: &str| sv.part(|v| v.get(kw));
+        let parts = |kw: &str, n: usize| -> Vec<Sv<'a>> {
+            (0..n).map(|i| sv.part(|v| v.get(kw)?.get(i)).expect("an item schema")).collect()
+        };
         // Prefix schemas and the schema of the rest.
-        let (prefix, prefix_kw, rest, rest_ptr): (Vec<Value>, &str, Value, String) =
+        let (prefix, prefix_kw, rest, rest_ptr): (Vec<Sv<'a>>, &str, Sv<'a>, String) =
             match (map.get("prefixItems"), map.get("items")) {
                 (_, Some(Value::Array(items))) => (
-                    items.clone(),
+                    parts("items", items.len()),
                     "items",
-                    map.get("additionalItems").cloned().unwrap_or(Value::Bool(true)),
+                    part("additionalItems").unwrap_or(Sv::Doc(&TRUE)),
                     ptr_push(ptr, "additionalItems"),
                 ),
-                (Some(Value::Array(p)), items) => {
-                    (p.clone(), "prefixItems", items.cloned().unwrap_or(Value::Bool(true)), ptr_push(ptr, "items"))
-                }
+                (Some(Value::Array(p)), _) => (
+                    parts("prefixItems", p.len()),
+                    "prefixItems",
+                    part("items").unwrap_or(Sv::Doc(&TRUE)),
+                    ptr_push(ptr, "items"),
+                ),
                 (Some(_), _) => {
                     return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "prefixItems must be an array")
                         .with_keyword("prefixItems"))
                 }
-                (None, items) => {
-                    (Vec::new(), "prefixItems", items.cloned().unwrap_or(Value::Bool(true)), ptr_push(ptr, "items"))
+                (None, _) => {
+                    (Vec::new(), "prefixItems", part("items").unwrap_or(Sv::Doc(&TRUE)), ptr_push(ptr, "items"))
                 }
             };
         let k = prefix.len() as u64;
-        let rest_ok = rest != Value::Bool(false);
+        let rest_ok = *rest != Value::Bool(false);
         let cap: Option<u64> = match (max, rest_ok) {
             (Some(m), true) => Some(m),
             (Some(m), false) => Some(m.min(k)),
@@ -2124,11 +2177,11 @@ impl<'a> SchemaCompiler<'a> {
             )
             .with_keyword(kw));
         }
-        let item_schema = |i: u64| -> (&Value, String) {
+        let item_schema = |i: u64| -> (Sv<'a>, String) {
             if i < k {
-                (&prefix[i as usize], ptr_push(&ptr_push(ptr, prefix_kw), &i.to_string()))
+                (prefix[i as usize].clone(), ptr_push(&ptr_push(ptr, prefix_kw), &i.to_string()))
             } else {
-                (&rest, rest_ptr.clone())
+                (rest.clone(), rest_ptr.clone())
             }
         };
         let end = nfa.state();
@@ -2143,7 +2196,8 @@ impl<'a> SchemaCompiler<'a> {
         // (Prefix items have a place each and stay inline.)
         let rest_shared = explicit.saturating_sub(k) + u64::from(cap.is_none()) > 1;
         let rest_machine = if rest_shared {
-            Some(self.machine(format!("item:{rest}"), || Job::Value(rest.clone(), rest_ptr.clone())))
+            let name = || format!("item:{rest_ptr}");
+            Some(self.vmachine(Kind::Item, vec![], &rest, name, |v| Job::Value(v, rest_ptr.clone())))
         } else {
             None
         };
@@ -2173,7 +2227,7 @@ impl<'a> SchemaCompiler<'a> {
             let last = *pos.last().expect("nonempty");
             let item = match rest_machine {
                 Some(m) => nfa.call(m),
-                None => self.value(nfa, &rest, &rest_ptr)?,
+                None => self.value(nfa, rest, &rest_ptr)?,
             };
             let comma = self.punct(nfa, b",", true, true);
             nfa.eps(last, comma.start);
