@@ -1985,9 +1985,10 @@ impl<'a> SchemaCompiler<'a> {
         let dcap = min_props.max(1);
         // The object machine has no epsilons, so that it maps one to one
         // onto DFA states (no subset construction): a state is one NFA state
-        // plus its whitespace run (after `{`, or before `,` / `}`), the
-        // comma belongs to the member machines, and skipping an optional
-        // member (schema order) is folded into the edges.
+        // (the start also has the whitespace run after `{`), the comma and
+        // the whitespace before the next `,` or `}` belong to the member
+        // machines, and skipping an optional member (schema order) is
+        // folded into the edges.
         let open = nfa.lit(b"{");
         let end = nfa.state();
         let mut ids: ahash::AHashMap<St, u32> = Default::default();
@@ -2041,7 +2042,11 @@ impl<'a> SchemaCompiler<'a> {
                     .all(|&(a, need, impossible)| v.done & a == 0 || (!impossible && v.done & need == need));
                 close |= all_required && deps_met && v.d + u64::from(v.x) >= min_props;
             }
-            let positions = self.ws_run(nfa, from);
+            // Whitespace after `{` is the object's; after a member, the
+            // member machine's (its trailing run), so that a state after
+            // members is one NFA state, not one per whitespace position:
+            // in any order that halves the subset states and their calls.
+            let positions = if st == start { self.ws_run(nfa, from) } else { vec![from] };
             for (m, mc, mut to) in targets {
                 // Once the declared count reaches its cap (at least one
                 // member, at least `minProperties`), whether an additional
@@ -2091,7 +2096,11 @@ impl<'a> SchemaCompiler<'a> {
         };
         let colon = self.punct(nfa, b":", true, true);
         let v = self.value(nfa, schema, ptr)?;
-        Ok(nfa.seq(&[k, colon, v]))
+        // The whitespace before the next `,` or the closing `}` (see the
+        // object's state loop).
+        let mut parts = vec![k, colon, v];
+        parts.extend(self.ws(nfa));
+        Ok(nfa.seq(&parts))
     }
 
     /// `from` and the states of a whitespace run after it (per policy):
