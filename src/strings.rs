@@ -570,7 +570,53 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
 /// A JSON Schema `pattern` with its search semantics (matches anywhere in
 /// the value), as a regex over the whole decoded value.
 pub(crate) fn ecma_search(p: &str) -> Result<regex_syntax::hir::Hir, String> {
-    translate_ecma(p).and_then(|t| crate::lexer::parse(&format!("(?s:.)*(?:{t})(?s:.)*")))
+    use regex_syntax::hir::{Class, Hir};
+    let inner = trim_search(translate_ecma(p).and_then(|t| crate::lexer::parse(&t))?);
+    let any = || {
+        Hir::repetition(regex_syntax::hir::Repetition {
+            min: 0,
+            max: None,
+            greedy: true,
+            sub: Box::new(Hir::class(Class::Unicode(crate::lexer::any_char()))),
+        })
+    };
+    Ok(Hir::concat(vec![any(), inner, any()]))
+}
+
+/// A pattern that finds the same strings as `h` *somewhere* in a string
+/// (search semantics), with counted repetitions at its ends cut to their
+/// minimum: a string holds a match of `A B{n,m}` exactly when it holds one
+/// of `A B{n}` (the rest of the run is any text after it), and likewise at
+/// the start; `B{0,m}` at an end is nothing. Without this, a pattern such
+/// as `[A-Za-z0-9_.:-]{1,255}` (a `patternProperties` key) builds a DFA
+/// that counts to 255, where one character decides the search.
+fn trim_search(h: regex_syntax::hir::Hir) -> regex_syntax::hir::Hir {
+    trim_end(h, true, true)
+}
+
+fn trim_end(h: regex_syntax::hir::Hir, front: bool, back: bool) -> regex_syntax::hir::Hir {
+    use regex_syntax::hir::{Capture, Hir, HirKind, Repetition};
+    match h.kind() {
+        HirKind::Repetition(r) if r.min == 0 => Hir::empty(),
+        HirKind::Repetition(r) => Hir::repetition(Repetition { max: Some(r.min), ..r.clone() }),
+        HirKind::Capture(c) => {
+            Hir::capture(Capture { sub: Box::new(trim_end((*c.sub).clone(), front, back)), ..c.clone() })
+        }
+        HirKind::Alternation(alts) => Hir::alternation(alts.iter().map(|a| trim_end(a.clone(), front, back)).collect()),
+        HirKind::Concat(parts) if parts.len() >= 2 => {
+            let mut parts = parts.clone();
+            if back {
+                let last = parts.pop().expect("two parts or more");
+                parts.push(trim_end(last, false, true));
+            }
+            if front {
+                let first = std::mem::replace(&mut parts[0], Hir::empty());
+                parts[0] = trim_end(first, true, false);
+            }
+            Hir::concat(parts)
+        }
+        _ => h,
+    }
 }
 
 /// Translates an ECMA-262 regex (JSON Schema `pattern`) into regex-syntax
@@ -805,6 +851,60 @@ mod tests {
             compile_hir(&parse(&alt).unwrap(), 1 << 20).unwrap().into(),
             Lang::Words(Box::new(Words::new(names.iter().copied()))),
         ]
+    }
+
+    /// Cutting counted repetitions at a search pattern's ends finds the
+    /// same strings as the pattern itself (every string over a small
+    /// alphabet up to length 6), and makes the DFA smaller where it counts.
+    #[test]
+    fn search_trim_keeps_the_language() {
+        let patterns = [
+            "[A-Za-z0-9-_.:]{1,255}",
+            "a{2,5}",
+            "^a{2,5}",
+            "a{2,5}$",
+            "^a{2,5}$",
+            "ba{1,3}",
+            "a{1,3}b",
+            "a{2,}b{1,3}a",
+            "(a{1,4}|b{2,3})",
+            "(?:ab){1,3}",
+            "a*b",
+            "ba?",
+            "\\bab{1,2}",
+            "x{0,3}",
+            "^(a|b{1,2})c{2,4}$",
+            "[ab]{3}",
+        ];
+        let alphabet = [b'a', b'b', b'c', b'x', b' '];
+        let mut inputs: Vec<Vec<u8>> = vec![vec![]];
+        let mut layer: Vec<Vec<u8>> = vec![vec![]];
+        for _ in 0..6 {
+            layer = layer.iter().flat_map(|w| alphabet.iter().map(move |&c| [w.as_slice(), &[c]].concat())).collect();
+            inputs.extend(layer.iter().cloned());
+        }
+        for p in patterns {
+            let t = translate_ecma(p).unwrap();
+            let plain = compile_hir(&parse(&format!("(?s:.)*(?:{t})(?s:.)*")).unwrap(), 1 << 22).unwrap();
+            let trimmed = compile_hir(&ecma_search(p).unwrap(), 1 << 22).unwrap();
+            for w in &inputs {
+                assert_eq!(
+                    crate::lexer::dfa_matches(&plain, w),
+                    crate::lexer::dfa_matches(&trimmed, w),
+                    "{p} on {:?}",
+                    String::from_utf8_lossy(w)
+                );
+            }
+        }
+        let t = translate_ecma(patterns[0]).unwrap();
+        let plain = compile_hir(&parse(&format!("(?s:.)*(?:{t})(?s:.)*")).unwrap(), 1 << 24).unwrap();
+        let trimmed = compile_hir(&ecma_search(patterns[0]).unwrap(), 1 << 24).unwrap();
+        assert!(
+            trimmed.memory_usage() * 10 < plain.memory_usage(),
+            "{} vs {}",
+            trimmed.memory_usage(),
+            plain.memory_usage()
+        );
     }
 
     #[test]
