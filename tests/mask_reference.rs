@@ -332,3 +332,52 @@ fn wholesale_token_sets_equal_the_reference() {
         }
     }
 }
+
+/// A large `enum` (a trie of a few thousand states, whose leaf classes
+/// stop early: most states stand alone) inside an object member, and as
+/// array items (a machine of its own that only returns, so its masks are
+/// composed from short classes): masks along walks equal the reference.
+#[test]
+fn large_enum_tries_equal_the_reference() {
+    let tok = cl100k();
+    // Branches that agree on a few bytes and then part into long words
+    // (cl100k has single tokens for them), so that a state's class must
+    // look past its next four bytes.
+    let words = ["international", "information", "interaction", "intermediate", "interesting", "interview"];
+    let names: Vec<String> = (0..300)
+        .map(|i| {
+            format!(
+                "{}{}/{}_{}{}",
+                ["Europe", "Asia", "America"][i % 3],
+                i * 7919 % 1000,
+                words[i % 6],
+                words[(i / 3) % 6],
+                i
+            )
+        })
+        .collect();
+    let schemas = [
+        serde_json::json!({"type": "object", "properties": {"a": {"type": "integer"}, "zone": {"enum": names}}}),
+        serde_json::json!({"type": "array", "items": {"enum": names}}),
+    ];
+    let mut rng = Rng::new(41);
+    for (i, schema) in schemas.iter().enumerate() {
+        let g = Compiler::new().compile(schema, tok.vocab.clone()).unwrap();
+        assert!(g.num_states() > 2048, "the trie is large: {} states", g.num_states());
+        // Many walks through the item enum: states of one class sit in
+        // different branches, so a wrong class shows only across walks.
+        for walk in 0..[4, 60][i] {
+            let mut m = g.matcher();
+            for step in 0..30 {
+                if step % 2 == 0 {
+                    check_state(&mut m, &tok.vocab, &mut rng, false, &format!("enum walk {walk}")).unwrap();
+                }
+                let allowed = allowed_tokens(&m.compute_mask().unwrap());
+                if allowed.is_empty() || m.is_terminated() {
+                    break;
+                }
+                m.accept_token(allowed[rng.below(allowed.len())]).unwrap();
+            }
+        }
+    }
+}
