@@ -363,6 +363,203 @@ fn push_range(ranges: &mut Vec<(u8, u8, u32, bool)>, (lo, hi): (u8, u8), t: u32,
 /// each state (up to the bounds), else it is left out and acceptance
 /// ignores the bounds.
 fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ranges, Vec<bool>), String> {
+    match build_words(spec) {
+        Some(t) if t.1.len() <= max_states => Ok(t),
+        Some(_) => Err(format!("string automaton exceeds {max_states} states")),
+        None => build_product(spec, count, max_states),
+    }
+}
+
+/// A key set the common way, built straight from its trie: the decoded
+/// string must not be one of the words (additional properties beside
+/// declared ones) or must be one of them (a `propertyNames` enum), with no
+/// other constraint, and every word is printable ASCII without `"`, `\`
+/// and `/`. Then no escape can spell a character of a word (escapes decode
+/// to `"`, `\`, `/` and control characters only, see [`decode`]), so an
+/// escape leaves the trie for good, and every state is a trie node or a
+/// state of the free string off the trie. The product finds the same
+/// automaton, at some twenty thousand instructions a state where this
+/// takes a few hundred: a thousand declared names were half of compiling
+/// their schema. `None` when the spec is not of this form.
+fn build_words(spec: &StringSpec) -> Option<(Ranges, Vec<bool>)> {
+    if spec.raw || spec.modulus.is_some() || spec.min_len != 0 || spec.max_len.is_some() {
+        return None;
+    }
+    let (w, negate) = match (spec.must.as_slice(), spec.must_not.as_slice()) {
+        ([], [Lang::Words(w)]) => (w, true),
+        ([Lang::Words(w)], []) => (w, false),
+        _ => return None,
+    };
+    let plain = |b: usize| (0x20..=0x7F).contains(&b) && !matches!(b as u8, b'"' | b'\\' | b'/');
+    if (0..256).any(|b| w.classes[b] != 0 && !plain(b)) {
+        return None;
+    }
+    // States: the fixed ones, then (negated) the free string off the trie,
+    // then the trie's nodes 1.. (all reachable from the root, node 1).
+    const OPEN: u32 = 0;
+    const DONE: u32 = 1;
+    const OFF: u32 = 2;
+    const ESC: u32 = 3;
+    const U0: u32 = 4; // after \u, \u0, \u00, \u00X: U0 + i
+    const CONT: u32 = 8; // continuation states, see `cont`
+    let first_node = if negate { CONT + 7 } else { 2 };
+    let node = |n: usize| first_node + n as u32 - 1;
+    let nnodes = w.end.len() - 1;
+    // A UTF-8 lead byte off the trie: its continuation state (as `decode`).
+    let cont = |left: u8, lo: u8, hi: u8| -> u32 {
+        CONT + match (left, lo, hi) {
+            (1, _, _) => 0,
+            (2, 0xA0, _) => 1,
+            (2, _, 0xBF) => 2,
+            (2, _, _) => 3,
+            (3, 0x90, _) => 4,
+            (3, _, 0xBF) => 5,
+            _ => 6,
+        }
+    };
+    // Per state, its move on each byte: (target, starts a character), or none.
+    let mut row = [None::<(u32, bool)>; 256];
+    let mut ranges: Ranges = Vec::with_capacity(first_node as usize + nnodes);
+    let flush = |row: &mut [Option<(u32, bool)>; 256], ranges: &mut Ranges| {
+        let mut out: Vec<(u8, u8, u32, bool)> = Vec::new();
+        for b in 0..=255u8 {
+            if let Some((t, c)) = row[b as usize] {
+                push_range(&mut out, (b, b), t, c);
+            }
+        }
+        ranges.push(out);
+        *row = [None; 256];
+    };
+    // Off the trie: where a normal byte `b` goes (escapes and quotes aside).
+    let off = |b: u8| -> Option<(u32, bool)> {
+        match decode(Dec::Normal, b)? {
+            (Dec::Normal, Some(_), _) => Some((OFF, true)),
+            (Dec::Cont { left, lo, hi }, _, _) => Some((cont(left, lo, hi), true)),
+            _ => None,
+        }
+    };
+    debug_assert_eq!(ranges.len() as u32, OPEN);
+    row[b'"' as usize] = Some((node(1), false));
+    flush(&mut row, &mut ranges);
+    // DONE
+    flush(&mut row, &mut ranges);
+    if negate {
+        // OFF: any character, an escape, or the closing quote.
+        for b in 0..=255u8 {
+            row[b as usize] = off(b);
+        }
+        row[b'"' as usize] = Some((DONE, false));
+        row[b'\\' as usize] = Some((ESC, false));
+        flush(&mut row, &mut ranges);
+        // ESC, then \u00XX (control characters only, see `decode`).
+        for b in *b"\"\\/bfnrt" {
+            row[b as usize] = Some((OFF, true));
+        }
+        row[b'u' as usize] = Some((U0, false));
+        flush(&mut row, &mut ranges);
+        row[b'0' as usize] = Some((U0 + 1, false));
+        flush(&mut row, &mut ranges);
+        row[b'0' as usize] = Some((U0 + 2, false));
+        flush(&mut row, &mut ranges);
+        row[b'0' as usize] = Some((U0 + 3, false));
+        row[b'1' as usize] = Some((U0 + 3, false));
+        flush(&mut row, &mut ranges);
+        for b in (b'0'..=b'9').chain(b'a'..=b'f').chain(b'A'..=b'F') {
+            row[b as usize] = Some((OFF, true));
+        }
+        flush(&mut row, &mut ranges);
+        // Continuation bytes, in the order of `cont`.
+        for (left, lo, hi) in [
+            (1, 0x80, 0xBF),
+            (2, 0xA0, 0xBF),
+            (2, 0x80, 0xBF),
+            (2, 0x80, 0x9F),
+            (3, 0x90, 0xBF),
+            (3, 0x80, 0xBF),
+            (3, 0x80, 0x8F),
+        ] {
+            let to = if left == 1 { OFF } else { cont(left - 1, 0x80, 0xBF) };
+            for b in lo..=hi {
+                row[b as usize] = Some((to, false));
+            }
+            flush(&mut row, &mut ranges);
+        }
+    }
+    // A node's row: the free string's (negated) or nothing, with the
+    // closing quote and the node's children laid over it.
+    let mut base: Vec<(u8, u8, u32, bool)> = Vec::new();
+    if negate {
+        for b in 0..=255u8 {
+            if let Some((t, c)) = if b == b'\\' { Some((ESC, false)) } else { off(b) } {
+                push_range(&mut base, (b, b), t, c);
+            }
+        }
+    }
+    // The byte of each class (a word's class holds one byte).
+    let mut class_byte = vec![0u8; w.nclasses];
+    for b in 0..=255u8 {
+        class_byte[w.classes[b as usize] as usize] = b;
+    }
+    let mut points: Vec<(u8, Option<(u32, bool)>)> = Vec::new();
+    for n in 1..=nnodes {
+        points.clear();
+        // The closing quote: the string is a word exactly at a word's end.
+        points.push((b'"', (w.end[n] != negate).then_some((DONE, false))));
+        for c in 1..w.nclasses {
+            let t = w.next[n * w.nclasses + c] as usize;
+            if t != 0 {
+                points.push((class_byte[c], Some((node(t), true))));
+            }
+        }
+        points.sort_unstable_by_key(|p| p.0);
+        ranges.push(overlay(&base, &points));
+    }
+    let mut accept = vec![false; ranges.len()];
+    accept[DONE as usize] = true;
+    Some((ranges, accept))
+}
+
+/// `base` (byte ranges in order) with the bytes of `points` (in order)
+/// sent elsewhere, or nowhere.
+fn overlay(base: &[(u8, u8, u32, bool)], points: &[(u8, Option<(u32, bool)>)]) -> Vec<(u8, u8, u32, bool)> {
+    let mut out: Vec<(u8, u8, u32, bool)> = Vec::with_capacity(base.len() + 2 * points.len());
+    let mut p = 0;
+    let put = |out: &mut Vec<(u8, u8, u32, bool)>, lo: u8, hi: u8, t: u32, c: bool| push_range(out, (lo, hi), t, c);
+    for &(lo, hi, t, c) in base {
+        // Points before this range.
+        while p < points.len() && points[p].0 < lo {
+            if let (b, Some((pt, pc))) = points[p] {
+                put(&mut out, b, b, pt, pc);
+            }
+            p += 1;
+        }
+        let mut from = lo as u16;
+        while p < points.len() && points[p].0 <= hi {
+            let b = points[p].0;
+            if from < b as u16 {
+                put(&mut out, from as u8, b - 1, t, c);
+            }
+            if let Some((pt, pc)) = points[p].1 {
+                put(&mut out, b, b, pt, pc);
+            }
+            from = b as u16 + 1;
+            p += 1;
+        }
+        if from <= hi as u16 {
+            put(&mut out, from as u8, hi, t, c);
+        }
+    }
+    for &(b, x) in &points[p..] {
+        if let Some((pt, pc)) = x {
+            put(&mut out, b, b, pt, pc);
+        }
+    }
+    out
+}
+
+/// [`build_inner`] in general: the product of the decoder and the
+/// constraint automata, state by state.
+fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ranges, Vec<bool>), String> {
     let dfas: Vec<&Lang> = spec.must.iter().chain(&spec.must_not).collect();
     let n_must = spec.must.len();
     // Counting only matters up to max (or min when unbounded).
@@ -851,6 +1048,70 @@ mod tests {
             compile_hir(&parse(&alt).unwrap(), 1 << 20).unwrap().into(),
             Lang::Words(Box::new(Words::new(names.iter().copied()))),
         ]
+    }
+
+    /// A table run as a plain DFA with its character marks.
+    fn run_marked(r: &Ranges, acc: &[bool], s: &[u8]) -> (bool, Vec<bool>) {
+        let mut st = 0usize;
+        let mut marks = Vec::new();
+        for &b in s {
+            match r[st].iter().find(|x| x.0 <= b && b <= x.1) {
+                Some(x) => {
+                    st = x.2 as usize;
+                    marks.push(x.3);
+                }
+                None => return (false, marks),
+            }
+        }
+        (acc[st], marks)
+    }
+
+    /// Key sets built from their trie equal the product, on every string up
+    /// to length 5 over an alphabet of quotes, escapes, word bytes and a
+    /// two-byte character (and on the character marks); sets the direct
+    /// path cannot take (a `/`, non-ASCII) are left to the product.
+    #[test]
+    fn key_sets_from_the_trie_equal_the_product() {
+        let sets: [&[&str]; 5] = [&["ab", "a", "x"], &["", "b"], &["abc"], &[], &["u", "0", "n"]];
+        let alphabet: Vec<&[u8]> =
+            vec![b"\"", b"\\", b"a", b"b", b"c", b"x", b"u", b"0", b"1", b"n", "é".as_bytes(), &[0xC3], b"/"];
+        let mut inputs: Vec<Vec<u8>> = vec![vec![]];
+        let mut layer: Vec<Vec<u8>> = vec![vec![]];
+        for _ in 0..5 {
+            layer = layer.iter().flat_map(|w| alphabet.iter().map(move |c| [w.as_slice(), c].concat())).collect();
+            inputs.extend(layer.iter().cloned());
+        }
+        for names in sets {
+            for negate in [true, false] {
+                let lang = || Lang::Words(Box::new(Words::new(names.iter().copied())));
+                let spec = if negate {
+                    StringSpec { must_not: vec![lang()], ..Default::default() }
+                } else {
+                    StringSpec { must: vec![lang()], ..Default::default() }
+                };
+                let (dr, da) = build_words(&spec).expect("plain words take the direct path");
+                let (pr, pa) = build_product(&spec, true, 1 << 20).unwrap();
+                assert!(da.len() <= pa.len() + 2, "{names:?}: {} states vs {}", da.len(), pa.len());
+                for w in &inputs {
+                    let q = [b"\"".as_slice(), w].concat();
+                    // Same strings accepted, with the same character marks
+                    // (the product may keep paths that cannot be completed;
+                    // the grammar trims them).
+                    let (d, p) = (run_marked(&dr, &da, &q), run_marked(&pr, &pa, &q));
+                    assert_eq!(d.0, p.0, "{names:?} negate {negate} on {:?}", String::from_utf8_lossy(&q));
+                    if d.0 {
+                        assert_eq!(d.1, p.1, "{names:?} marks on {:?}", String::from_utf8_lossy(&q));
+                    }
+                }
+            }
+        }
+        for names in [&["a/b"][..], &["é"]] {
+            let spec = StringSpec {
+                must_not: vec![Lang::Words(Box::new(Words::new(names.iter().copied())))],
+                ..Default::default()
+            };
+            assert!(build_words(&spec).is_none(), "{names:?}");
+        }
     }
 
     /// Cutting counted repetitions at a search pattern's ends finds the
