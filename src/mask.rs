@@ -49,13 +49,50 @@ pub(crate) struct LocalMask {
     pub groups: Vec<DepGroup>,
     /// Stacks referenced by `groups` (rooted at [`BASE`]).
     pub stacks: Stacks,
+    /// The set bits of `bits` as token ids, when there are few (see
+    /// [`LocalMask::sparse`]).
+    pub sparse: std::sync::OnceLock<Option<Box<[u32]>>>,
 }
 
+/// Most tokens a [`LocalMask`] lists in its sparse form: setting this many
+/// bits one by one costs about what ORing a 100k-token mask does.
+const SPARSE_MAX: usize = 256;
+
 impl LocalMask {
+    pub fn new(bits: Arc<Vec<u32>>, groups: Vec<DepGroup>, stacks: Stacks) -> LocalMask {
+        LocalMask { bits, groups, stacks, sparse: Default::default() }
+    }
+
+    /// The allowed tokens as ids when there are at most [`SPARSE_MAX`]:
+    /// a key's next bytes, a punctuation mark, `true`. Then a mask with
+    /// many such configurations (after `{"` in an object of many optional
+    /// members, one per member) sets a few bits per configuration instead
+    /// of ORing the whole vocabulary's words each time. Worked out on first
+    /// use (one pass over the bits).
+    pub fn sparse(&self) -> Option<&[u32]> {
+        self.sparse
+            .get_or_init(|| {
+                let n: usize = self.bits.iter().map(|w| w.count_ones() as usize).sum();
+                (n <= SPARSE_MAX).then(|| {
+                    let mut ids = Vec::with_capacity(n);
+                    for (i, &w) in self.bits.iter().enumerate() {
+                        let mut w = w;
+                        while w != 0 {
+                            ids.push(i as u32 * 32 + w.trailing_zeros());
+                            w &= w - 1;
+                        }
+                    }
+                    ids.into_boxed_slice()
+                })
+            })
+            .as_deref()
+    }
+
     pub fn memory_bytes(&self) -> usize {
         self.bits.capacity() * 4
             + self.groups.iter().map(|g| g.configs.capacity() * 8 + g.nodes.capacity() * 4 + 48).sum::<usize>()
             + self.stacks.memory_bytes()
+            + self.sparse.get().and_then(|s| s.as_ref()).map_or(0, |s| s.len() * 4)
     }
 }
 
@@ -263,14 +300,14 @@ pub(crate) fn compute_local(g: &Grammar, trie: &TokTrie, s: u32, words: usize, l
     let r = walk(g, trie, &mut stacks, 1, trie.len(), &init, &mut sc, &mut bits, limit, &mut on_dep);
     if r.is_err() {
         bits.iter_mut().for_each(|w| *w = 0);
-        return LocalMask {
-            bits: Arc::new(bits),
-            groups: vec![DepGroup { configs: init.to_vec(), nodes: vec![1] }],
-            stacks: Stacks::default(),
-        }
+        return LocalMask::new(
+            Arc::new(bits),
+            vec![DepGroup { configs: init.to_vec(), nodes: vec![1] }],
+            Stacks::default(),
+        )
         .whole_trie(trie);
     }
-    LocalMask { bits: Arc::new(bits), groups, stacks }
+    LocalMask::new(Arc::new(bits), groups, stacks)
 }
 
 /// How far plain text (see [`plain_next`]) can run from leaf state `s`: the
@@ -536,7 +573,7 @@ pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usi
             &mut groups,
         );
     }
-    LocalMask { bits: Arc::new(bits), groups, stacks: Stacks::default() }
+    LocalMask::new(Arc::new(bits), groups, Stacks::default())
 }
 
 /// The state pair of a closed counted string in [`leaf_walk`].
@@ -637,7 +674,7 @@ pub(crate) fn compose_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, short: &Lo
         }
         i += 1;
     }
-    LocalMask { bits: Arc::new(bits), groups, stacks: Stacks::default() }
+    LocalMask::new(Arc::new(bits), groups, Stacks::default())
 }
 
 impl LocalMask {
@@ -1020,14 +1057,13 @@ impl SharedMasks {
         done: u32,
         compute: impl FnOnce() -> LocalMask,
     ) -> LocalMask {
-        let from = |bits: Arc<Vec<u32>>, nodes: &Arc<Vec<u32>>| LocalMask {
-            bits,
-            groups: if nodes.is_empty() {
+        let from = |bits: Arc<Vec<u32>>, nodes: &Arc<Vec<u32>>| {
+            let groups = if nodes.is_empty() {
                 Vec::new()
             } else {
                 vec![DepGroup { configs: vec![Config { state: done, stack: BASE }], nodes: nodes.to_vec() }]
-            },
-            stacks: Stacks::default(),
+            };
+            LocalMask::new(bits, groups, Stacks::default())
         };
         if let Some((bits, nodes)) = self.virt.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return from(bits, &nodes);
@@ -1054,18 +1090,15 @@ impl SharedMasks {
         let hit = self.map.lock().map(|m| m.0.get(&key).cloned()).unwrap_or(None);
         if let Some(p) = hit {
             let to_state = |c: u32| Config { state: leaf.canon[c as usize], stack: BASE };
-            return LocalMask {
-                bits: p.bits.clone(),
-                groups: p
-                    .groups
-                    .iter()
-                    .map(|(cs, nodes)| DepGroup {
-                        configs: cs.iter().map(|&c| to_state(c)).collect(),
-                        nodes: nodes.clone(),
-                    })
-                    .collect(),
-                stacks: Stacks::default(),
-            };
+            let groups = p
+                .groups
+                .iter()
+                .map(|(cs, nodes)| DepGroup {
+                    configs: cs.iter().map(|&c| to_state(c)).collect(),
+                    nodes: nodes.clone(),
+                })
+                .collect();
+            return LocalMask::new(p.bits.clone(), groups, Stacks::default());
         }
         let lm = compute();
         // Leaf walks never push: every configuration sits on BASE.

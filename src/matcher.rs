@@ -99,7 +99,16 @@ impl Matcher {
             for ci in 0..self.configs.len() {
                 let c = self.configs[ci];
                 let lm = cg.local_mask(c.state);
-                if fresh && lm.bits.len() == words {
+                if let Some(ids) = lm.sparse() {
+                    if fresh {
+                        mask.fill(0);
+                    }
+                    for &t in ids {
+                        if let Some(w) = mask.get_mut((t >> 5) as usize) {
+                            *w |= 1 << (t & 31);
+                        }
+                    }
+                } else if fresh && lm.bits.len() == words {
                     mask.copy_from_slice(&lm.bits);
                 } else {
                     if fresh {

@@ -505,10 +505,10 @@ fn build_words(spec: &StringSpec) -> Option<(Ranges, Vec<bool>)> {
         points.clear();
         // The closing quote: the string is a word exactly at a word's end.
         points.push((b'"', (w.end[n] != negate).then_some((DONE, false))));
-        for c in 1..w.nclasses {
+        for (c, &b) in class_byte.iter().enumerate().skip(1) {
             let t = w.next[n * w.nclasses + c] as usize;
             if t != 0 {
-                points.push((class_byte[c], Some((node(t), true))));
+                points.push((b, Some((node(t), true))));
             }
         }
         points.sort_unstable_by_key(|p| p.0);
