@@ -1099,24 +1099,16 @@ impl<'a> SchemaCompiler<'a> {
                 Ty::Integer => self.number_frag(nfa, map, ptr, true)?,
                 Ty::Number => self.number_frag(nfa, map, ptr, false)?,
                 Ty::String => self.string_frag(nfa, map, ptr)?,
-                Ty::Object => {
-                    let m = self.vmachine(
-                        Kind::Object,
-                        vec![],
-                        &sv,
-                        || format!("object:{ptr}"),
-                        |v| Job::Object(v, ptr.to_string()),
-                    );
-                    nfa.call(m)
-                }
-                Ty::Array => {
-                    let m = self.vmachine(
-                        Kind::Array,
-                        vec![],
-                        &sv,
-                        || format!("array:{ptr}"),
-                        |v| Job::Array(v, ptr.to_string()),
-                    );
+                Ty::Object | Ty::Array => {
+                    let (kind, name) = if t == Ty::Object { (Kind::Object, "object") } else { (Kind::Array, "array") };
+                    let job = |v| {
+                        if t == Ty::Object {
+                            Job::Object(v, ptr.to_string())
+                        } else {
+                            Job::Array(v, ptr.to_string())
+                        }
+                    };
+                    let m = self.vmachine(kind, vec![], &sv, || format!("{name}:{ptr}"), job);
                     nfa.call(m)
                 }
             };
