@@ -18,7 +18,7 @@
 //! Masks: what a token can do from `(c, s)` depends on `s` and on liveness
 //! for counts `c ..= c + L` (`L` = longest token in bytes; a token adds at
 //! most one character per byte). Each count's liveness column is interned
-//! ([`Counted::column`]), so a window is a short list of ids: the key under
+//! (see [`Counted::window`]), so a window is a short list of ids: the key under
 //! which [`crate::compiled`] shares masks between virtual states.
 
 use super::DEAD;

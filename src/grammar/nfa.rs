@@ -6,7 +6,7 @@
 
 use smallvec::SmallVec;
 
-/// Index of a machine in [`GrammarBuilder::machines`](super::build::GrammarBuilder).
+/// Index of a machine in [`GrammarBuilder::machines`](super::GrammarBuilder).
 pub(crate) type MachineId = u32;
 
 /// One NFA state. Nearly every state has at most two ranges, two epsilons
