@@ -979,6 +979,22 @@ impl Leaf {
             };
             Ok(Arc::new((reps_of(&class), reps_of(&short))))
         };
+        // A large tree (an `enum` trie: nearly every state entered from one
+        // place) has few states with the same future, and each of its
+        // states' masks is a short walk: every state is its own class,
+        // without refining (the first rounds of a 5,600-state trie were
+        // most of the first mask at its start).
+        let mut entered = vec![0u8; n];
+        for &(_, t) in &adj {
+            if t != DEAD {
+                entered[t as usize] = entered[t as usize].saturating_add(1);
+            }
+        }
+        if n >= EARLY_STATES && entered.iter().filter(|&&e| e == 1).count() * 10 >= n * 9 {
+            let rep: Vec<u32> = (first..first + n as u32).collect();
+            let return_only = (first as usize..last).all(|s| !g.accept[s] || !g.has_out[s]);
+            return Some(Leaf { first, canon, canon_of, rep_short: rep.clone(), rep, return_only, sig });
+        }
         let key = (format!("{sig:032x}"), depth);
         let reps = CLASSES.get_or_build(key, |r| r.0.len() * 2, refine).ok()?;
         let mut rep = vec![0u32; n];

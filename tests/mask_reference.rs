@@ -333,8 +333,9 @@ fn wholesale_token_sets_equal_the_reference() {
     }
 }
 
-/// A large `enum` (a trie of a few thousand states, whose leaf classes
-/// stop early: most states stand alone) inside an object member, and as
+/// A large `enum` (a trie of a few thousand states: nearly a tree, so its
+/// leaf analysis skips refining, every state its own class) inside an
+/// object member, and as
 /// array items (a machine of its own that only returns, so its masks are
 /// composed from short classes): masks along walks equal the reference.
 #[test]
