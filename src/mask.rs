@@ -698,10 +698,10 @@ type CanonReps = Arc<(Vec<u32>, Vec<u32>)>;
 /// Most Moore rounds spent on a leaf machine's full classes (see
 /// [`Leaf::analyze`]).
 const FULL_ROUNDS: usize = 40;
-/// Leaf classes of a machine of at least `EARLY_STATES` states stop after
-/// `EARLY_ROUNDS` rounds when most states already stand alone.
-const EARLY_ROUNDS: usize = 4;
-const EARLY_STATES: usize = 1024;
+/// A leaf machine of at least this many states that is nearly a tree
+/// gives every state its own class without refining (see
+/// [`Leaf::analyze`]).
+const TREE_STATES: usize = 1024;
 
 /// A leaf machine (no calls: a string, number or key lexer) seen up to
 /// token length: its states in a canonical order, a content signature, and
@@ -875,16 +875,6 @@ impl Leaf {
             let mut dirty: Vec<u32> = Vec::new();
             let mut in_dirty: Vec<bool> = Vec::new();
             for round in 0..rounds {
-                // A large machine whose states mostly stand alone after a few
-                // rounds (an `enum` of a few hundred strings: a trie) would
-                // buy little sharing with the remaining rounds, and they were
-                // most of the first mask at its start (2.7 ms for 5,611
-                // states): every state its own class, short ones included.
-                if round >= EARLY_ROUNDS && n >= EARLY_STATES && count * 2 > n {
-                    short = Some((0..n as u32).collect());
-                    gave_up = true;
-                    break;
-                }
                 if round == SHORT_TOKEN_BYTES + 1 {
                     short = Some(class.clone());
                     // Most states already stand alone (a large key trie): more
@@ -984,25 +974,29 @@ impl Leaf {
         // states' masks is a short walk: every state is its own class,
         // without refining (the first rounds of a 5,600-state trie were
         // most of the first mask at its start).
-        let mut entered = vec![0u8; n];
-        for &(_, t) in &adj {
-            if t != DEAD {
-                entered[t as usize] = entered[t as usize].saturating_add(1);
+        let tree = n >= TREE_STATES && {
+            let mut entered = vec![0u8; n];
+            for &(_, t) in &adj {
+                if t != DEAD {
+                    entered[t as usize] = entered[t as usize].saturating_add(1);
+                }
             }
-        }
-        if n >= EARLY_STATES && entered.iter().filter(|&&e| e == 1).count() * 10 >= n * 9 {
-            let rep: Vec<u32> = (first..first + n as u32).collect();
-            let return_only = (first as usize..last).all(|s| !g.accept[s] || !g.has_out[s]);
-            return Some(Leaf { first, canon, canon_of, rep_short: rep.clone(), rep, return_only, sig });
-        }
-        let key = (format!("{sig:032x}"), depth);
-        let reps = CLASSES.get_or_build(key, |r| r.0.len() * 2, refine).ok()?;
-        let mut rep = vec![0u32; n];
-        let mut rep_short = vec![0u32; n];
-        for (ci, &s) in canon.iter().enumerate() {
-            rep[(s - first) as usize] = canon[reps.0[ci] as usize];
-            rep_short[(s - first) as usize] = canon[reps.1[ci] as usize];
-        }
+            entered.iter().filter(|&&e| e == 1).count() * 10 >= n * 9
+        };
+        let (rep, rep_short) = if tree {
+            let own: Vec<u32> = (first..first + n as u32).collect();
+            (own.clone(), own)
+        } else {
+            let key = (format!("{sig:032x}"), depth);
+            let reps = CLASSES.get_or_build(key, |r| r.0.len() * 2, refine).ok()?;
+            let mut rep = vec![0u32; n];
+            let mut rep_short = vec![0u32; n];
+            for (ci, &s) in canon.iter().enumerate() {
+                rep[(s - first) as usize] = canon[reps.0[ci] as usize];
+                rep_short[(s - first) as usize] = canon[reps.1[ci] as usize];
+            }
+            (rep, rep_short)
+        };
         let return_only = (first as usize..last).all(|s| !g.accept[s] || !g.has_out[s]);
         Some(Leaf { first, canon, canon_of, rep, rep_short, return_only, sig })
     }

@@ -104,9 +104,8 @@ impl Matcher {
                         mask.fill(0);
                     }
                     for &t in ids {
-                        if let Some(w) = mask.get_mut((t >> 5) as usize) {
-                            *w |= 1 << (t & 31);
-                        }
+                        // In range: the ids come from bits of this vocabulary's width.
+                        set_bit(mask, t);
                     }
                 } else if fresh && lm.bits.len() == words {
                     mask.copy_from_slice(&lm.bits);

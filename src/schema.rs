@@ -1100,15 +1100,12 @@ impl<'a> SchemaCompiler<'a> {
                 Ty::Number => self.number_frag(nfa, map, ptr, false)?,
                 Ty::String => self.string_frag(nfa, map, ptr)?,
                 Ty::Object | Ty::Array => {
-                    let (kind, name) = if t == Ty::Object { (Kind::Object, "object") } else { (Kind::Array, "array") };
-                    let job = |v| {
-                        if t == Ty::Object {
-                            Job::Object(v, ptr.to_string())
-                        } else {
-                            Job::Array(v, ptr.to_string())
-                        }
+                    let (kind, name, job): (_, _, fn(Sv<'a>, String) -> Job<'a>) = if t == Ty::Object {
+                        (Kind::Object, "object", Job::Object)
+                    } else {
+                        (Kind::Array, "array", Job::Array)
                     };
-                    let m = self.vmachine(kind, vec![], &sv, || format!("{name}:{ptr}"), job);
+                    let m = self.vmachine(kind, vec![], &sv, || format!("{name}:{ptr}"), |v| job(v, ptr.to_string()));
                     nfa.call(m)
                 }
             };
@@ -1931,7 +1928,7 @@ impl<'a> SchemaCompiler<'a> {
             && nd <= self.cfg.get_limits().max_unordered_properties.min(16);
         // Member machines: (plain, comma-prefixed); see the state loop.
         let mut pair = |(key, sub, p): &(MemberKey, Sv<'a>, String)| {
-            let plain = self.member_machine(key.clone(), sub.clone(), p.clone());
+            let plain = self.member_machine(key, sub, p);
             let comma = self.machine(format!(",{plain}"), || Job::Comma(plain));
             (plain, comma)
         };
@@ -2071,14 +2068,14 @@ impl<'a> SchemaCompiler<'a> {
     }
 
     /// The machine for one object member: key, colon, value.
-    fn member_machine(&mut self, key: MemberKey, schema: Sv<'a>, ptr: String) -> MachineId {
-        let extra = match &key {
+    fn member_machine(&mut self, key: &MemberKey, schema: &Sv<'a>, ptr: &str) -> MachineId {
+        let extra = match key {
             MemberKey::Lit(b) => b.clone(),
             // Not a JSON string: never the bytes of a literal key.
             MemberKey::Machine(m) => format!("#{m}").into_bytes(),
         };
-        let name = format!("member:{ptr}");
-        self.vmachine(Kind::Member, extra, &schema, || name, |v| Job::Member(key, v, ptr))
+        let job = |v| Job::Member(key.clone(), v, ptr.to_string());
+        self.vmachine(Kind::Member, extra, schema, || format!("member:{ptr}"), job)
     }
 
     fn member(&mut self, nfa: &mut Nfa, key: &MemberKey, schema: Sv<'a>, ptr: &str) -> Result<Frag, CompileError> {

@@ -438,6 +438,17 @@ fn build_words(spec: &StringSpec) -> Option<(Ranges, Vec<bool>)> {
             _ => None,
         }
     };
+    // The free string's row without the closing quote (negated), or
+    // nothing: a node's row lays the quote and its children over it, and
+    // OFF's the quote alone.
+    let mut base: Vec<(u8, u8, u32, bool)> = Vec::new();
+    if negate {
+        for b in 0..=255u8 {
+            if let Some((t, c)) = if b == b'\\' { Some((ESC, false)) } else { off(b) } {
+                push_range(&mut base, (b, b), t, c);
+            }
+        }
+    }
     debug_assert_eq!(ranges.len() as u32, OPEN);
     row[b'"' as usize] = Some((node(1), false));
     flush(&mut row, &mut ranges);
@@ -445,12 +456,7 @@ fn build_words(spec: &StringSpec) -> Option<(Ranges, Vec<bool>)> {
     flush(&mut row, &mut ranges);
     if negate {
         // OFF: any character, an escape, or the closing quote.
-        for b in 0..=255u8 {
-            row[b as usize] = off(b);
-        }
-        row[b'"' as usize] = Some((DONE, false));
-        row[b'\\' as usize] = Some((ESC, false));
-        flush(&mut row, &mut ranges);
+        ranges.push(overlay(&base, &[(b'"', Some((DONE, false)))]));
         // ESC, then \u00XX (control characters only, see `decode`).
         for b in *b"\"\\/bfnrt" {
             row[b as usize] = Some((OFF, true));
@@ -483,16 +489,6 @@ fn build_words(spec: &StringSpec) -> Option<(Ranges, Vec<bool>)> {
                 row[b as usize] = Some((to, false));
             }
             flush(&mut row, &mut ranges);
-        }
-    }
-    // A node's row: the free string's (negated) or nothing, with the
-    // closing quote and the node's children laid over it.
-    let mut base: Vec<(u8, u8, u32, bool)> = Vec::new();
-    if negate {
-        for b in 0..=255u8 {
-            if let Some((t, c)) = if b == b'\\' { Some((ESC, false)) } else { off(b) } {
-                push_range(&mut base, (b, b), t, c);
-            }
         }
     }
     // The byte of each class (a word's class holds one byte).
@@ -768,7 +764,7 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
 /// the value), as a regex over the whole decoded value.
 pub(crate) fn ecma_search(p: &str) -> Result<regex_syntax::hir::Hir, String> {
     use regex_syntax::hir::{Class, Hir};
-    let inner = trim_search(translate_ecma(p).and_then(|t| crate::lexer::parse(&t))?);
+    let inner = trim_ends(translate_ecma(p).and_then(|t| crate::lexer::parse(&t))?, true, true);
     let any = || {
         Hir::repetition(regex_syntax::hir::Repetition {
             min: 0,
@@ -786,29 +782,28 @@ pub(crate) fn ecma_search(p: &str) -> Result<regex_syntax::hir::Hir, String> {
 /// of `A B{n}` (the rest of the run is any text after it), and likewise at
 /// the start; `B{0,m}` at an end is nothing. Without this, a pattern such
 /// as `[A-Za-z0-9_.:-]{1,255}` (a `patternProperties` key) builds a DFA
-/// that counts to 255, where one character decides the search.
-fn trim_search(h: regex_syntax::hir::Hir) -> regex_syntax::hir::Hir {
-    trim_end(h, true, true)
-}
-
-fn trim_end(h: regex_syntax::hir::Hir, front: bool, back: bool) -> regex_syntax::hir::Hir {
+/// that counts to 255, where one character decides the search. `front`
+/// and `back`: which ends of `h` are ends of the whole pattern.
+fn trim_ends(h: regex_syntax::hir::Hir, front: bool, back: bool) -> regex_syntax::hir::Hir {
     use regex_syntax::hir::{Capture, Hir, HirKind, Repetition};
     match h.kind() {
         HirKind::Repetition(r) if r.min == 0 => Hir::empty(),
         HirKind::Repetition(r) => Hir::repetition(Repetition { max: Some(r.min), ..r.clone() }),
         HirKind::Capture(c) => {
-            Hir::capture(Capture { sub: Box::new(trim_end((*c.sub).clone(), front, back)), ..c.clone() })
+            Hir::capture(Capture { sub: Box::new(trim_ends((*c.sub).clone(), front, back)), ..c.clone() })
         }
-        HirKind::Alternation(alts) => Hir::alternation(alts.iter().map(|a| trim_end(a.clone(), front, back)).collect()),
+        HirKind::Alternation(alts) => {
+            Hir::alternation(alts.iter().map(|a| trim_ends(a.clone(), front, back)).collect())
+        }
         HirKind::Concat(parts) if parts.len() >= 2 => {
             let mut parts = parts.clone();
             if back {
                 let last = parts.pop().expect("two parts or more");
-                parts.push(trim_end(last, false, true));
+                parts.push(trim_ends(last, false, true));
             }
             if front {
                 let first = std::mem::replace(&mut parts[0], Hir::empty());
-                parts[0] = trim_end(first, true, false);
+                parts[0] = trim_ends(first, true, false);
             }
             Hir::concat(parts)
         }
