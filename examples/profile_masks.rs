@@ -2,9 +2,10 @@
 //! and print the slowest masks with the text before them: a target for
 //! `perf record` when working on mask latency.
 //!
-//! `cargo run --release --example profile_masks -- [--rounds N] FILE...`:
+//! `cargo run --release --example profile_masks -- [--rounds N] [--tokenizer PATH] FILE...`:
 //! N passes over each file's instances, each with fresh matchers of one
-//! compiled grammar (the first pass is the cold one).
+//! compiled grammar (the first pass is the cold one); cl100k unless a
+//! `tokenizer.json` is given.
 use grammask::conformance::{maskbench_config, python_dumps, Encoder};
 use grammask::{Compiler, Tiktoken, Vocabulary};
 use std::sync::Arc;
@@ -17,8 +18,22 @@ fn main() {
         rounds = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
         args.drain(..2);
     }
-    let vocab = Arc::new(Vocabulary::tiktoken(Tiktoken::Cl100k).expect("cl100k"));
-    let enc = Encoder::Tiktoken(tiktoken_rs::cl100k_base_singleton());
+    let mut tokenizer = None;
+    if args.first().is_some_and(|a| a == "--tokenizer") && args.len() > 1 {
+        tokenizer = Some(args[1].clone());
+        args.drain(..2);
+    }
+    let (vocab, enc) = match &tokenizer {
+        None => (
+            Vocabulary::tiktoken(Tiktoken::Cl100k).expect("cl100k"),
+            Encoder::Tiktoken(tiktoken_rs::cl100k_base_singleton()),
+        ),
+        Some(p) => (
+            Vocabulary::from_tokenizer_json(p).expect("tokenizer.json"),
+            Encoder::from_tokenizer_json(std::path::Path::new(p)).expect("tokenizer.json"),
+        ),
+    };
+    let vocab = Arc::new(vocab);
     for file in &args {
         println!("{file}");
         profile(file, rounds, &vocab, &enc);
@@ -29,7 +44,10 @@ fn profile(file: &str, rounds: usize, vocab: &Arc<Vocabulary>, enc: &Encoder) {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(file).expect("readable file")).expect("JSON file");
     let t0 = Instant::now();
-    let g = Compiler::with_config(maskbench_config()).compile(&doc["schema"], vocab.clone()).expect("compiles");
+    let g = match Compiler::with_config(maskbench_config()).compile(&doc["schema"], vocab.clone()) {
+        Ok(g) => g,
+        Err(e) => return println!("not compiled: {e}"),
+    };
     println!("compile {:.2} ms, {} states", t0.elapsed().as_secs_f64() * 1e3, g.num_states());
     let mut mask = vec![0u32; vocab.mask_words()];
     let mut all: Vec<(u64, usize, usize, String)> = Vec::new();
