@@ -13,7 +13,7 @@
 use crate::cache::ContentCache;
 use crate::grammar::{Grammar, DEAD};
 use crate::pda::{step_in_place, Config, Stacks, StepFlags, BASE};
-use crate::vocab::trie::{byte_cat, length_tier, plain_next, ASCII_CATS, PLAIN_STATES, SHORT_TOKEN_BYTES};
+use crate::vocab::trie::{byte_cat, length_tier, plain_next, Node, ASCII_CATS, PLAIN_STATES, SHORT_TOKEN_BYTES};
 use crate::vocab::TokTrie;
 use std::sync::Arc;
 
@@ -32,6 +32,8 @@ pub(crate) struct Scratch {
     pub min_read: u32,
     /// A [`DepCache`] key being built.
     pub key: Vec<u32>,
+    /// All zero between uses: a mask-wide bit set for [`DepCache::insert`].
+    pub bitmap: Vec<u32>,
 }
 
 /// Configurations at a dependent subtree's parent, and the subtree roots.
@@ -72,18 +74,28 @@ impl LocalMask {
     pub fn sparse(&self) -> Option<&[u32]> {
         self.sparse
             .get_or_init(|| {
-                let n: usize = self.bits.iter().map(|w| w.count_ones() as usize).sum();
-                (n <= SPARSE_MAX).then(|| {
-                    let mut ids = Vec::with_capacity(n);
-                    for (i, &w) in self.bits.iter().enumerate() {
-                        let mut w = w;
-                        while w != 0 {
-                            ids.push(i as u32 * 32 + w.trailing_zeros());
-                            w &= w - 1;
-                        }
+                // More nonzero words than ids allowed settles it; most
+                // masks are dense and stop early. (No popcount per word:
+                // it is a dozen instructions on baseline x86-64.)
+                let mut nonzero = 0usize;
+                for &w in self.bits.iter() {
+                    nonzero += usize::from(w != 0);
+                    if nonzero > SPARSE_MAX {
+                        return None;
                     }
-                    ids.into_boxed_slice()
-                })
+                }
+                let mut ids = Vec::new();
+                for (i, &w) in self.bits.iter().enumerate() {
+                    let mut w = w;
+                    while w != 0 {
+                        ids.push(i as u32 * 32 + w.trailing_zeros());
+                        w &= w - 1;
+                    }
+                    if ids.len() > SPARSE_MAX {
+                        return None;
+                    }
+                }
+                Some(ids.into_boxed_slice())
             })
             .as_deref()
     }
@@ -163,6 +175,7 @@ impl DepCache {
 
     /// Keeps `tokens`, what the walk of `lm` on `stack` allowed, reading no
     /// frame below depth `min_read`.
+    #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &self,
         lm: usize,
@@ -171,21 +184,14 @@ impl DepCache {
         min_read: u32,
         tokens: &mut [u32],
         key: &mut Vec<u32>,
+        bitmap: &mut Vec<u32>,
     ) {
         let depth = stacks.depth(stack);
         let n = match min_read {
             0 => depth + 1,
             m => (depth + 1).saturating_sub(m),
         };
-        tokens.sort_unstable();
-        let mut words: Vec<(u32, u32)> = Vec::new();
-        for &t in tokens.iter() {
-            let (w, b) = (t >> 5, 1u32 << (t & 31));
-            match words.last_mut() {
-                Some(last) if last.0 == w => last.1 |= b,
-                _ => words.push((w, b)),
-            }
-        }
+        let words = sparse_words(tokens, bitmap);
         Self::key(key, lm, stacks, stack, n);
         let Ok(mut inner) = self.inner.write() else { return };
         let bytes = words.len() * 8 + key.len() * 4 + 64;
@@ -203,6 +209,37 @@ impl DepCache {
     pub fn memory_bytes(&self) -> usize {
         self.inner.read().map(|i| i.bytes).unwrap_or(0)
     }
+}
+
+/// `tokens` (any order, repeats allowed) as the nonzero words of a mask, in
+/// word order. A long list goes through `bitmap` (all zero on entry and on
+/// return), which costs a pass over the mask's words; a short one is sorted.
+fn sparse_words(tokens: &mut [u32], bitmap: &mut Vec<u32>) -> Vec<(u32, u32)> {
+    let mut words: Vec<(u32, u32)> = Vec::new();
+    if tokens.len() > 256 {
+        let top = tokens.iter().max().map_or(0, |&t| t as usize / 32 + 1);
+        if bitmap.len() < top {
+            bitmap.resize(top, 0);
+        }
+        for &t in tokens.iter() {
+            set_bit(bitmap, t);
+        }
+        for (w, bits) in bitmap[..top].iter_mut().enumerate() {
+            if *bits != 0 {
+                words.push((w as u32, std::mem::take(bits)));
+            }
+        }
+        return words;
+    }
+    tokens.sort_unstable();
+    for &t in tokens.iter() {
+        let (w, b) = (t >> 5, 1u32 << (t & 31));
+        match words.last_mut() {
+            Some(last) if last.0 == w => last.1 |= b,
+            _ => words.push((w, b)),
+        }
+    }
+    words
 }
 
 /// The parse fanned out past `limit` parallel configurations.
@@ -325,6 +362,11 @@ pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
     if s >= g.nreal {
         return g.counted_of(s).plain_reach(s, cap, reps, &g.classes, g.nclasses);
     }
+    // Breadth first, each (plain state, grammar state) pair expanded once,
+    // at its shortest distance: the first bad step seen is the shortest
+    // bad string, and when no new pair turns up every length is safe.
+    let mut seen: ahash::AHashSet<(u8, u32)> = Default::default();
+    seen.insert((0, s));
     let mut level: Vec<(u8, u32)> = vec![(0, s)];
     let mut next: Vec<(u8, u32)> = Vec::new();
     let mut work = 0;
@@ -336,22 +378,25 @@ pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
                 if t == DEAD || g.is_accept(t) {
                     return l - 1;
                 }
-                next.push((p2, t));
+                if seen.insert((p2, t)) {
+                    next.push((p2, t));
+                }
             }
+            work += reps[p as usize].len();
         }
-        work += next.len();
-        next.sort_unstable();
-        next.dedup();
-        if next == level {
+        if next.is_empty() {
             return cap;
         }
         std::mem::swap(&mut level, &mut next);
-        if level.len() > 256 || work > REACH_BUDGET {
+        if seen.len() > REACH_SEEN || work > REACH_BUDGET {
             return l; // too costly to follow further; what was checked holds
         }
     }
     cap
 }
+
+/// Most states a reach search ([`plain_reach`], [`cat_reach`]) keeps.
+const REACH_SEEN: usize = 2048;
 
 /// Most steps a reach search ([`plain_reach`], [`cat_reach`]) takes; past
 /// it the search stops with the length checked so far (a lower bound, which
@@ -423,7 +468,7 @@ pub(crate) fn cat_reach(g: &Grammar, s: u32, cap: usize) -> (u16, usize) {
 
 /// The search of [`cat_reach`] over any state space: `step(q, b)` is the
 /// state after byte `b` (`None`: dead or accepting).
-fn reach_by_levels<S: Copy + Ord>(
+fn reach_by_levels<S: Copy + Eq + std::hash::Hash>(
     s: S,
     cap: usize,
     reps: &[(u16, u8)],
@@ -432,13 +477,18 @@ fn reach_by_levels<S: Copy + Ord>(
     let mut cats = ASCII_CATS;
     let mut level: Vec<S> = Vec::new();
     let mut next: Vec<S> = Vec::new();
+    let mut seen: ahash::AHashSet<S> = Default::default();
     let mut work = 0;
     'restart: loop {
         if cats == 0 {
             return (0, 0);
         }
+        // As in plain_reach: each state expanded once, at its shortest
+        // distance; the bad categories of a length are all seen together.
         level.clear();
         level.push(s);
+        seen.clear();
+        seen.insert(s);
         for l in 1..=cap {
             next.clear();
             let mut bad = 0u16;
@@ -447,8 +497,13 @@ fn reach_by_levels<S: Copy + Ord>(
                     if cat & cats == 0 {
                         continue;
                     }
+                    work += 1;
                     match step(q, b) {
-                        Some(t) => next.push(t),
+                        Some(t) => {
+                            if seen.insert(t) {
+                                next.push(t);
+                            }
+                        }
                         None => bad |= cat,
                     }
                 }
@@ -460,14 +515,11 @@ fn reach_by_levels<S: Copy + Ord>(
                 }
                 return (cats, l - 1);
             }
-            work += next.len();
-            next.sort_unstable();
-            next.dedup();
-            if next == level {
+            if next.is_empty() {
                 return (cats, cap);
             }
             std::mem::swap(&mut level, &mut next);
-            if level.len() > 256 || work > REACH_BUDGET {
+            if seen.len() > REACH_SEEN || work > REACH_BUDGET {
                 return (cats, l); // too costly to follow further; what was checked holds
             }
         }
@@ -591,14 +643,61 @@ fn leaf_walk<S: Copy>(
     accept: impl Fn(S) -> Option<u32>,
     groups: &mut Vec<DepGroup>,
 ) {
-    let nodes = &trie.nodes;
+    if w.plain >= trie.max_token_len() {
+        // Every all-plain subtree is skipped: walk the dense rest.
+        let sk = &trie.impure;
+        let orig = |i: usize| sk.orig[i] as usize;
+        return leaf_walk_nodes(
+            trie.max_token_len(),
+            &sk.nodes,
+            &sk.tokens,
+            |_| false,
+            orig,
+            bits,
+            s,
+            step,
+            accept,
+            groups,
+        );
+    }
+    leaf_walk_nodes(
+        trie.max_token_len(),
+        &trie.nodes,
+        &trie.tokens,
+        |i| w.skips(trie, i),
+        |i| i,
+        bits,
+        s,
+        step,
+        accept,
+        groups,
+    );
+}
+
+/// [`leaf_walk`] over a pre-order node array (a [`TokTrie`]'s or its
+/// [`crate::vocab::trie::Skeleton`]'s): `skip(i)` skips node `i`'s subtree,
+/// `orig(i)` is node `i`'s index in the full trie (for dependent nodes).
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn leaf_walk_nodes<S: Copy>(
+    longest: usize,
+    nodes: &[Node],
+    tokens: &[u32],
+    skip: impl Fn(usize) -> bool,
+    orig: impl Fn(usize) -> usize,
+    bits: &mut [u32],
+    s: S,
+    step: impl Fn(S, u8) -> Option<S>,
+    accept: impl Fn(S) -> Option<u32>,
+    groups: &mut Vec<DepGroup>,
+) {
     // st[d]: the state after the node on the current path at depth d.
-    let mut st = vec![s; trie.max_token_len() + 1];
+    let mut st = vec![s; longest + 1];
     let mut i = 1;
-    let end = trie.len();
+    let end = nodes.len() - 1;
     while i < end {
         let n = nodes[i];
-        if w.skips(trie, i) {
+        if skip(i) {
             i = n.subtree_end as usize;
             continue;
         }
@@ -606,14 +705,14 @@ fn leaf_walk<S: Copy>(
         let p = st[d - 1];
         if let Some(a) = accept(p) {
             // The token may end the machine here and go on in the caller.
-            add_dep(groups, a, i);
+            add_dep(groups, a, orig(i));
         }
         let Some(t) = step(p, n.byte) else {
             i = n.subtree_end as usize;
             continue;
         };
         st[d] = t;
-        for &tok in trie.tokens_at(i) {
+        for &tok in &tokens[n.tok_start as usize..nodes[i + 1].tok_start as usize] {
             set_bit(bits, tok);
         }
         i += 1;
@@ -1136,5 +1235,34 @@ impl SharedMasks {
             }
         }
         lm
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bitmap path and the sorting path give the same words, and the
+    /// bitmap is left all zero.
+    #[test]
+    fn sparse_words_agree_on_both_paths() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut bitmap = Vec::new();
+        for n in [0usize, 1, 5, 256, 257, 1000, 5000] {
+            let tokens: Vec<u32> = (0..n).map(|_| (next() % 128_256) as u32).collect();
+            let got = sparse_words(&mut tokens.clone(), &mut bitmap);
+            let mut want: std::collections::BTreeMap<u32, u32> = Default::default();
+            for &t in &tokens {
+                *want.entry(t / 32).or_default() |= 1 << (t % 32);
+            }
+            assert_eq!(got, want.into_iter().collect::<Vec<_>>(), "{n} tokens");
+            assert!(bitmap.iter().all(|&w| w == 0), "bitmap left dirty after {n} tokens");
+        }
     }
 }

@@ -155,7 +155,7 @@ impl Matcher {
                 }
                 self.scratch.recording = false;
                 let sc = &mut self.scratch;
-                cg.deps.insert(lm_id, &self.stacks, c.stack, sc.min_read, &mut sc.rec, &mut sc.key);
+                cg.deps.insert(lm_id, &self.stacks, c.stack, sc.min_read, &mut sc.rec, &mut sc.key, &mut sc.bitmap);
             }
         }
         if fresh {

@@ -48,6 +48,59 @@ pub struct TokTrie {
     /// `(categories, L)` → the tokens of at most `L` bytes made only of
     /// bytes in those categories; filled on demand (see [`TokTrie::cat_mask`]).
     cat_masks: std::sync::Arc<std::sync::Mutex<CatMasks>>,
+    /// The trie without its all-plain subtrees (see [`Skeleton`]).
+    pub(crate) impure: Skeleton,
+}
+
+/// The nodes of a [`TokTrie`] that are not inside an all-plain subtree
+/// ([`Node::plain`]), in the same pre-order with the same depths, subtree
+/// ends renumbered and the tokens of kept nodes kept. A state from which
+/// plain text of any length stays live (the inside of a free string)
+/// allows every plain token wholesale, so its walk needs only these nodes:
+/// a few thousand of a 128k vocabulary's 200k+, in one dense array instead
+/// of scattered over the trie. `orig` maps a node back to its index in the
+/// full trie.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Skeleton {
+    /// Kept nodes, root first, then a sentinel (like [`TokTrie::nodes`]).
+    pub nodes: Vec<Node>,
+    pub tokens: Vec<u32>,
+    pub orig: Vec<u32>,
+}
+
+impl Skeleton {
+    fn of(nodes: &[Node], tokens: &[u32]) -> Skeleton {
+        let mut sk = Skeleton::default();
+        // Open kept nodes on the current path: (index in sk.nodes, end in
+        // the full trie).
+        let mut open: Vec<(usize, usize)> = Vec::new();
+        let n = nodes.len() - 1;
+        let mut i = 0;
+        while i < n {
+            while open.last().is_some_and(|&(_, end)| end <= i) {
+                let (k, _) = open.pop().unwrap_or_default();
+                sk.nodes[k].subtree_end = sk.nodes.len() as u32;
+            }
+            let node = nodes[i];
+            if i > 0 && node.plain {
+                i = node.subtree_end as usize;
+                continue;
+            }
+            let toks = &tokens[node.tok_start as usize..nodes[i + 1].tok_start as usize];
+            sk.nodes.push(Node { tok_start: sk.tokens.len() as u32, ..node });
+            sk.tokens.extend_from_slice(toks);
+            sk.orig.push(i as u32);
+            open.push((sk.nodes.len() - 1, node.subtree_end as usize));
+            i += 1;
+        }
+        for (k, _) in open {
+            sk.nodes[k].subtree_end = sk.nodes.len() as u32;
+        }
+        let end = sk.nodes.len() as u32;
+        sk.nodes.push(Node { tok_start: sk.tokens.len() as u32, subtree_end: end, ..nodes[n] });
+        sk.orig.push(n as u32);
+        sk
+    }
 }
 
 type CatMasks = ahash::AHashMap<(u16, usize), std::sync::Arc<Vec<u32>>>;
@@ -264,7 +317,8 @@ impl TokTrie {
                 (l, bits)
             })
             .collect();
-        TokTrie { nodes, tokens, max_depth, long_tokens, plain_masks, tok_cats, cat_masks: Default::default() }
+        let impure = Skeleton::of(&nodes, &tokens);
+        TokTrie { nodes, tokens, max_depth, long_tokens, plain_masks, tok_cats, cat_masks: Default::default(), impure }
     }
 
     /// The tokens of at most `len` bytes whose bytes all fall in categories
@@ -360,6 +414,56 @@ impl TokTrie {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The skeleton is the full trie's pre-order with all-plain subtrees
+    /// cut out: same nodes in the same order, each kept node's subtree the
+    /// kept part of its subtree, each kept node's tokens.
+    #[test]
+    fn skeleton_is_the_trie_without_plain_subtrees() {
+        let words: Vec<&[u8]> = vec![
+            b"a",
+            b"ab",
+            b"abc",
+            b"\"",
+            b"\",",
+            b"\"}",
+            b"x\"",
+            b"\\",
+            b"\\n",
+            b"\xc3",
+            b"\xc3\xa9",
+            b"\xc3\xa9t",
+            b"\xe4\xb8",
+            b"\xe4\xb8\xad",
+            b" ",
+            b" \"",
+            b"\n",
+            b"b\nc",
+            b"zz",
+        ];
+        let t = TokTrie::build(words.iter().enumerate().map(|(i, w)| (i as u32, *w)));
+        let sk = &t.impure;
+        let mut want = Vec::new();
+        let mut i = 0;
+        while i < t.len() {
+            if i > 0 && t.nodes[i].plain {
+                i = t.nodes[i].subtree_end as usize;
+            } else {
+                want.push(i as u32);
+                i += 1;
+            }
+        }
+        assert!(want.len() < t.len(), "some subtree is all plain");
+        assert_eq!(&sk.orig[..sk.nodes.len() - 1], &want[..]);
+        for k in 0..sk.nodes.len() - 1 {
+            let o = sk.orig[k] as usize;
+            let (n, full) = (sk.nodes[k], t.nodes[o]);
+            assert_eq!((n.byte, n.depth), (full.byte, full.depth));
+            assert_eq!(&sk.tokens[n.tok_start as usize..sk.nodes[k + 1].tok_start as usize], t.tokens_at(o));
+            let inside: Vec<u32> = want.iter().copied().filter(|&j| j as usize > o && j < full.subtree_end).collect();
+            assert_eq!(&sk.orig[k + 1..n.subtree_end as usize], &inside[..], "subtree of node {o}");
+        }
+    }
 
     fn collect(t: &TokTrie) -> Vec<(Vec<u8>, Vec<u32>)> {
         let mut out = vec![];
