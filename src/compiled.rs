@@ -5,7 +5,9 @@
 use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::Grammar;
-use crate::mask::{compose_local_leaf, compute_local, compute_local_leaf, DepCache, Leaf, LocalMask};
+use crate::mask::{
+    compose_local_leaf, compute_local, compute_local_leaf, compute_local_run, DepCache, Leaf, LocalMask,
+};
 use crate::matcher::Matcher;
 use crate::schema::{self, Relaxation};
 use crate::vocab::trie::SHORT_TOKEN_BYTES;
@@ -244,6 +246,9 @@ impl CompiledGrammar {
         let g = &self.grammar;
         let limit = self.config.get_limits().max_parse_states;
         let compute = |s: u32| compute_local(g, self.vocab.trie(), s, self.vocab.mask_words(), limit);
+        if let Some(lm) = compute_local_run(g, self.vocab.trie(), s, self.vocab.mask_words(), limit) {
+            return Arc::new(lm);
+        }
         let m = g.machine_of(s);
         let leaf = self.leaves[m as usize].get_or_init(|| Leaf::analyze(g, m, self.vocab.trie().max_token_len()));
         let Some(leaf) = leaf else {

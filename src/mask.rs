@@ -312,6 +312,75 @@ pub(crate) fn walk(
     Ok(())
 }
 
+/// The [`LocalMask`] of a state that starts a *literal run* of at least two
+/// bytes (each state on it has one next byte, no calls, and cannot return):
+/// an object key after `"`, `true`, the `": ` after a key. The run is
+/// followed down the trie by child lookups ([`TokTrie::child`]), taking the
+/// tokens that end on it, and only the subtree where the run ends (if a
+/// token reaches that far) is walked. A general walk from the root would
+/// read every child of every node on the run, and the leaf path would first
+/// analyze the machine; for a small member machine after `{"` both cost
+/// ten times the answer. `None` when `s` starts no such run (or the walk
+/// overflows): the caller takes the usual path.
+pub(crate) fn compute_local_run(g: &Grammar, trie: &TokTrie, s: u32, words: usize, limit: usize) -> Option<LocalMask> {
+    let single = |q: u32| -> Option<u8> {
+        if q >= g.nreal || g.is_accept(q) || !g.calls(q).is_empty() {
+            return None;
+        }
+        let f = &g.first[q as usize];
+        if f.iter().map(|w| w.count_ones()).sum::<u32>() != 1 {
+            return None;
+        }
+        let (i, w) = f.iter().enumerate().find(|(_, w)| **w != 0)?;
+        Some((i * 64 + w.trailing_zeros() as usize) as u8)
+    };
+    let mut b = single(s)?;
+    let (mut q, mut node, mut len) = (s, 0usize, 0usize);
+    let mut bits = vec![0u32; words];
+    loop {
+        let Some(c) = trie.child(node, b) else {
+            // No token goes past the run so far: every allowed token ends on it.
+            return Some(LocalMask::new(Arc::new(bits), Vec::new(), Stacks::default()));
+        };
+        q = g.next(q, b);
+        if q == DEAD {
+            return None; // FIRST said otherwise; take the general path
+        }
+        node = c;
+        len += 1;
+        for &t in trie.tokens_at(c) {
+            set_bit(&mut bits, t);
+        }
+        match single(q) {
+            Some(nb) => b = nb,
+            None => break,
+        }
+    }
+    if len < 2 {
+        // A one-byte run (the `"` of a string) leads into a large subtree
+        // that the leaf path walks better (plain text wholesale, shared
+        // masks).
+        return None;
+    }
+    let end = trie.nodes[node].subtree_end as usize;
+    let mut stacks = Stacks::default();
+    let mut groups: Vec<DepGroup> = Vec::new();
+    if node + 1 < end {
+        let mut index: ahash::AHashMap<Vec<Config>, usize> = Default::default();
+        let mut on_dep = |n: usize, parent: &[Config]| {
+            let gi = *index.entry(parent.to_vec()).or_insert_with(|| {
+                groups.push(DepGroup { configs: parent.to_vec(), nodes: Vec::new() });
+                groups.len() - 1
+            });
+            groups[gi].nodes.push(n as u32);
+        };
+        let mut sc = Scratch::default();
+        let init = [Config { state: q, stack: BASE }];
+        walk(g, trie, &mut stacks, node + 1, end, &init, &mut sc, &mut bits, limit, &mut on_dep).ok()?;
+    }
+    Some(LocalMask::new(Arc::new(bits), groups, stacks))
+}
+
 /// Computes the [`LocalMask`] of state `s`.
 pub(crate) fn compute_local(g: &Grammar, trie: &TokTrie, s: u32, words: usize, limit: usize) -> LocalMask {
     let mut stacks = Stacks::default();
@@ -396,12 +465,12 @@ pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
 }
 
 /// Most states a reach search ([`plain_reach`], [`cat_reach`]) keeps.
-const REACH_SEEN: usize = 2048;
+const REACH_SEEN: usize = 8192;
 
 /// Most steps a reach search ([`plain_reach`], [`cat_reach`]) takes; past
 /// it the search stops with the length checked so far (a lower bound, which
 /// is all its callers need).
-pub(crate) const REACH_BUDGET: usize = 1 << 14;
+pub(crate) const REACH_BUDGET: usize = 1 << 17;
 
 /// Representative bytes of a grammar's byte classes for [`plain_reach`]
 /// and [`cat_reach`] (they depend on the byte classes only, so each
@@ -650,6 +719,7 @@ fn leaf_walk<S: Copy>(
         return leaf_walk_nodes(
             trie.max_token_len(),
             &sk.nodes,
+            &sk.kids,
             &sk.tokens,
             |_| false,
             orig,
@@ -663,6 +733,7 @@ fn leaf_walk<S: Copy>(
     leaf_walk_nodes(
         trie.max_token_len(),
         &trie.nodes,
+        &trie.root_kids,
         &trie.tokens,
         |i| w.skips(trie, i),
         |i| i,
@@ -682,6 +753,7 @@ fn leaf_walk<S: Copy>(
 fn leaf_walk_nodes<S: Copy>(
     longest: usize,
     nodes: &[Node],
+    kids: &[(u8, u32)],
     tokens: &[u32],
     skip: impl Fn(usize) -> bool,
     orig: impl Fn(usize) -> usize,
@@ -693,29 +765,39 @@ fn leaf_walk_nodes<S: Copy>(
 ) {
     // st[d]: the state after the node on the current path at depth d.
     let mut st = vec![s; longest + 1];
-    let mut i = 1;
-    let end = nodes.len() - 1;
-    while i < end {
-        let n = nodes[i];
-        if skip(i) {
-            i = n.subtree_end as usize;
+    // The root's children come from `kids`, so that a first byte that is
+    // dead from `s` costs a table lookup, not a read of its node: root
+    // children lie far apart in the array, and reading a few hundred of
+    // them was most of a small leaf mask's time.
+    let from_s = accept(s);
+    for &(b, i0) in kids {
+        if from_s.is_none() && step(s, b).is_none() {
             continue;
         }
-        let d = n.depth as usize;
-        let p = st[d - 1];
-        if let Some(a) = accept(p) {
-            // The token may end the machine here and go on in the caller.
-            add_dep(groups, a, orig(i));
+        let mut i = i0 as usize;
+        let end = nodes[i].subtree_end as usize;
+        while i < end {
+            let n = nodes[i];
+            if skip(i) {
+                i = n.subtree_end as usize;
+                continue;
+            }
+            let d = n.depth as usize;
+            let p = st[d - 1];
+            if let Some(a) = accept(p) {
+                // The token may end the machine here and go on in the caller.
+                add_dep(groups, a, orig(i));
+            }
+            let Some(t) = step(p, n.byte) else {
+                i = n.subtree_end as usize;
+                continue;
+            };
+            st[d] = t;
+            for &tok in &tokens[n.tok_start as usize..nodes[i + 1].tok_start as usize] {
+                set_bit(bits, tok);
+            }
+            i += 1;
         }
-        let Some(t) = step(p, n.byte) else {
-            i = n.subtree_end as usize;
-            continue;
-        };
-        st[d] = t;
-        for &tok in &tokens[n.tok_start as usize..nodes[i + 1].tok_start as usize] {
-            set_bit(bits, tok);
-        }
-        i += 1;
     }
 }
 

@@ -50,6 +50,14 @@ pub struct TokTrie {
     cat_masks: std::sync::Arc<std::sync::Mutex<CatMasks>>,
     /// The trie without its all-plain subtrees (see [`Skeleton`]).
     pub(crate) impure: Skeleton,
+    /// The root's children as `(byte, node)`.
+    pub(crate) root_kids: Vec<(u8, u32)>,
+    /// Children by node: node `i`'s children are `kid_nodes[r]` with bytes
+    /// `kid_bytes[r]` (ascending) for `r` in `kid_off[i]..kid_off[i + 1]`
+    /// (see [`TokTrie::child`]).
+    kid_off: Vec<u32>,
+    kid_bytes: Vec<u8>,
+    kid_nodes: Vec<u32>,
 }
 
 /// The nodes of a [`TokTrie`] that are not inside an all-plain subtree
@@ -66,6 +74,20 @@ pub(crate) struct Skeleton {
     pub nodes: Vec<Node>,
     pub tokens: Vec<u32>,
     pub orig: Vec<u32>,
+    /// The root's children as `(byte, node)` (see [`root_kids`]).
+    pub kids: Vec<(u8, u32)>,
+}
+
+/// The root's children of a pre-order node array, as `(byte, node)`: one
+/// small array to scan, where the nodes themselves lie far apart.
+fn root_kids(nodes: &[Node]) -> Vec<(u8, u32)> {
+    let mut kids = Vec::new();
+    let mut i = 1;
+    while i + 1 < nodes.len() {
+        kids.push((nodes[i].byte, i as u32));
+        i = nodes[i].subtree_end as usize;
+    }
+    kids
 }
 
 impl Skeleton {
@@ -99,6 +121,7 @@ impl Skeleton {
         let end = sk.nodes.len() as u32;
         sk.nodes.push(Node { tok_start: sk.tokens.len() as u32, subtree_end: end, ..nodes[n] });
         sk.orig.push(n as u32);
+        sk.kids = root_kids(&sk.nodes);
         sk
     }
 }
@@ -318,7 +341,50 @@ impl TokTrie {
             })
             .collect();
         let impure = Skeleton::of(&nodes, &tokens);
-        TokTrie { nodes, tokens, max_depth, long_tokens, plain_masks, tok_cats, cat_masks: Default::default(), impure }
+        let root_kids = root_kids(&nodes);
+        // Pre-order: a node's children are listed in order, each after its
+        // parent's list was opened; fill by counting first.
+        let n = nodes.len() - 1;
+        let mut count = vec![0u32; n + 1];
+        let mut parent = vec![0u32; n];
+        let mut path: Vec<u32> = vec![0];
+        for (i, par) in parent.iter_mut().enumerate().skip(1) {
+            while nodes[*path.last().unwrap_or(&0) as usize].subtree_end as usize <= i {
+                path.pop();
+            }
+            *par = *path.last().unwrap_or(&0);
+            count[*par as usize] += 1;
+            path.push(i as u32);
+        }
+        let mut kid_off = Vec::with_capacity(n + 1);
+        let mut acc = 0u32;
+        for &c in &count {
+            kid_off.push(acc);
+            acc += c;
+        }
+        let mut fill: Vec<u32> = kid_off.clone();
+        let mut kid_bytes = vec![0u8; acc as usize];
+        let mut kid_nodes = vec![0u32; acc as usize];
+        for i in 1..n {
+            let p = parent[i] as usize;
+            kid_bytes[fill[p] as usize] = nodes[i].byte;
+            kid_nodes[fill[p] as usize] = i as u32;
+            fill[p] += 1;
+        }
+        TokTrie {
+            kid_off,
+            kid_bytes,
+            kid_nodes,
+            nodes,
+            tokens,
+            max_depth,
+            long_tokens,
+            plain_masks,
+            tok_cats,
+            cat_masks: Default::default(),
+            impure,
+            root_kids,
+        }
     }
 
     /// The tokens of at most `len` bytes whose bytes all fall in categories
@@ -343,6 +409,14 @@ impl TokTrie {
             m.insert((cats, len), bits.clone());
         }
         bits
+    }
+
+    /// The child of node `n` by byte `b` (one binary search in a small
+    /// contiguous list; the children themselves lie far apart).
+    #[inline]
+    pub(crate) fn child(&self, n: usize, b: u8) -> Option<usize> {
+        let (a, z) = (self.kid_off[n] as usize, self.kid_off[n + 1] as usize);
+        self.kid_bytes[a..z].binary_search(&b).ok().map(|r| self.kid_nodes[a + r] as usize)
     }
 
     /// Number of real nodes (excluding the sentinel).
@@ -408,12 +482,40 @@ impl TokTrie {
             + self.plain_masks.iter().map(|(_, b)| b.capacity() * 4).sum::<usize>()
             + self.tok_cats.capacity() * 4
             + self.cat_masks.lock().map_or(0, |m| m.values().map(|b| b.capacity() * 4 + 32).sum::<usize>())
+            + self.kid_off.capacity() * 4
+            + self.kid_bytes.capacity()
+            + self.kid_nodes.capacity() * 4
+            + self.root_kids.capacity() * 8
+            + self.impure.nodes.capacity() * std::mem::size_of::<Node>()
+            + (self.impure.tokens.capacity() + self.impure.orig.capacity() + self.impure.kids.capacity() * 2) * 4
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `child` finds exactly the children a scan of the pre-order finds.
+    #[test]
+    fn child_lookup_equals_a_scan() {
+        let words: Vec<&[u8]> =
+            vec![b"a", b"ab", b"abc", b"abd", b"b", b"ba", b"\xff\x00", b"\xff", b"zz", b"zza", b"zb"];
+        let t = TokTrie::build(words.iter().enumerate().map(|(i, w)| (i as u32, *w)));
+        let mut found = 0;
+        for n in 0..t.len() {
+            let mut scan = std::collections::BTreeMap::new();
+            let (mut i, end) = (n + 1, t.nodes[n].subtree_end as usize);
+            while i < end {
+                scan.insert(t.nodes[i].byte, i);
+                i = t.nodes[i].subtree_end as usize;
+            }
+            for b in 0..=255u8 {
+                assert_eq!(t.child(n, b), scan.get(&b).copied(), "node {n} byte {b}");
+            }
+            found += scan.len();
+        }
+        assert_eq!(found, t.len() - 1, "every node but the root is someone's child");
+    }
 
     /// The skeleton is the full trie's pre-order with all-plain subtrees
     /// cut out: same nodes in the same order, each kept node's subtree the
