@@ -65,7 +65,7 @@ pub(crate) struct Layout {
     accept: Vec<bool>,
     /// `rows[s * nclasses + c]`: local target, or [`DEAD`].
     rows: Vec<u32>,
-    /// The distinct byte ranges of its edges (for the grammar's classes).
+    /// Its byte classes as ranges (for the grammar's classes).
     ranges: Vec<(u8, u8)>,
 }
 
@@ -93,20 +93,27 @@ impl Layout {
         if n == 0 || !live[0] {
             return Layout { classes: [0; 256], nclasses: 1, accept: Vec::new(), rows: Vec::new(), ranges: Vec::new() };
         }
-        let mut ranges: Vec<(u8, u8)> = t
-            .ranges
-            .iter()
-            .enumerate()
-            .filter(|(s, _)| live[*s])
-            .flat_map(|(_, rs)| rs.iter().filter(|r| live[r.2 as usize]).map(|&(lo, hi, _)| (lo, hi)))
-            .collect();
-        ranges.sort_unstable();
-        ranges.dedup();
-        let (classes, nclasses) = partition(ranges.iter().copied());
+        let (classes, nclasses) = partition(
+            t.ranges
+                .iter()
+                .enumerate()
+                .filter(|(s, _)| live[*s])
+                .flat_map(|(_, rs)| rs.iter().filter(|r| live[r.2 as usize]).map(|&(lo, hi, _)| (lo, hi))),
+        );
+        // The grammar's partition needs only the class boundaries: one range
+        // per class says the same as every edge's range.
+        let mut ranges: Vec<(u8, u8)> = Vec::with_capacity(nclasses);
+        for b in 0..=255u8 {
+            match ranges.last_mut() {
+                Some(last) if classes[last.0 as usize] == classes[b as usize] => last.1 = b,
+                _ => ranges.push((b, b)),
+            }
+        }
         let mut id = vec![DEAD; n];
         let mut order = vec![0u32];
         id[0] = 0;
-        let mut rows: Vec<u32> = Vec::new();
+        let nlive = live.iter().filter(|&&l| l).count();
+        let mut rows: Vec<u32> = Vec::with_capacity(nlive * nclasses);
         let mut i = 0;
         while i < order.len() {
             let s = order[i] as usize;
