@@ -427,7 +427,7 @@ pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
     if g.is_accept(s) {
         return 0;
     }
-    let reps = &ReachReps::of(g).plain;
+    let reps = &ReachReps::of(g, s).plain;
     if s >= g.nreal {
         return g.counted_of(s).plain_reach(s, cap, reps, &g.classes, g.nclasses);
     }
@@ -472,38 +472,58 @@ const REACH_SEEN: usize = 8192;
 /// is all its callers need).
 pub(crate) const REACH_BUDGET: usize = 1 << 17;
 
-/// Representative bytes of a grammar's byte classes for [`plain_reach`]
-/// and [`cat_reach`] (they depend on the byte classes only, so each
-/// grammar computes them once).
+/// [`REACH_BUDGET`] for counted strings, whose searches run length by
+/// length over (count, state) pairs that never repeat: a long search there
+/// rarely ends in a proof, and a state's mask is computed again at every
+/// table state a string passes.
+pub(crate) const REACH_BUDGET_COUNTED: usize = 1 << 14;
+
+/// Representative bytes of a byte-class partition for [`plain_reach`] and
+/// [`cat_reach`] (they depend on the classes only, so each grammar computes
+/// them once per class map: its machines' own classes, and its whole
+/// partition for counted strings).
 #[derive(Debug)]
 pub(crate) struct ReachReps {
     /// Per plain-text state: one `(byte, next plain state)` per distinct
-    /// (grammar class, next plain state).
+    /// (class, next plain state).
     plain: Vec<Vec<(u8, u8)>>,
     /// Per [`byte_cat`] category allowed wholesale ([`ASCII_CATS`]):
-    /// `(category bit, byte)`, one byte for each grammar class among its bytes.
+    /// `(category bit, byte)`, one byte for each class among its bytes.
     cats: Vec<(u16, u8)>,
 }
 
 impl ReachReps {
-    fn of(g: &Grammar) -> &ReachReps {
-        g.reach_reps.get_or_init(|| {
-            let plain = (0..PLAIN_STATES as u8)
-                .map(|p| {
-                    let mut seen: ahash::AHashSet<(u8, u8)> = Default::default();
-                    (0..=255u8)
-                        .filter_map(|b| plain_next(p, b).map(|q| (b, q)))
-                        .filter(|&(b, q)| seen.insert((g.classes[b as usize], q)))
-                        .collect()
-                })
-                .collect();
-            let mut seen: ahash::AHashSet<(u16, u8)> = Default::default();
-            let cats = (0..=127u8)
-                .map(|b| (byte_cat(b), b))
-                .filter(|&(cat, b)| cat & ASCII_CATS != 0 && seen.insert((cat, g.classes[b as usize])))
-                .collect();
-            ReachReps { plain, cats }
-        })
+    /// The representatives over byte classes `classes`.
+    fn new(classes: &[u8; 256]) -> ReachReps {
+        let plain = (0..PLAIN_STATES as u8)
+            .map(|p| {
+                let mut seen: ahash::AHashSet<(u8, u8)> = Default::default();
+                (0..=255u8)
+                    .filter_map(|b| plain_next(p, b).map(|q| (b, q)))
+                    .filter(|&(b, q)| seen.insert((classes[b as usize], q)))
+                    .collect()
+            })
+            .collect();
+        let mut seen: ahash::AHashSet<(u16, u8)> = Default::default();
+        let cats = (0..=127u8)
+            .map(|b| (byte_cat(b), b))
+            .filter(|&(cat, b)| cat & ASCII_CATS != 0 && seen.insert((cat, classes[b as usize])))
+            .collect();
+        ReachReps { plain, cats }
+    }
+
+    /// For a search from state `s`: over the byte classes of `s`'s machine
+    /// when it is explicit (a leaf search stays in its machine, and a
+    /// machine's own classes are a handful where the grammar's are dozens:
+    /// each search step is one representative), else the grammar's.
+    fn of(g: &Grammar, s: u32) -> &ReachReps {
+        if s < g.nreal {
+            let map = g.rows[s as usize].1 as usize;
+            if let Some(cell) = g.map_reach_reps.get(map) {
+                return cell.get_or_init(|| ReachReps::new(&g.class_maps[map]));
+            }
+        }
+        g.reach_reps.get_or_init(|| ReachReps::new(&g.classes))
     }
 }
 
@@ -520,16 +540,16 @@ pub(crate) fn cat_reach(g: &Grammar, s: u32, cap: usize) -> (u16, usize) {
     if g.is_accept(s) {
         return (0, 0);
     }
-    let reps = &ReachReps::of(g).cats;
+    let reps = &ReachReps::of(g, s).cats;
     if s >= g.nreal {
         // Over (count, table state) pairs; closing the string ends the reach.
         let c = g.counted_of(s);
         let step = |(k, q): (u32, u32), b: u8| {
             c.step_pair(k, q, g.classes[b as usize] as usize, g.nclasses).filter(|&p| p != DONE_PAIR)
         };
-        return reach_by_levels(c.split(s), cap, reps, step);
+        return reach_by_levels(c.split(s), cap, reps, REACH_BUDGET_COUNTED, step);
     }
-    reach_by_levels(s, cap, reps, |q, b| {
+    reach_by_levels(s, cap, reps, REACH_BUDGET, |q, b| {
         let t = g.next(q, b);
         (t != DEAD && !g.is_accept(t)).then_some(t)
     })
@@ -541,6 +561,7 @@ fn reach_by_levels<S: Copy + Eq + std::hash::Hash>(
     s: S,
     cap: usize,
     reps: &[(u16, u8)],
+    budget: usize,
     step: impl Fn(S, u8) -> Option<S>,
 ) -> (u16, usize) {
     let mut cats = ASCII_CATS;
@@ -588,7 +609,7 @@ fn reach_by_levels<S: Copy + Eq + std::hash::Hash>(
                 return (cats, cap);
             }
             std::mem::swap(&mut level, &mut next);
-            if seen.len() > REACH_SEEN || work > REACH_BUDGET {
+            if seen.len() > REACH_SEEN || work > budget {
                 return (cats, l); // too costly to follow further; what was checked holds
             }
         }

@@ -364,7 +364,7 @@ impl Counted {
                 }
             }
             std::mem::swap(&mut level, &mut next);
-            if level.len() > 256 || work > crate::mask::REACH_BUDGET {
+            if level.len() > 256 || work > crate::mask::REACH_BUDGET_COUNTED {
                 return l; // too costly to follow further; what was checked holds
             }
         }

@@ -194,6 +194,8 @@ pub(crate) struct Grammar {
     /// Representative bytes for the reach searches of [`crate::mask`],
     /// computed from `classes` at first use.
     pub reach_reps: std::sync::OnceLock<crate::mask::ReachReps>,
+    /// The same per class map (see `mask::ReachReps::of`).
+    pub map_reach_reps: Vec<std::sync::OnceLock<crate::mask::ReachReps>>,
 }
 
 impl Grammar {
@@ -366,6 +368,7 @@ impl GrammarBuilder {
             nreal: 0,
             counted: Vec::new(),
             reach_reps: Default::default(),
+            map_reach_reps: Vec::new(),
         };
         // Calls recorded as (machine id, return state) until all starts are known.
         let mut pending_calls: Vec<(u32, u32)> = Vec::new();
@@ -446,6 +449,7 @@ impl GrammarBuilder {
         }
         check_left_recursion(&g, &self.machines)?;
         compute_first(&mut g);
+        g.map_reach_reps = g.class_maps.iter().map(|_| Default::default()).collect();
         Ok(g)
     }
 
