@@ -123,10 +123,11 @@ fn load_vocab(v: &VocabArgs) -> Result<Arc<Vocabulary>, String> {
         }
     };
     eprintln!(
-        "vocabulary {}: {} ids, {} trie nodes, loaded in {:.0} ms",
+        "vocabulary {}: {} ids, {} trie nodes, {:.1} MB, loaded in {:.0} ms",
         vocab.name(),
         vocab.size(),
         vocab.trie().node_count(),
+        vocab.memory_bytes() as f64 / (1 << 20) as f64,
         t.elapsed().as_secs_f64() * 1e3
     );
     Ok(Arc::new(vocab))
