@@ -2,7 +2,7 @@
 //! cache, and cold: compile + first pass), compile, vocabulary load, batch
 //! fill, logits masking. Percentiles per mask come from `grammask bench`.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use grammask::{random_walk, Compiler, Rng, Tiktoken, Vocabulary};
 use std::sync::Arc;
 
@@ -123,6 +123,51 @@ fn bench_batch(c: &mut Criterion) {
         b.iter(|| flat.par_chunks_mut(words).zip(src.par_chunks(words)).for_each(|(d, s)| d.copy_from_slice(s)))
     });
     group.bench_function("copy only, one thread", |b| b.iter(|| flat.copy_from_slice(&src)));
+    // Cold: the same 64 token paths on a freshly compiled grammar, so each
+    // matcher's next mask needs its local masks computed (leaf masks may
+    // still come from the vocabulary's cache). This is where two threads
+    // can pay; the warm batch above is a copy.
+    let schema = schema("implementation");
+    let mut rng = Rng::new(5);
+    let paths: Vec<Vec<u32>> = (0..64)
+        .map(|i| {
+            let mut m = g.matcher();
+            let mut toks = random_walk(&mut m, &mut rng, 5 + i % 40).map(|s| s.tokens).unwrap_or_default();
+            if m.is_terminated() {
+                toks.pop();
+            }
+            toks
+        })
+        .collect();
+    let fresh = || {
+        let g = Compiler::new().compile(&schema, vocab.clone()).unwrap();
+        paths
+            .iter()
+            .map(|p| {
+                let mut m = g.matcher();
+                for &t in p {
+                    if m.accept_token(t).is_err() {
+                        break;
+                    }
+                }
+                m
+            })
+            .collect::<Vec<_>>()
+    };
+    group.bench_function("cold, rayon", |b| {
+        b.iter_batched(fresh, |mut ms| grammask::fill_masks_batch(&mut ms, &mut flat, words), BatchSize::PerIteration)
+    });
+    group.bench_function("cold, one thread", |b| {
+        b.iter_batched(
+            fresh,
+            |mut ms| {
+                for (m, mask) in ms.iter_mut().zip(flat.chunks_mut(words)) {
+                    m.fill_next_token_bitmask(mask).unwrap();
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
     group.finish();
 }
 

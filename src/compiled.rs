@@ -128,6 +128,10 @@ impl VirtualMasks {
         let page = self.pages[off / PAGE].get_or_init(|| (0..PAGE).map(|_| OnceLock::new()).collect());
         &page[off % PAGE]
     }
+    /// Whether the mask at `off` is computed (allocates nothing).
+    fn has(&self, off: usize) -> bool {
+        self.pages[off / PAGE].get().is_some_and(|page| page[off % PAGE].get().is_some())
+    }
     fn memory_bytes(&self) -> usize {
         self.pages.capacity() * 8 + self.pages.iter().filter(|p| p.get().is_some()).count() * PAGE * 8
     }
@@ -191,6 +195,16 @@ impl CompiledGrammar {
         (0..self.local.len() as u32).into_par_iter().for_each(|s| {
             self.local_mask(s);
         });
+    }
+
+    /// Whether state `s`'s local mask is computed already (its next mask
+    /// is a copy plus, at most, a dependent walk).
+    pub(crate) fn has_local_mask(&self, s: u32) -> bool {
+        if s >= self.grammar.nreal {
+            let ci = self.grammar.counted_index(s);
+            return self.virt[ci].has((s - self.grammar.counted[ci].base) as usize);
+        }
+        self.local[s as usize].get().is_some()
     }
 
     pub(crate) fn local_mask(&self, s: u32) -> &LocalMask {

@@ -169,6 +169,12 @@ impl Matcher {
         Ok(())
     }
 
+    /// Whether the next mask needs no new local mask (see
+    /// [`fill_masks_batch`]).
+    fn next_mask_is_warm(&self) -> bool {
+        self.terminated || self.configs.iter().all(|c| self.cg.has_local_mask(c.state))
+    }
+
     /// Convenience: a freshly allocated mask.
     pub fn compute_mask(&mut self) -> Result<Vec<u32>, MatchError> {
         let mut m = vec![0u32; self.cg.vocab.mask_words()];
@@ -372,6 +378,16 @@ impl Matcher {
 /// `matchers.len()` masks of `words` words each, back to back.
 pub fn fill_masks_batch(matchers: &mut [Matcher], masks: &mut [u32], words: usize) -> Vec<Result<(), MatchError>> {
     use rayon::prelude::*;
+    // A warm mask (every configuration's local mask computed) is a copy of
+    // cached bits, well under a microsecond: waking rayon's threads costs
+    // more than a batch of those, so such a batch runs here.
+    if matchers.iter().all(Matcher::next_mask_is_warm) {
+        return matchers
+            .iter_mut()
+            .zip(masks.chunks_mut(words.max(1)))
+            .map(|(m, mask)| m.fill_next_token_bitmask(mask))
+            .collect();
+    }
     matchers
         .par_iter_mut()
         .zip(masks.par_chunks_mut(words.max(1)))

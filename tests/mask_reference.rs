@@ -175,6 +175,12 @@ fn batch_masks_equal_single_masks() {
     for (i, m) in ms.iter_mut().enumerate() {
         assert_eq!(&flat[i * words..(i + 1) * words], m.compute_mask().unwrap().as_slice());
     }
+    // Now every next mask is warm: the batch runs on the calling thread.
+    let mut again = vec![u32::MAX; words * ms.len()];
+    for r in grammask::fill_masks_batch(&mut ms, &mut again, words) {
+        r.unwrap();
+    }
+    assert_eq!(again, flat, "a warm batch gives the cold batch's masks");
 }
 
 #[test]
