@@ -1679,6 +1679,9 @@ impl<'a> SchemaCompiler<'a> {
             }
         };
         let mut required: Vec<&str> = Vec::new();
+        // A set beside the list: objects with hundreds of required names
+        // would otherwise compare every name with every other.
+        let mut required_set: ahash::AHashSet<&str> = Default::default();
         match map.get("required") {
             None => {}
             Some(Value::Array(a)) => {
@@ -1687,7 +1690,7 @@ impl<'a> SchemaCompiler<'a> {
                         CompileError::new(CompileErrorKind::InvalidSchema, ptr, "required must list strings")
                             .with_keyword("required")
                     })?;
-                    if !required.contains(&r) {
+                    if required_set.insert(r) {
                         required.push(r);
                     }
                 }
@@ -1765,7 +1768,7 @@ impl<'a> SchemaCompiler<'a> {
                 all.extend(hits);
                 Sv::built(serde_json::json!({ "allOf": all }))
             };
-            let req = required.contains(&k.as_str());
+            let req = required_set.contains(k.as_str());
             if !name_ok(k) {
                 if req {
                     return Ok(nfa.never());
@@ -2036,6 +2039,9 @@ impl<'a> SchemaCompiler<'a> {
             // members is one NFA state, not one per whitespace position:
             // in any order that halves the subset states and their calls.
             let positions = if st == start { self.ws_run(nfa, from) } else { vec![from] };
+            for &p in &positions {
+                nfa.states[p as usize].calls.reserve(targets.len());
+            }
             for (m, mc, mut to) in targets {
                 // Once the declared count reaches its cap (at least one
                 // member, at least `minProperties`), whether an additional

@@ -376,6 +376,21 @@ impl GrammarBuilder {
         // Per callee machine: (stamp = DFA state + 1, rank in that state);
         // DFA state ids are grammar-wide, so one array serves every machine.
         let mut callee_rank: Vec<(u32, u32)> = vec![(0, 0); self.machines.len()];
+        // Reserve the tables once: a table machine's size is known, an NFA
+        // machine's is estimated by its NFA (rows a few classes wide).
+        let (mut states, mut cells) = (0usize, 0usize);
+        for (mi, m) in self.machines.iter().enumerate() {
+            match layouts[mi] {
+                _ if !nonempty[mi] || m.counted.is_some() => {}
+                Some(t) => (states, cells) = (states + t.accept.len(), cells + t.cells()),
+                None => (states, cells) = (states + m.nfa.states.len(), cells + 4 * m.nfa.states.len()),
+            }
+        }
+        g.accept.reserve(states);
+        g.rows.reserve(states);
+        g.machine_of.reserve(states);
+        g.call_off.reserve(states + 1);
+        g.trans.reserve(cells);
         for (mi, m) in self.machines.iter().enumerate() {
             if !nonempty[mi] || m.counted.is_some() {
                 continue;
