@@ -77,7 +77,9 @@ fn profile(file: &str, rounds: usize, vocab: &Arc<Vocabulary>, enc: &Encoder) {
     let total: u64 = all.iter().map(|a| a.0).sum();
     all.sort_by_key(|a| std::cmp::Reverse(a.0));
     println!("{} masks in round 0, {:.3} ms; slowest:", all.len(), total as f64 / 1e6);
-    for (ns, k, len, out) in all.iter().take(8) {
+    // GM_SHOW=N prints the N slowest (default 8).
+    let show = std::env::var("GM_SHOW").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
+    for (ns, k, len, out) in all.iter().take(show) {
         let tail: String = out.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
         println!("{:>9.1} µs  instance {k} at {len}: …{tail:?}", *ns as f64 / 1e3);
     }
