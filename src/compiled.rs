@@ -233,7 +233,7 @@ impl CompiledGrammar {
                     return m;
                 }
                 let m = Arc::new(self.vocab.shared_masks.get_or_compute_virtual(
-                    (cm.sig, key.0, key.1.clone()),
+                    (cm.sig ^ crate::mask::follow_key(g, cm.machine), key.0, key.1.clone()),
                     cm.done_id(),
                     compute,
                 ));

@@ -701,7 +701,7 @@ pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usi
             &mut bits,
             start,
             |(k, q), b| c.step_pair(k, q, g.classes[b as usize] as usize, g.nclasses),
-            |p| (p == DONE_PAIR).then_some(done),
+            |p, b| (p == DONE_PAIR && g.follows(done, b)).then_some(done),
             &mut groups,
         );
     } else {
@@ -711,7 +711,7 @@ pub(crate) fn compute_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, words: usi
             &mut bits,
             s,
             |p, b| Some(g.next(p, b)).filter(|&t| t != DEAD),
-            |p| g.is_accept(p).then_some(p),
+            |p, b| (g.is_accept(p) && g.follows(p, b)).then_some(p),
             &mut groups,
         );
     }
@@ -730,7 +730,7 @@ fn leaf_walk<S: Copy>(
     bits: &mut [u32],
     s: S,
     step: impl Fn(S, u8) -> Option<S>,
-    accept: impl Fn(S) -> Option<u32>,
+    accept: impl Fn(S, u8) -> Option<u32>,
     groups: &mut Vec<DepGroup>,
 ) {
     if w.plain >= trie.max_token_len() {
@@ -781,7 +781,7 @@ fn leaf_walk_nodes<S: Copy>(
     bits: &mut [u32],
     s: S,
     step: impl Fn(S, u8) -> Option<S>,
-    accept: impl Fn(S) -> Option<u32>,
+    accept: impl Fn(S, u8) -> Option<u32>,
     groups: &mut Vec<DepGroup>,
 ) {
     // st[d]: the state after the node on the current path at depth d.
@@ -790,9 +790,8 @@ fn leaf_walk_nodes<S: Copy>(
     // dead from `s` costs a table lookup, not a read of its node: root
     // children lie far apart in the array, and reading a few hundred of
     // them was most of a small leaf mask's time.
-    let from_s = accept(s);
     for &(b, i0) in kids {
-        if from_s.is_none() && step(s, b).is_none() {
+        if accept(s, b).is_none() && step(s, b).is_none() {
             continue;
         }
         let mut i = i0 as usize;
@@ -805,7 +804,7 @@ fn leaf_walk_nodes<S: Copy>(
             }
             let d = n.depth as usize;
             let p = st[d - 1];
-            if let Some(a) = accept(p) {
+            if let Some(a) = accept(p, n.byte) {
                 // The token may end the machine here and go on in the caller.
                 add_dep(groups, a, orig(i));
             }
@@ -860,7 +859,7 @@ pub(crate) fn compose_local_leaf(g: &Grammar, trie: &TokTrie, s: u32, short: &Lo
         }
         let depth = n.depth as usize;
         let p = st[depth - 1];
-        if depth > d && g.is_accept(p) {
+        if depth > d && g.is_accept(p) && g.follows(p, n.byte) {
             add_dep(&mut groups, p, i);
         }
         let t = g.next(p, n.byte);
@@ -926,7 +925,11 @@ pub(crate) struct Leaf {
     /// there (strings, keys, literals). Then which accepting state a
     /// dependent group starts from makes no difference.
     pub return_only: bool,
-    sig: u128,
+    /// The key its masks are shared under: its signature (a hash of its
+    /// transition table, which also keys its classes) and the machine's
+    /// FOLLOW bytes in this grammar ([`Grammar::follow`]), since where a
+    /// token may leave the machine (its dependent nodes) depends on them.
+    share: u128,
 }
 
 impl Leaf {
@@ -1200,7 +1203,8 @@ impl Leaf {
             (rep, rep_short)
         };
         let return_only = (first as usize..last).all(|s| !g.accept[s] || !g.has_out[s]);
-        Some(Leaf { first, canon, canon_of, rep, rep_short, return_only, sig })
+        let share = sig ^ follow_key(g, m);
+        Some(Leaf { first, canon, canon_of, rep, rep_short, return_only, share })
     }
 
     pub fn rep(&self, s: u32) -> u32 {
@@ -1212,8 +1216,25 @@ impl Leaf {
     }
 
     fn key(&self, s: u32, limit: usize) -> (u128, u32, usize) {
-        (self.sig, self.canon_of[(s - self.first) as usize], limit)
+        (self.share, self.canon_of[(s - self.first) as usize], limit)
     }
+}
+
+/// Machine `m`'s FOLLOW bytes as a 128-bit key (zero when there are none),
+/// to tell apart masks of one machine in grammars where different bytes may
+/// follow it.
+pub(crate) fn follow_key(g: &Grammar, m: u32) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let f = g.follow.get(m as usize).copied().unwrap_or([u64::MAX; 4]);
+    if f == [0; 4] {
+        return 0;
+    }
+    let mut h1 = std::collections::hash_map::DefaultHasher::new();
+    let mut h2 = std::collections::hash_map::DefaultHasher::new();
+    0x51_7cc1_b727_220au64.hash(&mut h2);
+    f.hash(&mut h1);
+    f.hash(&mut h2);
+    (h1.finish() as u128) << 64 | h2.finish() as u128
 }
 
 /// Numbers the keys `keys[key_off[i]..key_off[i + 1]]` by first

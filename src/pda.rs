@@ -161,7 +161,8 @@ fn advance(
     if g.is_accept(s) {
         match k {
             EMPTY => flags.min_read = 0,
-            BASE => flags.needs_context = true,
+            // No caller takes `b` after this machine: nothing to ask.
+            BASE => flags.needs_context |= g.follows(s, b),
             _ => {
                 flags.min_read = flags.min_read.min(stacks.depth(k));
                 let (r, p) = stacks.get(k);

@@ -196,6 +196,9 @@ pub(crate) struct Grammar {
     pub reach_reps: std::sync::OnceLock<crate::mask::ReachReps>,
     /// The same per class map (see `mask::ReachReps::of`).
     pub map_reach_reps: Vec<std::sync::OnceLock<crate::mask::ReachReps>>,
+    /// Per machine: the bytes that may come right after it returns, in any
+    /// caller (FOLLOW). Empty for the root (the document ends there).
+    pub follow: Vec<[u64; 4]>,
 }
 
 impl Grammar {
@@ -241,6 +244,17 @@ impl Grammar {
             self.has_out[s as usize]
         } else {
             s != self.counted_of(s).done_id()
+        }
+    }
+    /// Whether byte `b` may follow the return of the machine owning `s`,
+    /// in some caller ([`Grammar::follow`]). When it may not, a walk that
+    /// would pop past the bottom of its stack on `b` needs no real stack:
+    /// no caller takes `b` there.
+    #[inline(always)]
+    pub fn follows(&self, s: u32, b: u8) -> bool {
+        match self.follow.get(self.machine_of(s) as usize) {
+            Some(f) => (f[(b >> 6) as usize] >> (b & 63)) & 1 == 1,
+            None => true,
         }
     }
     /// The machine owning `s`.
@@ -369,6 +383,7 @@ impl GrammarBuilder {
             counted: Vec::new(),
             reach_reps: Default::default(),
             map_reach_reps: Vec::new(),
+            follow: Vec::new(),
         };
         // Calls recorded as (machine id, return state) until all starts are known.
         let mut pending_calls: Vec<(u32, u32)> = Vec::new();
@@ -464,6 +479,7 @@ impl GrammarBuilder {
         }
         check_left_recursion(&g, &self.machines)?;
         compute_first(&mut g);
+        compute_follow(&mut g);
         g.map_reach_reps = g.class_maps.iter().map(|_| Default::default()).collect();
         Ok(g)
     }
@@ -823,6 +839,45 @@ fn check_left_recursion(g: &Grammar, machines: &[MachineDef]) -> Result<(), Comp
 }
 
 #[allow(clippy::needless_range_loop)]
+/// FOLLOW of every machine: for each call edge `(callee start, return
+/// state r)`, the bytes `r` can take (FIRST, calls included), and when `r`
+/// may end its own machine, that machine's FOLLOW too (a fixpoint over the
+/// distinct (callee, caller) pairs).
+fn compute_follow(g: &mut Grammar) {
+    let nm = g.machine_start.len();
+    let mut follow = vec![[0u64; 4]; nm];
+    let mut pairs: Vec<(u32, u32)> = Vec::new();
+    for s in 0..g.nreal {
+        for &(cs, r) in g.calls(s) {
+            let callee = g.machine_of(cs) as usize;
+            let f = g.first[r as usize];
+            for w in 0..4 {
+                follow[callee][w] |= f[w];
+            }
+            if g.accept[r as usize] {
+                pairs.push((callee as u32, g.machine_of[r as usize]));
+            }
+        }
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for &(callee, caller) in &pairs {
+            let (c, k) = (callee as usize, caller as usize);
+            for w in 0..4 {
+                let v = follow[c][w] | follow[k][w];
+                if v != follow[c][w] {
+                    follow[c][w] = v;
+                    changed = true;
+                }
+            }
+        }
+    }
+    g.follow = follow;
+}
+
 fn compute_first(g: &mut Grammar) {
     let n = g.accept.len();
     // Per class map: the byte set of each of its classes.
@@ -906,15 +961,13 @@ fn compute_first(g: &mut Grammar) {
             }
         }
     }
-    for s in 0..n {
-        let mut acc = first[s];
+    for (s, acc) in first.iter_mut().enumerate() {
         for &(cs, _) in g.calls(s as u32) {
             let f = start_first[g.machine_of(cs) as usize];
             for w in 0..4 {
                 acc[w] |= f[w];
             }
         }
-        first[s] = acc;
     }
     g.first = first;
 }
