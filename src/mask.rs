@@ -363,57 +363,54 @@ pub(crate) fn compute_local_run(g: &Grammar, trie: &TokTrie, s: u32, words: usiz
         return None;
     }
     let end = trie.nodes[node].subtree_end as usize;
+    let init = [Config { state: q, stack: BASE }];
+    let (groups, stacks) = walk_local(g, trie, node + 1, end, &init, &mut bits, limit).ok()?;
+    Some(LocalMask::new(Arc::new(bits), groups, stacks))
+}
+
+/// [`walk`] of nodes `start..end` from `init` (on [`BASE`]) for a local
+/// mask: the dependent nodes grouped by their parent's configurations, and
+/// the stacks those configurations use.
+fn walk_local(
+    g: &Grammar,
+    trie: &TokTrie,
+    start: usize,
+    end: usize,
+    init: &[Config],
+    bits: &mut [u32],
+    limit: usize,
+) -> Result<(Vec<DepGroup>, Stacks), Overflow> {
     let mut stacks = Stacks::default();
     let mut groups: Vec<DepGroup> = Vec::new();
-    if node + 1 < end {
-        let mut index: ahash::AHashMap<Vec<Config>, usize> = Default::default();
-        let mut on_dep = |n: usize, parent: &[Config]| {
-            let gi = *index.entry(parent.to_vec()).or_insert_with(|| {
-                groups.push(DepGroup { configs: parent.to_vec(), nodes: Vec::new() });
-                groups.len() - 1
-            });
-            groups[gi].nodes.push(n as u32);
-        };
-        let mut sc = Scratch::default();
-        let init = [Config { state: q, stack: BASE }];
-        walk(g, trie, &mut stacks, node + 1, end, &init, &mut sc, &mut bits, limit, &mut on_dep).ok()?;
-    }
-    Some(LocalMask::new(Arc::new(bits), groups, stacks))
+    let mut index: ahash::AHashMap<Vec<Config>, usize> = Default::default();
+    let mut on_dep = |node: usize, parent: &[Config]| {
+        let gi = *index.entry(parent.to_vec()).or_insert_with(|| {
+            groups.push(DepGroup { configs: parent.to_vec(), nodes: Vec::new() });
+            groups.len() - 1
+        });
+        groups[gi].nodes.push(node as u32);
+    };
+    let mut sc = Scratch::default();
+    walk(g, trie, &mut stacks, start, end, init, &mut sc, bits, limit, &mut on_dep)?;
+    Ok((groups, stacks))
 }
 
 /// Computes the [`LocalMask`] of state `s`.
 pub(crate) fn compute_local(g: &Grammar, trie: &TokTrie, s: u32, words: usize, limit: usize) -> LocalMask {
-    let mut stacks = Stacks::default();
     let mut bits = vec![0u32; words];
-    let mut groups: Vec<DepGroup> = Vec::new();
-    let mut index: ahash::AHashMap<Vec<Config>, usize> = Default::default();
-    let mut sc = Scratch::default();
     let init = [Config { state: s, stack: BASE }];
-    let mut on_dep = |node: usize, parent: &[Config]| {
-        let gi = match index.get(parent) {
-            Some(&gi) => gi,
-            None => {
-                groups.push(DepGroup { configs: parent.to_vec(), nodes: Vec::new() });
-                index.insert(parent.to_vec(), groups.len() - 1);
-                groups.len() - 1
-            }
-        };
-        groups[gi].nodes.push(node as u32);
-    };
-    // An overflow here leaves a partial local mask; the caller's full walk
-    // reports the overflow. To stay exact, fall back to "everything is
-    // dependent" (one group at the root) in that case.
-    let r = walk(g, trie, &mut stacks, 1, trie.len(), &init, &mut sc, &mut bits, limit, &mut on_dep);
-    if r.is_err() {
-        bits.iter_mut().for_each(|w| *w = 0);
-        return LocalMask::new(
-            Arc::new(bits),
+    match walk_local(g, trie, 1, trie.len(), &init, &mut bits, limit) {
+        Ok((groups, stacks)) => LocalMask::new(Arc::new(bits), groups, stacks),
+        // An overflow here leaves a partial local mask; the caller's full
+        // walk reports the overflow. To stay exact, fall back to
+        // "everything is dependent" (one group at the root) in that case.
+        Err(Overflow) => LocalMask::new(
+            Arc::new(vec![0u32; words]),
             vec![DepGroup { configs: init.to_vec(), nodes: vec![1] }],
             Stacks::default(),
         )
-        .whole_trie(trie);
+        .whole_trie(trie),
     }
-    LocalMask::new(Arc::new(bits), groups, stacks)
 }
 
 /// How far plain text (see [`plain_next`]) can run from leaf state `s`: the
@@ -421,8 +418,8 @@ pub(crate) fn compute_local(g: &Grammar, trie: &TokTrie, s: u32, words: usize, l
 /// `L` bytes leads from `s` to a live, non-accepting state. Tokens that are
 /// plain text of at most `L` bytes are then all allowed from `s`, and no
 /// walk below them can meet a dependent node. A breadth-first search over
-/// (plain-text state, grammar state) pairs, level by level, stopping early
-/// when a level repeats the previous one.
+/// (plain-text state, grammar state) pairs, each expanded once, stopping
+/// early when no new pair turns up.
 pub(crate) fn plain_reach(g: &Grammar, s: u32, cap: usize) -> usize {
     if g.is_accept(s) {
         return 0;
@@ -740,7 +737,7 @@ fn leaf_walk<S: Copy>(
         return leaf_walk_nodes(
             trie.max_token_len(),
             &sk.nodes,
-            &sk.kids,
+            sk.kids.iter().copied(),
             &sk.tokens,
             |_| false,
             orig,
@@ -754,7 +751,7 @@ fn leaf_walk<S: Copy>(
     leaf_walk_nodes(
         trie.max_token_len(),
         &trie.nodes,
-        &trie.root_kids,
+        trie.kids(0),
         &trie.tokens,
         |i| w.skips(trie, i),
         |i| i,
@@ -774,7 +771,7 @@ fn leaf_walk<S: Copy>(
 fn leaf_walk_nodes<S: Copy>(
     longest: usize,
     nodes: &[Node],
-    kids: &[(u8, u32)],
+    kids: impl Iterator<Item = (u8, u32)>,
     tokens: &[u32],
     skip: impl Fn(usize) -> bool,
     orig: impl Fn(usize) -> usize,
@@ -786,11 +783,11 @@ fn leaf_walk_nodes<S: Copy>(
 ) {
     // st[d]: the state after the node on the current path at depth d.
     let mut st = vec![s; longest + 1];
-    // The root's children come from `kids`, so that a first byte that is
+    // The root's children come from `kids` (a child list), so that a first byte that is
     // dead from `s` costs a table lookup, not a read of its node: root
     // children lie far apart in the array, and reading a few hundred of
     // them was most of a small leaf mask's time.
-    for &(b, i0) in kids {
+    for (b, i0) in kids {
         if accept(s, b).is_none() && step(s, b).is_none() {
             continue;
         }

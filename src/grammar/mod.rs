@@ -838,7 +838,6 @@ fn check_left_recursion(g: &Grammar, machines: &[MachineDef]) -> Result<(), Comp
     Ok(())
 }
 
-#[allow(clippy::needless_range_loop)]
 /// FOLLOW of every machine: for each call edge `(callee start, return
 /// state r)`, the bytes `r` can take (FIRST, calls included), and when `r`
 /// may end its own machine, that machine's FOLLOW too (a fixpoint over the
@@ -850,9 +849,8 @@ fn compute_follow(g: &mut Grammar) {
     for s in 0..g.nreal {
         for &(cs, r) in g.calls(s) {
             let callee = g.machine_of(cs) as usize;
-            let f = g.first[r as usize];
-            for w in 0..4 {
-                follow[callee][w] |= f[w];
+            for (dst, src) in follow[callee].iter_mut().zip(g.first[r as usize]) {
+                *dst |= src;
             }
             if g.accept[r as usize] {
                 pairs.push((callee as u32, g.machine_of[r as usize]));
@@ -865,13 +863,10 @@ fn compute_follow(g: &mut Grammar) {
     while changed {
         changed = false;
         for &(callee, caller) in &pairs {
-            let (c, k) = (callee as usize, caller as usize);
-            for w in 0..4 {
-                let v = follow[c][w] | follow[k][w];
-                if v != follow[c][w] {
-                    follow[c][w] = v;
-                    changed = true;
-                }
+            let from = follow[caller as usize];
+            for (dst, src) in follow[callee as usize].iter_mut().zip(from) {
+                changed |= *dst | src != *dst;
+                *dst |= src;
             }
         }
     }

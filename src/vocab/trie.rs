@@ -50,8 +50,6 @@ pub struct TokTrie {
     cat_masks: std::sync::Arc<std::sync::Mutex<CatMasks>>,
     /// The trie without its all-plain subtrees (see [`Skeleton`]).
     pub(crate) impure: Skeleton,
-    /// The root's children as `(byte, node)`.
-    pub(crate) root_kids: Vec<(u8, u32)>,
     /// Children by node: node `i`'s children are `kid_nodes[r]` with bytes
     /// `kid_bytes[r]` (ascending) for `r` in `kid_off[i]..kid_off[i + 1]`
     /// (see [`TokTrie::child`]).
@@ -74,12 +72,12 @@ pub(crate) struct Skeleton {
     pub nodes: Vec<Node>,
     pub tokens: Vec<u32>,
     pub orig: Vec<u32>,
-    /// The root's children as `(byte, node)` (see [`root_kids`]).
+    /// The root's children as `(byte, node)` ([`TokTrie::kids`] of the
+    /// skeleton's root).
     pub kids: Vec<(u8, u32)>,
 }
 
-/// The root's children of a pre-order node array, as `(byte, node)`: one
-/// small array to scan, where the nodes themselves lie far apart.
+/// The root's children of a pre-order node array, as `(byte, node)`.
 fn root_kids(nodes: &[Node]) -> Vec<(u8, u32)> {
     let mut kids = Vec::new();
     let mut i = 1;
@@ -341,7 +339,6 @@ impl TokTrie {
             })
             .collect();
         let impure = Skeleton::of(&nodes, &tokens);
-        let root_kids = root_kids(&nodes);
         // Pre-order: a node's children are listed in order, each after its
         // parent's list was opened; fill by counting first.
         let n = nodes.len() - 1;
@@ -383,7 +380,6 @@ impl TokTrie {
             tok_cats,
             cat_masks: Default::default(),
             impure,
-            root_kids,
         }
     }
 
@@ -409,6 +405,13 @@ impl TokTrie {
             m.insert((cats, len), bits.clone());
         }
         bits
+    }
+
+    /// The children of node `n` as `(byte, node)`, bytes ascending, from a
+    /// small contiguous list (the children themselves lie far apart).
+    pub(crate) fn kids(&self, n: usize) -> impl Iterator<Item = (u8, u32)> + '_ {
+        let (a, z) = (self.kid_off[n] as usize, self.kid_off[n + 1] as usize);
+        self.kid_bytes[a..z].iter().copied().zip(self.kid_nodes[a..z].iter().copied())
     }
 
     /// The child of node `n` by byte `b` (one binary search in a small
@@ -485,7 +488,6 @@ impl TokTrie {
             + self.kid_off.capacity() * 4
             + self.kid_bytes.capacity()
             + self.kid_nodes.capacity() * 4
-            + self.root_kids.capacity() * 8
             + self.impure.nodes.capacity() * std::mem::size_of::<Node>()
             + (self.impure.tokens.capacity() + self.impure.orig.capacity() + self.impure.kids.capacity() * 2) * 4
     }
