@@ -128,9 +128,11 @@ pub(crate) fn any_char() -> ClassUnicode {
 /// a finite `f64` (serde_json rejects infinite ones): at most 200 integer
 /// digits and a 2-digit exponent. Fractions have any length (they cannot
 /// overflow, and a loop is one state where a bound of 200 digits was 200).
+/// An integer is never `-0`: the `jsonschema` crate parses it as the float
+/// -0.0 and rejects it as an integer, so emitting it is not safe downstream.
 pub(crate) fn number_regex(integer: bool) -> &'static str {
     if integer {
-        r"-?(?:0|[1-9][0-9]{0,199})"
+        r"(?:0|-?[1-9][0-9]{0,199})"
     } else {
         r"-?(?:0|[1-9][0-9]{0,199})(?:\.[0-9]+)?(?:[eE][+\-]?[0-9]{1,2})?"
     }

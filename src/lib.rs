@@ -53,6 +53,8 @@ mod literal;
 mod mask;
 mod matcher;
 mod merge;
+#[cfg(feature = "oracle")]
+pub mod net;
 mod numbers;
 mod pda;
 mod sample;

@@ -345,6 +345,83 @@ impl Matcher {
         out
     }
 
+    /// Bytes that make the output so far a complete instance (empty when
+    /// it already is): an A* search over parse positions, ordered by bytes
+    /// so far plus a lower bound on the bytes still needed (each frame's
+    /// distance to the exit of its machine, [`Grammar::exit_dist`]), each
+    /// position expanded once. The shortest when the bound is exact (no
+    /// counted strings on the way). `None` when nothing is found within
+    /// `max_positions` expanded positions, or after termination. For a
+    /// server that must end a generation within its token budget (force
+    /// these bytes, then a stop token), and for walkers that must finish.
+    /// Work is bounded by `max_positions` × 256 byte steps.
+    ///
+    /// [`Grammar::exit_dist`]: crate::grammar::Grammar::exit_dist
+    pub fn short_completion(&mut self, max_positions: usize) -> Option<Vec<u8>> {
+        use std::cmp::Reverse;
+        if self.terminated {
+            return None;
+        }
+        let g = &self.cg.grammar;
+        let need = |stacks: &Stacks, cs: &[Config]| -> u32 {
+            cs.iter()
+                .map(|c| {
+                    let mut d = g.exit_dist(c.state);
+                    let mut k = c.stack;
+                    while k != EMPTY && k < crate::pda::BASE {
+                        let (r, p) = stacks.get(k);
+                        d = d.saturating_add(g.exit_dist(r));
+                        k = p;
+                    }
+                    d
+                })
+                .min()
+                .unwrap_or(u32::MAX)
+        };
+        let mut start = self.configs.clone();
+        start.sort_unstable();
+        // Positions in discovery order: (configurations, parent, byte, length).
+        let mut seen: ahash::AHashSet<Vec<Config>> = ahash::AHashSet::new();
+        let mut nodes: Vec<(Vec<Config>, usize, u8, u32)> = Vec::new();
+        let mut heap = std::collections::BinaryHeap::new();
+        heap.push(Reverse((need(&self.stacks, &start), 0usize)));
+        seen.insert(start.clone());
+        nodes.push((start, usize::MAX, 0, 0));
+        let mut tmp = Vec::new();
+        let mut expanded = 0;
+        while let Some(Reverse((_, i))) = heap.pop() {
+            if nodes[i].0.iter().any(|&c| can_end(g, &self.stacks, c)) {
+                let mut path = Vec::new();
+                let mut k = i;
+                while nodes[k].1 != usize::MAX {
+                    path.push(nodes[k].2);
+                    k = nodes[k].1;
+                }
+                path.reverse();
+                return Some(path);
+            }
+            expanded += 1;
+            if expanded > max_positions {
+                return None;
+            }
+            for b in 0..=255u8 {
+                tmp.clear();
+                let mut flags = StepFlags::default();
+                step(g, &mut self.stacks, &nodes[i].0, b, &mut tmp, &mut flags);
+                if tmp.is_empty() {
+                    continue;
+                }
+                tmp.sort_unstable();
+                if seen.insert(tmp.clone()) {
+                    let len = nodes[i].3 + 1;
+                    heap.push(Reverse((len.saturating_add(need(&self.stacks, &tmp)), nodes.len())));
+                    nodes.push((tmp.clone(), i, b, len));
+                }
+            }
+        }
+        None
+    }
+
     /// Forced bytes split greedily into tokens (longest token first), for
     /// jump-forward decoding. Only whole tokens that the grammar accepts are
     /// returned; the tail that no token covers exactly is left out.

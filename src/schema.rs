@@ -773,9 +773,17 @@ impl<'a> SchemaCompiler<'a> {
                 && branches.iter().all(|b| required_only(b).is_some())
             {
                 let sets: Vec<Vec<String>> = branches.iter().map(|b| required_only(b).expect("checked")).collect();
+                // `required` holds vacuously for non-objects, where every
+                // branch holds: with two or more branches no non-object
+                // satisfies exactly one, so each branch is an object.
+                let only_objects = sets.len() >= 2;
                 rewritten = (0..sets.len())
                     .map(|i| {
-                        let mut all = vec![serde_json::json!({ "required": sets[i] })];
+                        let mut all = vec![if only_objects {
+                            serde_json::json!({ "type": "object", "required": sets[i] })
+                        } else {
+                            serde_json::json!({ "required": sets[i] })
+                        }];
                         for (j, other) in sets.iter().enumerate() {
                             if j != i {
                                 let absent: Vec<Value> =
@@ -786,8 +794,8 @@ impl<'a> SchemaCompiler<'a> {
                         serde_json::json!({ "allOf": all })
                     })
                     .collect();
-                // Branch i requires all of set i and lacks a name of every
-                // other set, so no instance satisfies two branches.
+                // Branch i is an object with all of set i and without some
+                // name of every other set, so no instance satisfies two.
                 disjoint_by_construction = true;
                 &rewritten
             } else {
@@ -1546,7 +1554,9 @@ impl<'a> SchemaCompiler<'a> {
             digits = digits.min(l.max(u).max(1));
         }
         let syntax = match (integer, modulus.is_some()) {
-            (true, _) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})", digits - 1),
+            // No `-0` for integers: the `jsonschema` crate reads it as the
+            // float -0.0 and calls it no integer (see the output format).
+            (true, _) => format!(r"(?:0|-?[1-9][0-9]{{0,{}}})", digits - 1),
             (false, false) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})(?:\.[0-9]+)?", digits - 1),
             (false, true) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})(?:\.0+)?", digits - 1),
         };

@@ -1,5 +1,6 @@
 //! The `grammask` command line: `demo` (no files needed), `compile`,
-//! `sample` and `bench`. The independent validator (`jsonschema`) judges
+//! `sample`, `bench`, the conformance runners (`maskbench`, `test-suite`)
+//! and the soundness net (`walks`). The independent validator (`jsonschema`) judges
 //! every sampled completion; the engine itself never calls it.
 
 use clap::{Parser, Subcommand};
@@ -91,6 +92,33 @@ enum Cmd {
         /// Print each wrong verdict and the skipped groups.
         #[arg(long)]
         failures: bool,
+        #[command(flatten)]
+        vocab: VocabArgs,
+    },
+    /// The soundness net: random walks through the masks of every schema
+    /// in the given folders or files (MaskBench data, test-suite drafts,
+    /// schema files), strict and lenient, compact and flexible whitespace;
+    /// each finished output and each accepted mutant of a valid instance is
+    /// judged by jsonschema and boon. Prints counts, mask percentiles, the
+    /// slowest masks and every failure; exits 1 on a failure.
+    Walks {
+        /// Folders or files; default: the MaskBench data and both test-suite
+        /// drafts under ../shared/corpora (GRAMMASK_SHARED_CORPORA).
+        paths: Vec<String>,
+        /// Finished walks wanted per schema and configuration.
+        #[arg(long, default_value_t = 20)]
+        walks: usize,
+        /// Mutants per valid instance (up to 4 instances a schema).
+        #[arg(long, default_value_t = 16)]
+        mutants: usize,
+        /// A deterministic sample of this many files per folder.
+        #[arg(long)]
+        sample: Option<usize>,
+        /// Strict configurations only.
+        #[arg(long)]
+        strict_only: bool,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         #[command(flatten)]
         vocab: VocabArgs,
     },
@@ -450,6 +478,56 @@ fn run(cli: Cli) -> Result<(), String> {
             print!("{}", s.table());
             if s.invalidation_errors > 0 {
                 return Err(format!("{} invalid instances accepted", s.invalidation_errors));
+            }
+            Ok(())
+        }
+        Cmd::Walks { paths, walks, mutants, sample, strict_only, seed, vocab } => {
+            use grammask::net;
+            let paths: Vec<std::path::PathBuf> = if paths.is_empty() {
+                let root = std::env::var("GRAMMASK_SHARED_CORPORA").unwrap_or_else(|_| "../shared/corpora".into());
+                let v = net::corpus_folders(std::path::Path::new(&root));
+                if v.is_empty() {
+                    return Err(format!("no corpus folders under {root}; name folders or files"));
+                }
+                v
+            } else {
+                paths.iter().map(std::path::PathBuf::from).collect()
+            };
+            let mut subjects = Vec::new();
+            for p in &paths {
+                subjects.extend(net::subjects(p, sample)?);
+            }
+            let v = load_vocab(&vocab)?;
+            let opts = net::NetOptions { walks, mutants, lenient: !strict_only, seed, ..net::NetOptions::default() };
+            let t = Instant::now();
+            let bar = indicatif::ProgressBar::new(subjects.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} eta {eta}")
+                    .expect("template"),
+            );
+            let r = net::run_all(&subjects, &v, &opts, &|n| bar.set_position(n as u64));
+            bar.finish_and_clear();
+            for f in &r.failures {
+                println!("FAIL {f}");
+            }
+            if !r.short.is_empty() {
+                let v: Vec<String> = r.short.iter().take(12).map(|(l, c, n)| format!("{l} [{c}] {n}")).collect();
+                println!("short of finished walks (label [configuration] finished): {}", v.join(", "));
+            }
+            println!("slowest masks:");
+            for (ns, label, cfg, prefix) in r.slowest.iter().take(10) {
+                let p: String = prefix.chars().rev().take(80).collect::<Vec<_>>().into_iter().rev().collect();
+                println!("  {:.2} ms  {label} [{cfg}] after …{p:?}", *ns as f64 / 1e6);
+            }
+            println!(
+                "soundness net on {} over {}, {:.0} s",
+                v.name(),
+                paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+                t.elapsed().as_secs_f64()
+            );
+            println!("{}", r.summary());
+            if !r.failures.is_empty() {
+                return Err(format!("{} failures", r.failures.len()));
             }
             Ok(())
         }

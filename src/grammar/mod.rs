@@ -199,6 +199,9 @@ pub(crate) struct Grammar {
     /// Per machine: the bytes that may come right after it returns, in any
     /// caller (FOLLOW). Empty for the root (the document ends there).
     pub follow: Vec<[u64; 4]>,
+    /// Per explicit state: the fewest bytes that reach an accepting state
+    /// of its machine (computed at first use, see [`Grammar::exit_dist`]).
+    pub exit_dist: std::sync::OnceLock<Vec<u32>>,
 }
 
 impl Grammar {
@@ -278,6 +281,74 @@ impl Grammar {
         }
         self.counted.partition_point(|c| c.base <= s) - 1
     }
+    /// A lower bound on the bytes from state `s` to an accepting state of
+    /// its machine: exact for explicit states whose paths stay explicit,
+    /// and 0 for virtual states (counted strings) and the edges into them
+    /// count one byte. Computed once, at first use, by Knuth's
+    /// generalization of Dijkstra's algorithm (a call edge `s → (callee,
+    /// return)` costs the callee's distance plus the return state's, known
+    /// once both are final). `u32::MAX` for a state that cannot exit (none,
+    /// after trimming).
+    pub fn exit_dist(&self, s: u32) -> u32 {
+        if s >= self.nreal {
+            return 0;
+        }
+        self.exit_dist.get_or_init(|| self.compute_exit_dist())[s as usize]
+    }
+
+    fn compute_exit_dist(&self) -> Vec<u32> {
+        use std::cmp::Reverse;
+        let n = self.nreal as usize;
+        let mut dist = vec![u32::MAX; n];
+        let mut fin = vec![false; n];
+        let mut by_byte: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut by_call: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+        let mut heap = std::collections::BinaryHeap::new();
+        for s in 0..n {
+            if self.accept[s] {
+                heap.push(Reverse((0u32, s as u32)));
+            }
+            let (row, map) = self.rows[s];
+            let width = self.class_maps[map as usize].iter().copied().max().map_or(0, |m| m as usize + 1);
+            for &t in &self.trans[row as usize..row as usize + width] {
+                if t == DEAD {
+                    continue;
+                }
+                if t >= self.nreal {
+                    heap.push(Reverse((1, s as u32)));
+                } else {
+                    by_byte[t as usize].push(s as u32);
+                }
+            }
+            for &(cs, r) in self.calls(s as u32) {
+                for (a, other) in [(cs, r), (r, cs)] {
+                    if a < self.nreal {
+                        by_call[a as usize].push((s as u32, other));
+                    }
+                }
+            }
+        }
+        while let Some(Reverse((d, s))) = heap.pop() {
+            if fin[s as usize] {
+                continue;
+            }
+            fin[s as usize] = true;
+            dist[s as usize] = d;
+            for &p in &by_byte[s as usize] {
+                if !fin[p as usize] {
+                    heap.push(Reverse((d.saturating_add(1), p)));
+                }
+            }
+            for &(p, other) in &by_call[s as usize] {
+                let od = if other >= self.nreal { Some(0) } else { fin[other as usize].then(|| dist[other as usize]) };
+                if let (Some(od), false) = (od, fin[p as usize]) {
+                    heap.push(Reverse((d.saturating_add(od), p)));
+                }
+            }
+        }
+        dist
+    }
+
     /// Explicit (non-virtual) states; virtual ids start here.
     pub fn num_states(&self) -> usize {
         self.accept.len()
@@ -383,6 +454,7 @@ impl GrammarBuilder {
             counted: Vec::new(),
             reach_reps: Default::default(),
             map_reach_reps: Vec::new(),
+            exit_dist: Default::default(),
             follow: Vec::new(),
         };
         // Calls recorded as (machine id, return state) until all starts are known.
