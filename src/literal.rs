@@ -108,9 +108,17 @@ impl Eval<'_> {
         Some(lexer::dfa_matches(&d, s.as_bytes()))
     }
 
-    /// ECMA-262 search semantics.
+    /// ECMA-262 search semantics: a match under every reading is certain,
+    /// so is a miss under every reading; a string that validators read
+    /// differently (`\s`) is not decided.
     fn pattern(&self, p: &str, s: &str) -> Option<bool> {
-        self.matches(&strings::ecma_search(p).ok()?, s)
+        if self.matches(&strings::ecma_search(p, strings::Reading::Under).ok()?, s)? {
+            return Some(true);
+        }
+        if !self.matches(&strings::ecma_search(p, strings::Reading::Over).ok()?, s)? {
+            return Some(false);
+        }
+        None
     }
 
     /// Whether `v` satisfies `schema` (see module docs).

@@ -128,9 +128,19 @@ impl Oracle {
     /// Builds both validators; `Err` when either refuses the schema (then
     /// the schema cannot be judged and the net skips it, counted).
     pub fn new(schema: &Value) -> Result<Oracle, String> {
-        let js = std::panic::catch_unwind(|| jsonschema::options().should_validate_formats(true).build(schema))
-            .map_err(|_| "jsonschema panicked".to_string())?
-            .map_err(|e| format!("jsonschema: {e}"))?;
+        // `contentMediaType`/`contentEncoding` are annotations (2019-09 on;
+        // optional in draft 7); grammask does not assert them, and the
+        // `jsonschema` crate would on draft 6/7 schemas: judged as the
+        // specification's current drafts read them.
+        let js = std::panic::catch_unwind(|| {
+            jsonschema::options()
+                .should_validate_formats(true)
+                .without_content_media_type_support("application/json")
+                .without_content_encoding_support("base64")
+                .build(schema)
+        })
+        .map_err(|_| "jsonschema panicked".to_string())?
+        .map_err(|e| format!("jsonschema: {e}"))?;
         let mut c = boon::Compiler::new();
         c.enable_format_assertions();
         let loc = "http://grammask.invalid/schema.json";
@@ -155,7 +165,11 @@ impl Oracle {
 }
 
 /// The schema with each relaxed keyword removed where it was reported:
-/// what a lenient grammar promises to enforce. `None` when a relaxation's
+/// what a lenient grammar promises to enforce. The compiler shares one
+/// machine between equal subschemas and merges a `$ref` target into the
+/// schema beside it, so a relaxation reported at one place holds at every
+/// subschema equal to the one there and at the targets of its `$ref`s;
+/// the keyword is removed from those too. `None` when a relaxation's
 /// pointer or keyword is not in the document (then it cannot be judged).
 pub fn without_relaxations(schema: &Value, relaxations: &[Relaxation]) -> Option<Value> {
     let mut s = schema.clone();
@@ -165,9 +179,51 @@ pub fn without_relaxations(schema: &Value, relaxations: &[Relaxation]) -> Option
             continue;
         }
         seen.push((&r.pointer, &r.keyword));
-        s.pointer_mut(&r.pointer)?.as_object_mut()?.remove(&r.keyword)?;
+        let at = schema.pointer(&r.pointer)?;
+        at.as_object()?.get(&r.keyword)?;
+        let mut places = Vec::new();
+        equal_places(schema, at, &mut String::new(), &mut places);
+        // `$ref` targets merged into it, transitively.
+        let mut cur = at;
+        for _ in 0..16 {
+            let Some(t) = cur.get("$ref").and_then(|r| r.as_str()).and_then(|r| r.strip_prefix('#')) else { break };
+            let Some(target) = schema.pointer(t) else { break };
+            equal_places(schema, target, &mut String::new(), &mut places);
+            cur = target;
+        }
+        for p in places {
+            if let Some(m) = s.pointer_mut(&p).and_then(|v| v.as_object_mut()) {
+                m.remove(&r.keyword);
+            }
+        }
     }
     Some(s)
+}
+
+/// Pointers of every subschema of `v` equal to `target`.
+fn equal_places(v: &Value, target: &Value, at: &mut String, out: &mut Vec<String>) {
+    if v == target {
+        out.push(at.clone());
+    }
+    let len = at.len();
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                at.push('/');
+                at.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                equal_places(x, target, at, out);
+                at.truncate(len);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                at.push_str(&format!("/{i}"));
+                equal_places(x, target, at, out);
+                at.truncate(len);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// How hard the net pulls.

@@ -21,7 +21,11 @@ use crate::grammar::{Grammar, GrammarBuilder};
 use crate::lexer;
 use crate::merge;
 use crate::numbers;
-use crate::strings::{self, Lang, StringSpec};
+use crate::strings::{
+    self, Lang,
+    Reading::{Over, Under},
+    StringSpec,
+};
 use crate::subschema::{Kind, Sv, VKey, TRUE};
 use serde_json::{Map, Value};
 
@@ -213,6 +217,10 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
             .get("$schema")
             .and_then(|s| s.as_str())
             .is_some_and(|s| ["draft-03", "draft-04", "draft-06", "draft-07"].iter().any(|d| s.contains(d))),
+        draft4: root
+            .get("$schema")
+            .and_then(|s| s.as_str())
+            .is_some_and(|s| ["draft-03", "draft-04"].iter().any(|d| s.contains(d))),
     };
     let root_m = c.machine("value:".to_string(), || Job::Value(Sv::Doc(root), String::new()));
     while let Some((m, job)) = c.jobs.pop() {
@@ -273,6 +281,9 @@ struct SchemaCompiler<'a> {
     depth: usize,
     /// Draft 7 and earlier: keywords beside `$ref` are ignored.
     legacy_ref: bool,
+    /// Draft 4 and earlier: a number with a fraction (`2.0`) is no
+    /// integer, so integral literals are written without one.
+    draft4: bool,
 }
 
 fn ptr_push(ptr: &str, seg: &str) -> String {
@@ -1170,6 +1181,11 @@ impl<'a> SchemaCompiler<'a> {
                 if text.iter().any(|&b| b == b'e' || b == b'E') {
                     return nfa.lit(&text);
                 }
+                // Draft 4 reads `2.0` as no integer: an integral value is
+                // written as one.
+                if self.draft4 && !text.contains(&b'.') {
+                    return nfa.lit(&text);
+                }
                 let head = nfa.lit(&text);
                 let zeros = {
                     let x = nfa.state();
@@ -1252,15 +1268,18 @@ impl<'a> SchemaCompiler<'a> {
                 continue;
             }
             let ok = match (k, v) {
-                ("pattern", Value::String(s)) => match self.pattern_dfa(b.as_str().unwrap_or(""), ptr, "pattern")? {
-                    Some(d) => lexer::dfa_matches(&d, s.as_bytes()),
-                    None => true,
-                },
+                ("pattern", Value::String(s)) => {
+                    match self.pattern_dfa(b.as_str().unwrap_or(""), ptr, "pattern", Under)? {
+                        Some(d) => lexer::dfa_matches(&d, s.as_bytes()),
+                        None => true,
+                    }
+                }
                 ("x-grammask-patterns" | "x-grammask-not-patterns", Value::String(s)) => {
                     let neg = k == "x-grammask-not-patterns";
                     let mut all = true;
                     for p in b.as_array().into_iter().flatten().filter_map(|p| p.as_str()) {
-                        if let Some(d) = self.pattern_dfa(p, ptr, if neg { "not" } else { "pattern" })? {
+                        let (kw, reading) = if neg { ("not", Over) } else { ("pattern", Under) };
+                        if let Some(d) = self.pattern_dfa(p, ptr, kw, reading)? {
                             all &= lexer::dfa_matches(&d, s.as_bytes()) != neg;
                         }
                     }
@@ -1412,7 +1431,7 @@ impl<'a> SchemaCompiler<'a> {
                 return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "pattern must be a string")
                     .with_keyword("pattern"));
             };
-            match strings::ecma_search(p) {
+            match strings::ecma_search(p, Under) {
                 Ok(hir) => {
                     spec.must.push(self.dfa(&hir, ptr, "pattern")?.into());
                     key.push_str(&format!(":p{p:?}"));
@@ -1426,7 +1445,7 @@ impl<'a> SchemaCompiler<'a> {
             let ps: Vec<&str> = v.as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
             for p in ps {
                 let shown = if neg { "not" } else { "pattern" };
-                match strings::ecma_search(p) {
+                match strings::ecma_search(p, if neg { Over } else { Under }) {
                     Ok(hir) => {
                         let d = self.dfa(&hir, ptr, shown)?;
                         if neg {
@@ -1587,9 +1606,16 @@ impl<'a> SchemaCompiler<'a> {
         Ok(())
     }
 
-    /// Decoded-string DFA for a `patternProperties` key (search semantics).
-    fn pattern_dfa(&mut self, p: &str, ptr: &str, kw: &str) -> Result<Option<lexer::Dfa>, CompileError> {
-        match strings::ecma_search(p) {
+    /// Decoded-string DFA of a pattern's search, read as `reading` says
+    /// (`Under` where matches are allowed, `Over` where non-matches are).
+    fn pattern_dfa(
+        &mut self,
+        p: &str,
+        ptr: &str,
+        kw: &str,
+        reading: strings::Reading,
+    ) -> Result<Option<lexer::Dfa>, CompileError> {
+        match strings::ecma_search(p, reading) {
             Ok(hir) => Ok(Some(self.dfa(&hir, ptr, kw)?)),
             Err(e) => {
                 self.unsupported(ptr, kw, &format!("cannot translate pattern {p:?}: {e}"))?;
@@ -1619,7 +1645,7 @@ impl<'a> SchemaCompiler<'a> {
         for (k, v) in m {
             match k.as_str() {
                 "pattern" => {
-                    if let Some(d) = self.pattern_dfa(v.as_str().unwrap_or(""), &ptr, "pattern")? {
+                    if let Some(d) = self.pattern_dfa(v.as_str().unwrap_or(""), &ptr, "pattern", Under)? {
                         must.push(d);
                     }
                 }
@@ -1644,7 +1670,7 @@ impl<'a> SchemaCompiler<'a> {
                         _ => None,
                     };
                     if kws.len() == 1 && kws[0] == "pattern" {
-                        if let Some(d) = self.pattern_dfa(sub["pattern"].as_str().unwrap_or(""), &ptr, "not")? {
+                        if let Some(d) = self.pattern_dfa(sub["pattern"].as_str().unwrap_or(""), &ptr, "not", Over)? {
                             must_not.push(d);
                         }
                     } else if let (1, Some(lits)) = (kws.len(), lits) {
@@ -1729,7 +1755,19 @@ impl<'a> SchemaCompiler<'a> {
                 self.unsupported(ptr, "patternProperties", "more than 4 patterns")?;
             } else {
                 for p in pp.keys() {
-                    if let Some(d) = self.pattern_dfa(p, ptr, "patternProperties")? {
+                    // A key's region is decided both ways (matching keys
+                    // take the pattern's schema, the rest the additional
+                    // one), so a pattern that validators read differently
+                    // (`\s`, `\S`) cannot be enforced for all of them.
+                    if strings::translate_ecma(p, Under).ok() != strings::translate_ecma(p, Over).ok() {
+                        self.unsupported(
+                            ptr,
+                            "patternProperties",
+                            &format!("pattern {p:?} uses \\s or \\S, whose characters validators disagree on"),
+                        )?;
+                        continue;
+                    }
+                    if let Some(d) = self.pattern_dfa(p, ptr, "patternProperties", Under)? {
                         let s = sv.part(|v| v.get("patternProperties")?.get(p.as_str())).expect("a pattern's schema");
                         patterns.push((d, s, ptr_push(&ptr_push(ptr, "patternProperties"), p), p.clone()));
                     }

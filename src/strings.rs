@@ -762,9 +762,9 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
 
 /// A JSON Schema `pattern` with its search semantics (matches anywhere in
 /// the value), as a regex over the whole decoded value.
-pub(crate) fn ecma_search(p: &str) -> Result<regex_syntax::hir::Hir, String> {
+pub(crate) fn ecma_search(p: &str, reading: Reading) -> Result<regex_syntax::hir::Hir, String> {
     use regex_syntax::hir::{Class, Hir};
-    let inner = trim_ends(translate_ecma(p).and_then(|t| crate::lexer::parse(&t))?, true, true);
+    let inner = trim_ends(translate_ecma(p, reading).and_then(|t| crate::lexer::parse(&t))?, true, true);
     let any = || {
         Hir::repetition(regex_syntax::hir::Repetition {
             min: 0,
@@ -811,139 +811,256 @@ fn trim_ends(h: regex_syntax::hir::Hir, front: bool, back: bool) -> regex_syntax
     }
 }
 
+/// Which way a translation may err where validators read a pattern
+/// differently (`\s`: ECMA-262, the Rust `regex` crate and `boon` each have
+/// their own set of space characters). `Under` matches only what every
+/// reading matches: for `pattern`, whose matches are allowed. `Over`
+/// matches whatever some reading matches: for `not` of a pattern, whose
+/// non-matches are allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reading {
+    Under,
+    Over,
+}
+
+impl Reading {
+    fn flip(self) -> Reading {
+        match self {
+            Reading::Under => Reading::Over,
+            Reading::Over => Reading::Under,
+        }
+    }
+    /// The class items of `\s` under this reading. Every reading holds
+    /// `\t \n \v \f \r`, space, U+00A0, U+2003 and U+2029; ECMA-262 and the
+    /// `regex` crate add the other Unicode spaces (U+1680, U+2000–U+200A,
+    /// U+2028, U+202F, U+205F, U+3000), `regex` U+0085, ECMA and `boon`
+    /// U+FEFF.
+    fn space(self) -> &'static str {
+        match self {
+            Reading::Under => r"\t\n\x0B\x0C\r \xA0\x{2003}\x{2029}",
+            Reading::Over => {
+                r"\t\n\x0B\x0C\r \x{85}\xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}\x{FEFF}"
+            }
+        }
+    }
+}
+
+/// One ECMA class atom: a character (may end a range) or a set.
+enum Atom {
+    Char(char),
+    Set(String),
+}
+
+/// Reads an escape after `\` at `chars[i]` (the letter), in or out of a
+/// class; returns the atom and the index after it.
+fn ecma_escape(chars: &[char], mut i: usize, in_class: bool, r: Reading) -> Result<(Atom, usize), String> {
+    let Some(&n) = chars.get(i) else {
+        return Err("trailing backslash".into());
+    };
+    i += 1;
+    let set = |s: &str| Atom::Set(s.to_string());
+    let atom = match n {
+        'd' => set("0-9"),
+        'D' => set("[^0-9]"),
+        'w' => set("0-9A-Za-z_"),
+        'W' => set("[^0-9A-Za-z_]"),
+        's' => set(r.space()),
+        // Not a space in the reading: the complement of the other side.
+        'S' => Atom::Set(format!("[^{}]", r.flip().space())),
+        'b' if in_class => Atom::Char('\u{8}'),
+        'b' | 'B' => return Err("word boundary inside a class".into()),
+        '1'..='9' => return Err("backreference".into()),
+        'c' => return Err("control escape \\c".into()),
+        'k' => return Err("named backreference".into()),
+        'u' => {
+            let (hex, next) = if chars.get(i) == Some(&'{') {
+                let end = chars[i..].iter().position(|&x| x == '}').ok_or("bad \\u{")?;
+                (chars[i + 1..i + end].iter().collect::<String>(), i + end + 1)
+            } else {
+                (chars.get(i..i + 4).ok_or("bad \\u escape")?.iter().collect::<String>(), i + 4)
+            };
+            if hex.is_empty() || !hex.chars().all(|h| h.is_ascii_hexdigit()) {
+                return Err("bad \\u escape".into());
+            }
+            i = next;
+            let v = u32::from_str_radix(&hex, 16).map_err(|_| "bad \\u escape")?;
+            // A lone surrogate never occurs in a decoded JSON string.
+            Atom::Char(char::from_u32(v).ok_or("\\u escape of a surrogate")?)
+        }
+        'x' => {
+            let hex: String = chars.get(i..i + 2).ok_or("bad \\x escape")?.iter().collect();
+            i += 2;
+            Atom::Char(char::from_u32(u32::from_str_radix(&hex, 16).map_err(|_| "bad \\x escape")?).expect("byte"))
+        }
+        'n' => Atom::Char('\n'),
+        'r' => Atom::Char('\r'),
+        't' => Atom::Char('\t'),
+        'f' => Atom::Char('\u{c}'),
+        'v' => Atom::Char('\u{b}'),
+        '0' => Atom::Char('\0'),
+        'p' | 'P' => {
+            let mut t = format!("\\{n}");
+            if chars.get(i) == Some(&'{') {
+                let end = chars[i..].iter().position(|&x| x == '}').ok_or("bad \\p{")?;
+                t.extend(&chars[i..=i + end]);
+                i += end + 1;
+            } else {
+                t.push(*chars.get(i).ok_or("bad \\p")?);
+                i += 1;
+            }
+            Atom::Set(t)
+        }
+        c if c.is_ascii_alphanumeric() => return Err(format!("unknown escape \\{c}")),
+        // ECMA reads `\<` as `<`; Rust-based validators (the `regex` crate:
+        // `jsonschema`, `boon`) as a word boundary. No sound reading.
+        '<' | '>' if !in_class => {
+            return Err(format!("\\{n} is a literal to ECMA-262, a word boundary to Rust regexes"))
+        }
+        c => Atom::Char(c), // identity escape of punctuation
+    };
+    Ok((atom, i))
+}
+
+/// A character as a regex-syntax class member or literal: `\x{..}` for
+/// everything but ASCII letters and digits, so that no character of the
+/// pattern is read as syntax (`-`, `&&`, `~~`, `[` inside a class).
+fn lit(c: char) -> String {
+    if c.is_ascii_alphanumeric() {
+        c.to_string()
+    } else {
+        format!("\\x{{{:X}}}", c as u32)
+    }
+}
+
+/// Translates an ECMA class starting after its `[` at `chars[i]`; returns
+/// the regex-syntax class and the index after its `]`. ECMA reads `a-b` as
+/// a range only between two characters (`\d-x` is three members), `-` at
+/// either end as itself, and `[` as itself.
+fn ecma_class(chars: &[char], mut i: usize, r: Reading) -> Result<(String, usize), String> {
+    let negated = chars.get(i) == Some(&'^');
+    if negated {
+        i += 1;
+    }
+    // Members of a negated class are complemented: read them the other way.
+    let mr = if negated { r.flip() } else { r };
+    let mut items = String::new();
+    let atom = |i: usize| -> Result<(Atom, usize), String> {
+        match chars.get(i) {
+            None => Err("unterminated character class".into()),
+            Some('\\') => ecma_escape(chars, i + 1, true, mr),
+            Some(&c) => Ok((Atom::Char(c), i + 1)),
+        }
+    };
+    loop {
+        match chars.get(i) {
+            None => return Err("unterminated character class".into()),
+            Some(']') => break,
+            // ECMA reads these as members; Rust-based validators as a
+            // nested class or a set operation. No sound reading.
+            Some('[') => return Err("`[` inside a class: a member to ECMA-262, a nested class to Rust regexes".into()),
+            Some(&c @ ('-' | '&' | '~')) if chars.get(i + 1) == Some(&c) => {
+                return Err(format!("`{c}{c}` inside a class: members to ECMA-262, a set operation to Rust regexes"))
+            }
+            _ => {}
+        }
+        let (a, next) = atom(i)?;
+        i = next;
+        if chars.get(i) == Some(&'-') && chars.get(i + 1) == Some(&'-') {
+            return Err("`--` inside a class: a range to ECMA-262, a set difference to Rust regexes".into());
+        }
+        let range_end = chars.get(i) == Some(&'-') && chars.get(i + 1).is_some_and(|&c| c != ']');
+        if range_end {
+            let (b, next) = atom(i + 1)?;
+            match (&a, &b) {
+                (Atom::Char(x), Atom::Char(y)) => {
+                    if x > y {
+                        return Err("class range out of order".into());
+                    }
+                    items.push_str(&format!("{}-{}", lit(*x), lit(*y)));
+                    i = next;
+                    continue;
+                }
+                _ => {
+                    // Annex B: a set beside `-` makes the `-` a member.
+                    for m in [&a, &Atom::Char('-'), &b] {
+                        match m {
+                            Atom::Char(c) => items.push_str(&lit(*c)),
+                            Atom::Set(s) => items.push_str(s),
+                        }
+                    }
+                    i = next;
+                    continue;
+                }
+            }
+        }
+        match a {
+            Atom::Char(c) => items.push_str(&lit(c)),
+            Atom::Set(s) => items.push_str(&s),
+        }
+    }
+    let out = match (negated, items.is_empty()) {
+        (false, true) => return Err("empty character class".into()),
+        (true, true) => r"(?s:.)".to_string(),
+        (false, false) => format!("[{items}]"),
+        (true, false) => format!("[^{items}]"),
+    };
+    Ok((out, i + 1))
+}
+
 /// Translates an ECMA-262 regex (JSON Schema `pattern`) into regex-syntax
-/// syntax, or says why it cannot be.
+/// syntax under `reading` (see [`Reading`]), or says why it cannot be.
 ///
-/// Differences handled: `\d` `\w` are ASCII in ECMA; `\s` is given the
-/// characters both dialects agree on (so the result is never larger than
-/// either reading); `.` excludes ECMA line terminators; `[^]` is any
-/// character; `\/` and other identity escapes. Refused: lookaround,
-/// backreferences, `\c`, Unicode property escapes are kept as they are.
-pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
-    const S: &str = r"\t\n\x0B\x0C\r \xA0\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000}";
+/// Differences handled: `\d` `\w` are ASCII in ECMA; `\s`/`\S` per
+/// [`Reading`]; `.` excludes ECMA line terminators; classes are read by
+/// ECMA's rules (ranges between characters only, `[` a member, no set
+/// operations) and every non-alphanumeric member written as `\x{..}`;
+/// `[^]` is any character, `[]` nothing; `\/` and other identity escapes.
+/// Refused: lookaround, backreferences, `\c`. Unicode property escapes are
+/// kept as they are.
+pub(crate) fn translate_ecma(p: &str, reading: Reading) -> Result<String, String> {
     let chars: Vec<char> = p.chars().collect();
     let mut out = String::new();
     let mut i = 0;
-    let mut in_class = false;
     while i < chars.len() {
         let c = chars[i];
         match c {
             '\\' => {
-                let Some(&n) = chars.get(i + 1) else {
-                    return Err("trailing backslash".into());
-                };
-                i += 2;
-                match n {
-                    'd' => out.push_str(if in_class { "0-9" } else { "[0-9]" }),
-                    'D' => {
-                        if in_class {
-                            return Err("\\D inside a character class".into());
-                        }
-                        out.push_str("[^0-9]")
-                    }
-                    'w' => out.push_str(if in_class { "0-9A-Za-z_" } else { "[0-9A-Za-z_]" }),
-                    'W' => {
-                        if in_class {
-                            return Err("\\W inside a character class".into());
-                        }
-                        out.push_str("[^0-9A-Za-z_]")
-                    }
-                    's' => {
-                        if in_class {
-                            out.push_str(S)
-                        } else {
-                            out.push_str(&format!("[{S}]"))
-                        }
-                    }
-                    'S' => {
-                        if in_class {
-                            return Err("\\S inside a character class".into());
-                        }
-                        // Not whitespace in either dialect.
-                        out.push_str(&format!("[^{S}\\x{{85}}\\x{{FEFF}}]"))
-                    }
-                    'b' if !in_class => out.push_str(r"(?-u:\b)"),
-                    'B' if !in_class => out.push_str(r"(?-u:\B)"),
-                    'b' => out.push_str(r"\x08"),
-                    '1'..='9' => return Err("backreference".into()),
-                    'c' => return Err("control escape \\c".into()),
-                    'k' => return Err("named backreference".into()),
-                    'u' => {
-                        // \uXXXX or \u{...}
-                        if chars.get(i) == Some(&'{') {
-                            let end = chars[i..].iter().position(|&x| x == '}').ok_or("bad \\u{")?;
-                            let hex: String = chars[i + 1..i + end].iter().collect();
-                            out.push_str(&format!("\\x{{{hex}}}"));
-                            i += end + 1;
-                        } else {
-                            let hex: String = chars.get(i..i + 4).ok_or("bad \\u escape")?.iter().collect();
-                            if !hex.chars().all(|h| h.is_ascii_hexdigit()) {
-                                return Err("bad \\u escape".into());
-                            }
-                            out.push_str(&format!("\\x{{{hex}}}"));
-                            i += 4;
-                        }
-                    }
-                    'x' => {
-                        let hex: String = chars.get(i..i + 2).ok_or("bad \\x escape")?.iter().collect();
-                        out.push_str(&format!("\\x{{{hex}}}"));
+                match chars.get(i + 1) {
+                    Some('b') => {
+                        out.push_str(r"(?-u:\b)");
                         i += 2;
                     }
-                    'n' | 'r' | 't' | 'f' | 'v' | '0' => out.push_str(match n {
-                        'n' => r"\n",
-                        'r' => r"\r",
-                        't' => r"\t",
-                        'f' => r"\x0C",
-                        'v' => r"\x0B",
-                        _ => r"\x00",
-                    }),
-                    'p' | 'P' => {
-                        out.push('\\');
-                        out.push(n);
+                    Some('B') => {
+                        out.push_str(r"(?-u:\B)");
+                        i += 2;
                     }
-                    c if c.is_ascii_alphanumeric() => return Err(format!("unknown escape \\{c}")),
-                    c => {
-                        // identity escape of punctuation
-                        out.push_str(&regex_syntax::escape(&c.to_string()));
+                    _ => {
+                        let (a, next) = ecma_escape(&chars, i + 1, false, reading)?;
+                        match a {
+                            Atom::Char(c) => out.push_str(&lit(c)),
+                            Atom::Set(s) if s.starts_with('[') || s.starts_with("\\p") || s.starts_with("\\P") => {
+                                out.push_str(&s)
+                            }
+                            Atom::Set(s) => out.push_str(&format!("[{s}]")),
+                        }
+                        i = next;
                     }
                 }
                 continue;
             }
-            '[' if !in_class => {
-                if chars.get(i + 1) == Some(&'^') && chars.get(i + 2) == Some(&']') {
-                    out.push_str(r"(?s:.)");
-                    i += 3;
-                    continue;
-                }
-                if chars.get(i + 1) == Some(&']') {
-                    return Err("empty character class".into());
-                }
-                in_class = true;
-                out.push('[');
-                if chars.get(i + 1) == Some(&'^') {
-                    out.push('^');
-                    i += 1;
-                }
-                i += 1;
+            '[' => {
+                let (cls, next) = ecma_class(&chars, i + 1, reading)?;
+                out.push_str(&cls);
+                i = next;
                 continue;
             }
-            '[' => out.push_str(r"\["),
-            ']' if in_class => {
-                in_class = false;
-                out.push(']');
-            }
-            '.' if !in_class => out.push_str(r"[^\n\r\x{2028}\x{2029}]"),
-            '(' if !in_class && chars.get(i + 1) == Some(&'?') => match chars.get(i + 2) {
+            '.' => out.push_str(r"[^\n\r\x{2028}\x{2029}]"),
+            '(' if chars.get(i + 1) == Some(&'?') => match chars.get(i + 2) {
                 Some('=') | Some('!') => return Err("lookahead".into()),
                 Some('<') if matches!(chars.get(i + 3), Some('=') | Some('!')) => return Err("lookbehind".into()),
                 _ => out.push('('),
             },
-            '&' | '~' | '-' if in_class && chars.get(i + 1) == Some(&c) => {
-                // regex-syntax reads `&&`, `~~`, `--` as set operations
-                out.push('\\');
-                out.push(c);
-            }
-            '{' if !in_class => {
+            '{' => {
                 // A `{` that does not start a valid quantifier is a literal.
                 let rest: String = chars[i..].iter().collect();
                 let ok = rest.find('}').map(|e| {
@@ -962,18 +1079,16 @@ pub(crate) fn translate_ecma(p: &str) -> Result<String, String> {
                     out.push_str(r"\{");
                 }
             }
-            '}' if !in_class => {
+            '}' => {
                 // balanced with a quantifier `{` above only if one is open
                 let open = out.rfind('{').is_some_and(|p| !out[..p].ends_with('\\') && !out[p..].contains('}'));
                 out.push_str(if open { "}" } else { r"\}" });
             }
-            '#' | ' ' if in_class => out.push_str(&regex_syntax::escape(&c.to_string())),
+            ']' => out.push_str(r"\]"),
+            '#' | ' ' | '&' | '~' | '-' => out.push_str(&lit(c)),
             c => out.push(c),
         }
         i += 1;
-    }
-    if in_class {
-        return Err("unterminated character class".into());
     }
     Ok(out)
 }
@@ -1140,9 +1255,9 @@ mod tests {
             inputs.extend(layer.iter().cloned());
         }
         for p in patterns {
-            let t = translate_ecma(p).unwrap();
+            let t = translate_ecma(p, Reading::Under).unwrap();
             let plain = compile_hir(&parse(&format!("(?s:.)*(?:{t})(?s:.)*")).unwrap(), 1 << 22).unwrap();
-            let trimmed = compile_hir(&ecma_search(p).unwrap(), 1 << 22).unwrap();
+            let trimmed = compile_hir(&ecma_search(p, Reading::Under).unwrap(), 1 << 22).unwrap();
             for w in &inputs {
                 assert_eq!(
                     crate::lexer::dfa_matches(&plain, w),
@@ -1152,9 +1267,9 @@ mod tests {
                 );
             }
         }
-        let t = translate_ecma(patterns[0]).unwrap();
+        let t = translate_ecma(patterns[0], Reading::Under).unwrap();
         let plain = compile_hir(&parse(&format!("(?s:.)*(?:{t})(?s:.)*")).unwrap(), 1 << 24).unwrap();
-        let trimmed = compile_hir(&ecma_search(patterns[0]).unwrap(), 1 << 24).unwrap();
+        let trimmed = compile_hir(&ecma_search(patterns[0], Reading::Under).unwrap(), 1 << 24).unwrap();
         assert!(
             trimmed.memory_usage() * 10 < plain.memory_usage(),
             "{} vs {}",
@@ -1241,7 +1356,7 @@ mod tests {
             (r"\/x", "/x", "x"),
             (r"^[^]$", "\n", ""),
         ] {
-            let t = translate_ecma(p).unwrap();
+            let t = translate_ecma(p, Reading::Under).unwrap();
             let dfa = compile_hir(&parse(&format!("(?s:.)*(?:{t})(?s:.)*")).unwrap(), 1 << 22).unwrap();
             let spec = StringSpec { must: vec![dfa.into()], ..Default::default() };
             let table = build(&spec, 100_000).unwrap();
@@ -1249,8 +1364,51 @@ mod tests {
             assert!(run(&table, lit(yes).as_bytes()), "{p} -> {t} should match {yes:?}");
             assert!(!run(&table, lit(no).as_bytes()), "{p} -> {t} should not match {no:?}");
         }
-        for bad in [r"(?=a)", r"(a)\1", r"(?<!a)b", r"[a"] {
-            assert!(translate_ecma(bad).is_err(), "{bad}");
+        // Classes by ECMA's rules, and `\s` read both ways.
+        let cases: &[(&str, Reading, &[&str], &[&str])] = &[
+            ("^[\"-\\-]$", Reading::Under, &["\"", "#", "-"], &[">", ".", "a"]),
+            ("^[a-]$", Reading::Under, &["a", "-"], &["b"]),
+            ("^[-a]$", Reading::Under, &["a", "-"], &["b"]),
+            ("^[\\d-x]$", Reading::Under, &["5", "-", "x"], &["a"]),
+            ("^[a&b~]$", Reading::Under, &["a", "&", "b", "~"], &["c"]),
+            ("^[\\--/]$", Reading::Under, &["-", ".", "/"], &["a", ","]),
+            ("^[\\[a]$", Reading::Under, &["[", "a"], &["]"]),
+            ("^[^]$", Reading::Under, &["\n", "x"], &[""]),
+            ("^\\s$", Reading::Under, &[" ", "\t", "\u{2003}"], &["\u{1680}", "\u{3000}", "\u{feff}", "a"]),
+            ("^\\s$", Reading::Over, &[" ", "\u{1680}", "\u{3000}", "\u{feff}", "\u{85}"], &["a"]),
+            ("^[^\\s]$", Reading::Under, &["a"], &[" ", "\u{1680}", "\u{feff}"]),
+            ("^\\S$", Reading::Under, &["a"], &[" ", "\u{1680}", "\u{feff}", "\u{85}"]),
+            ("^\\S$", Reading::Over, &["a", "\u{1680}"], &[" ", "\u{2003}"]),
+            ("^[\\S]$", Reading::Under, &["a"], &[" ", "\u{3000}"]),
+            ("^a{2}}$", Reading::Under, &["aa}"], &["a}"]),
+        ];
+        for &(p, reading, yes, no) in cases {
+            let t = translate_ecma(p, reading).unwrap();
+            let dfa = compile_hir(&parse(&format!("(?:{t})")).unwrap(), 1 << 22).unwrap();
+            for y in yes {
+                assert!(crate::lexer::dfa_matches(&dfa, y.as_bytes()), "{p} ({reading:?}) -> {t} should match {y:?}");
+            }
+            for n in no {
+                assert!(
+                    !crate::lexer::dfa_matches(&dfa, n.as_bytes()),
+                    "{p} ({reading:?}) -> {t} should not match {n:?}"
+                );
+            }
+        }
+        for bad in [
+            r"(?=a)",
+            r"(a)\1",
+            r"(?<!a)b",
+            r"[a",
+            r"[z-a]",
+            "[\"--\u{ad}]",
+            r"[a&&b]",
+            r"[a~~b]",
+            r"[--/]",
+            r"[[a]",
+            r"^.+\<.+@.+\>$",
+        ] {
+            assert!(translate_ecma(bad, Reading::Under).is_err(), "{bad}");
         }
     }
 }

@@ -505,7 +505,13 @@ fn run(cli: Cli) -> Result<(), String> {
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed_precise} eta {eta}")
                     .expect("template"),
             );
-            let r = net::run_all(&subjects, &v, &opts, &|n| bar.set_position(n as u64));
+            let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let r = net::run_all(&subjects, &v, &opts, &|n| {
+                bar.set_position(n as u64);
+                if !tty && n % 1000 == 0 {
+                    eprintln!("{n}/{} subjects, {:.0} s", subjects.len(), t.elapsed().as_secs_f64());
+                }
+            });
             bar.finish_and_clear();
             for f in &r.failures {
                 println!("FAIL {f}");
