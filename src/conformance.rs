@@ -368,7 +368,8 @@ fn reorder(root: &Value, schema: &Value, data: &Value, depth: usize) -> Value {
     }
 }
 
-fn draft_uri(path: &Path) -> Option<&'static str> {
+/// The `$schema` URI a test-suite folder (`draft7`, `draft2020-12`) names.
+pub(crate) fn draft_uri(path: &Path) -> Option<&'static str> {
     let p = path.to_string_lossy();
     if p.contains("draft7") {
         Some("http://json-schema.org/draft-07/schema#")

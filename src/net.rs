@@ -89,7 +89,7 @@ fn file_subjects(root: &Path, f: &Path) -> Result<Vec<Subject>, String> {
             vec![Subject { label, schema: m["schema"].clone(), valid: valid_of(&m["tests"]) }]
         }
         Value::Array(groups) if groups.iter().all(|g| g.get("schema").is_some() && g.get("tests").is_some()) => {
-            let draft = draft_uri(f);
+            let draft = crate::conformance::draft_uri(f);
             groups
                 .iter()
                 .enumerate()
@@ -104,17 +104,6 @@ fn file_subjects(root: &Path, f: &Path) -> Result<Vec<Subject>, String> {
         }
         _ => vec![Subject { label, schema: v, valid: vec![] }],
     })
-}
-
-fn draft_uri(path: &Path) -> Option<&'static str> {
-    let p = path.to_string_lossy();
-    if p.contains("draft7") {
-        Some("http://json-schema.org/draft-07/schema#")
-    } else if p.contains("draft2020-12") {
-        Some("https://json-schema.org/draft/2020-12/schema")
-    } else {
-        None
-    }
 }
 
 /// Two independent validators of one schema, formats asserted.
