@@ -339,7 +339,7 @@ impl NetReport {
         self.mask_nanos.extend(o.mask_nanos);
         self.compile_ms.extend(o.compile_ms);
         self.slowest.extend(o.slowest);
-        self.slowest.sort_by(|a, b| b.0.cmp(&a.0));
+        self.slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
         self.slowest.truncate(keep_slowest);
     }
 
@@ -483,7 +483,7 @@ fn walk_config(
                 let prefix = String::from_utf8_lossy(&g.vocab().decode(&sample.tokens[..k])).into_owned();
                 slow.push((sample.mask_nanos[k], s.label.clone(), cname.to_string(), prefix));
             }
-            slow.sort_by(|a, b| b.0.cmp(&a.0));
+            slow.sort_by_key(|s| std::cmp::Reverse(s.0));
             slow.truncate(opts.slowest);
         }
         r.mask_nanos.extend(&sample.mask_nanos);
