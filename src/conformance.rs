@@ -368,6 +368,38 @@ fn reorder(root: &Value, schema: &Value, data: &Value, depth: usize) -> Value {
     }
 }
 
+/// The `.json` files of `dir` (with its subfolders when `recursive`),
+/// sorted.
+pub fn json_files(dir: &Path, recursive: bool) -> Result<Vec<std::path::PathBuf>, String> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))? {
+            let p = e.map_err(|e| e.to_string())?.path();
+            if p.is_dir() {
+                if recursive {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "json") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A deterministic sample of `n` files (every k-th), or all of them.
+pub fn sample_files(files: Vec<std::path::PathBuf>, n: Option<usize>) -> Vec<std::path::PathBuf> {
+    match n {
+        Some(n) if n < files.len() => {
+            let step = files.len() as f64 / n as f64;
+            (0..n).map(|i| files[(i as f64 * step) as usize].clone()).collect()
+        }
+        _ => files,
+    }
+}
+
 /// The `$schema` URI a test-suite folder (`draft7`, `draft2020-12`) names.
 pub(crate) fn draft_uri(path: &Path) -> Option<&'static str> {
     let p = path.to_string_lossy();

@@ -354,7 +354,7 @@ impl Matcher {
     /// `max_positions` expanded positions, or after termination. For a
     /// server that must end a generation within its token budget (force
     /// these bytes, then a stop token), and for walkers that must finish.
-    /// Work is bounded by `max_positions` × 256 byte steps.
+    /// Work is bounded by `max_positions` × (byte classes) steps.
     ///
     /// [`Grammar::exit_dist`]: crate::grammar::Grammar::exit_dist
     pub fn short_completion(&mut self, max_positions: usize) -> Option<Vec<u8>> {
@@ -387,6 +387,17 @@ impl Matcher {
         heap.push(Reverse((need(&self.stacks, &start), 0usize)));
         seen.insert(start.clone());
         nodes.push((start, usize::MAX, 0, 0));
+        // One byte per grammar-wide class: bytes of a class step every
+        // state alike, so the others would find the same positions.
+        let mut reps: Vec<u8> = Vec::with_capacity(g.nclasses);
+        let mut have = vec![false; g.nclasses];
+        for b in 0..=255u8 {
+            let c = g.classes[b as usize] as usize;
+            if !have[c] {
+                have[c] = true;
+                reps.push(b);
+            }
+        }
         let mut tmp = Vec::new();
         let mut expanded = 0;
         while let Some(Reverse((_, i))) = heap.pop() {
@@ -404,7 +415,7 @@ impl Matcher {
             if expanded > max_positions {
                 return None;
             }
-            for b in 0..=255u8 {
+            for &b in &reps {
                 tmp.clear();
                 let mut flags = StepFlags::default();
                 step(g, &mut self.stacks, &nodes[i].0, b, &mut tmp, &mut flags);
@@ -412,10 +423,11 @@ impl Matcher {
                     continue;
                 }
                 tmp.sort_unstable();
-                if seen.insert(tmp.clone()) {
+                if !seen.contains(&tmp) {
+                    seen.insert(tmp.clone());
                     let len = nodes[i].3 + 1;
                     heap.push(Reverse((len.saturating_add(need(&self.stacks, &tmp)), nodes.len())));
-                    nodes.push((tmp.clone(), i, b, len));
+                    nodes.push((std::mem::take(&mut tmp), i, b, len));
                 }
             }
         }

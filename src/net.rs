@@ -45,27 +45,11 @@ pub struct Subject {
 /// schema files, or one file of any of these kinds. Sorted by label;
 /// `sample` keeps every k-th file, deterministically.
 pub fn subjects(path: &Path, sample: Option<usize>) -> Result<Vec<Subject>, String> {
-    let mut files = Vec::new();
-    if path.is_dir() {
-        let mut stack = vec![path.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))? {
-                let p = e.map_err(|e| e.to_string())?.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "json") {
-                    files.push(p);
-                }
-            }
-        }
-        files.sort();
+    let files = if path.is_dir() {
+        crate::conformance::sample_files(crate::conformance::json_files(path, true)?, sample)
     } else {
-        files.push(path.to_path_buf());
-    }
-    if let Some(n) = sample.filter(|&n| n < files.len()) {
-        let step = files.len() as f64 / n as f64;
-        files = (0..n).map(|i| files[(i as f64 * step) as usize].clone()).collect();
-    }
+        vec![path.to_path_buf()]
+    };
     let mut out = Vec::new();
     for f in files {
         out.extend(file_subjects(path, &f)?);

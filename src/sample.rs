@@ -107,12 +107,12 @@ pub fn random_walk(m: &mut Matcher, rng: &mut Rng, max_tokens: usize) -> Result<
     for t in 0..vocab.size() as u32 {
         let b = vocab.token_bytes(t);
         if vocab.is_stop(t) {
-            stops[t as usize / 32] |= 1 << (t % 32);
+            crate::mask::set_bit(&mut stops, t);
         } else if b.len() <= 3
             && b.iter().any(|c| matches!(c, b'"' | b']' | b'}'))
             && !b.iter().any(|c| matches!(c, b'[' | b'{' | b',' | b':'))
         {
-            closing[t as usize / 32] |= 1 << (t % 32);
+            crate::mask::set_bit(&mut closing, t);
         }
     }
     let mut s = Sample { tokens: Vec::new(), terminated: false, mask_nanos: Vec::new() };

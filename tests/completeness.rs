@@ -151,3 +151,33 @@ fn generator_produces_valid_instances_for_most_schemas() {
     }
     assert!(ok * 10 >= corpus_schemas().len() * 8, "generator valid for only {ok} schemas");
 }
+
+#[test]
+fn short_completions_complete() {
+    // From a random prefix of every corpus schema, the bytes
+    // `short_completion` returns are accepted and leave a complete output.
+    let tok = cl100k();
+    let mut done = 0;
+    for (name, schema) in corpus_schemas() {
+        let g = grammar_for(tok, name, schema);
+        for seed in 0..4 {
+            let mut m = g.matcher();
+            let mut rng = Rng::new(seed);
+            let mut mask = vec![0u32; tok.vocab.mask_words()];
+            for _ in 0..rng.below(40) {
+                m.fill_next_token_bitmask(&mut mask).unwrap();
+                let allowed: Vec<u32> =
+                    grammask::allowed_tokens(&mask).into_iter().filter(|&t| !tok.vocab.is_stop(t)).collect();
+                if allowed.is_empty() {
+                    break;
+                }
+                m.accept_token(allowed[rng.below(allowed.len())]).unwrap();
+            }
+            let rest = m.short_completion(1 << 14).unwrap_or_else(|| panic!("{name}: no completion"));
+            m.accept_bytes(&rest).unwrap_or_else(|e| panic!("{name}: completion rejected: {e}"));
+            assert!(m.can_terminate(), "{name}: {:?} does not complete", String::from_utf8_lossy(m.output()));
+            done += 1;
+        }
+    }
+    assert!(done >= 100, "only {done} completions");
+}

@@ -254,37 +254,6 @@ fn encoder(v: &VocabArgs) -> Result<grammask::conformance::Encoder, String> {
     })
 }
 
-/// Files of `dir` (recursively for the test suite), sorted.
-fn json_files(dir: &str, recursive: bool) -> Result<Vec<std::path::PathBuf>, String> {
-    let mut out = Vec::new();
-    let mut stack = vec![std::path::PathBuf::from(dir)];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).map_err(|e| format!("cannot read {}: {e}", d.display()))? {
-            let p = e.map_err(|e| e.to_string())?.path();
-            if p.is_dir() {
-                if recursive {
-                    stack.push(p);
-                }
-            } else if p.extension().is_some_and(|x| x == "json") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Deterministic sample: every k-th file.
-fn sample_files(files: Vec<std::path::PathBuf>, n: Option<usize>) -> Vec<std::path::PathBuf> {
-    match n {
-        Some(n) if n < files.len() => {
-            let step = files.len() as f64 / n as f64;
-            (0..n).map(|i| files[(i as f64 * step) as usize].clone()).collect()
-        }
-        _ => files,
-    }
-}
-
 fn run_parallel<T: Send>(items: &[std::path::PathBuf], f: impl Fn(&std::path::Path) -> T + Sync) -> Vec<T> {
     use rayon::prelude::*;
     let bar = indicatif::ProgressBar::new(items.len() as u64);
@@ -379,7 +348,10 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Maskbench { dir, sample, failures, vocab } => {
             use grammask::conformance::{maskbench_config, maskbench_file, Summary};
-            let files = sample_files(json_files(&dir, false)?, sample);
+            let files = grammask::conformance::sample_files(
+                grammask::conformance::json_files(std::path::Path::new(&dir), false)?,
+                sample,
+            );
             let v = load_vocab(&vocab)?;
             let enc = encoder(&vocab)?;
             let cfg = maskbench_config();
@@ -436,7 +408,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::TestSuite { dir, failures, vocab } => {
             use grammask::conformance::{test_suite_file, Summary, SUITE_EXCLUDED};
-            let mut files = json_files(&dir, false)?;
+            let mut files = grammask::conformance::json_files(std::path::Path::new(&dir), false)?;
             files.retain(|p| {
                 let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 match SUITE_EXCLUDED.iter().find(|(n, _)| *n == name) {

@@ -304,13 +304,14 @@ impl Grammar {
         let mut by_byte: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut by_call: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
         let mut heap = std::collections::BinaryHeap::new();
+        let widths: Vec<usize> =
+            self.class_maps.iter().map(|m| m.iter().copied().max().map_or(0, |x| x as usize + 1)).collect();
         for s in 0..n {
             if self.accept[s] {
                 heap.push(Reverse((0u32, s as u32)));
             }
             let (row, map) = self.rows[s];
-            let width = self.class_maps[map as usize].iter().copied().max().map_or(0, |m| m as usize + 1);
-            for &t in &self.trans[row as usize..row as usize + width] {
+            for &t in &self.trans[row as usize..row as usize + widths[map as usize]] {
                 if t == DEAD {
                     continue;
                 }
