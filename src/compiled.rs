@@ -71,6 +71,8 @@ impl Compiler {
             virt,
             deps: DepCache::default(),
             config: self.config.clone(),
+            schema_digest: crate::digest::Digest::default().json(schema).hex(),
+            fingerprint: OnceLock::new(),
         }))
     }
 
@@ -100,6 +102,10 @@ pub struct CompiledGrammar {
     /// Results of dependent walks, shared by all matchers.
     pub(crate) deps: DepCache,
     pub(crate) config: Config,
+    /// Digest of the schema as given (members in canonical order).
+    schema_digest: String,
+    /// [`CompiledGrammar::fingerprint`], computed on first use.
+    fingerprint: OnceLock<String>,
 }
 
 /// Slots per page of [`VirtualMasks`].
@@ -159,6 +165,33 @@ impl CompiledGrammar {
     /// Keywords dropped in lenient mode (empty in strict mode).
     pub fn relaxations(&self) -> &[Relaxation] {
         &self.relaxations
+    }
+    /// A stable identifier (32 hex digits) of what constrains the output:
+    /// the schema (member order ignored), the configuration, the keywords
+    /// relaxed in lenient mode, and the vocabulary's
+    /// [digest](Vocabulary::digest). A server logs it with each request to
+    /// prove which schema was in force; equal fingerprints give equal masks.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use grammask::{Compiler, Vocabulary};
+    /// let vocab = Arc::new(Vocabulary::from_token_bytes(&["{", "}", "<eos>"], &[2]).unwrap());
+    /// let a = Compiler::new().compile_str(r#"{"type":"object","maxProperties":0}"#, vocab.clone()).unwrap();
+    /// let b = Compiler::new().compile_str(r#"{"maxProperties":0,"type":"object"}"#, vocab).unwrap();
+    /// assert_eq!(a.fingerprint(), b.fingerprint());
+    /// ```
+    pub fn fingerprint(&self) -> &str {
+        self.fingerprint.get_or_init(|| {
+            let mut d = crate::digest::Digest::default();
+            d.field(b"grammask-fingerprint-1")
+                .field(self.schema_digest.as_bytes())
+                .field(format!("{:?}", self.config).as_bytes())
+                .field(self.vocab.digest().as_bytes());
+            for r in &self.relaxations {
+                d.field(r.keyword.as_bytes()).field(r.pointer.as_bytes());
+            }
+            d.hex()
+        })
     }
     /// Number of automaton states.
     pub fn num_states(&self) -> usize {

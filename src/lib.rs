@@ -43,6 +43,7 @@
 mod cache;
 mod compiled;
 mod config;
+mod digest;
 pub mod conformance;
 mod error;
 #[doc(hidden)]
@@ -66,7 +67,7 @@ mod vocab;
 pub use compiled::{CompiledGrammar, Compiler};
 pub use config::{Config, Limits, PropertyOrder, Whitespace};
 pub use error::{CompileError, CompileErrorKind, MatchError, VocabError};
-pub use matcher::{apply_mask, fill_masks_batch, Matcher};
+pub use matcher::{apply_mask, fill_mask_rows, fill_masks_batch, Matcher};
 pub use sample::{allowed_tokens, random_walk, Rng, Sample};
 pub use schema::Relaxation;
 pub use vocab::{Tiktoken, TokTrie, TokenKind, Vocabulary};

@@ -464,24 +464,30 @@ impl Matcher {
 }
 
 /// Fills one mask per matcher in parallel (rayon). `masks` holds
-/// `matchers.len()` masks of `words` words each, back to back.
-pub fn fill_masks_batch(matchers: &mut [Matcher], masks: &mut [u32], words: usize) -> Vec<Result<(), MatchError>> {
+/// `matchers.len()` masks of `words` words each, back to back. The matchers
+/// may be owned (`&mut [Matcher]`) or borrowed (`&mut [&mut Matcher]`, as a
+/// server holding them in per-request slots has them).
+pub fn fill_masks_batch<M>(matchers: &mut [M], masks: &mut [u32], words: usize) -> Vec<Result<(), MatchError>>
+where
+    M: std::borrow::BorrowMut<Matcher> + Send,
+{
+    let mut rows: Vec<(&mut Matcher, &mut [u32])> =
+        matchers.iter_mut().map(|m| m.borrow_mut()).zip(masks.chunks_mut(words.max(1))).collect();
+    fill_mask_rows(&mut rows)
+}
+
+/// Fills each row's mask from its matcher, in parallel (rayon): the
+/// general form of [`fill_masks_batch`] for rows that are not back to back
+/// (a server's bitmask tensor indexed by request slot).
+pub fn fill_mask_rows(rows: &mut [(&mut Matcher, &mut [u32])]) -> Vec<Result<(), MatchError>> {
     use rayon::prelude::*;
     // A warm mask (every configuration's local mask computed) is a copy of
     // cached bits, well under a microsecond: waking rayon's threads costs
     // more than a batch of those, so such a batch runs here.
-    if matchers.iter().all(Matcher::next_mask_is_warm) {
-        return matchers
-            .iter_mut()
-            .zip(masks.chunks_mut(words.max(1)))
-            .map(|(m, mask)| m.fill_next_token_bitmask(mask))
-            .collect();
+    if rows.iter().all(|(m, _)| m.next_mask_is_warm()) {
+        return rows.iter_mut().map(|(m, mask)| m.fill_next_token_bitmask(mask)).collect();
     }
-    matchers
-        .par_iter_mut()
-        .zip(masks.par_chunks_mut(words.max(1)))
-        .map(|(m, mask)| m.fill_next_token_bitmask(mask))
-        .collect()
+    rows.par_iter_mut().map(|(m, mask)| m.fill_next_token_bitmask(mask)).collect()
 }
 
 /// Sets `logits[i]` to negative infinity for every token `i` not allowed by

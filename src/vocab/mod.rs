@@ -51,6 +51,8 @@ pub struct Vocabulary {
     /// Masks of lexer-like machines, shared by every grammar compiled for
     /// this vocabulary (see [`crate::mask::SharedMasks`]).
     pub(crate) shared_masks: crate::mask::SharedMasks,
+    /// [`Vocabulary::digest`], computed on first use.
+    digest: std::sync::OnceLock<String>,
 }
 
 impl Vocabulary {
@@ -101,7 +103,16 @@ impl Vocabulary {
                     .map(|i| (i as u32, &bytes[offsets[i] as usize..offsets[i + 1] as usize])),
             )
         };
-        Ok(Vocabulary { name: name.to_string(), bytes, offsets, kinds, stop, trie, shared_masks: Default::default() })
+        Ok(Vocabulary {
+            name: name.to_string(),
+            bytes,
+            offsets,
+            kinds,
+            stop,
+            trie,
+            shared_masks: Default::default(),
+            digest: Default::default(),
+        })
     }
 
     /// A vocabulary from a list of byte strings; ids in `stop` are stop tokens
@@ -221,6 +232,7 @@ impl Vocabulary {
             self.offsets.push(self.bytes.len() as u32);
         }
         self.shared_masks = Default::default();
+        self.digest = Default::default();
         self
     }
 
@@ -246,7 +258,30 @@ impl Vocabulary {
                 .map(|i| (i as u32, &bytes[offsets[i] as usize..offsets[i + 1] as usize])),
         );
         self.shared_masks = Default::default();
+        self.digest = Default::default();
         Ok(self)
+    }
+
+    /// A stable digest (32 hex digits) of every token's id, kind and bytes
+    /// and of the stop tokens: two vocabularies with the same digest give
+    /// the same masks. Computed once (about a millisecond for 200k tokens).
+    pub fn digest(&self) -> &str {
+        self.digest.get_or_init(|| {
+            let mut d = crate::digest::Digest::default();
+            d.bytes(&(self.kinds.len() as u64).to_le_bytes());
+            for i in 0..self.kinds.len() {
+                let kind = match self.kinds[i] {
+                    TokenKind::Normal => b'n',
+                    TokenKind::Special => b's',
+                    TokenKind::Hole => b'h',
+                };
+                d.bytes(&[kind]).field(self.token_bytes(i as u32));
+            }
+            for s in &self.stop {
+                d.bytes(&s.to_le_bytes());
+            }
+            d.hex()
+        })
     }
 
     /// A short name (file or built-in name).
