@@ -93,7 +93,13 @@ fn table_of(dfa: &Dfa) -> TableDfa {
 fn build_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
     let full = Hir::concat(vec![hir.clone(), Hir::look(Look::End)]);
     let nfa = thompson::Compiler::new()
-        .configure(thompson::Config::new().utf8(false).which_captures(WhichCaptures::None).shrink(true))
+        .configure(
+            thompson::Config::new()
+                .utf8(false)
+                .which_captures(WhichCaptures::None)
+                .shrink(true)
+                .nfa_size_limit(Some(size_limit)),
+        )
         .build_from_hir(&full)
         .map_err(|e| e.to_string())?;
     dense::Builder::new()

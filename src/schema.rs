@@ -1086,13 +1086,15 @@ impl<'a> SchemaCompiler<'a> {
                 }
             }
             let mut lits: Vec<Vec<u8>> = Vec::new();
+            // Dedup by hash: an enum may have 100,000 values.
+            let mut seen: ahash::AHashSet<Vec<u8>> = Default::default();
             for v in values {
                 let ok = types.iter().any(|&t| value_has_type(v, t))
                     || (types.contains(&Ty::Number) && matches!(v, Value::Number(_)));
                 // Every other constraint beside the literals must hold too.
                 if ok && self.literal_ok(v, map, ptr)? {
                     let s = serde_json::to_vec(&canonical_numbers(v)).expect("serializable");
-                    if !lits.contains(&s) {
+                    if seen.insert(s.clone()) {
                         lits.push(s);
                     }
                 }
@@ -2215,7 +2217,10 @@ impl<'a> SchemaCompiler<'a> {
             None => t.max(1),
         };
         if explicit > self.cfg.get_limits().max_array_positions as u64 {
-            let kw = if max.is_some() && min <= k {
+            // The positions spelled out are the cap when there is one (set
+            // by maxItems, or by the prefix when no more items may follow),
+            // else the larger of minItems and the prefix.
+            let kw = if cap.is_some() && max == Some(explicit) {
                 "maxItems"
             } else if min > k {
                 "minItems"

@@ -382,8 +382,8 @@ impl Grammar {
         if id as usize >= max_states {
             return Err(CompileError::new(
                 CompileErrorKind::LimitExceeded,
-                name,
-                format!("grammar exceeds {max_states} states (Limits::max_states)"),
+                &pointer_of(name),
+                format!("grammar exceeds {max_states} states (Limits::max_states) in machine `{name}`"),
             ));
         }
         self.accept.push(accept);
@@ -391,6 +391,16 @@ impl Grammar {
         self.rows.push((self.trans.len() as u32, map));
         self.trans.extend(std::iter::repeat_n(DEAD, nclasses));
         Ok(id)
+    }
+}
+
+/// The JSON pointer in a machine's name (`object:/properties/a` →
+/// `/properties/a`), or the root when the name holds none (terminals are
+/// named by what they match, not where).
+fn pointer_of(name: &str) -> String {
+    match name.split_once(':') {
+        Some((_, p)) if p.is_empty() || p.starts_with('/') => p.to_string(),
+        _ => String::new(),
     }
 }
 
@@ -413,7 +423,7 @@ impl GrammarBuilder {
         for m in &self.machines {
             lives.push(match &m.counted {
                 Some(t) => Some(counted::liveness(t).map_err(|e| {
-                    CompileError::new(CompileErrorKind::LimitExceeded, &m.name, e).with_keyword("maxLength")
+                    CompileError::new(CompileErrorKind::LimitExceeded, &pointer_of(&m.name), e).with_keyword("maxLength")
                 })?),
                 None => None,
             });
@@ -520,7 +530,7 @@ impl GrammarBuilder {
             if base >= (u32::MAX - 2) as u64 {
                 return Err(CompileError::new(
                     CompileErrorKind::LimitExceeded,
-                    &m.name,
+                    &pointer_of(&m.name),
                     "counted strings exceed the state id space",
                 )
                 .with_keyword("maxLength"));
