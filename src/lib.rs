@@ -43,8 +43,8 @@
 mod cache;
 mod compiled;
 mod config;
-mod digest;
 pub mod conformance;
+mod digest;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;

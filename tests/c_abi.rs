@@ -63,8 +63,7 @@ fn decode(exe: &Path, schema: &Path, vocab: &str, seed: u64) -> String {
 fn c_example_decodes_valid_documents_and_reports_bad_input() {
     let Some(exe) = build_example() else { return };
     let schema_path = root().join("corpora/schemas/implementation.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&schema_path).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&schema_path).unwrap()).unwrap();
     let mut vocabs = vec!["cl100k_base".to_string()];
     match common::shared_corpora() {
         Some(dir) => vocabs.push(dir.join("tokenizers/llama3_1/tokenizer.json").display().to_string()),
@@ -74,7 +73,10 @@ fn c_example_decodes_valid_documents_and_reports_bad_input() {
         for seed in 1..=3 {
             let text = decode(&exe, &schema_path, vocab, seed);
             // Bad input came back as messages naming the problem.
-            assert!(text.contains("check: bad schema -> InvalidSchema error at /properties/a (keyword `type`)"), "{text}");
+            assert!(
+                text.contains("check: bad schema -> InvalidSchema error at /properties/a (keyword `type`)"),
+                "{text}"
+            );
             assert!(text.contains("check: short mask -> mask buffer has"), "{text}");
             assert!(text.contains("check: bad token -> token id 4294967295 is out of range"), "{text}");
             // Jump-forward sees the wrapper before any token is sampled.

@@ -41,9 +41,8 @@ fn generate(g: &Value) -> String {
         "int_enum" => json!({"enum": (0..n("count") as i64).map(|i| i * 7 - 3).collect::<Vec<_>>()}).to_string(),
         "wide" => {
             let pad = "x".repeat(n("pad"));
-            let props: serde_json::Map<String, Value> = (0..n("count"))
-                .map(|i| (format!("p{i}"), json!({"type": "string", "description": pad})))
-                .collect();
+            let props: serde_json::Map<String, Value> =
+                (0..n("count")).map(|i| (format!("p{i}"), json!({"type": "string", "description": pad}))).collect();
             json!({"type": "object", "properties": props}).to_string()
         }
         "product" => {

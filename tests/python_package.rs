@@ -59,9 +59,7 @@ fn record(
     out: &mut Vec<Value>,
     masks: &mut impl Write,
     offset: &mut usize,
-    name: &str,
-    schema: &Value,
-    text: &str,
+    (name, schema, text): (&str, &Value, &str),
     cfg: (&Config, u8),
     vocab: (&Arc<Vocabulary>, &str, &Encoder),
 ) -> bool {
@@ -142,7 +140,7 @@ fn write_fixture(dir: &Path) -> usize {
     let mut offset = 0;
     for (vocab, label, enc) in &vocabs {
         for (name, schema, text, (cfg, ws)) in &schemas {
-            record(&mut paths, &mut masks, &mut offset, name, schema, text, (cfg, *ws), (vocab, label, enc));
+            record(&mut paths, &mut masks, &mut offset, (name, schema, text), (cfg, *ws), (vocab, label, enc));
         }
     }
     masks.flush().unwrap();

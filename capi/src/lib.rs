@@ -18,8 +18,7 @@
 //! wrong handle type, or a length larger than the buffer really is.
 
 use grammask::{
-    CompiledGrammar, Compiler, Config, MatchError, Matcher, PropertyOrder, Tiktoken, Vocabulary,
-    Whitespace,
+    CompiledGrammar, Compiler, Config, MatchError, Matcher, PropertyOrder, Tiktoken, Vocabulary, Whitespace,
 };
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -169,11 +168,7 @@ pub unsafe extern "C" fn gm_vocab_from_tokenizer_json(
 /// # Safety
 /// As [`gm_vocab_from_tokenizer_json`].
 #[no_mangle]
-pub unsafe extern "C" fn gm_vocab_from_tiktoken(
-    name: *const c_char,
-    err: *mut c_char,
-    err_len: usize,
-) -> *mut GmVocab {
+pub unsafe extern "C" fn gm_vocab_from_tiktoken(name: *const c_char, err: *mut c_char, err_len: usize) -> *mut GmVocab {
     guard(std::ptr::null_mut(), || {
         if name.is_null() {
             unsafe { write_err(err, err_len, "name is null") };
@@ -332,11 +327,7 @@ pub unsafe extern "C" fn gm_compile_json_schema(
                     .relaxations()
                     .iter()
                     .map(|r| {
-                        format!(
-                            "{{\"keyword\":{},\"pointer\":{}}}",
-                            json_string(&r.keyword),
-                            json_string(&r.pointer)
-                        )
+                        format!("{{\"keyword\":{},\"pointer\":{}}}", json_string(&r.keyword), json_string(&r.pointer))
                     })
                     .collect();
                 let relaxations = cstring(format!("[{}]", relaxed.join(",")));
@@ -447,10 +438,7 @@ pub unsafe extern "C" fn gm_matcher_free(matcher: *mut GmMatcher) {
 ///
 /// # Safety
 /// `matcher` is null or a live handle not used by another thread meanwhile.
-unsafe fn with_matcher(
-    matcher: *mut GmMatcher,
-    f: impl FnOnce(&mut Matcher) -> Result<(), GmError>,
-) -> GmStatus {
+unsafe fn with_matcher(matcher: *mut GmMatcher, f: impl FnOnce(&mut Matcher) -> Result<(), GmError>) -> GmStatus {
     // SAFETY: null or live and unshared by the contract.
     let Some(m) = (unsafe { matcher.as_mut() }) else {
         return GmStatus::NullArgument;

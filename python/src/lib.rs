@@ -18,9 +18,19 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use std::sync::Arc;
 
-create_exception!(_grammask, CompileError, PyValueError, "A schema that cannot be compiled: `kind`, `keyword` and `pointer` say what and where.");
+create_exception!(
+    _grammask,
+    CompileError,
+    PyValueError,
+    "A schema that cannot be compiled: `kind`, `keyword` and `pointer` say what and where."
+);
 create_exception!(_grammask, VocabError, PyValueError, "A vocabulary that cannot be loaded.");
-create_exception!(_grammask, MatchError, PyValueError, "A token or bytes the grammar does not allow here (raised only with `raise_on_error=True`).");
+create_exception!(
+    _grammask,
+    MatchError,
+    PyValueError,
+    "A token or bytes the grammar does not allow here (raised only with `raise_on_error=True`)."
+);
 
 /// A tokenizer's vocabulary: token id -> bytes, special and stop tokens.
 #[pyclass(module = "grammask", frozen)]
@@ -77,7 +87,8 @@ impl Vocabulary {
         stop_ids: Vec<u32>,
         size: Option<usize>,
     ) -> PyResult<Vocabulary> {
-        let v = py.allow_threads(|| gm::Vocabulary::from_parts("explicit", tokens, &[], &stop_ids)).map_err(vocab_err)?;
+        let v =
+            py.allow_threads(|| gm::Vocabulary::from_parts("explicit", tokens, &[], &stop_ids)).map_err(vocab_err)?;
         Ok(sized(v, size))
     }
 
@@ -293,9 +304,8 @@ impl Bitmask {
                 // view (shared memory). Anything else with DLPack goes
                 // through numpy.from_dlpack.
                 let view = if obj.hasattr("numpy")? && obj.hasattr("is_cuda")? {
-                    obj.call_method0("numpy").map_err(|e| {
-                        PyValueError::new_err(format!("bitmask tensor must be a CPU int32 tensor: {e}"))
-                    })?
+                    obj.call_method0("numpy")
+                        .map_err(|e| PyValueError::new_err(format!("bitmask tensor must be a CPU int32 tensor: {e}")))?
                 } else if obj.hasattr("__dlpack__")? {
                     obj.py().import("numpy")?.call_method1("from_dlpack", (obj,))?
                 } else {
@@ -684,7 +694,14 @@ fn row_plan(
 }
 
 /// Sets every logit whose token the bitmask row disallows to `neg_inf`.
-fn apply_rows<T: Copy + Send + Sync>(logits: &mut [T], vocab: usize, mask: &[u32], width: usize, plan: &[(usize, usize)], neg_inf: T) {
+fn apply_rows<T: Copy + Send + Sync>(
+    logits: &mut [T],
+    vocab: usize,
+    mask: &[u32],
+    width: usize,
+    plan: &[(usize, usize)],
+    neg_inf: T,
+) {
     for &(l, m) in plan {
         let row = &mut logits[l * vocab..(l + 1) * vocab];
         let bits = &mask[m * width..(m + 1) * width];

@@ -423,7 +423,8 @@ impl GrammarBuilder {
         for m in &self.machines {
             lives.push(match &m.counted {
                 Some(t) => Some(counted::liveness(t).map_err(|e| {
-                    CompileError::new(CompileErrorKind::LimitExceeded, &pointer_of(&m.name), e).with_keyword("maxLength")
+                    CompileError::new(CompileErrorKind::LimitExceeded, &pointer_of(&m.name), e)
+                        .with_keyword("maxLength")
                 })?),
                 None => None,
             });
