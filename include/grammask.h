@@ -60,6 +60,9 @@ typedef struct GmCompileOptions {
   // False (default): object members in any order. True: in the order the
   // schema declares them.
   bool schema_property_order;
+  // 0 (default): no deadline. N > 0: a compile still running after N
+  // milliseconds fails (the error names the deadline).
+  uint32_t deadline_ms;
 } GmCompileOptions;
 
 #ifdef __cplusplus

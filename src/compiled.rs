@@ -2,6 +2,7 @@
 //! immutable [`CompiledGrammar`] bound to one vocabulary, which is `Send +
 //! Sync`, shared in an `Arc`, and hands out cheap [`Matcher`]s.
 
+use crate::budget::{self, Cancel};
 use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::Grammar;
@@ -31,6 +32,7 @@ use std::sync::{Arc, OnceLock};
 #[derive(Clone, Debug, Default)]
 pub struct Compiler {
     config: Config,
+    cancel: Option<Cancel>,
 }
 
 impl Compiler {
@@ -40,7 +42,14 @@ impl Compiler {
     }
     /// A compiler with `config`.
     pub fn with_config(config: Config) -> Compiler {
-        Compiler { config }
+        Compiler { config, cancel: None }
+    }
+    /// This compiler with a cancellation handle: after
+    /// [`Cancel::cancel`], its running and later compiles stop with
+    /// [`CompileErrorKind::Cancelled`].
+    pub fn with_cancel(mut self, cancel: Cancel) -> Compiler {
+        self.cancel = Some(cancel);
+        self
     }
     /// The configuration in force.
     pub fn config(&self) -> &Config {
@@ -58,7 +67,22 @@ impl Compiler {
         schema: &serde_json::Value,
         vocab: Arc<Vocabulary>,
     ) -> Result<Arc<CompiledGrammar>, CompileError> {
-        let c = schema::compile(schema, &self.config)?;
+        let scope = budget::Scope::enter(self.config.get_deadline(), self.cancel.clone());
+        let c = schema::compile(schema, &self.config).map_err(|e| match scope.stopped() {
+            Some(budget::Stop::Cancelled) => {
+                CompileError::new(CompileErrorKind::Cancelled, e.pointer(), "compile cancelled")
+            }
+            Some(budget::Stop::Deadline) => CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                e.pointer(),
+                format!(
+                    "compile deadline of {:?} passed (Config::deadline)",
+                    self.config.get_deadline().unwrap_or_default()
+                ),
+            ),
+            None => e,
+        })?;
+        drop(scope);
         let n = c.grammar.num_states();
         let machines = c.grammar.machine_start.len();
         let virt = c.grammar.counted.iter().map(|m| VirtualMasks::new(m.size())).collect();
@@ -185,7 +209,7 @@ impl CompiledGrammar {
             let mut d = crate::digest::Digest::default();
             d.field(b"grammask-fingerprint-1")
                 .field(self.schema_digest.as_bytes())
-                .field(format!("{:?}", self.config).as_bytes())
+                .field(self.config.output_key().as_bytes())
                 .field(self.vocab.digest().as_bytes());
             for r in &self.relaxations {
                 d.field(r.keyword.as_bytes()).field(r.pointer.as_bytes());

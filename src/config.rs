@@ -87,6 +87,7 @@ pub struct Config {
     whitespace: Whitespace,
     property_order: PropertyOrder,
     limits: Limits,
+    deadline: Option<std::time::Duration>,
 }
 
 impl Default for Config {
@@ -96,6 +97,7 @@ impl Default for Config {
             whitespace: Whitespace::Compact,
             property_order: PropertyOrder::Any,
             limits: Limits::default(),
+            deadline: None,
         }
     }
 }
@@ -126,6 +128,24 @@ impl Config {
     pub fn limits(mut self, limits: Limits) -> Config {
         self.limits = limits;
         self
+    }
+    /// A wall-clock budget for each compile (default none): a compile still
+    /// running after `d` stops with [`CompileErrorKind::LimitExceeded`](crate::CompileErrorKind)
+    /// at the schema location it was working on. The work limits in
+    /// [`Limits`] bound what a schema may build; this bounds the time on a
+    /// slow or busy machine.
+    pub fn deadline(mut self, d: std::time::Duration) -> Config {
+        self.deadline = Some(d);
+        self
+    }
+    /// The compile deadline, if any.
+    pub fn get_deadline(&self) -> Option<std::time::Duration> {
+        self.deadline
+    }
+    /// What decides the output (strict mode, whitespace, member order,
+    /// limits), as text for fingerprints: the deadline is left out.
+    pub(crate) fn output_key(&self) -> String {
+        format!("{:?} {:?} {:?} {:?}", self.strict, self.whitespace, self.property_order, self.limits)
     }
     /// Whether strict mode is on.
     pub fn get_strict(&self) -> bool {

@@ -39,8 +39,11 @@ pub enum CompileErrorKind {
     UnknownRef,
     /// No JSON value satisfies the schema.
     Unsatisfiable,
-    /// A configured resource limit was exceeded.
+    /// A configured resource limit was exceeded (including
+    /// [`Config::deadline`](crate::Config::deadline)).
     LimitExceeded,
+    /// The compile was cancelled through its [`Cancel`](crate::Cancel) handle.
+    Cancelled,
 }
 
 /// Compiling a schema failed. Carries the keyword (when one is to blame) and

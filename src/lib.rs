@@ -40,6 +40,7 @@
 
 #![deny(missing_docs)]
 
+mod budget;
 mod cache;
 mod compiled;
 mod config;
@@ -64,6 +65,7 @@ mod strings;
 mod subschema;
 mod vocab;
 
+pub use budget::Cancel;
 pub use compiled::{CompiledGrammar, Compiler};
 pub use config::{Config, Limits, PropertyOrder, Whitespace};
 pub use error::{CompileError, CompileErrorKind, MatchError, VocabError};

@@ -955,6 +955,7 @@ impl<'a> SchemaCompiler<'a> {
 
     /// A fragment matching one JSON value valid under `schema`.
     fn value(&mut self, nfa: &mut Nfa, schema: Sv<'a>, ptr: &str) -> Result<Frag, CompileError> {
+        crate::budget::check().map_err(|m| CompileError::new(CompileErrorKind::LimitExceeded, ptr, m))?;
         self.depth += 1;
         if self.depth > self.cfg.get_limits().max_schema_depth {
             self.depth -= 1;

@@ -740,6 +740,7 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
                 Some(&t) => t,
                 None => {
                     let t = keys.len() as u32;
+                    crate::budget::check()?;
                     if keys.len() >= max_states {
                         return Err(format!("string automaton exceeds {max_states} states"));
                     }

@@ -146,3 +146,31 @@ fn hostile_schemas_get_their_expected_answer() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+#[test]
+fn deadline_and_cancel_stop_a_long_compile() {
+    // An enum of 100,000 strings takes hundreds of milliseconds to refuse.
+    let text = generate(&json!({"kind": "enum", "count": 100000}));
+    let vocab = common::cl100k().vocab.clone();
+    let deadline = grammask::Config::new().deadline(Duration::from_millis(5));
+    let e = Compiler::with_config(deadline).compile_str(&text, vocab.clone()).unwrap_err();
+    assert_eq!(e.kind(), &CompileErrorKind::LimitExceeded);
+    assert!(e.to_string().contains("deadline"), "{e}");
+
+    let cancel = grammask::Cancel::new();
+    let compiler = Compiler::new().with_cancel(cancel.clone());
+    let e = std::thread::scope(|s| {
+        let h = s.spawn(|| compiler.compile_str(&text, vocab.clone()));
+        std::thread::sleep(Duration::from_millis(5));
+        cancel.cancel();
+        h.join().unwrap().unwrap_err()
+    });
+    assert_eq!(e.kind(), &CompileErrorKind::Cancelled, "{e}");
+
+    // A generous deadline changes nothing, not even the fingerprint.
+    let schema = r#"{"type":"object","properties":{"a":{"enum":[1,2,3]}}}"#;
+    let relaxed = grammask::Config::new().deadline(Duration::from_secs(600));
+    let a = Compiler::with_config(relaxed).compile_str(schema, vocab.clone()).unwrap();
+    let b = Compiler::new().compile_str(schema, vocab).unwrap();
+    assert_eq!(a.fingerprint(), b.fingerprint());
+}

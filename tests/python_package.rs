@@ -175,7 +175,7 @@ fn python_package_matches_the_crate() {
         .arg(repo.join("python/tests"))
         .env("GRAMMASK_PY_FIXTURE", &fixture)
         .env("GRAMMASK_REPO", &repo)
-        .current_dir(std::env::temp_dir())
+        .current_dir(&fixture)
         .output()
         .expect("pytest runs");
     let _ = std::fs::remove_dir_all(&fixture);

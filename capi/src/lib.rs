@@ -83,6 +83,9 @@ pub struct GmCompileOptions {
     /// False (default): object members in any order. True: in the order the
     /// schema declares them.
     pub schema_property_order: bool,
+    /// 0 (default): no deadline. N > 0: a compile still running after N
+    /// milliseconds fails (the error names the deadline).
+    pub deadline_ms: u32,
 }
 
 impl GmCompileOptions {
@@ -92,7 +95,11 @@ impl GmCompileOptions {
             n => Whitespace::Flexible { max_run: n },
         };
         let order = if self.schema_property_order { PropertyOrder::Schema } else { PropertyOrder::Any };
-        Config::new().strict(self.strict).whitespace(ws).property_order(order)
+        let c = Config::new().strict(self.strict).whitespace(ws).property_order(order);
+        match self.deadline_ms {
+            0 => c,
+            ms => c.deadline(std::time::Duration::from_millis(ms as u64)),
+        }
     }
 }
 
@@ -285,7 +292,7 @@ pub unsafe extern "C" fn gm_vocab_free(vocab: *mut GmVocab) {
 /// The default compile options: strict, compact, any member order.
 #[no_mangle]
 pub extern "C" fn gm_compile_options_default() -> GmCompileOptions {
-    GmCompileOptions { strict: true, whitespace_max_run: 0, schema_property_order: false }
+    GmCompileOptions { strict: true, whitespace_max_run: 0, schema_property_order: false, deadline_ms: 0 }
 }
 
 /// Compiles a JSON Schema (`schema_len` bytes of UTF-8 JSON text, no NUL

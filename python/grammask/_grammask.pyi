@@ -60,6 +60,7 @@ class Compiler:
         strict: bool = True,
         whitespace: Union[str, int, None] = None,
         property_order: str = "any",
+        deadline_ms: Optional[int] = None,
     ) -> None: ...
     def compile_json_schema(self, schema: Union[str, dict[str, Any], bool]) -> Grammar: ...
     @property

@@ -180,14 +180,16 @@ impl Compiler {
     /// with False it is dropped and listed in `Grammar.relaxations`.
     /// `whitespace`: "compact" (default), "flexible", or the longest run of
     /// whitespace allowed between JSON tokens. `property_order`: "any"
-    /// (default) or "schema".
+    /// (default) or "schema". `deadline_ms`: a compile still running after
+    /// that many milliseconds raises `CompileError` (kind "LimitExceeded").
     #[new]
-    #[pyo3(signature = (vocab, strict=true, whitespace=None, property_order="any"))]
+    #[pyo3(signature = (vocab, strict=true, whitespace=None, property_order="any", deadline_ms=None))]
     fn new(
         vocab: &Vocabulary,
         strict: bool,
         whitespace: Option<&Bound<'_, PyAny>>,
         property_order: &str,
+        deadline_ms: Option<u64>,
     ) -> PyResult<Compiler> {
         let ws = whitespace.map(parse_whitespace).transpose()?.unwrap_or(gm::Whitespace::Compact);
         let order = match property_order {
@@ -195,7 +197,10 @@ impl Compiler {
             "schema" => gm::PropertyOrder::Schema,
             _ => return Err(PyValueError::new_err("property_order must be \"any\" or \"schema\"")),
         };
-        let config = gm::Config::new().strict(strict).whitespace(ws).property_order(order);
+        let mut config = gm::Config::new().strict(strict).whitespace(ws).property_order(order);
+        if let Some(ms) = deadline_ms {
+            config = config.deadline(std::time::Duration::from_millis(ms));
+        }
         Ok(Compiler { vocab: vocab.0.clone(), compiler: gm::Compiler::with_config(config) })
     }
 

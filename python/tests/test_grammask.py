@@ -257,6 +257,10 @@ def test_bad_input_raises_the_right_exception(wrapper, cl100k):
     assert e.value.kind == "Unsupported" and e.value.pointer == "/properties/a"
     lenient = grammask.Compiler(cl100k, strict=False).compile_json_schema(unsupported)
     assert lenient.relaxations == [{"keyword": e.value.keyword, "pointer": "/properties/a"}]
+    big = {"enum": [f"value-{i}" for i in range(100000)]}
+    with pytest.raises(grammask.CompileError, match="deadline") as e:
+        grammask.Compiler(cl100k, deadline_ms=5).compile_json_schema(big)
+    assert e.value.kind == "LimitExceeded"
     with pytest.raises(ValueError):
         grammask.Compiler(cl100k, whitespace="lots")
     with pytest.raises(ValueError):

@@ -379,6 +379,7 @@ impl Grammar {
         max_states: usize,
     ) -> Result<u32, CompileError> {
         let id = self.accept.len() as u32;
+        crate::budget::check().map_err(|e| CompileError::new(CompileErrorKind::LimitExceeded, &pointer_of(name), e))?;
         if id as usize >= max_states {
             return Err(CompileError::new(
                 CompileErrorKind::LimitExceeded,
