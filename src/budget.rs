@@ -101,23 +101,21 @@ impl Drop for Scope {
 pub(crate) fn check() -> Result<(), String> {
     BUDGET.with(|c| {
         let Some(mut b) = c.take() else { return Ok(()) };
-        let r = (|| {
-            if b.stopped.is_none() {
-                if b.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
-                    b.stopped = Some(Stop::Cancelled);
-                } else if let Some(d) = b.deadline {
-                    b.ticks += 1;
-                    if b.ticks % EVERY == 0 && Instant::now() >= d {
-                        b.stopped = Some(Stop::Deadline);
-                    }
+        if b.stopped.is_none() {
+            if b.cancel.as_ref().is_some_and(Cancel::is_cancelled) {
+                b.stopped = Some(Stop::Cancelled);
+            } else if let Some(d) = b.deadline {
+                b.ticks += 1;
+                if b.ticks % EVERY == 0 && Instant::now() >= d {
+                    b.stopped = Some(Stop::Deadline);
                 }
             }
-            match b.stopped {
-                None => Ok(()),
-                Some(Stop::Cancelled) => Err("compile cancelled".to_string()),
-                Some(Stop::Deadline) => Err("compile deadline passed (Config::deadline)".to_string()),
-            }
-        })();
+        }
+        let r = match b.stopped {
+            None => Ok(()),
+            Some(Stop::Cancelled) => Err("compile cancelled".to_string()),
+            Some(Stop::Deadline) => Err("compile deadline passed (Config::deadline)".to_string()),
+        };
         c.set(Some(b));
         r
     })
