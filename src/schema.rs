@@ -1743,8 +1743,13 @@ impl<'a> SchemaCompiler<'a> {
         let add_ptr = ptr_push(ptr, "additionalProperties");
         let min_props = self.count_kw(map, "minProperties", ptr)?.unwrap_or(0);
         let max_props = self.count_kw(map, "maxProperties", ptr)?;
-        // Pattern properties: (dfa, schema, pointer).
+        // Pattern properties: (dfa, schema, pointer, source). Where
+        // validators read a pattern differently (`\s`, `.`), `dfa` holds the
+        // keys every reading matches and `over` those some reading matches;
+        // a key between the two is emitted by no region below, so each key
+        // that is emitted gets the same schemas under every reading.
         let mut patterns: Vec<(lexer::Dfa, Sv<'a>, String, String)> = Vec::new();
+        let mut over: Vec<lexer::Dfa> = Vec::new();
         if let Some(pp) = map.get("patternProperties") {
             let Value::Object(pp) = pp else {
                 return Err(CompileError::new(
@@ -1758,22 +1763,18 @@ impl<'a> SchemaCompiler<'a> {
                 self.unsupported(ptr, "patternProperties", "more than 4 patterns")?;
             } else {
                 for p in pp.keys() {
-                    // A key's region is decided both ways (matching keys
-                    // take the pattern's schema, the rest the additional
-                    // one), so a pattern that validators read differently
-                    // (`\s`, `\S`) cannot be enforced for all of them.
-                    if strings::translate_ecma(p, Under).ok() != strings::translate_ecma(p, Over).ok() {
-                        self.unsupported(
-                            ptr,
-                            "patternProperties",
-                            &format!("pattern {p:?} uses \\s or \\S, whose characters validators disagree on"),
-                        )?;
-                        continue;
-                    }
-                    if let Some(d) = self.pattern_dfa(p, ptr, "patternProperties", Under)? {
-                        let s = sv.part(|v| v.get("patternProperties")?.get(p.as_str())).expect("a pattern's schema");
-                        patterns.push((d, s, ptr_push(&ptr_push(ptr, "patternProperties"), p), p.clone()));
-                    }
+                    let Some(d) = self.pattern_dfa(p, ptr, "patternProperties", Under)? else { continue };
+                    let o = if strings::translate_ecma(p, Under).ok() == strings::translate_ecma(p, Over).ok() {
+                        d.clone()
+                    } else {
+                        match self.pattern_dfa(p, ptr, "patternProperties", Over)? {
+                            Some(o) => o,
+                            None => continue,
+                        }
+                    };
+                    let s = sv.part(|v| v.get("patternProperties")?.get(p.as_str())).expect("a pattern's schema");
+                    patterns.push((d, s, ptr_push(&ptr_push(ptr, "patternProperties"), p), p.clone()));
+                    over.push(o);
                 }
             }
         }
@@ -1795,10 +1796,12 @@ impl<'a> SchemaCompiler<'a> {
         // declared; each value schema also meets every matching pattern's.
         let mut members: Vec<(String, Sv<'a>, String, bool)> = Vec::new();
         let fallback = |n: &str| -> Sv<'a> {
+            // A pattern's schema applies when some reading matches.
             let hits: Vec<Value> = patterns
                 .iter()
-                .filter(|(d, _, _, _)| lexer::dfa_matches(d, n.as_bytes()))
-                .map(|p| Value::clone(&p.1))
+                .zip(&over)
+                .filter(|(_, o)| lexer::dfa_matches(o, n.as_bytes()))
+                .map(|(p, _)| Value::clone(&p.1))
                 .collect();
             if hits.is_empty() {
                 additional.clone()
@@ -1809,8 +1812,9 @@ impl<'a> SchemaCompiler<'a> {
         for (k, v) in props {
             let hits: Vec<Value> = patterns
                 .iter()
-                .filter(|(d, _, _, _)| lexer::dfa_matches(d, k.as_bytes()))
-                .map(|p| Value::clone(&p.1))
+                .zip(&over)
+                .filter(|(_, o)| lexer::dfa_matches(o, k.as_bytes()))
+                .map(|(p, _)| Value::clone(&p.1))
                 .collect();
             let sub = if hits.is_empty() {
                 sv.part(|x| x.get("properties")?.get(k.as_str())).expect("a declared property")
@@ -1909,12 +1913,12 @@ impl<'a> SchemaCompiler<'a> {
             );
             // Table keys name content, never places: the tables are cached
             // across schemas (see `strings::build_cached`).
-            for (i, (d, _, _, p)) in patterns.iter().enumerate() {
+            for (i, ((d, _, _, p), o)) in patterns.iter().zip(&over).enumerate() {
                 if r >> i & 1 == 1 {
                     spec.must.push(d.clone().into());
                     key.push_str(&format!(":+{p:?}"));
                 } else {
-                    spec.must_not.push(d.clone().into());
+                    spec.must_not.push(o.clone().into());
                     key.push_str(&format!(":-{p:?}"));
                 }
             }

@@ -814,7 +814,9 @@ fn trim_ends(h: regex_syntax::hir::Hir, front: bool, back: bool) -> regex_syntax
 
 /// Which way a translation may err where validators read a pattern
 /// differently (`\s`: ECMA-262, the Rust `regex` crate and `boon` each have
-/// their own set of space characters). `Under` matches only what every
+/// their own set of space characters; `.`: ECMA-262 excludes the line
+/// terminators `\n \r` U+2028 U+2029, validators built on the `regex`
+/// crate exclude only `\n`). `Under` matches only what every
 /// reading matches: for `pattern`, whose matches are allowed. `Over`
 /// matches whatever some reading matches: for `not` of a pattern, whose
 /// non-matches are allowed.
@@ -829,6 +831,13 @@ impl Reading {
         match self {
             Reading::Under => Reading::Over,
             Reading::Over => Reading::Under,
+        }
+    }
+    /// `.` under this reading.
+    fn dot(self) -> &'static str {
+        match self {
+            Reading::Under => r"[^\n\r\x{2028}\x{2029}]",
+            Reading::Over => r"[^\n]",
         }
     }
     /// The class items of `\s` under this reading. Every reading holds
@@ -1055,7 +1064,7 @@ pub(crate) fn translate_ecma(p: &str, reading: Reading) -> Result<String, String
                 i = next;
                 continue;
             }
-            '.' => out.push_str(r"[^\n\r\x{2028}\x{2029}]"),
+            '.' => out.push_str(reading.dot()),
             '(' if chars.get(i + 1) == Some(&'?') => match chars.get(i + 2) {
                 Some('=') | Some('!') => return Err("lookahead".into()),
                 Some('<') if matches!(chars.get(i + 3), Some('=') | Some('!')) => return Err("lookbehind".into()),
