@@ -132,3 +132,62 @@ pub fn matcher_walk(schemas: &[serde_json::Value], data: &[u8]) {
         assert_eq!(allowed, accepted, "mask and accept_token disagree on token {t}");
     }
 }
+
+/// Arbitrary bytes as a vocabulary file: a `tokenizer.json`, or after a
+/// `tiktoken\n` line a tiktoken rank file. Loading returns a vocabulary or a
+/// typed error; a loaded one answers for every id and serves a mask.
+pub fn vocab_load(data: &[u8]) {
+    let loaded = match data.strip_prefix(b"tiktoken\n") {
+        Some(rest) => {
+            let Ok(text) = std::str::from_utf8(rest) else { return };
+            Vocabulary::from_tiktoken_text("fuzz", text, &[("<eos>", 0)], &["<eos>"])
+        }
+        None => Vocabulary::from_tokenizer_json_bytes(data, &[]),
+    };
+    let Ok(v) = loaded else { return };
+    if v.size() > 1 << 20 {
+        return;
+    }
+    for id in 0..v.size() as u32 + 2 {
+        let kind = v.kind(id);
+        assert_eq!(kind.is_some(), (id as usize) < v.size());
+        let _ = v.token_bytes(id);
+    }
+    assert_eq!(v.mask_words(), v.size().div_ceil(32));
+    let v = Arc::new(v);
+    let Ok(g) = Compiler::with_config(fuzz_config()).compile_str(r#"{"type":"boolean"}"#, v.clone()) else { return };
+    let mut m = g.matcher();
+    let _ = m.compute_mask();
+}
+
+/// An arbitrary ECMA-262 `pattern` (the bytes before the first NUL; the
+/// rest choose tokens): compiling returns a grammar or a typed error, and
+/// every complete string a walk through the masks produces matches the
+/// pattern as translated (in the reading every validator agrees on).
+pub fn pattern(data: &[u8]) {
+    let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let Ok(p) = std::str::from_utf8(&data[..split]) else { return };
+    let choices = data.get(split + 1..).unwrap_or(&[]);
+    let schema = serde_json::json!({"type": "string", "pattern": p});
+    let cfg = fuzz_config().strict(true);
+    let vocab = small_vocab();
+    let Ok(g) = Compiler::with_config(cfg).compile(&schema, vocab) else { return };
+    let Ok(hir) = crate::strings::ecma_search(p, crate::strings::Reading::Under) else {
+        panic!("pattern {p:?} compiled but does not translate");
+    };
+    let Ok(re) = regex_automata::meta::Regex::builder().build_from_hir(&hir) else { return };
+    let mut m = g.matcher();
+    for &c in choices.iter().take(64) {
+        if m.can_terminate() {
+            let s: String = serde_json::from_slice(m.output()).expect("a complete JSON string");
+            assert!(re.is_match(&s), "output {s:?} does not match pattern {p:?}");
+        }
+        let Ok(mask) = m.compute_mask() else { return };
+        let allowed: Vec<u32> = crate::allowed_tokens(&mask).into_iter().filter(|&t| !g.vocab().is_stop(t)).collect();
+        if allowed.is_empty() {
+            return;
+        }
+        let t = allowed[c as usize % allowed.len()];
+        assert!(m.accept_token(t).is_ok(), "a token the mask allows was rejected");
+    }
+}

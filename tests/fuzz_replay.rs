@@ -33,6 +33,24 @@ fn replay_matcher_walk() {
 }
 
 #[test]
+fn replay_vocab_load() {
+    let f = files("vocab_load");
+    assert!(f.len() >= 4);
+    for p in f {
+        grammask::fuzzing::vocab_load(&std::fs::read(&p).unwrap());
+    }
+}
+
+#[test]
+fn replay_pattern() {
+    let f = files("pattern");
+    assert!(f.len() >= 20);
+    for p in f {
+        grammask::fuzzing::pattern(&std::fs::read(&p).unwrap());
+    }
+}
+
+#[test]
 fn random_token_walks_agree_with_masks() {
     // Stable stand-in for a short fuzz run: pseudo-random inputs.
     let schemas: Vec<serde_json::Value> = corpus_schemas().iter().map(|s| s.1.clone()).collect();

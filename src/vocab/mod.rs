@@ -167,10 +167,21 @@ impl Vocabulary {
         specials: &[(&str, u32)],
         stop: &[&str],
     ) -> Result<Vocabulary, VocabError> {
-        use base64::Engine as _;
         let path = path.as_ref();
         let text = std::fs::read_to_string(path)
             .map_err(|e| VocabError::Io { path: path.display().to_string(), source: e })?;
+        let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        Vocabulary::from_tiktoken_text(&name, &text, specials, stop)
+    }
+
+    /// [`Vocabulary::from_tiktoken_file`] from the file's text.
+    pub(crate) fn from_tiktoken_text(
+        name: &str,
+        text: &str,
+        specials: &[(&str, u32)],
+        stop: &[&str],
+    ) -> Result<Vocabulary, VocabError> {
+        use base64::Engine as _;
         let mut tokens: Vec<Option<Vec<u8>>> = Vec::new();
         for (ln, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -205,8 +216,7 @@ impl Vocabulary {
                 stop_ids.push(id);
             }
         }
-        let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        Vocabulary::from_parts(&name, tokens, &special_ids, &stop_ids)
+        Vocabulary::from_parts(name, tokens, &special_ids, &stop_ids)
     }
 
     /// Loads a Hugging Face `tokenizer.json` (byte-level BPE such as Llama-3,

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# A fuzz campaign: runs one cargo-fuzz target for MINUTES with the nightly
+# toolchain, keeps the new corpus entries (minimized), and turns each crash,
+# timeout or out-of-memory into a file under fuzz/corpus/TARGET/ that
+# tests/fuzz_replay.rs replays on stable.
+#
+#   fuzz/campaign.sh TARGET MINUTES [JOBS]
+#   targets: compile_schema matcher_walk vocab_load pattern
+#
+# Needs: rustup's nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
+set -euo pipefail
+cd "$(dirname "$0")"
+target=${1:?usage: campaign.sh TARGET MINUTES [JOBS]}
+minutes=${2:?usage: campaign.sh TARGET MINUTES [JOBS]}
+jobs=${3:-1}
+corpus=corpus/$target
+work=target/campaign/$target
+mkdir -p "$corpus" "$work/new" artifacts/$target
+log=$work/log.txt
+echo "campaign: $target for $minutes min, $jobs job(s); log in fuzz/$log"
+# New entries go to $work/new, so the checked-in corpus only grows by the
+# minimized set below.
+set +e
+cargo +nightly fuzz run "$target" "$work/new" "$corpus" -j"$jobs" -- \
+  -max_total_time=$((minutes * 60)) -timeout=10 -rss_limit_mb=2048 \
+  -print_final_stats=1 -artifact_prefix="artifacts/$target/" >"$log" 2>&1
+status=$?
+set -e
+grep -E "stat::number_of_executed_units|stat::peak_rss_mb|cov:" "$log" | tail -4 || true
+# Crashes, timeouts and OOMs become replayable corpus files.
+found=0
+for a in artifacts/"$target"/crash-* artifacts/"$target"/timeout-* artifacts/"$target"/oom-*; do
+  [ -e "$a" ] || continue
+  found=$((found + 1))
+  cp "$a" "$corpus/$(basename "$a")"
+  echo "kept $(basename "$a") in fuzz/$corpus: replay with cargo test --release --test fuzz_replay"
+done
+# Keep a minimized set of what the campaign discovered.
+if [ -n "$(ls -A "$work/new" 2>/dev/null)" ]; then
+  mkdir -p "$work/min"
+  cargo +nightly fuzz cmin "$target" "$work/new" >/dev/null 2>&1 || true
+  kept=0
+  for f in "$work/new"/*; do
+    [ -e "$corpus/$(basename "$f")" ] || { cp "$f" "$corpus/"; kept=$((kept + 1)); }
+  done
+  echo "kept $kept new corpus entries in fuzz/$corpus"
+fi
+if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
+  echo "campaign found $found failing input(s) (exit $status); see fuzz/$log"
+  exit 1
+fi
+echo "campaign: no crash, timeout or out-of-memory"
