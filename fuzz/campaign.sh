@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A fuzz campaign: runs one cargo-fuzz target for MINUTES with the nightly
-# toolchain, keeps the new corpus entries (minimized), and turns each crash,
-# timeout or out-of-memory into a file under fuzz/corpus/TARGET/ that
-# tests/fuzz_replay.rs replays on stable.
+# toolchain, keeps what it discovers in fuzz/target/campaign/TARGET/corpus
+# (minimized; the next campaign starts from it, beside the checked-in seeds),
+# and turns each crash, timeout or out-of-memory into a file under
+# fuzz/corpus/TARGET/ that tests/fuzz_replay.rs replays on stable.
 #
 #   fuzz/campaign.sh TARGET MINUTES [JOBS]
 #   targets: compile_schema matcher_walk vocab_load pattern
@@ -15,13 +16,13 @@ minutes=${2:?usage: campaign.sh TARGET MINUTES [JOBS]}
 jobs=${3:-1}
 corpus=corpus/$target
 work=target/campaign/$target
-mkdir -p "$corpus" "$work/new" artifacts/$target
+mkdir -p "$corpus" "$work/corpus" artifacts/$target
 log=$work/log.txt
 echo "campaign: $target for $minutes min, $jobs job(s); log in fuzz/$log"
-# New entries go to $work/new, so the checked-in corpus only grows by the
-# minimized set below.
+# New entries go to $work/corpus; the checked-in corpus holds seeds and
+# failing inputs only.
 set +e
-cargo +nightly fuzz run "$target" "$work/new" "$corpus" -j"$jobs" -- \
+cargo +nightly fuzz run "$target" "$work/corpus" "$corpus" -j"$jobs" -- \
   -max_total_time=$((minutes * 60)) -timeout=10 -rss_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix="artifacts/$target/" >"$log" 2>&1
 status=$?
@@ -35,16 +36,10 @@ for a in artifacts/"$target"/crash-* artifacts/"$target"/timeout-* artifacts/"$t
   cp "$a" "$corpus/$(basename "$a")"
   echo "kept $(basename "$a") in fuzz/$corpus: replay with cargo test --release --test fuzz_replay"
 done
-# Keep a minimized set of what the campaign discovered.
-if [ -n "$(ls -A "$work/new" 2>/dev/null)" ]; then
-  mkdir -p "$work/min"
-  cargo +nightly fuzz cmin "$target" "$work/new" >/dev/null 2>&1 || true
-  kept=0
-  for f in "$work/new"/*; do
-    [ -e "$corpus/$(basename "$f")" ] || { cp "$f" "$corpus/"; kept=$((kept + 1)); }
-  done
-  echo "kept $kept new corpus entries in fuzz/$corpus"
-fi
+# Keep a minimized set of what the campaigns discovered.
+before=$(ls "$work/corpus" | wc -l)
+cargo +nightly fuzz cmin "$target" "$work/corpus" >>"$log" 2>&1 || true
+echo "corpus: $before entries, $(ls "$work/corpus" | wc -l) after minimizing, in fuzz/$work/corpus"
 if [ "$status" -ne 0 ] || [ "$found" -ne 0 ]; then
   echo "campaign found $found failing input(s) (exit $status); see fuzz/$log"
   exit 1
