@@ -70,12 +70,13 @@ def load(tokenizer: str):
         enc = tiktoken.Encoding(**params)
         lt = llguidance.tiktoken.lltokenizer_from_encoding(enc, n_vocab=gv.size)
         return gv, lt, enc.encode_ordinary
-    import llguidance.hf
     import tokenizers
 
     tok = tokenizers.Tokenizer.from_file(tokenizer)
     gv = grammask.Vocabulary.from_tokenizer_json(tokenizer)
-    lt = llguidance.hf.from_tokenizer(tok, n_vocab=gv.size)
+    # llguidance loads the same tokenizer.json itself (a path), with the
+    # same stop tokens.
+    lt = llguidance.LLTokenizer(tokenizer, n_vocab=gv.size, eos_token=gv.stop_token_ids)
     return gv, lt, lambda s: tok.encode(s, add_special_tokens=False).ids
 
 
