@@ -142,6 +142,19 @@ struct GmGrammar *gm_compile_json_schema(const struct GmVocab *vocab,
                                          char *err,
                                          size_t err_len);
 
+// Compiles a regex request: the whole output must match the ECMA-262
+// pattern (`pattern_len` bytes of UTF-8, as if anchored at both ends).
+// Arguments, result and errors as [`gm_compile_json_schema`].
+//
+// # Safety
+// As [`gm_compile_json_schema`], with `pattern` for `schema`.
+struct GmGrammar *gm_compile_regex(const struct GmVocab *vocab,
+                                   const char *pattern,
+                                   size_t pattern_len,
+                                   const struct GmCompileOptions *options,
+                                   char *err,
+                                   size_t err_len);
+
 // The grammar's stable fingerprint (32 hex digits): schema, options and
 // vocabulary. Valid while the grammar lives; "" for a null handle.
 //

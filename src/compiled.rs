@@ -67,8 +67,43 @@ impl Compiler {
         schema: &serde_json::Value,
         vocab: Arc<Vocabulary>,
     ) -> Result<Arc<CompiledGrammar>, CompileError> {
+        let c = self.bounded(|| schema::compile(schema, &self.config))?;
+        Ok(self.finish(c.grammar, c.relaxations, vocab, crate::digest::Digest::default().json(schema).hex()))
+    }
+
+    /// Compiles a regex front-end request: the whole output must match the
+    /// ECMA-262 `pattern` (as if anchored at both ends; `.` does not match
+    /// line terminators). What vLLM's `guided_regex` asks for.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use grammask::{Compiler, Vocabulary};
+    /// let vocab = Arc::new(Vocabulary::from_token_bytes(&["a", "b", "ab", "c", "<eos>"], &[4]).unwrap());
+    /// let g = Compiler::new().compile_regex("(ab)+c?", vocab).unwrap();
+    /// let mut m = g.matcher();
+    /// assert!(m.accept_tokens(&[2, 0]).is_ok() && !m.can_terminate());
+    /// m.accept_token(1).unwrap(); // "abab"
+    /// assert!(m.can_terminate());
+    /// m.accept_token(3).unwrap(); // "ababc"
+    /// assert!(m.accept_token(0).is_err());
+    /// ```
+    ///
+    /// # Errors
+    /// [`CompileErrorKind::Unsupported`] for constructs a DFA cannot
+    /// enforce (lookaround, backreferences), `InvalidSchema` for a pattern
+    /// that does not parse, `Unsatisfiable` when it matches nothing,
+    /// `LimitExceeded` for an automaton over [`Limits`](crate::Limits); the
+    /// keyword is `regex`.
+    pub fn compile_regex(&self, pattern: &str, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+        let g = self.bounded(|| crate::regex::compile(pattern, &self.config))?;
+        let digest = crate::digest::Digest::default().field(b"regex").field(pattern.as_bytes()).hex();
+        Ok(self.finish(g, Vec::new(), vocab, digest))
+    }
+
+    /// Runs a front-end under this compiler's deadline and cancel handle.
+    fn bounded<T>(&self, f: impl FnOnce() -> Result<T, CompileError>) -> Result<T, CompileError> {
         let scope = budget::Scope::enter(self.config.get_deadline(), self.cancel.clone());
-        let c = schema::compile(schema, &self.config).map_err(|e| match scope.stopped() {
+        f().map_err(|e| match scope.stopped() {
             Some(budget::Stop::Cancelled) => {
                 CompileError::new(CompileErrorKind::Cancelled, e.pointer(), "compile cancelled")
             }
@@ -81,23 +116,32 @@ impl Compiler {
                 ),
             ),
             None => e,
-        })?;
-        drop(scope);
-        let n = c.grammar.num_states();
-        let machines = c.grammar.machine_start.len();
-        let virt = c.grammar.counted.iter().map(|m| VirtualMasks::new(m.size())).collect();
-        Ok(Arc::new(CompiledGrammar {
-            grammar: c.grammar,
+        })
+    }
+
+    /// A compiled grammar with empty mask caches.
+    fn finish(
+        &self,
+        grammar: Grammar,
+        relaxations: Vec<Relaxation>,
+        vocab: Arc<Vocabulary>,
+        schema_digest: String,
+    ) -> Arc<CompiledGrammar> {
+        let n = grammar.num_states();
+        let machines = grammar.machine_start.len();
+        let virt = grammar.counted.iter().map(|m| VirtualMasks::new(m.size())).collect();
+        Arc::new(CompiledGrammar {
+            grammar,
             vocab,
-            relaxations: c.relaxations,
+            relaxations,
             local: (0..n).map(|_| OnceLock::new()).collect(),
             leaves: (0..machines).map(|_| OnceLock::new()).collect(),
             virt,
             deps: DepCache::default(),
             config: self.config.clone(),
-            schema_digest: crate::digest::Digest::default().json(schema).hex(),
+            schema_digest,
             fingerprint: OnceLock::new(),
-        }))
+        })
     }
 
     /// Like [`Compiler::compile`], from schema text.

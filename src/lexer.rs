@@ -44,7 +44,7 @@ pub(crate) fn builtin_table(name: &'static str, hir: fn() -> Hir, size_limit: us
 
 /// The states of `dfa` reachable from its anchored start, as byte ranges;
 /// a state accepts when the end-of-input transition from it matches.
-fn table_of(dfa: &Dfa) -> TableDfa {
+pub(crate) fn table_of(dfa: &Dfa) -> TableDfa {
     use regex_automata::{dfa::Automaton, util::start, Anchored};
     let cfg = start::Config::new().anchored(Anchored::Yes);
     let Ok(s0) = dfa.start_state(&cfg) else {

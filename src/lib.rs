@@ -59,6 +59,7 @@ mod merge;
 pub mod net;
 mod numbers;
 mod pda;
+mod regex;
 mod sample;
 mod schema;
 mod strings;

@@ -79,6 +79,7 @@ fn c_example_decodes_valid_documents_and_reports_bad_input() {
             );
             assert!(text.contains("check: short mask -> mask buffer has"), "{text}");
             assert!(text.contains("check: bad token -> token id 4294967295 is out of range"), "{text}");
+            assert!(text.contains("check: regex -> bytes \"x\" are not allowed here"), "{text}");
             // Jump-forward sees the wrapper before any token is sampled.
             assert!(text.contains("forced: {\"implementation\":{\""), "{text}");
             let output = text.lines().find_map(|l| l.strip_prefix("output: ")).expect("an output line");

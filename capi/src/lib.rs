@@ -313,21 +313,55 @@ pub unsafe extern "C" fn gm_compile_json_schema(
     err: *mut c_char,
     err_len: usize,
 ) -> *mut GmGrammar {
+    unsafe { compile_with(vocab, schema, schema_len, options, err, err_len, |c, text, v| c.compile_str(text, v)) }
+}
+
+/// Compiles a regex request: the whole output must match the ECMA-262
+/// pattern (`pattern_len` bytes of UTF-8, as if anchored at both ends).
+/// Arguments, result and errors as [`gm_compile_json_schema`].
+///
+/// # Safety
+/// As [`gm_compile_json_schema`], with `pattern` for `schema`.
+#[no_mangle]
+pub unsafe extern "C" fn gm_compile_regex(
+    vocab: *const GmVocab,
+    pattern: *const c_char,
+    pattern_len: usize,
+    options: *const GmCompileOptions,
+    err: *mut c_char,
+    err_len: usize,
+) -> *mut GmGrammar {
+    unsafe { compile_with(vocab, pattern, pattern_len, options, err, err_len, |c, text, v| c.compile_regex(text, v)) }
+}
+
+/// The checks and handle-making shared by the compile entry points.
+///
+/// # Safety
+/// As [`gm_compile_json_schema`].
+unsafe fn compile_with(
+    vocab: *const GmVocab,
+    text: *const c_char,
+    text_len: usize,
+    options: *const GmCompileOptions,
+    err: *mut c_char,
+    err_len: usize,
+    compile: impl FnOnce(&Compiler, &str, Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, grammask::CompileError>,
+) -> *mut GmGrammar {
     guard(std::ptr::null_mut(), || {
         // SAFETY: null or live by the contract.
-        let (Some(vocab), false) = (unsafe { vocab.as_ref() }, schema.is_null()) else {
-            unsafe { write_err(err, err_len, "vocab or schema is null") };
+        let (Some(vocab), false) = (unsafe { vocab.as_ref() }, text.is_null()) else {
+            unsafe { write_err(err, err_len, "vocab or text is null") };
             return std::ptr::null_mut();
         };
-        // SAFETY: `schema_len` readable bytes by the contract.
-        let text = unsafe { std::slice::from_raw_parts(schema as *const u8, schema_len) };
-        let Ok(text) = std::str::from_utf8(text) else {
-            unsafe { write_err(err, err_len, "schema is not UTF-8") };
+        // SAFETY: `text_len` readable bytes by the contract.
+        let bytes = unsafe { std::slice::from_raw_parts(text as *const u8, text_len) };
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            unsafe { write_err(err, err_len, "text is not UTF-8") };
             return std::ptr::null_mut();
         };
         // SAFETY: null or a valid options struct by the contract.
         let options = unsafe { options.as_ref() }.copied().unwrap_or_else(|| gm_compile_options_default());
-        match Compiler::with_config(options.config()).compile_str(text, vocab.0.clone()) {
+        match compile(&Compiler::with_config(options.config()), text, vocab.0.clone()) {
             Ok(g) => {
                 let fingerprint = cstring(g.fingerprint().to_string());
                 let relaxed: Vec<String> = g

@@ -70,6 +70,18 @@ int main(int argc, char **argv) {
     CHECK(!gm_compile_json_schema(NULL, bad, strlen(bad), NULL, err, sizeof err), "null vocab compiled");
     CHECK(gm_matcher_fill_next_token_bitmask(NULL, NULL, 0) == GM_STATUS_NULL_ARGUMENT, "null matcher");
 
+    /* A regex request: the whole output must match. */
+    const char *re = "[0-9]{3}-[0-9]{4}";
+    GmGrammar *rg = gm_compile_regex(vocab, re, strlen(re), NULL, err, sizeof err);
+    CHECK(rg, "regex: %s", err);
+    GmMatcher *rm = gm_matcher_new(rg);
+    CHECK(gm_matcher_accept_bytes(rm, (const uint8_t *)"555-12", 6) == GM_STATUS_OK, "regex prefix");
+    CHECK(gm_matcher_accept_bytes(rm, (const uint8_t *)"x", 1) == GM_STATUS_REJECTED, "regex accepted x");
+    CHECK(!gm_matcher_can_terminate(rm), "regex ended early");
+    printf("check: regex -> %s\n", gm_matcher_last_error(rm));
+    gm_matcher_free(rm);
+    gm_grammar_free(rg);
+
     size_t schema_len = 0;
     char *schema = read_file(argv[1], &schema_len);
     CHECK(schema, "cannot read %s", argv[1]);

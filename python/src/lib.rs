@@ -215,16 +215,17 @@ impl Compiler {
         };
         let vocab = self.vocab.clone();
         let compiled = py.allow_threads(|| self.compiler.compile_str(&text, vocab));
-        match compiled {
+        compiled.map(Grammar).map_err(|e| compile_error(py, e))
+    }
+
+    /// Compiles a regex request: the whole output must match the ECMA-262
+    /// `pattern` (as if anchored at both ends). Raises `CompileError`
+    /// (keyword "regex") for a pattern that cannot be enforced.
+    fn compile_regex(&self, py: Python<'_>, pattern: &str) -> PyResult<Grammar> {
+        let vocab = self.vocab.clone();
+        match py.allow_threads(|| self.compiler.compile_regex(pattern, vocab)) {
             Ok(g) => Ok(Grammar(g)),
-            Err(e) => {
-                let err = CompileError::new_err(e.to_string());
-                let value = err.value(py);
-                value.setattr("kind", format!("{:?}", e.kind()))?;
-                value.setattr("keyword", e.keyword())?;
-                value.setattr("pointer", e.pointer())?;
-                Err(err)
-            }
+            Err(e) => Err(compile_error(py, e)),
         }
     }
 
@@ -233,6 +234,16 @@ impl Compiler {
     fn vocab(&self) -> Vocabulary {
         Vocabulary(self.vocab.clone())
     }
+}
+
+/// A `CompileError` carrying the error's kind, keyword and pointer.
+fn compile_error(py: Python<'_>, e: gm::CompileError) -> PyErr {
+    let err = CompileError::new_err(e.to_string());
+    let value = err.value(py);
+    let _ = value.setattr("kind", format!("{:?}", e.kind()));
+    let _ = value.setattr("keyword", e.keyword());
+    let _ = value.setattr("pointer", e.pointer());
+    err
 }
 
 /// A compiled schema: immutable, thread-safe, shared by many matchers.

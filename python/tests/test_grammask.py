@@ -296,6 +296,17 @@ def test_two_threads_share_one_grammar(wrapper):
         check_wrapper_instance(json.loads(out))
 
 
+def test_compile_regex(cl100k):
+    g = grammask.Compiler(cl100k).compile_regex(r"\d{3}-\d{4}")
+    out = decode(g.matcher(), np.random.default_rng(5))
+    assert re.fullmatch(r"[0-9]{3}-[0-9]{4}", out.decode())
+    m = g.matcher()
+    assert not m.accept_bytes(b"12a")
+    with pytest.raises(grammask.CompileError) as e:
+        grammask.Compiler(cl100k).compile_regex("(?=a)b")
+    assert (e.value.kind, e.value.keyword) == ("Unsupported", "regex")
+
+
 def test_fingerprint_is_stable_and_discriminating(cl100k):
     c = grammask.Compiler(cl100k)
     a = c.compile_json_schema('{"type":"object","properties":{"x":{"type":"integer"}}}')

@@ -51,7 +51,12 @@ enum Cmd {
     },
     /// Compile a schema file and report states, time, relaxations.
     Compile {
+        /// The schema file (or, with `--regex`, the pattern).
         schema: String,
+        /// Compile SCHEMA as a regex the whole output must match, not a
+        /// JSON Schema file.
+        #[arg(long)]
+        regex: bool,
         #[command(flatten)]
         vocab: VocabArgs,
         #[command(flatten)]
@@ -315,11 +320,16 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Cmd::Compile { schema, vocab, opts } => {
-            let s = read_schema(&schema)?;
+        Cmd::Compile { schema, regex, vocab, opts } => {
             let vocab = load_vocab(&vocab)?;
+            let compiler = Compiler::with_config(config(&opts));
             let t = Instant::now();
-            let g = Compiler::with_config(config(&opts)).compile(&s, vocab).map_err(|e| e.to_string())?;
+            let g = if regex {
+                compiler.compile_regex(&schema, vocab)
+            } else {
+                compiler.compile(&read_schema(&schema)?, vocab)
+            }
+            .map_err(|e| e.to_string())?;
             println!(
                 "{schema}: {} states, {} KiB, compiled in {:.2} ms",
                 g.num_states(),

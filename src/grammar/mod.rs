@@ -419,7 +419,19 @@ impl GrammarBuilder {
 
     /// Compiles the machines into tables; `root` is the machine of the whole
     /// document. `max_states` bounds the total number of DFA states.
-    pub fn build(mut self, root: MachineId, max_states: usize) -> Result<Grammar, CompileError> {
+    pub fn build(self, root: MachineId, max_states: usize) -> Result<Grammar, CompileError> {
+        self.build_checked(root, max_states, false)
+    }
+
+    /// [`GrammarBuilder::build`] for a root that may accept the empty
+    /// output (a regex such as `[a-z]*`): allowed only when no machine calls
+    /// the root, so that no step can loop on it.
+    pub fn build_with_empty_root(self, root: MachineId, max_states: usize) -> Result<Grammar, CompileError> {
+        let called = self.machines.iter().any(|m| m.nfa.states.iter().any(|s| s.calls.iter().any(|c| c.0 == root)));
+        self.build_checked(root, max_states, !called)
+    }
+
+    fn build_checked(mut self, root: MachineId, max_states: usize, empty_root: bool) -> Result<Grammar, CompileError> {
         let mut lives: Vec<Option<counted::CountedLive>> = Vec::with_capacity(self.machines.len());
         for m in &self.machines {
             lives.push(match &m.counted {
@@ -554,7 +566,7 @@ impl GrammarBuilder {
         // machine reaches itself through calls at its start (left recursion):
         // both would make a step loop forever.
         for (mi, &st) in g.machine_start.iter().enumerate() {
-            if st != u32::MAX && g.is_accept(st) {
+            if st != u32::MAX && g.is_accept(st) && !(empty_root && mi as MachineId == root) {
                 return Err(CompileError::new(
                     CompileErrorKind::InvalidSchema,
                     &self.machines[mi].name,
