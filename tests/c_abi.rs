@@ -8,22 +8,13 @@
 
 mod common;
 
+use common::run_ok;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 /// Builds the static library and the example; returns the example's path.
@@ -34,18 +25,20 @@ fn build_example() -> Option<PathBuf> {
         return None;
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(cargo).current_dir(root()).args(["build", "--release", "-p", "grammask-capi"]));
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
+    run_ok(Command::new(cargo).current_dir(root()).args(["build", "--release", "-p", "grammask-capi"]));
+    let target = common::target_dir();
     let lib = target.join("release").join("libgrammask_c.a");
     assert!(lib.exists(), "{} was not built", lib.display());
     let exe = target.join("c-example-decode");
-    run(Command::new(&cc)
-        .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I"])
-        .arg(root().join("include"))
-        .arg(root().join("examples/c/decode.c"))
-        .arg(&lib)
-        .args(["-lpthread", "-ldl", "-lm", "-o"])
-        .arg(&exe));
+    run_ok(
+        Command::new(&cc)
+            .args(["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-I"])
+            .arg(root().join("include"))
+            .arg(root().join("examples/c/decode.c"))
+            .arg(&lib)
+            .args(["-lpthread", "-ldl", "-lm", "-o"])
+            .arg(&exe),
+    );
     Some(exe)
 }
 
@@ -55,7 +48,7 @@ fn validates(schema: &serde_json::Value, doc: &serde_json::Value) -> bool {
 
 /// Runs the example on `vocab` with `seed`; returns what it printed.
 fn decode(exe: &Path, schema: &Path, vocab: &str, seed: u64) -> String {
-    let out = run(Command::new(exe).arg(schema).arg(vocab).arg(seed.to_string()));
+    let out = run_ok(Command::new(exe).arg(schema).arg(vocab).arg(seed.to_string()));
     String::from_utf8(out.stdout).expect("the example prints UTF-8 (JSON output is UTF-8)")
 }
 
@@ -99,10 +92,12 @@ fn header_is_what_cbindgen_generates() {
     };
     assert!(out.status.success());
     let fresh = std::env::temp_dir().join(format!("grammask-{}.h", std::process::id()));
-    run(Command::new("cbindgen")
-        .current_dir(root())
-        .args(["--config", "capi/cbindgen.toml", "--crate", "grammask-capi", "--output"])
-        .arg(&fresh));
+    run_ok(
+        Command::new("cbindgen")
+            .current_dir(root())
+            .args(["--config", "capi/cbindgen.toml", "--crate", "grammask-capi", "--output"])
+            .arg(&fresh),
+    );
     let want = std::fs::read_to_string(&fresh).unwrap();
     let _ = std::fs::remove_file(&fresh);
     let have = std::fs::read_to_string(root().join("include/grammask.h")).unwrap();

@@ -32,22 +32,23 @@ fn replay_matcher_walk() {
     }
 }
 
-#[test]
-fn replay_vocab_load() {
-    let f = files("vocab_load");
-    assert!(f.len() >= 4);
+/// Replays every file of a target's corpus (at least `min` of them).
+fn replay(target: &str, min: usize, run: impl Fn(&[u8])) {
+    let f = files(target);
+    assert!(f.len() >= min, "{target}: {} corpus files", f.len());
     for p in f {
-        grammask::fuzzing::vocab_load(&std::fs::read(&p).unwrap());
+        run(&std::fs::read(&p).unwrap());
     }
 }
 
 #[test]
+fn replay_vocab_load() {
+    replay("vocab_load", 4, grammask::fuzzing::vocab_load);
+}
+
+#[test]
 fn replay_pattern() {
-    let f = files("pattern");
-    assert!(f.len() >= 20);
-    for p in f {
-        grammask::fuzzing::pattern(&std::fs::read(&p).unwrap());
-    }
+    replay("pattern", 20, grammask::fuzzing::pattern);
 }
 
 #[test]

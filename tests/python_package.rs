@@ -11,6 +11,8 @@
 
 mod common;
 
+use common::{run_ok, target_dir};
+
 use grammask::conformance::{self, Encoder};
 use grammask::{Compiler, Config, Vocabulary};
 use serde_json::{json, Value};
@@ -18,20 +20,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-
-fn target_dir() -> PathBuf {
-    std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| common::repo().join("target"))
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// The venv's python, with the test's PyPI packages installed.
 fn venv() -> Option<PathBuf> {
@@ -43,11 +31,20 @@ fn venv() -> Option<PathBuf> {
     let dir = target_dir().join("py-venv");
     let py = dir.join("bin/python");
     if !py.exists() {
-        run(Command::new(&python).args(["-m", "venv"]).arg(&dir));
+        run_ok(Command::new(&python).args(["-m", "venv"]).arg(&dir));
     }
     let have = Command::new(&py).args(["-c", "import maturin, numpy, pytest, tokenizers"]).output();
     if !have.is_ok_and(|o| o.status.success()) {
-        run(Command::new(&py).args(["-m", "pip", "install", "-q", "maturin>=1.5,<2", "numpy", "pytest", "tokenizers"]));
+        run_ok(Command::new(&py).args([
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "maturin>=1.5,<2",
+            "numpy",
+            "pytest",
+            "tokenizers",
+        ]));
     }
     Some(py)
 }
@@ -161,11 +158,13 @@ fn python_package_matches_the_crate() {
         std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
     .expect("PATH");
-    run(Command::new(&py)
-        .args(["-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--force-reinstall"])
-        .arg(repo.join("python"))
-        .env("PATH", path)
-        .env("CARGO_TARGET_DIR", target_dir()));
+    run_ok(
+        Command::new(&py)
+            .args(["-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--force-reinstall"])
+            .arg(repo.join("python"))
+            .env("PATH", path)
+            .env("CARGO_TARGET_DIR", target_dir()),
+    );
     let fixture = target_dir().join(format!("py-fixture-{}", std::process::id()));
     std::fs::create_dir_all(&fixture).unwrap();
     let n = write_fixture(&fixture);

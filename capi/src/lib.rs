@@ -149,24 +149,39 @@ pub unsafe extern "C" fn gm_vocab_from_tokenizer_json(
     err_len: usize,
 ) -> *mut GmVocab {
     guard(std::ptr::null_mut(), || {
-        if path.is_null() {
-            unsafe { write_err(err, err_len, "path is null") };
-            return std::ptr::null_mut();
-        }
-        // SAFETY: non-null and NUL-terminated by the contract.
-        let path = unsafe { CStr::from_ptr(path) };
-        let Ok(path) = path.to_str() else {
-            unsafe { write_err(err, err_len, "path is not UTF-8") };
-            return std::ptr::null_mut();
-        };
-        match Vocabulary::from_tokenizer_json(path) {
-            Ok(v) => Box::into_raw(Box::new(GmVocab(Arc::new(v)))),
-            Err(e) => {
-                unsafe { write_err(err, err_len, &e.to_string()) };
-                std::ptr::null_mut()
-            }
-        }
+        // SAFETY: null or NUL-terminated by the contract.
+        let v = unsafe { c_str(path, "path") }
+            .and_then(|path| Vocabulary::from_tokenizer_json(path).map_err(|e| e.to_string()));
+        // SAFETY: `err` as the contract says.
+        unsafe { vocab_out(v, err, err_len) }
     })
+}
+
+/// A NUL-terminated argument as UTF-8 (`what` names it in the error).
+///
+/// # Safety
+/// `p` is null or a NUL-terminated string that outlives the result.
+unsafe fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, String> {
+    if p.is_null() {
+        return Err(format!("{what} is null"));
+    }
+    // SAFETY: non-null and NUL-terminated by the contract.
+    unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| format!("{what} is not UTF-8"))
+}
+
+/// A vocabulary handle, or null with the error written to `err`.
+///
+/// # Safety
+/// `err` is null or points to `err_len` writable bytes.
+unsafe fn vocab_out(v: Result<Vocabulary, String>, err: *mut c_char, err_len: usize) -> *mut GmVocab {
+    match v {
+        Ok(v) => Box::into_raw(Box::new(GmVocab(Arc::new(v)))),
+        Err(e) => {
+            // SAFETY: as the caller promises.
+            unsafe { write_err(err, err_len, &e) };
+            std::ptr::null_mut()
+        }
+    }
 }
 
 /// Loads a vocabulary shipped with grammask: `"cl100k_base"`,
@@ -177,31 +192,20 @@ pub unsafe extern "C" fn gm_vocab_from_tokenizer_json(
 #[no_mangle]
 pub unsafe extern "C" fn gm_vocab_from_tiktoken(name: *const c_char, err: *mut c_char, err_len: usize) -> *mut GmVocab {
     guard(std::ptr::null_mut(), || {
-        if name.is_null() {
-            unsafe { write_err(err, err_len, "name is null") };
-            return std::ptr::null_mut();
-        }
-        // SAFETY: non-null and NUL-terminated by the contract.
-        let which = match unsafe { CStr::from_ptr(name) }.to_bytes() {
-            b"cl100k_base" => Tiktoken::Cl100k,
-            b"o200k_base" => Tiktoken::O200k,
-            b"r50k_base" => Tiktoken::R50k,
-            other => {
-                let msg = format!(
-                    "unknown tiktoken vocabulary {:?} (cl100k_base, o200k_base, r50k_base)",
-                    String::from_utf8_lossy(other)
-                );
-                unsafe { write_err(err, err_len, &msg) };
-                return std::ptr::null_mut();
-            }
-        };
-        match Vocabulary::tiktoken(which) {
-            Ok(v) => Box::into_raw(Box::new(GmVocab(Arc::new(v)))),
-            Err(e) => {
-                unsafe { write_err(err, err_len, &e.to_string()) };
-                std::ptr::null_mut()
-            }
-        }
+        // SAFETY: null or NUL-terminated by the contract.
+        let v = unsafe { c_str(name, "name") }.and_then(|name| {
+            let which = match name {
+                "cl100k_base" => Tiktoken::Cl100k,
+                "o200k_base" => Tiktoken::O200k,
+                "r50k_base" => Tiktoken::R50k,
+                other => {
+                    return Err(format!("unknown tiktoken vocabulary {other:?} (cl100k_base, o200k_base, r50k_base)"))
+                }
+            };
+            Vocabulary::tiktoken(which).map_err(|e| e.to_string())
+        });
+        // SAFETY: `err` as the contract says.
+        unsafe { vocab_out(v, err, err_len) }
     })
 }
 
@@ -246,13 +250,9 @@ pub unsafe extern "C" fn gm_vocab_from_token_bytes(
             // SAFETY: non-null with `n_stop` ids by the contract.
             unsafe { std::slice::from_raw_parts(stop, n_stop) }
         };
-        match Vocabulary::from_parts("c", toks, &[], stop) {
-            Ok(v) => Box::into_raw(Box::new(GmVocab(Arc::new(v)))),
-            Err(e) => {
-                unsafe { write_err(err, err_len, &e.to_string()) };
-                std::ptr::null_mut()
-            }
-        }
+        let v = Vocabulary::from_parts("c", toks, &[], stop).map_err(|e| e.to_string());
+        // SAFETY: `err` as the contract says.
+        unsafe { vocab_out(v, err, err_len) }
     })
 }
 

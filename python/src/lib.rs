@@ -735,6 +735,31 @@ fn apply_rows<T: Copy + Send + Sync>(
     }
 }
 
+/// Sets every logit the bitmask disallows to `neg_inf`, in place, in a
+/// writable C-contiguous buffer of `T` (the GIL released meanwhile).
+fn apply_inplace<T: pyo3::buffer::Element + Copy + Send + Sync>(
+    py: Python<'_>,
+    logits: &Bound<'_, PyAny>,
+    bitmask: &Bound<'_, PyAny>,
+    indices: Option<Vec<usize>>,
+    neg_inf: T,
+) -> PyResult<()> {
+    let lb = PyBuffer::<T>::get(logits)?;
+    if lb.readonly() || !lb.is_c_contiguous() {
+        return Err(PyValueError::new_err("logits must be writable and C-contiguous"));
+    }
+    let mut bm = Bitmask::get(bitmask)?;
+    let (rows, vocab, plan) = row_plan(lb.shape(), bm.rows, indices)?;
+    let width = bm.width;
+    let mask = &*bm.words_mut();
+    // SAFETY: as in `Bitmask::words_mut`: a writable (checked), C-contiguous
+    // (checked) buffer of `rows * vocab` items of `T` (`PyBuffer<T>` checked
+    // the item format and size), exported while `lb` lives.
+    let out = unsafe { std::slice::from_raw_parts_mut(lb.buf_ptr() as *mut T, rows * vocab) };
+    py.allow_threads(|| apply_rows(out, vocab, mask, width, &plan, neg_inf));
+    Ok(())
+}
+
 /// Masks float32 logits in place (see `grammask.apply_token_bitmask_inplace`).
 #[pyfunction]
 #[pyo3(signature = (logits, bitmask, indices=None))]
@@ -744,19 +769,7 @@ fn _apply_bitmask_f32(
     bitmask: &Bound<'_, PyAny>,
     indices: Option<Vec<usize>>,
 ) -> PyResult<()> {
-    let lb = PyBuffer::<f32>::get(logits)?;
-    if lb.readonly() || !lb.is_c_contiguous() {
-        return Err(PyValueError::new_err("logits must be writable and C-contiguous"));
-    }
-    let mut bm = Bitmask::get(bitmask)?;
-    let (rows, vocab, plan) = row_plan(lb.shape(), bm.rows, indices)?;
-    let width = bm.width;
-    let mask = &*bm.words_mut();
-    // SAFETY: as in `Bitmask::words_mut`: a writable (checked), C-contiguous
-    // (checked) buffer of `rows * vocab` f32 items, exported while `lb` lives.
-    let out = unsafe { std::slice::from_raw_parts_mut(lb.buf_ptr() as *mut f32, rows * vocab) };
-    py.allow_threads(|| apply_rows(out, vocab, mask, width, &plan, f32::NEG_INFINITY));
-    Ok(())
+    apply_inplace(py, logits, bitmask, indices, f32::NEG_INFINITY)
 }
 
 /// Masks 16-bit logits (float16 or bfloat16, seen as uint16) in place,
@@ -770,18 +783,7 @@ fn _apply_bitmask_u16(
     neg_inf_bits: u16,
     indices: Option<Vec<usize>>,
 ) -> PyResult<()> {
-    let lb = PyBuffer::<u16>::get(logits)?;
-    if lb.readonly() || !lb.is_c_contiguous() {
-        return Err(PyValueError::new_err("logits must be writable and C-contiguous"));
-    }
-    let mut bm = Bitmask::get(bitmask)?;
-    let (rows, vocab, plan) = row_plan(lb.shape(), bm.rows, indices)?;
-    let width = bm.width;
-    let mask = &*bm.words_mut();
-    // SAFETY: as in `_apply_bitmask_f32`, for 2-byte items.
-    let out = unsafe { std::slice::from_raw_parts_mut(lb.buf_ptr() as *mut u16, rows * vocab) };
-    py.allow_threads(|| apply_rows(out, vocab, mask, width, &plan, neg_inf_bits));
-    Ok(())
+    apply_inplace(py, logits, bitmask, indices, neg_inf_bits)
 }
 
 /// Python bindings of grammask.
