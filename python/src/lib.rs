@@ -536,6 +536,12 @@ impl Matcher {
         self.inner.can_terminate()
     }
 
+    /// Whether the sequence should stop: a stop token was accepted, or the
+    /// last call failed (then only stop tokens are allowed).
+    fn is_stopped(&self) -> bool {
+        self.inner.is_terminated() || self.error.is_some()
+    }
+
     /// Whether the last call failed.
     fn is_error(&self) -> bool {
         self.error.is_some()

@@ -182,6 +182,7 @@ def test_rollback_and_jump_forward(wrapper, cl100k):
     # Too far back is a reported failure, not an exception...
     assert not m.rollback(10**6)
     assert "roll" in m.get_error().lower()
+    assert m.is_stopped() and not m.is_terminated()
     # ...unless asked for.
     strict = wrapper.matcher(raise_on_error=True)
     with pytest.raises(grammask.MatchError):
@@ -193,7 +194,7 @@ def test_rollback_and_jump_forward(wrapper, cl100k):
     assert c.rollback(3) and c.output != out
     assert m.output == out
     m.reset()
-    assert m.output == b"" and not m.is_error()
+    assert m.output == b"" and not m.is_error() and not m.is_stopped()
 
 
 def test_batch_rows_equal_single_fills(wrapper, cl100k):
