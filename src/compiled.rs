@@ -68,7 +68,8 @@ impl Compiler {
         vocab: Arc<Vocabulary>,
     ) -> Result<Arc<CompiledGrammar>, CompileError> {
         let c = self.bounded(|| schema::compile(schema, &self.config))?;
-        Ok(self.finish(c.grammar, c.relaxations, vocab, crate::digest::Digest::default().json(schema).hex()))
+        let digest = crate::digest::Digest::default().json(schema).hex();
+        Ok(self.finish(c.grammar, (c.relaxations, c.annotations), vocab, digest))
     }
 
     /// Compiles a regex front-end request: the whole output must match the
@@ -97,7 +98,7 @@ impl Compiler {
     pub fn compile_regex(&self, pattern: &str, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
         let g = self.bounded(|| crate::regex::compile(pattern, &self.config))?;
         let digest = crate::digest::Digest::default().field(b"regex").field(pattern.as_bytes()).hex();
-        Ok(self.finish(g, Vec::new(), vocab, digest))
+        Ok(self.finish(g, (Vec::new(), Vec::new()), vocab, digest))
     }
 
     /// Runs a front-end under this compiler's deadline and cancel handle.
@@ -123,7 +124,7 @@ impl Compiler {
     fn finish(
         &self,
         grammar: Grammar,
-        relaxations: Vec<Relaxation>,
+        (relaxations, annotations): (Vec<Relaxation>, Vec<Relaxation>),
         vocab: Arc<Vocabulary>,
         schema_digest: String,
     ) -> Arc<CompiledGrammar> {
@@ -134,6 +135,7 @@ impl Compiler {
             grammar,
             vocab,
             relaxations,
+            annotations,
             local: (0..n).map(|_| OnceLock::new()).collect(),
             leaves: (0..machines).map(|_| OnceLock::new()).collect(),
             virt,
@@ -162,6 +164,7 @@ pub struct CompiledGrammar {
     pub(crate) grammar: Grammar,
     pub(crate) vocab: Arc<Vocabulary>,
     relaxations: Vec<Relaxation>,
+    annotations: Vec<Relaxation>,
     local: Vec<OnceLock<Arc<LocalMask>>>,
     /// Per machine: its [`Leaf`] analysis when it makes no calls.
     leaves: Vec<OnceLock<Option<Leaf>>>,
@@ -229,6 +232,21 @@ impl CompiledGrammar {
     /// The vocabulary this grammar was compiled for.
     pub fn vocab(&self) -> &Arc<Vocabulary> {
         &self.vocab
+    }
+    /// Formats JSON Schema does not define (`int32`, `byte`, `url`, …),
+    /// which every validator treats as annotations: the strings they
+    /// describe are left free, in strict mode too. `keyword` is
+    /// `format:<name>`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use grammask::{Compiler, Vocabulary};
+    /// let vocab = Arc::new(Vocabulary::from_token_bytes(&["\"", "a", "<eos>"], &[2]).unwrap());
+    /// let g = Compiler::new().compile_str(r#"{"type":"string","format":"int32"}"#, vocab).unwrap();
+    /// assert_eq!(g.annotations()[0].keyword, "format:int32");
+    /// ```
+    pub fn annotations(&self) -> &[Relaxation] {
+        &self.annotations
     }
     /// Keywords dropped in lenient mode (empty in strict mode).
     pub fn relaxations(&self) -> &[Relaxation] {

@@ -200,6 +200,7 @@ enum MemberKey {
 pub(crate) struct Compiled {
     pub grammar: Grammar,
     pub relaxations: Vec<Relaxation>,
+    pub annotations: Vec<Relaxation>,
 }
 
 pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileError> {
@@ -211,6 +212,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         vkeys: Default::default(),
         jobs: Vec::new(),
         relaxations: Vec::new(),
+        annotations: Vec::new(),
         probing: false,
         depth: 0,
         legacy_ref: root
@@ -263,7 +265,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         def.body = body;
     }
     let grammar = c.gb.build(root_m, cfg.get_limits().max_states)?;
-    Ok(Compiled { grammar, relaxations: c.relaxations })
+    Ok(Compiled { grammar, relaxations: c.relaxations, annotations: c.annotations })
 }
 
 struct SchemaCompiler<'a> {
@@ -275,6 +277,9 @@ struct SchemaCompiler<'a> {
     vkeys: ahash::AHashMap<VKey<'a>, MachineId>,
     jobs: Vec<(MachineId, Job<'a>)>,
     relaxations: Vec<Relaxation>,
+    /// Formats JSON Schema does not define, left free (see
+    /// [`strings::is_defined_format`]).
+    annotations: Vec<Relaxation>,
     /// Trying a rewrite: every unsupported keyword is an error, whatever
     /// the mode, so that a failed attempt leaves no relaxation behind.
     probing: bool,
@@ -373,6 +378,20 @@ impl<'a> SchemaCompiler<'a> {
             parts.extend(self.ws(nfa));
         }
         nfa.seq(&parts)
+    }
+
+    /// A `format` without a language here: an annotation when JSON Schema
+    /// does not define it (recorded, the string stays free), else refused
+    /// by name (or relaxed in lenient mode).
+    fn unbuilt_format(&mut self, ptr: &str, name: &str) -> Result<(), CompileError> {
+        if strings::is_defined_format(name) {
+            return self.unsupported(ptr, "format", &format!("format {name:?} is not supported"));
+        }
+        let r = Relaxation { keyword: format!("format:{name}"), pointer: ptr.to_string() };
+        if !self.annotations.contains(&r) {
+            self.annotations.push(r);
+        }
+        Ok(())
     }
 
     fn unsupported(&mut self, ptr: &str, kw: &str, why: &str) -> Result<(), CompileError> {
@@ -1297,7 +1316,7 @@ impl<'a> SchemaCompiler<'a> {
                         lexer::dfa_matches(&d, s.as_bytes())
                     }
                     None => {
-                        self.unsupported(ptr, "format", "format is not supported")?;
+                        self.unbuilt_format(ptr, b.as_str().unwrap_or(""))?;
                         true
                     }
                 },
@@ -1483,7 +1502,7 @@ impl<'a> SchemaCompiler<'a> {
                     key.push_str(&format!(":f{name}"));
                     kw = "format";
                 }
-                None => self.unsupported(ptr, "format", &format!("format {name:?} is not supported"))?,
+                None => self.unbuilt_format(ptr, name)?,
             }
         }
         if spec.must.is_empty() && spec.must_not.is_empty() && min == 0 && max.is_none() {
@@ -1689,7 +1708,7 @@ impl<'a> SchemaCompiler<'a> {
                 }
                 "format" => match strings::format_regex(v.as_str().unwrap_or("")) {
                     Some(re) => must.push(self.dfa(&lexer::parse(re).expect("valid"), &ptr, "format")?),
-                    None => self.unsupported(&ptr, "format", "format is not supported")?,
+                    None => self.unbuilt_format(&ptr, v.as_str().unwrap_or(""))?,
                 },
                 "enum" | "const" => {
                     let vals: Vec<&Value> =

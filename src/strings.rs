@@ -1103,6 +1103,44 @@ pub(crate) fn translate_ecma(p: &str, reading: Reading) -> Result<String, String
     Ok(out)
 }
 
+/// Whether JSON Schema (any draft) defines the format `name`. A format it
+/// does not define (OpenAPI's `int32`, `byte`, names such as `url` or
+/// `path`) is an annotation to every validator: it cannot make an instance
+/// invalid, so the grammar leaves the string free and reports it
+/// ([`crate::CompiledGrammar::annotations`]). A defined one is enforced, or
+/// refused by name when its language is not built.
+pub(crate) fn is_defined_format(name: &str) -> bool {
+    matches!(
+        name,
+        "date-time"
+            | "date"
+            | "time"
+            | "duration"
+            | "email"
+            | "idn-email"
+            | "hostname"
+            | "idn-hostname"
+            | "ipv4"
+            | "ipv6"
+            | "uri"
+            | "uri-reference"
+            | "iri"
+            | "iri-reference"
+            | "uuid"
+            | "uri-template"
+            | "json-pointer"
+            | "relative-json-pointer"
+            | "regex"
+            // draft 3
+            | "ip-address"
+            | "host-name"
+            | "color"
+            | "style"
+            | "phone"
+            | "utc-millisec"
+    )
+}
+
 /// Decoded-value regexes for `format` values: each is a *subset* of what
 /// validators accept (so output always validates), covering the common
 /// forms. `None` for a format we do not enforce.

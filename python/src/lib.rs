@@ -270,6 +270,20 @@ impl Grammar {
         }
         Ok(list)
     }
+    /// Formats JSON Schema does not define (`int32`, `byte`, …), left free
+    /// as every validator does: a list of `{"keyword": "format:<name>",
+    /// "pointer"}`.
+    #[getter]
+    fn annotations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for r in self.0.annotations() {
+            let d = PyDict::new(py);
+            d.set_item("keyword", &r.keyword)?;
+            d.set_item("pointer", &r.pointer)?;
+            list.append(d)?;
+        }
+        Ok(list)
+    }
     /// Number of automaton states.
     #[getter]
     fn num_states(&self) -> usize {

@@ -256,6 +256,8 @@ def test_bad_input_raises_the_right_exception(wrapper, cl100k):
     with pytest.raises(grammask.CompileError) as e:
         compiler.compile_json_schema(unsupported)
     assert e.value.kind == "Unsupported" and e.value.pointer == "/properties/a"
+    annotated = compiler.compile_json_schema({"type": "object", "properties": {"n": {"type": "string", "format": "int64"}}})
+    assert annotated.annotations == [{"keyword": "format:int64", "pointer": "/properties/n"}]
     lenient = grammask.Compiler(cl100k, strict=False).compile_json_schema(unsupported)
     assert lenient.relaxations == [{"keyword": e.value.keyword, "pointer": "/properties/a"}]
     big = {"enum": [f"value-{i}" for i in range(100000)]}
