@@ -261,28 +261,14 @@ impl Grammar {
     /// Keywords dropped in lenient mode: a list of `{"keyword", "pointer"}`.
     #[getter]
     fn relaxations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for r in self.0.relaxations() {
-            let d = PyDict::new(py);
-            d.set_item("keyword", &r.keyword)?;
-            d.set_item("pointer", &r.pointer)?;
-            list.append(d)?;
-        }
-        Ok(list)
+        keyword_list(py, self.0.relaxations())
     }
     /// Formats JSON Schema does not define (`int32`, `byte`, …), left free
     /// as every validator does: a list of `{"keyword": "format:<name>",
     /// "pointer"}`.
     #[getter]
     fn annotations<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for r in self.0.annotations() {
-            let d = PyDict::new(py);
-            d.set_item("keyword", &r.keyword)?;
-            d.set_item("pointer", &r.pointer)?;
-            list.append(d)?;
-        }
-        Ok(list)
+        keyword_list(py, self.0.annotations())
     }
     /// Number of automaton states.
     #[getter]
@@ -307,6 +293,18 @@ impl Grammar {
     fn __repr__(&self) -> String {
         format!("Grammar(fingerprint={:?}, states={})", self.0.fingerprint(), self.0.num_states())
     }
+}
+
+/// `[{"keyword": …, "pointer": …}, …]`.
+fn keyword_list<'py>(py: Python<'py>, items: &[gm::Relaxation]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for r in items {
+        let d = PyDict::new(py);
+        d.set_item("keyword", &r.keyword)?;
+        d.set_item("pointer", &r.pointer)?;
+        list.append(d)?;
+    }
+    Ok(list)
 }
 
 /// Follows one generation: fills bitmask rows, accepts tokens, rolls back.
