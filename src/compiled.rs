@@ -103,6 +103,10 @@ impl Compiler {
 
     /// Runs a front-end under this compiler's deadline and cancel handle.
     fn bounded<T>(&self, f: impl FnOnce() -> Result<T, CompileError>) -> Result<T, CompileError> {
+        if self.config.get_deadline().is_none() && self.cancel.is_none() {
+            // No budget installed: `budget::check` returns at once.
+            return f();
+        }
         let scope = budget::Scope::enter(self.config.get_deadline(), self.cancel.clone());
         f().map_err(|e| match scope.stopped() {
             Some(budget::Stop::Cancelled) => {

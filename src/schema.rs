@@ -1782,15 +1782,10 @@ impl<'a> SchemaCompiler<'a> {
                 self.unsupported(ptr, "patternProperties", "more than 4 patterns")?;
             } else {
                 for p in pp.keys() {
+                    // Where both readings agree the two DFAs are one
+                    // (built once: DFAs are cached by content).
                     let Some(d) = self.pattern_dfa(p, ptr, "patternProperties", Under)? else { continue };
-                    let o = if strings::translate_ecma(p, Under).ok() == strings::translate_ecma(p, Over).ok() {
-                        d.clone()
-                    } else {
-                        match self.pattern_dfa(p, ptr, "patternProperties", Over)? {
-                            Some(o) => o,
-                            None => continue,
-                        }
-                    };
+                    let Some(o) = self.pattern_dfa(p, ptr, "patternProperties", Over)? else { continue };
                     let s = sv.part(|v| v.get("patternProperties")?.get(p.as_str())).expect("a pattern's schema");
                     patterns.push((d, s, ptr_push(&ptr_push(ptr, "patternProperties"), p), p.clone()));
                     over.push(o);

@@ -395,6 +395,38 @@ fn stop_only(row: &mut [u32], stop: &[u32]) {
 }
 
 impl Matcher {
+    /// Fills row `index` of `bitmask` (see `fill_next_token_bitmask`);
+    /// with `timed`, also the nanoseconds spent in the Rust fill.
+    fn fill_row(
+        &mut self,
+        py: Python<'_>,
+        bitmask: &Bound<'_, PyAny>,
+        index: usize,
+        timed: bool,
+    ) -> PyResult<(bool, u64)> {
+        let mut bm = Bitmask::get(bitmask)?;
+        let words = self.inner.grammar().vocab().mask_words();
+        bm.check_width(words)?;
+        if index >= bm.rows {
+            return Err(PyIndexError::new_err(format!("row {index} is out of range for {} rows", bm.rows)));
+        }
+        let width = bm.width;
+        let row = &mut bm.words_mut()[index * width..(index + 1) * width];
+        let inner = &mut self.inner;
+        let (r, ns) = py.allow_threads(move || {
+            let (head, tail) = row.split_at_mut(words);
+            tail.fill(0);
+            let t = timed.then(std::time::Instant::now);
+            let r = inner.fill_next_token_bitmask(head);
+            let ns = t.map_or(0, |t| t.elapsed().as_nanos() as u64);
+            if r.is_err() {
+                stop_only(head, inner.grammar().vocab().stop_tokens());
+            }
+            (r, ns)
+        });
+        Ok((self.done(r)?, ns))
+    }
+
     fn fail(&mut self, e: gm::MatchError) -> PyResult<bool> {
         let msg = e.to_string();
         self.error = Some(msg.clone());
@@ -433,25 +465,7 @@ impl Matcher {
     /// allowed and `get_error()` says why.
     #[pyo3(signature = (bitmask, index=0))]
     fn fill_next_token_bitmask(&mut self, py: Python<'_>, bitmask: &Bound<'_, PyAny>, index: usize) -> PyResult<bool> {
-        let mut bm = Bitmask::get(bitmask)?;
-        let words = self.inner.grammar().vocab().mask_words();
-        bm.check_width(words)?;
-        if index >= bm.rows {
-            return Err(PyIndexError::new_err(format!("row {index} is out of range for {} rows", bm.rows)));
-        }
-        let width = bm.width;
-        let row = &mut bm.words_mut()[index * width..(index + 1) * width];
-        let inner = &mut self.inner;
-        let r = py.allow_threads(move || {
-            let (head, tail) = row.split_at_mut(words);
-            tail.fill(0);
-            let r = inner.fill_next_token_bitmask(head);
-            if r.is_err() {
-                stop_only(head, inner.grammar().vocab().stop_tokens());
-            }
-            r
-        });
-        self.done(r)
+        self.fill_row(py, bitmask, index, false).map(|(ok, _)| ok)
     }
 
     /// For benchmarks: `fill_next_token_bitmask`, returning the nanoseconds
@@ -464,21 +478,7 @@ impl Matcher {
         bitmask: &Bound<'_, PyAny>,
         index: usize,
     ) -> PyResult<u64> {
-        let mut bm = Bitmask::get(bitmask)?;
-        let words = self.inner.grammar().vocab().mask_words();
-        bm.check_width(words)?;
-        if index >= bm.rows {
-            return Err(PyIndexError::new_err(format!("row {index} is out of range for {} rows", bm.rows)));
-        }
-        let width = bm.width;
-        let row = &mut bm.words_mut()[index * width..index * width + words];
-        let inner = &mut self.inner;
-        let (r, ns) = py.allow_threads(move || {
-            let t = std::time::Instant::now();
-            let r = inner.fill_next_token_bitmask(row);
-            (r, t.elapsed().as_nanos() as u64)
-        });
-        self.done(r)?;
+        let (_, ns) = self.fill_row(py, bitmask, index, true)?;
         Ok(ns)
     }
 
@@ -629,10 +629,7 @@ fn fill_next_token_bitmask_batch(
     if indices.len() != matchers.len() {
         return Err(PyValueError::new_err("indices and matchers differ in length"));
     }
-    let mut guards: Vec<PyRefMut<'_, Matcher>> = Vec::with_capacity(matchers.len());
-    for m in &matchers {
-        guards.push(m.try_borrow_mut().map_err(|_| PyValueError::new_err("a matcher appears twice or is in use"))?);
-    }
+    let mut guards = borrow_all(&matchers)?;
     let words: Vec<usize> = guards.iter().map(|g| g.inner.grammar().vocab().mask_words()).collect();
     if let Some(&w) = words.iter().max() {
         bm.check_width(w)?;
@@ -681,10 +678,7 @@ fn fill_next_token_bitmask_batch(
 #[pyfunction]
 fn _fill_batch_timed(py: Python<'_>, matchers: Vec<Bound<'_, Matcher>>, bitmask: &Bound<'_, PyAny>) -> PyResult<u64> {
     let mut bm = Bitmask::get(bitmask)?;
-    let mut guards: Vec<PyRefMut<'_, Matcher>> = Vec::with_capacity(matchers.len());
-    for m in &matchers {
-        guards.push(m.try_borrow_mut().map_err(|_| PyValueError::new_err("a matcher appears twice or is in use"))?);
-    }
+    let mut guards = borrow_all(&matchers)?;
     let Some(words) = guards.first().map(|g| g.inner.grammar().vocab().mask_words()) else { return Ok(0) };
     if bm.width != words || bm.rows < guards.len() {
         return Err(PyValueError::new_err("bitmask must be [len(matchers), mask_words]"));
@@ -697,6 +691,14 @@ fn _fill_batch_timed(py: Python<'_>, matchers: Vec<Bound<'_, Matcher>>, bitmask:
         let _ = gm::fill_masks_batch(&mut ms, rows, words);
         t.elapsed().as_nanos() as u64
     }))
+}
+
+/// Every matcher borrowed for writing; one listed twice is an error.
+fn borrow_all<'a, 'py>(matchers: &'a [Bound<'py, Matcher>]) -> PyResult<Vec<PyRefMut<'py, Matcher>>> {
+    matchers
+        .iter()
+        .map(|m| m.try_borrow_mut().map_err(|_| PyValueError::new_err("a matcher appears twice or is in use")))
+        .collect()
 }
 
 /// The rows of a logits array and the bitmask row each takes.
