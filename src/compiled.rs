@@ -101,6 +101,39 @@ impl Compiler {
         Ok(self.finish(g, (Vec::new(), Vec::new()), vocab, digest))
     }
 
+    /// Compiles a GBNF grammar (llama.cpp's format; XGrammar's EBNF reads
+    /// the same): the whole output must be a string of its `root` rule.
+    /// Character classes and `.` match Unicode code points, emitted as
+    /// UTF-8.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use grammask::{Compiler, Vocabulary};
+    /// let vocab = Arc::new(Vocabulary::from_token_bytes(&["1", "+", "2", "+2", " ", "<eos>"], &[5]).unwrap());
+    /// let gbnf = r#"
+    /// root ::= num ("+" num)*   # a sum
+    /// num  ::= [0-9]+
+    /// "#;
+    /// let g = Compiler::new().compile_gbnf(gbnf, vocab).unwrap();
+    /// let mut m = g.matcher();
+    /// m.accept_tokens(&[0, 3]).unwrap(); // "1+2"
+    /// assert!(m.can_terminate());
+    /// assert!(m.accept_token(4).is_err()); // no blank in this grammar
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidSchema` for text that does not parse or an undefined rule,
+    /// `Unsupported` for left recursion (named with its cycle) and for
+    /// constructs outside the format (token references, lookahead),
+    /// `Unsatisfiable` when `root` matches nothing, `LimitExceeded` for
+    /// grammars over [`Limits`](crate::Limits); each carries the
+    /// [`position`](CompileError::position) and the keyword `gbnf`.
+    pub fn compile_gbnf(&self, grammar: &str, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+        let g = self.bounded(|| crate::gbnf::compile(grammar, &self.config))?;
+        let digest = crate::digest::Digest::default().field(b"gbnf").field(grammar.as_bytes()).hex();
+        Ok(self.finish(g, (Vec::new(), Vec::new()), vocab, digest))
+    }
+
     /// Runs a front-end under this compiler's deadline and cancel handle.
     fn bounded<T>(&self, f: impl FnOnce() -> Result<T, CompileError>) -> Result<T, CompileError> {
         if self.config.get_deadline().is_none() && self.cancel.is_none() {

@@ -54,11 +54,17 @@ pub struct CompileError {
     keyword: Option<String>,
     pointer: String,
     message: String,
+    /// Line and column (1-based) in grammar text, for text front-ends.
+    position: Option<(usize, usize)>,
 }
 
 impl CompileError {
     pub(crate) fn new(kind: CompileErrorKind, pointer: &str, message: impl Into<String>) -> Self {
-        CompileError { kind, keyword: None, pointer: pointer.to_string(), message: message.into() }
+        CompileError { kind, keyword: None, pointer: pointer.to_string(), message: message.into(), position: None }
+    }
+    pub(crate) fn with_position(mut self, line: usize, column: usize) -> Self {
+        self.position = Some((line, column));
+        self
     }
     pub(crate) fn with_keyword(mut self, kw: &str) -> Self {
         self.keyword = Some(kw.to_string());
@@ -79,10 +85,20 @@ impl CompileError {
     pub fn pointer(&self) -> &str {
         &self.pointer
     }
+    /// Line and column (1-based, columns in characters) of the error in a
+    /// grammar's text (GBNF); `None` for schemas, which have
+    /// [`pointer`](Self::pointer).
+    pub fn position(&self) -> Option<(usize, usize)> {
+        self.position
+    }
 }
 
 impl fmt::Display for CompileError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some((line, col)) = self.position {
+            let k = self.keyword.as_deref().unwrap_or("grammar");
+            return write!(f, "{:?} error in {} at line {}, column {}: {}", self.kind, k, line, col, self.message);
+        }
         let at = if self.pointer.is_empty() { "#" } else { &self.pointer };
         match &self.keyword {
             Some(k) => write!(f, "{:?} error at {} (keyword `{}`): {}", self.kind, at, k, self.message),

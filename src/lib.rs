@@ -47,6 +47,7 @@ mod config;
 pub mod conformance;
 mod digest;
 mod error;
+mod gbnf;
 #[doc(hidden)]
 pub mod fuzzing;
 mod grammar;

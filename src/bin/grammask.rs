@@ -51,12 +51,19 @@ enum Cmd {
     },
     /// Compile a schema file and report states, time, relaxations.
     Compile {
-        /// The schema file (or, with `--regex`, the pattern).
+        /// The schema file (or, with `--regex`, the pattern; with `--gbnf`,
+        /// the grammar file).
         schema: String,
         /// Compile SCHEMA as a regex the whole output must match, not a
         /// JSON Schema file.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "gbnf")]
         regex: bool,
+        /// Read SCHEMA as a GBNF grammar file (llama.cpp's format).
+        #[arg(long)]
+        gbnf: bool,
+        /// Print this many outputs of random walks through the masks.
+        #[arg(long, default_value_t = 0)]
+        show: usize,
         #[command(flatten)]
         vocab: VocabArgs,
         #[command(flatten)]
@@ -320,12 +327,15 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Cmd::Compile { schema, regex, vocab, opts } => {
+        Cmd::Compile { schema, regex, gbnf, show, vocab, opts } => {
             let vocab = load_vocab(&vocab)?;
             let compiler = Compiler::with_config(config(&opts));
             let t = Instant::now();
             let g = if regex {
                 compiler.compile_regex(&schema, vocab)
+            } else if gbnf {
+                let text = std::fs::read_to_string(&schema).map_err(|e| format!("{schema}: {e}"))?;
+                compiler.compile_gbnf(&text, vocab)
             } else {
                 compiler.compile(&read_schema(&schema)?, vocab)
             }
@@ -342,6 +352,13 @@ fn run(cli: Cli) -> Result<(), String> {
                     r.keyword,
                     if r.pointer.is_empty() { "#" } else { &r.pointer }
                 );
+            }
+            let mut rng = grammask::Rng::new(7);
+            for _ in 0..show {
+                let mut m = g.matcher();
+                let s = grammask::random_walk(&mut m, &mut rng, 200).map_err(|e| e.to_string())?;
+                let text = String::from_utf8_lossy(m.output());
+                println!("{} {text:?}", if s.terminated { "finished:  " } else { "unfinished:" });
             }
             Ok(())
         }
