@@ -155,6 +155,20 @@ struct GmGrammar *gm_compile_regex(const struct GmVocab *vocab,
                                    char *err,
                                    size_t err_len);
 
+// Compiles a GBNF grammar (llama.cpp's format, `grammar_len` bytes of
+// UTF-8): the whole output must be a string of its `root` rule. Arguments,
+// result and errors as [`gm_compile_json_schema`]; the message of a
+// grammar error names its line and column.
+//
+// # Safety
+// As [`gm_compile_json_schema`], with `grammar` for `schema`.
+struct GmGrammar *gm_compile_gbnf(const struct GmVocab *vocab,
+                                  const char *grammar,
+                                  size_t grammar_len,
+                                  const struct GmCompileOptions *options,
+                                  char *err,
+                                  size_t err_len);
+
 // The grammar's stable fingerprint (32 hex digits): schema, options and
 // vocabulary. Valid while the grammar lives; "" for a null handle.
 //

@@ -334,6 +334,25 @@ pub unsafe extern "C" fn gm_compile_regex(
     unsafe { compile_with(vocab, pattern, pattern_len, options, err, err_len, |c, text, v| c.compile_regex(text, v)) }
 }
 
+/// Compiles a GBNF grammar (llama.cpp's format, `grammar_len` bytes of
+/// UTF-8): the whole output must be a string of its `root` rule. Arguments,
+/// result and errors as [`gm_compile_json_schema`]; the message of a
+/// grammar error names its line and column.
+///
+/// # Safety
+/// As [`gm_compile_json_schema`], with `grammar` for `schema`.
+#[no_mangle]
+pub unsafe extern "C" fn gm_compile_gbnf(
+    vocab: *const GmVocab,
+    grammar: *const c_char,
+    grammar_len: usize,
+    options: *const GmCompileOptions,
+    err: *mut c_char,
+    err_len: usize,
+) -> *mut GmGrammar {
+    unsafe { compile_with(vocab, grammar, grammar_len, options, err, err_len, |c, text, v| c.compile_gbnf(text, v)) }
+}
+
 /// The checks and handle-making shared by the compile entry points.
 ///
 /// # Safety

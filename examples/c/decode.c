@@ -82,6 +82,20 @@ int main(int argc, char **argv) {
     gm_matcher_free(rm);
     gm_grammar_free(rg);
 
+    /* A GBNF request (llama.cpp's grammar format). */
+    const char *gbnf = "root ::= \"- \" item (\"\\n- \" item)*\nitem ::= [a-z]+\n";
+    GmGrammar *gg = gm_compile_gbnf(vocab, gbnf, strlen(gbnf), NULL, err, sizeof err);
+    CHECK(gg, "gbnf: %s", err);
+    GmMatcher *gm = gm_matcher_new(gg);
+    CHECK(gm_matcher_accept_bytes(gm, (const uint8_t *)"- ab\n- c", 8) == GM_STATUS_OK, "gbnf list");
+    CHECK(gm_matcher_can_terminate(gm), "gbnf list cannot end");
+    CHECK(gm_matcher_accept_bytes(gm, (const uint8_t *)"1", 1) == GM_STATUS_REJECTED, "gbnf accepted a digit");
+    gm_matcher_free(gm);
+    gm_grammar_free(gg);
+    const char *bad_gbnf = "root ::= item\n";
+    CHECK(!gm_compile_gbnf(vocab, bad_gbnf, strlen(bad_gbnf), NULL, err, sizeof err), "undefined rule compiled");
+    printf("check: bad gbnf -> %s\n", err);
+
     size_t schema_len = 0;
     char *schema = read_file(argv[1], &schema_len);
     CHECK(schema, "cannot read %s", argv[1]);

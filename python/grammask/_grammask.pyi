@@ -14,6 +14,10 @@ class CompileError(ValueError):
     """The keyword to blame, e.g. "pattern"."""
     pointer: str
     """JSON pointer of the schema location ("" is the root)."""
+    line: Optional[int]
+    """Line (1-based) of a grammar error (GBNF); None for schemas."""
+    column: Optional[int]
+    """Column (1-based, in characters) of a grammar error; None for schemas."""
 
 class VocabError(ValueError):
     """A vocabulary that cannot be loaded."""
@@ -64,6 +68,7 @@ class Compiler:
     ) -> None: ...
     def compile_json_schema(self, schema: Union[str, dict[str, Any], bool]) -> Grammar: ...
     def compile_regex(self, pattern: str) -> Grammar: ...
+    def compile_gbnf(self, grammar: str) -> Grammar: ...
     @property
     def vocab(self) -> Vocabulary: ...
 

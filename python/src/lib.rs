@@ -229,6 +229,18 @@ impl Compiler {
         }
     }
 
+    /// Compiles a GBNF grammar (llama.cpp's format): the whole output must
+    /// be a string of its `root` rule. Raises `CompileError` (keyword
+    /// "gbnf", with `line` and `column`) for a grammar that does not parse
+    /// or cannot be enforced.
+    fn compile_gbnf(&self, py: Python<'_>, grammar: &str) -> PyResult<Grammar> {
+        let vocab = self.vocab.clone();
+        match py.allow_threads(|| self.compiler.compile_gbnf(grammar, vocab)) {
+            Ok(g) => Ok(Grammar(g)),
+            Err(e) => Err(compile_error(py, e)),
+        }
+    }
+
     /// The vocabulary grammars are compiled for.
     #[getter]
     fn vocab(&self) -> Vocabulary {
@@ -243,6 +255,9 @@ fn compile_error(py: Python<'_>, e: gm::CompileError) -> PyErr {
     let _ = value.setattr("kind", format!("{:?}", e.kind()));
     let _ = value.setattr("keyword", e.keyword());
     let _ = value.setattr("pointer", e.pointer());
+    let (line, column) = e.position().map_or((None, None), |(l, c)| (Some(l), Some(c)));
+    let _ = value.setattr("line", line);
+    let _ = value.setattr("column", column);
     err
 }
 

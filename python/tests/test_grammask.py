@@ -310,6 +310,20 @@ def test_compile_regex(cl100k):
     assert (e.value.kind, e.value.keyword) == ("Unsupported", "regex")
 
 
+def test_compile_gbnf(cl100k):
+    gbnf = 'root ::= item ("," item)*\nitem ::= [a-z]+ | "\\"" [^"]* "\\""\n'
+    g = grammask.Compiler(cl100k).compile_gbnf(gbnf)
+    out = decode(g.matcher(), np.random.default_rng(3)).decode()
+    assert re.fullmatch(r'(?:[a-z]+|"[^"]*")(?:,(?:[a-z]+|"[^"]*"))*', out, re.S), out
+    assert not g.matcher().accept_bytes(b"a,,")
+    with pytest.raises(grammask.CompileError) as e:
+        grammask.Compiler(cl100k).compile_gbnf('root ::= "a"\nx ::= root x | y\n')
+    assert (e.value.kind, e.value.keyword, e.value.line, e.value.column) == ("InvalidSchema", "gbnf", 2, 16)
+    with pytest.raises(grammask.CompileError) as e:
+        grammask.Compiler(cl100k).compile_json_schema('{"type": 5}')
+    assert (e.value.line, e.value.column) == (None, None)
+
+
 def test_fingerprint_is_stable_and_discriminating(cl100k):
     c = grammask.Compiler(cl100k)
     a = c.compile_json_schema('{"type":"object","properties":{"x":{"type":"integer"}}}')
