@@ -515,6 +515,9 @@ fn check_left_recursion(src: &str, p: &Parsed, null: &[bool]) -> Result<(), Comp
 
 struct Lower<'a> {
     null: &'a [bool],
+    /// Rules spelled out in place of a call (see [`inlined`]).
+    inline: &'a [bool],
+    bodies: &'a [Option<Node>],
     /// Bounds the NFA states of one machine (repetitions multiply).
     max_states: usize,
     src: &'a str,
@@ -534,6 +537,10 @@ impl Lower<'_> {
         Ok(match n {
             Node::Lit(b) => nfa.lit(b),
             Node::Class { ranges, negated } => class(nfa, ranges, *negated),
+            Node::Ref(r, _) if self.inline[*r] => match &self.bodies[*r] {
+                Some(b) => self.frag(b, nfa)?,
+                None => nfa.never(),
+            },
             Node::Ref(r, _) => {
                 let call = nfa.call(*r as MachineId);
                 if self.null[*r] {
@@ -631,6 +638,104 @@ fn class(nfa: &mut Nfa, ranges: &[(u32, u32)], negated: bool) -> Frag {
     Frag { start, end }
 }
 
+/// Rules small enough to spell out where they are used, instead of calling
+/// them: those on no cycle of references whose expansion (with the rules
+/// they inline) stays under [`INLINE_SIZE`] NFA states. A grammar's
+/// regular parts (`ws`, `digit`, `en-char` …) then become one automaton in
+/// their caller, whose per-state masks are computed once, where a call per
+/// character walks the pushdown stack at every byte.
+fn inlined(rules: &[Rule]) -> Vec<bool> {
+    const INLINE_SIZE: usize = 256;
+    let n = rules.len();
+    let mut inline = vec![false; n];
+    if n > 2_000 {
+        return inline;
+    }
+    let refs: Vec<Vec<usize>> = rules
+        .iter()
+        .map(|r| {
+            let mut out = Vec::new();
+            if let Some(b) = &r.body {
+                refs_of(b, &mut out);
+            }
+            out
+        })
+        .collect();
+    // On a cycle: reaches itself.
+    let cyclic: Vec<bool> = (0..n)
+        .map(|s| {
+            let mut seen = vec![false; n];
+            let mut stack = refs[s].clone();
+            while let Some(x) = stack.pop() {
+                if x == s {
+                    return true;
+                }
+                if !std::mem::replace(&mut seen[x], true) {
+                    stack.extend(&refs[x]);
+                }
+            }
+            false
+        })
+        .collect();
+    // Sizes in dependency order: a non-cyclic rule's references are sized
+    // first (they form a DAG among the non-cyclic rules).
+    let mut size: Vec<Option<usize>> = vec![None; n];
+    fn size_of(n: &Node, inline: &[bool], size: &[Option<usize>]) -> usize {
+        match n {
+            Node::Lit(b) => b.len() + 1,
+            Node::Class { .. } => 8,
+            Node::Ref(r, _) if inline[*r] => size[*r].unwrap_or(usize::MAX / 4),
+            Node::Ref(..) => 2,
+            Node::Seq(v) | Node::Alt(v) => {
+                v.iter().fold(2usize, |a, x| a.saturating_add(size_of(x, inline, size)))
+            }
+            Node::Repeat(x, min, max) => {
+                size_of(x, inline, size).saturating_mul(max.unwrap_or(*min) as usize + 1).saturating_add(2)
+            }
+        }
+    }
+    let mut order: Vec<usize> = Vec::new();
+    let mut state = vec![0u8; n];
+    for s in (0..n).filter(|&s| !cyclic[s]) {
+        // Iterative post-order over non-cyclic references.
+        let mut stack = vec![(s, 0usize)];
+        while let Some(&(r, i)) = stack.last() {
+            if i == 0 && state[r] != 0 {
+                stack.pop();
+                continue;
+            }
+            state[r] = 1;
+            if let Some(&q) = refs[r].get(i) {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                if !cyclic[q] && state[q] == 0 {
+                    stack.push((q, 0));
+                }
+            } else {
+                state[r] = 2;
+                order.push(r);
+                stack.pop();
+            }
+        }
+    }
+    for r in order {
+        let sz = rules[r].body.as_ref().map_or(1, |b| size_of(b, &inline, &size));
+        size[r] = Some(sz);
+        inline[r] = sz <= INLINE_SIZE;
+    }
+    inline
+}
+
+fn refs_of(n: &Node, out: &mut Vec<usize>) {
+    match n {
+        Node::Ref(r, _) => out.push(*r),
+        Node::Seq(v) | Node::Alt(v) => v.iter().for_each(|x| refs_of(x, out)),
+        Node::Repeat(x, ..) => refs_of(x, out),
+        Node::Lit(_) | Node::Class { .. } => {}
+    }
+}
+
 /// The same language without the empty string: states doubled into "no
 /// byte read yet" (`s`) and "some byte read" (`s + n`); byte and call edges
 /// lead to the second copy (every callee reads at least one byte), epsilons
@@ -664,14 +769,18 @@ pub(crate) fn compile(src: &str, cfg: &Config) -> Result<Grammar, CompileError> 
     let null = nullable(&parsed.rules);
     check_left_recursion(src, &parsed, &null)?;
     let max_states = cfg.get_limits().max_states;
+    let inline = inlined(&parsed.rules);
+    let bodies: Vec<Option<Node>> = parsed.rules.iter().map(|r| r.body.clone()).collect();
     let mut gb = GrammarBuilder::default();
     let mut total = 0usize;
     for r in &parsed.rules {
         crate::budget::check().map_err(|m| CompileError::new(CompileErrorKind::LimitExceeded, "", m))?;
         let m = gb.add(format!("gbnf:{}", r.name));
-        let lower = Lower { null: &null, max_states, src, rule_at: r.at };
+        let lower = Lower { null: &null, inline: &inline, bodies: &bodies, max_states, src, rule_at: r.at };
         let mut nfa = Nfa::default();
         let body = match &r.body {
+            // A rule inlined wherever it is used needs no machine.
+            Some(_) if inline[m as usize] && m as usize != parsed.root => nfa.never(),
             Some(b) => lower.frag(b, &mut nfa)?,
             None => nfa.never(),
         };

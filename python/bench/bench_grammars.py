@@ -102,10 +102,10 @@ def timed_run(seq, g, lg, lt, words, order):
         ga = (bg[0, t >> 5] >> (t & 31)) & 1
         la = (bl[0, t >> 5] >> (t & 31)) & 1
         if not (ga and la):
-            return g_ns, l_ns, False
+            return g_ns, l_ns, (bytes(gm.output), t, "grammask" if not ga else "llguidance")
         gm.accept_token(t)
         lm.consume_token(t)
-    return g_ns, l_ns, True
+    return g_ns, l_ns, None
 
 
 def main():
@@ -113,6 +113,7 @@ def main():
     ap.add_argument("--tokenizer", default="cl100k")
     ap.add_argument("--walks", type=int, default=20, help="walks per engine per grammar")
     ap.add_argument("--tokens", type=int, default=120, help="longest walk")
+    ap.add_argument("--verbose", action="store_true", help="print each disagreement")
     shared = Path(os.environ.get("GRAMMASK_SHARED_CORPORA", REPO.parent / "shared" / "corpora"))
     ap.add_argument("--gbnf", default=str(shared / "grammars" / "gbnf"))
     a = ap.parse_args()
@@ -148,7 +149,10 @@ def main():
             gn, ln, ok = timed_run(s, g, lg, lt, words, "gl" if i % 2 == 0 else "lg")
             g_ns += gn
             l_ns += ln
-            disagree += not ok
+            if ok is not None:
+                disagree += 1
+                if a.verbose:
+                    print(f"  {ok[2]} refuses token {ok[0]!r} + {gv.token_bytes(ok[1])!r}")
         all_g += g_ns
         all_l += l_ns
         rows.append((kind, name, len(g_ns), np.mean(g_ns), np.mean(l_ns), pct(g_ns, 0.99), pct(l_ns, 0.99),
