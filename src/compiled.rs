@@ -134,6 +134,43 @@ impl Compiler {
         Ok(self.finish(g, (Vec::new(), Vec::new()), vocab, digest))
     }
 
+    /// Compiles a structural tag request (tool calls): free text in which
+    /// each occurrence of a trigger must go on as one of the structures
+    /// that begin with it — the rest of its `begin`, one JSON value valid
+    /// against its `schema`, its `end` — before free text resumes. The
+    /// request is XGrammar's `structural_tag` document, as vLLM and SGLang
+    /// pass it; the free text is UTF-8 and holds no trigger.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use grammask::{Compiler, Vocabulary};
+    /// let vocab = Arc::new(Vocabulary::from_token_bytes(
+    ///     &["Hi", " ", "<f=", "w>", "{\"c\":", "\"Oslo\"", "}", "</f>", "<", "<eos>"], &[9]).unwrap());
+    /// let request = serde_json::json!({
+    ///     "structures": [{"begin": "<f=w>", "end": "</f>", "schema": {
+    ///         "type": "object", "properties": {"c": {"type": "string"}}, "required": ["c"]}}],
+    ///     "triggers": ["<f="]
+    /// });
+    /// let g = Compiler::new().compile_structural_tag(&request, vocab).unwrap();
+    /// let mut m = g.matcher();
+    /// m.accept_tokens(&[0, 1, 2, 3, 4, 5]).unwrap(); // Hi <f=w>{"c":"Oslo"
+    /// assert!(!m.can_terminate() && m.accept_token(7).is_err()); // the object is open
+    /// m.accept_tokens(&[6, 7]).unwrap(); // }</f>
+    /// assert!(m.can_terminate());
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidSchema` (keyword `structural_tag`) for a malformed request
+    /// (a `begin` that starts with no trigger, an empty trigger), and every
+    /// error of [`Compiler::compile`] for a structure's schema, its
+    /// pointer inside the request (`/structures/0/schema/…`).
+    pub fn compile_structural_tag(&self, request: &serde_json::Value, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+        let c = self.bounded(|| crate::tags::compile(request, &self.config))?;
+        let text = serde_json::to_string(request).unwrap_or_default();
+        let digest = crate::digest::Digest::default().field(b"structural_tag").field(text.as_bytes()).hex();
+        Ok(self.finish(c.grammar, (c.relaxations, c.annotations), vocab, digest))
+    }
+
     /// Runs a front-end under this compiler's deadline and cancel handle.
     fn bounded<T>(&self, f: impl FnOnce() -> Result<T, CompileError>) -> Result<T, CompileError> {
         if self.config.get_deadline().is_none() && self.cancel.is_none() {

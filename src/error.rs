@@ -62,6 +62,12 @@ impl CompileError {
     pub(crate) fn new(kind: CompileErrorKind, pointer: &str, message: impl Into<String>) -> Self {
         CompileError { kind, keyword: None, pointer: pointer.to_string(), message: message.into(), position: None }
     }
+    /// The same error for a schema found at `prefix` inside a larger
+    /// document (a structural tag request).
+    pub(crate) fn prefixed(mut self, prefix: &str) -> Self {
+        self.pointer = format!("{prefix}{}", self.pointer);
+        self
+    }
     pub(crate) fn with_position(mut self, line: usize, column: usize) -> Self {
         self.position = Some((line, column));
         self

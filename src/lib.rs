@@ -65,6 +65,7 @@ mod sample;
 mod schema;
 mod strings;
 mod subschema;
+mod tags;
 mod vocab;
 
 pub use budget::Cancel;

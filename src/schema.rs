@@ -204,10 +204,28 @@ pub(crate) struct Compiled {
 }
 
 pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileError> {
+    let part = compile_into(GrammarBuilder::default(), root, cfg)?;
+    let grammar = part.gb.build(part.root, cfg.get_limits().max_states)?;
+    Ok(Compiled { grammar, relaxations: part.relaxations, annotations: part.annotations })
+}
+
+/// A schema's machines added to a builder that may hold other front-ends'
+/// machines (structural tags put one schema per tag beside free text).
+pub(crate) struct Part {
+    pub gb: GrammarBuilder,
+    /// The machine of one instance of the schema.
+    pub root: MachineId,
+    pub relaxations: Vec<Relaxation>,
+    pub annotations: Vec<Relaxation>,
+}
+
+/// Adds the machines of `root` (a whole schema document) to `gb`.
+pub(crate) fn compile_into(gb: GrammarBuilder, root: &Value, cfg: &Config) -> Result<Part, CompileError> {
+    let base = gb.machines.len();
     let mut c = SchemaCompiler {
         root,
         cfg,
-        gb: GrammarBuilder::default(),
+        gb,
         keys: Default::default(),
         vkeys: Default::default(),
         jobs: Vec::new(),
@@ -226,7 +244,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
     };
     let root_m = c.machine("value:".to_string(), || Job::Value(Sv::Doc(root), String::new()));
     while let Some((m, job)) = c.jobs.pop() {
-        if c.gb.machines.len() > cfg.get_limits().max_states / 8 {
+        if c.gb.machines.len() - base > cfg.get_limits().max_states / 8 {
             return Err(CompileError::new(
                 CompileErrorKind::LimitExceeded,
                 "",
@@ -264,8 +282,7 @@ pub(crate) fn compile(root: &Value, cfg: &Config) -> Result<Compiled, CompileErr
         def.nfa = nfa;
         def.body = body;
     }
-    let grammar = c.gb.build(root_m, cfg.get_limits().max_states)?;
-    Ok(Compiled { grammar, relaxations: c.relaxations, annotations: c.annotations })
+    Ok(Part { gb: c.gb, root: root_m, relaxations: c.relaxations, annotations: c.annotations })
 }
 
 struct SchemaCompiler<'a> {
