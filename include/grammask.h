@@ -169,6 +169,21 @@ struct GmGrammar *gm_compile_gbnf(const struct GmVocab *vocab,
                                   char *err,
                                   size_t err_len);
 
+// Compiles a structural tag request (tool calls: XGrammar's
+// `structural_tag` JSON, `request_len` bytes of UTF-8): free text in which
+// each trigger must go on as a tag that begins with it, its JSON body valid
+// against the tag's schema. Arguments, result and errors as
+// [`gm_compile_json_schema`]; pointers in messages point into the request.
+//
+// # Safety
+// As [`gm_compile_json_schema`], with `request` for `schema`.
+struct GmGrammar *gm_compile_structural_tag(const struct GmVocab *vocab,
+                                            const char *request,
+                                            size_t request_len,
+                                            const struct GmCompileOptions *options,
+                                            char *err,
+                                            size_t err_len);
+
 // The grammar's stable fingerprint (32 hex digits): schema, options and
 // vocabulary. Valid while the grammar lives; "" for a null handle.
 //

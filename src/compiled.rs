@@ -230,6 +230,18 @@ impl Compiler {
             .map_err(|e| CompileError::new(CompileErrorKind::MalformedJson, "", format!("schema is not JSON: {e}")))?;
         self.compile(&v, vocab)
     }
+
+    /// Like [`Compiler::compile_structural_tag`], from the request's text.
+    ///
+    /// # Errors
+    /// [`CompileErrorKind::MalformedJson`] when the text is not JSON, else as
+    /// [`Compiler::compile_structural_tag`].
+    pub fn compile_structural_tag_str(&self, request: &str, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+        let v: serde_json::Value = serde_json::from_str(request).map_err(|e| {
+            CompileError::new(CompileErrorKind::MalformedJson, "", format!("structural tag request is not JSON: {e}"))
+        })?;
+        self.compile_structural_tag(&v, vocab)
+    }
 }
 
 /// A schema compiled against a vocabulary. Immutable apart from a lazily

@@ -353,6 +353,30 @@ pub unsafe extern "C" fn gm_compile_gbnf(
     unsafe { compile_with(vocab, grammar, grammar_len, options, err, err_len, |c, text, v| c.compile_gbnf(text, v)) }
 }
 
+/// Compiles a structural tag request (tool calls: XGrammar's
+/// `structural_tag` JSON, `request_len` bytes of UTF-8): free text in which
+/// each trigger must go on as a tag that begins with it, its JSON body valid
+/// against the tag's schema. Arguments, result and errors as
+/// [`gm_compile_json_schema`]; pointers in messages point into the request.
+///
+/// # Safety
+/// As [`gm_compile_json_schema`], with `request` for `schema`.
+#[no_mangle]
+pub unsafe extern "C" fn gm_compile_structural_tag(
+    vocab: *const GmVocab,
+    request: *const c_char,
+    request_len: usize,
+    options: *const GmCompileOptions,
+    err: *mut c_char,
+    err_len: usize,
+) -> *mut GmGrammar {
+    unsafe {
+        compile_with(vocab, request, request_len, options, err, err_len, |c, text, v| {
+            c.compile_structural_tag_str(text, v)
+        })
+    }
+}
+
 /// The checks and handle-making shared by the compile entry points.
 ///
 /// # Safety

@@ -92,6 +92,17 @@ int main(int argc, char **argv) {
     CHECK(gm_matcher_accept_bytes(gm, (const uint8_t *)"1", 1) == GM_STATUS_REJECTED, "gbnf accepted a digit");
     gm_matcher_free(gm);
     gm_grammar_free(gg);
+    /* A tool-call request: free text, tags with JSON bodies. */
+    const char *tags = "{\"structures\": [{\"begin\": \"<f=w>\", \"end\": \"</f>\", "
+                       "\"schema\": {\"type\": \"integer\"}}], \"triggers\": [\"<f=\"]}";
+    GmGrammar *tg = gm_compile_structural_tag(vocab, tags, strlen(tags), NULL, err, sizeof err);
+    CHECK(tg, "structural tag: %s", err);
+    GmMatcher *tm = gm_matcher_new(tg);
+    CHECK(gm_matcher_accept_bytes(tm, (const uint8_t *)"ok <f=w>12</f>", 14) == GM_STATUS_OK, "tag call");
+    CHECK(gm_matcher_can_terminate(tm), "tag call cannot end");
+    CHECK(gm_matcher_accept_bytes(tm, (const uint8_t *)"<f=x", 4) == GM_STATUS_REJECTED, "unknown tag accepted");
+    gm_matcher_free(tm);
+    gm_grammar_free(tg);
     const char *bad_gbnf = "root ::= item\n";
     CHECK(!gm_compile_gbnf(vocab, bad_gbnf, strlen(bad_gbnf), NULL, err, sizeof err), "undefined rule compiled");
     printf("check: bad gbnf -> %s\n", err);

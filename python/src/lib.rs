@@ -229,6 +229,22 @@ impl Compiler {
         }
     }
 
+    /// Compiles a structural tag request (tool calls; XGrammar's
+    /// `structural_tag` format, as text or a dict): free text in which each
+    /// trigger must go on as a tag that begins with it, with a JSON body
+    /// valid against the tag's schema. Raises `CompileError` with pointers
+    /// into the request.
+    fn compile_structural_tag(&self, py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Grammar> {
+        let text: String = if let Ok(s) = request.downcast::<PyString>() {
+            s.to_str()?.to_owned()
+        } else {
+            py.import("json")?.call_method1("dumps", (request,))?.extract()?
+        };
+        let vocab = self.vocab.clone();
+        let compiled = py.allow_threads(|| self.compiler.compile_structural_tag_str(&text, vocab));
+        compiled.map(Grammar).map_err(|e| compile_error(py, e))
+    }
+
     /// Compiles a GBNF grammar (llama.cpp's format): the whole output must
     /// be a string of its `root` rule. Raises `CompileError` (keyword
     /// "gbnf", with `line` and `column`) for a grammar that does not parse

@@ -324,6 +324,33 @@ def test_compile_gbnf(cl100k):
     assert (e.value.line, e.value.column) == (None, None)
 
 
+def test_compile_structural_tag(cl100k):
+    weather = {"type": "object", "properties": {"city": {"type": "string", "maxLength": 20}},
+               "required": ["city"], "additionalProperties": False}
+    request = {"structures": [{"begin": "<function=get_weather>", "schema": weather, "end": "</function>"}],
+               "triggers": ["<function="]}
+    g = grammask.Compiler(cl100k).compile_structural_tag(request)
+    m = g.matcher()
+    assert m.accept_bytes(b"Let me look. <function=get_weather>")
+    # A random model inside the tag, until the tag closes.
+    rng, bitmask = np.random.default_rng(4), grammask.allocate_token_bitmask(1, cl100k.size)
+    for _ in range(2000):
+        if b"</function>" in m.output:
+            break
+        assert m.fill_next_token_bitmask(bitmask, 0)
+        assert m.accept_token(int(rng.choice(allowed(bitmask[0], cl100k.size))))
+    assert m.can_terminate()
+    out = m.output.decode()
+    body = out[len("Let me look. <function=get_weather>"):]
+    end = body.index("</function>")
+    assert "city" in json.loads(body[:end])
+    assert not g.matcher().accept_bytes(b"<function=get_time>")
+    with pytest.raises(grammask.CompileError) as e:
+        grammask.Compiler(cl100k).compile_structural_tag(json.dumps(
+            {"structures": [{"begin": "<a>", "schema": {"type": 5}, "end": "</a>"}], "triggers": ["<a"]}))
+    assert (e.value.kind, e.value.pointer) == ("InvalidSchema", "/structures/0/schema")
+
+
 def test_fingerprint_is_stable_and_discriminating(cl100k):
     c = grammask.Compiler(cl100k)
     a = c.compile_json_schema('{"type":"object","properties":{"x":{"type":"integer"}}}')

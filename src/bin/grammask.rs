@@ -52,15 +52,19 @@ enum Cmd {
     /// Compile a schema file and report states, time, relaxations.
     Compile {
         /// The schema file (or, with `--regex`, the pattern; with `--gbnf`,
-        /// the grammar file).
+        /// the grammar file; with `--structural-tag`, the request file).
         schema: String,
         /// Compile SCHEMA as a regex the whole output must match, not a
         /// JSON Schema file.
         #[arg(long, conflicts_with = "gbnf")]
         regex: bool,
         /// Read SCHEMA as a GBNF grammar file (llama.cpp's format).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "structural_tag")]
         gbnf: bool,
+        /// Read SCHEMA as a structural tag request (tool calls; XGrammar's
+        /// `structural_tag` JSON).
+        #[arg(long)]
+        structural_tag: bool,
         /// Print this many outputs of random walks through the masks.
         #[arg(long, default_value_t = 0)]
         show: usize,
@@ -327,7 +331,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Cmd::Compile { schema, regex, gbnf, show, vocab, opts } => {
+        Cmd::Compile { schema, regex, gbnf, structural_tag, show, vocab, opts } => {
             let vocab = load_vocab(&vocab)?;
             let compiler = Compiler::with_config(config(&opts));
             let t = Instant::now();
@@ -336,6 +340,8 @@ fn run(cli: Cli) -> Result<(), String> {
             } else if gbnf {
                 let text = std::fs::read_to_string(&schema).map_err(|e| format!("{schema}: {e}"))?;
                 compiler.compile_gbnf(&text, vocab)
+            } else if structural_tag {
+                compiler.compile_structural_tag(&read_schema(&schema)?, vocab)
             } else {
                 compiler.compile(&read_schema(&schema)?, vocab)
             }
