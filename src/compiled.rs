@@ -6,11 +6,11 @@ use crate::budget::{self, Cancel};
 use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::Grammar;
+use crate::json_schema::{self as schema, Relaxation};
 use crate::mask::{
-    compose_local_leaf, compute_local, compute_local_leaf, compute_local_run, DepCache, Leaf, LocalMask,
+    compose_local_leaf, compute_local, compute_local_leaf, compute_local_run, DepCache, Leaf, LocalMask, SharedMasks,
 };
 use crate::matcher::Matcher;
-use crate::schema::{self, Relaxation};
 use crate::vocab::trie::SHORT_TOKEN_BYTES;
 use crate::vocab::Vocabulary;
 use std::sync::{Arc, OnceLock};
@@ -164,7 +164,11 @@ impl Compiler {
     /// (a `begin` that starts with no trigger, an empty trigger), and every
     /// error of [`Compiler::compile`] for a structure's schema, its
     /// pointer inside the request (`/structures/0/schema/…`).
-    pub fn compile_structural_tag(&self, request: &serde_json::Value, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+    pub fn compile_structural_tag(
+        &self,
+        request: &serde_json::Value,
+        vocab: Arc<Vocabulary>,
+    ) -> Result<Arc<CompiledGrammar>, CompileError> {
         let c = self.bounded(|| crate::tags::compile(request, &self.config))?;
         let text = serde_json::to_string(request).unwrap_or_default();
         let digest = crate::digest::Digest::default().field(b"structural_tag").field(text.as_bytes()).hex();
@@ -236,7 +240,11 @@ impl Compiler {
     /// # Errors
     /// [`CompileErrorKind::MalformedJson`] when the text is not JSON, else as
     /// [`Compiler::compile_structural_tag`].
-    pub fn compile_structural_tag_str(&self, request: &str, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+    pub fn compile_structural_tag_str(
+        &self,
+        request: &str,
+        vocab: Arc<Vocabulary>,
+    ) -> Result<Arc<CompiledGrammar>, CompileError> {
         let v: serde_json::Value = serde_json::from_str(request).map_err(|e| {
             CompileError::new(CompileErrorKind::MalformedJson, "", format!("structural tag request is not JSON: {e}"))
         })?;
@@ -437,7 +445,7 @@ impl CompiledGrammar {
                 if let Some(m) = vm.classes.lock().ok().and_then(|m| m.get(&key).cloned()) {
                     return m;
                 }
-                let m = Arc::new(self.vocab.shared_masks.get_or_compute_virtual(
+                let m = Arc::new(SharedMasks::of(&self.vocab).get_or_compute_virtual(
                     (cm.sig ^ crate::mask::follow_key(g, cm.machine), key.0, key.1.clone()),
                     cm.done_id(),
                     compute,
@@ -478,7 +486,7 @@ impl CompiledGrammar {
             return self.local[rep as usize].get_or_init(|| self.make_local(rep)).clone();
         }
         let trie = self.vocab.trie();
-        Arc::new(self.vocab.shared_masks.get_or_compute(leaf, s, limit, || {
+        Arc::new(SharedMasks::of(&self.vocab).get_or_compute(leaf, s, limit, || {
             let rs = leaf.rep_short(s);
             if leaf.return_only && rs != s {
                 let short = self.local[rs as usize].get_or_init(|| self.make_local(rs));
@@ -526,7 +534,7 @@ mod tests {
                 let b = compute_local_leaf(gr, vocab.trie(), s, vocab.mask_words());
                 assert_eq!(a.bits, b.bits, "{schema} state {s}");
                 let groups = |l: &LocalMask| {
-                    let mut v: Vec<(Vec<crate::pda::Config>, Vec<u32>)> =
+                    let mut v: Vec<(Vec<crate::runtime::Config>, Vec<u32>)> =
                         l.groups.iter().map(|g| (g.configs.clone(), g.nodes.clone())).collect();
                     v.sort();
                     v

@@ -280,7 +280,7 @@ pub fn maskbench_file(path: &Path, vocab: &Arc<Vocabulary>, enc: &Encoder, cfg: 
 /// schema order, then the rest in their original order). Used for the
 /// JSON-Schema-Test-Suite, whose instances list keys in arbitrary order.
 pub fn output_format(schema: &Value, data: &Value) -> String {
-    serde_json::to_string(&crate::schema::canonical_numbers(&reorder(schema, schema, data, 0))).unwrap_or_default()
+    serde_json::to_string(&crate::json_schema::canonical_numbers(&reorder(schema, schema, data, 0))).unwrap_or_default()
 }
 
 fn resolve<'a>(root: &'a Value, s: &'a Value) -> &'a Value {
@@ -306,7 +306,7 @@ fn reorder(root: &Value, schema: &Value, data: &Value, depth: usize) -> Value {
     if data.is_object() {
         let lits = s.get("const").into_iter().chain(s.get("enum").and_then(|e| e.as_array()).into_iter().flatten());
         for l in lits {
-            if l.is_object() && crate::merge::json_eq(l, data) {
+            if l.is_object() && crate::json_schema::merge::json_eq(l, data) {
                 return l.clone();
             }
         }

@@ -172,7 +172,7 @@ pub fn pattern(data: &[u8]) {
     let cfg = fuzz_config().strict(true);
     let vocab = small_vocab();
     let Ok(g) = Compiler::with_config(cfg).compile(&schema, vocab) else { return };
-    let Ok(hir) = crate::strings::ecma_search(p, crate::strings::Reading::Under) else {
+    let Ok(hir) = crate::automata::strings::ecma_search(p, crate::automata::strings::Reading::Under) else {
         panic!("pattern {p:?} compiled but does not translate");
     };
     let Ok(re) = regex_automata::meta::Regex::builder().build_from_hir(&hir) else { return };

@@ -40,7 +40,10 @@ enum Node {
     /// Exactly these bytes (UTF-8 of the literal).
     Lit(Vec<u8>),
     /// One code point in (or, negated, outside) the ranges.
-    Class { ranges: Vec<(u32, u32)>, negated: bool },
+    Class {
+        ranges: Vec<(u32, u32)>,
+        negated: bool,
+    },
     /// A reference to rule `.0`, at byte offset `.1` of the source.
     Ref(usize, usize),
     Seq(Vec<Node>),
@@ -72,9 +75,7 @@ fn line_col(src: &str, pos: usize) -> (usize, usize) {
 
 fn error_at(src: &str, pos: usize, kind: CompileErrorKind, msg: impl std::fmt::Display) -> CompileError {
     let (line, col) = line_col(src, pos);
-    CompileError::new(kind, "", msg.to_string())
-        .with_keyword("gbnf")
-        .with_position(line, col)
+    CompileError::new(kind, "", msg.to_string()).with_keyword("gbnf").with_position(line, col)
 }
 
 struct Parser<'a> {
@@ -156,7 +157,12 @@ impl<'a> Parser<'a> {
             self.pos += 3;
             let id = self.rule_id(name, at);
             if self.rules[id].body.is_some() {
-                return Err(error_at(self.src, at, CompileErrorKind::InvalidSchema, format!("rule `{name}` is defined twice")));
+                return Err(error_at(
+                    self.src,
+                    at,
+                    CompileErrorKind::InvalidSchema,
+                    format!("rule `{name}` is defined twice"),
+                ));
             }
             self.rules[id].at = at;
             self.space(true);
@@ -249,7 +255,14 @@ impl<'a> Parser<'a> {
                     let mut ranges = Vec::new();
                     loop {
                         match self.peek() {
-                            None => return Err(error_at(self.src, at, CompileErrorKind::InvalidSchema, "unterminated character class")),
+                            None => {
+                                return Err(error_at(
+                                    self.src,
+                                    at,
+                                    CompileErrorKind::InvalidSchema,
+                                    "unterminated character class",
+                                ))
+                            }
                             Some(b']') => break,
                             _ => {
                                 let lo_at = self.pos;
@@ -362,7 +375,12 @@ impl<'a> Parser<'a> {
                     return Err(self.err("expected `}`"));
                 }
                 if max.is_some_and(|m| m < min) {
-                    return Err(error_at(self.src, at, CompileErrorKind::InvalidSchema, "repetition `{m,n}` with n < m"));
+                    return Err(error_at(
+                        self.src,
+                        at,
+                        CompileErrorKind::InvalidSchema,
+                        "repetition `{m,n}` with n < m",
+                    ));
                 }
                 max
             }
@@ -392,7 +410,12 @@ impl<'a> Parser<'a> {
             p.pos += n;
             let v = u32::from_str_radix(d, 16).unwrap_or(u32::MAX);
             if char::from_u32(v).is_none() {
-                return Err(error_at(p.src, at, CompileErrorKind::InvalidSchema, format!("U+{v:X} is not a Unicode scalar value")));
+                return Err(error_at(
+                    p.src,
+                    at,
+                    CompileErrorKind::InvalidSchema,
+                    format!("U+{v:X} is not a Unicode scalar value"),
+                ));
             }
             Ok(v)
         };
@@ -405,7 +428,12 @@ impl<'a> Parser<'a> {
             b'n' => 10,
             b'\\' | b'"' | b'\'' | b'[' | b']' | b'-' | b'^' => e as u32,
             _ => {
-                return Err(error_at(self.src, at, CompileErrorKind::InvalidSchema, format!("unknown escape `\\{}`", e as char)))
+                return Err(error_at(
+                    self.src,
+                    at,
+                    CompileErrorKind::InvalidSchema,
+                    format!("unknown escape `\\{}`", e as char),
+                ))
             }
         })
     }
@@ -686,9 +714,7 @@ fn inlined(rules: &[Rule]) -> Vec<bool> {
             Node::Class { .. } => 8,
             Node::Ref(r, _) if inline[*r] => size[*r].unwrap_or(usize::MAX / 4),
             Node::Ref(..) => 2,
-            Node::Seq(v) | Node::Alt(v) => {
-                v.iter().fold(2usize, |a, x| a.saturating_add(size_of(x, inline, size)))
-            }
+            Node::Seq(v) | Node::Alt(v) => v.iter().fold(2usize, |a, x| a.saturating_add(size_of(x, inline, size))),
             Node::Repeat(x, min, max) => {
                 size_of(x, inline, size).saturating_mul(max.unwrap_or(*min) as usize + 1).saturating_add(2)
             }
@@ -813,9 +839,12 @@ pub(crate) fn compile(src: &str, cfg: &Config) -> Result<Grammar, CompileError> 
         gb.build(root, max_states)
     };
     g.map_err(|e| match e.kind() {
-        CompileErrorKind::Unsatisfiable => {
-            error_at(src, parsed.rules[parsed.root].at, CompileErrorKind::Unsatisfiable, "rule `root` matches no string")
-        }
+        CompileErrorKind::Unsatisfiable => error_at(
+            src,
+            parsed.rules[parsed.root].at,
+            CompileErrorKind::Unsatisfiable,
+            "rule `root` matches no string",
+        ),
         _ => e,
     })
 }

@@ -40,41 +40,49 @@
 
 #![deny(missing_docs)]
 
+// The pipeline, bottom up; a module imports only from its own layer and
+// the layers above it in this list (checked by `tests/layers.rs`).
+//
+// Support: errors, options, bounds, caches, digests.
 mod budget;
 mod cache;
-mod compiled;
 mod config;
-pub mod conformance;
 mod digest;
 mod error;
+mod slot;
+// 1. Vocabulary: token bytes, kinds, the token trie.
+mod vocab;
+// 2. Byte automata: regex DFAs, constrained strings, numeric bounds.
+mod automata;
+// 3. Grammar IR: machines of byte automata with calls, compiled to tables.
+mod grammar;
+// 4. Runtime: the pushdown configurations that execute a grammar.
+mod runtime;
+// 5. Masks: trie walks against the runtime, per-state mask caches.
+mod mask;
+// 6. Front-ends: request kinds compiled onto the grammar IR.
 mod gbnf;
+mod json_schema;
+mod regex;
+mod tags;
+// 7. API: compiler, compiled grammar, matcher, sampling.
+mod compiled;
+mod matcher;
+mod sample;
+// 8. Tools over the API: conformance runners, the soundness net, fuzzing.
+pub mod conformance;
 #[doc(hidden)]
 pub mod fuzzing;
-mod grammar;
-mod lexer;
-mod literal;
-mod mask;
-mod matcher;
-mod merge;
 #[cfg(feature = "oracle")]
 pub mod net;
-mod numbers;
-mod pda;
-mod regex;
-mod sample;
-mod schema;
-mod strings;
-mod subschema;
-mod tags;
-mod vocab;
 
 pub use budget::Cancel;
 pub use compiled::{CompiledGrammar, Compiler};
 pub use config::{Config, Limits, PropertyOrder, Whitespace};
 pub use error::{CompileError, CompileErrorKind, MatchError, VocabError};
+pub use json_schema::Relaxation;
 pub use matcher::{apply_mask, fill_mask_rows, fill_masks_batch, Matcher};
 pub use sample::{allowed_tokens, random_walk, Rng, Sample};
-pub use schema::Relaxation;
 pub use vocab::{Tiktoken, TokTrie, TokenKind, Vocabulary};
 
 /// The README's examples, compiled and run as doc tests.

@@ -11,10 +11,11 @@
 //! quote need the stack; at a structural position few tokens survive at all.
 
 use crate::cache::ContentCache;
+use crate::grammar::counted::REACH_BUDGET_COUNTED;
 use crate::grammar::{Grammar, DEAD};
-use crate::pda::{step_in_place, Config, Stacks, StepFlags, BASE};
+use crate::runtime::{step_in_place, Config, Stacks, StepFlags, BASE};
 use crate::vocab::trie::{byte_cat, length_tier, plain_next, Node, ASCII_CATS, PLAIN_STATES, SHORT_TOKEN_BYTES};
-use crate::vocab::TokTrie;
+use crate::vocab::{TokTrie, Vocabulary};
 use std::sync::Arc;
 
 /// Reusable buffers for [`walk`]; owned by a matcher so that computing a
@@ -28,7 +29,7 @@ pub(crate) struct Scratch {
     pub recording: bool,
     pub rec: Vec<u32>,
     /// The smallest stack depth read by walks since last reset (see
-    /// [`crate::pda::StepFlags::min_read`]).
+    /// [`crate::runtime::StepFlags::min_read`]).
     pub min_read: u32,
     /// A [`DepCache`] key being built.
     pub key: Vec<u32>,
@@ -146,7 +147,7 @@ impl DepCache {
         key.push(lm as u32);
         key.push((lm as u64 >> 32) as u32);
         for _ in 0..n {
-            if stack == crate::pda::EMPTY {
+            if stack == crate::runtime::EMPTY {
                 key.push(BOTTOM);
                 break;
             }
@@ -468,12 +469,6 @@ const REACH_SEEN: usize = 8192;
 /// it the search stops with the length checked so far (a lower bound, which
 /// is all its callers need).
 pub(crate) const REACH_BUDGET: usize = 1 << 17;
-
-/// [`REACH_BUDGET`] for counted strings, whose searches run length by
-/// length over (count, state) pairs that never repeat: a long search there
-/// rarely ends in a proof, and a state's mask is computed again at every
-/// table state a string passes.
-pub(crate) const REACH_BUDGET_COUNTED: usize = 1 << 14;
 
 /// Representative bytes of a byte-class partition for [`plain_reach`] and
 /// [`cat_reach`] (they depend on the classes only, so each grammar computes
@@ -1274,6 +1269,10 @@ pub(crate) struct SharedMasks {
 type VirtualMap = ahash::AHashMap<(u128, u32, Vec<u32>), (Arc<Vec<u32>>, Arc<Vec<u32>>)>;
 
 impl SharedMasks {
+    /// The cache of `vocab` (kept in its slot, see [`crate::slot`]).
+    pub(crate) fn of(vocab: &Vocabulary) -> &SharedMasks {
+        vocab.shared_masks.get_or_init(SharedMasks::default)
+    }
     /// Most bytes of mask bits kept per vocabulary.
     pub const MAX_BYTES: usize = 256 << 20;
 

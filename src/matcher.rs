@@ -5,7 +5,7 @@
 use crate::compiled::CompiledGrammar;
 use crate::error::MatchError;
 use crate::mask::{set_bit, walk, LocalMask, Scratch};
-use crate::pda::{can_end, step, Config, Stacks, StepFlags, EMPTY};
+use crate::runtime::{can_end, step, Config, Stacks, StepFlags, EMPTY};
 use crate::vocab::TokenKind;
 use std::sync::Arc;
 
@@ -368,7 +368,7 @@ impl Matcher {
                 .map(|c| {
                     let mut d = g.exit_dist(c.state);
                     let mut k = c.stack;
-                    while k != EMPTY && k < crate::pda::BASE {
+                    while k != EMPTY && k < crate::runtime::BASE {
                         let (r, p) = stacks.get(k);
                         d = d.saturating_add(g.exit_dist(r));
                         k = p;

@@ -2,14 +2,14 @@
 //! (what vLLM's `guided_regex` and SGLang's `regex` requests send), as if it
 //! were anchored at both ends. The pattern is translated like a JSON Schema
 //! `pattern` (the reading every validator agrees on, see
-//! [`crate::strings::Reading`]), built into one byte DFA over the raw
+//! [`crate::automata::strings::Reading`]), built into one byte DFA over the raw
 //! output, trimmed to the states that can still reach a match, and becomes
 //! the grammar's only machine.
 
+use crate::automata::strings::{self, Reading, TableDfa};
 use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::{Grammar, GrammarBuilder};
-use crate::strings::{self, Reading, TableDfa};
 use std::sync::Arc;
 
 /// Compiles `pattern` into a grammar whose outputs are its full matches.
@@ -28,13 +28,13 @@ pub(crate) fn compile(pattern: &str, cfg: &Config) -> Result<Grammar, CompileErr
                 .with_keyword("regex")
         }
     })?;
-    let hir = crate::lexer::parse(&translated).map_err(bad)?;
+    let hir = crate::automata::lexer::parse(&translated).map_err(bad)?;
     let limit = cfg.get_limits().max_terminal_bytes;
-    let dfa = crate::lexer::compile_hir(&hir, limit).map_err(|e| {
+    let dfa = crate::automata::lexer::compile_hir(&hir, limit).map_err(|e| {
         CompileError::new(CompileErrorKind::LimitExceeded, "", format!("regex automaton too large: {e}"))
             .with_keyword("regex")
     })?;
-    let table = trim(crate::lexer::table_of(&dfa));
+    let table = trim(crate::automata::lexer::table_of(&dfa));
     if table.accept.iter().all(|&a| !a) {
         return Err(CompileError::new(
             CompileErrorKind::Unsatisfiable,

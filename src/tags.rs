@@ -17,13 +17,13 @@
 //! a trigger) and a UTF-8 validator (so that the text is UTF-8). Where a
 //! trigger completes, the edge leads into the tags that begin with it;
 //! each tag's JSON body is a call to its schema's machines, compiled by
-//! [`crate::schema`] into the same grammar.
+//! [`crate::json_schema`] into the same grammar.
 
 use crate::config::Config;
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::nfa::{Frag, Nfa};
 use crate::grammar::{Grammar, GrammarBuilder};
-use crate::schema::Relaxation;
+use crate::json_schema::Relaxation;
 use serde_json::Value;
 
 /// The compiled request: grammar and the reports of its schemas (pointers
@@ -58,7 +58,8 @@ fn read(doc: &Value) -> Result<(Vec<Structure<'_>>, Vec<&str>), CompileError> {
     let mut structures = Vec::with_capacity(list.len());
     for (i, s) in list.iter().enumerate() {
         let at = format!("/structures/{i}");
-        let field = |k: &str| s.get(k).and_then(Value::as_str).ok_or_else(|| invalid(&at, format!("`{k}` must be a string")));
+        let field =
+            |k: &str| s.get(k).and_then(Value::as_str).ok_or_else(|| invalid(&at, format!("`{k}` must be a string")));
         let (begin, end) = (field("begin")?, field("end")?);
         if begin.is_empty() {
             return Err(invalid(&format!("{at}/begin"), "`begin` must not be empty"));
@@ -188,7 +189,7 @@ pub(crate) fn compile(doc: &Value, cfg: &Config) -> Result<Compiled, CompileErro
     let (mut relaxations, mut annotations) = (Vec::new(), Vec::new());
     for (i, s) in structures.iter().enumerate() {
         let prefix = format!("/structures/{i}/schema");
-        let part = crate::schema::compile_into(gb, s.schema, cfg).map_err(|e| e.prefixed(&prefix))?;
+        let part = crate::json_schema::compile_into(gb, s.schema, cfg).map_err(|e| e.prefixed(&prefix))?;
         gb = part.gb;
         bodies.push(part.root);
         for mut r in part.relaxations {
@@ -250,7 +251,8 @@ pub(crate) fn compile(doc: &Value, cfg: &Config) -> Result<Compiled, CompileErro
                     let t = triggers[ti];
                     for (si, s) in structures.iter().enumerate() {
                         if let Some(rest) = s.begin.strip_prefix(t) {
-                            let parts: [Frag; 3] = [nfa.lit(rest.as_bytes()), nfa.call(bodies[si]), nfa.lit(s.end.as_bytes())];
+                            let parts: [Frag; 3] =
+                                [nfa.lit(rest.as_bytes()), nfa.call(bodies[si]), nfa.lit(s.end.as_bytes())];
                             let f = nfa.seq(&parts);
                             nfa.eps(d, f.start);
                             nfa.eps(f.end, start);

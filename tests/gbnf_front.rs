@@ -372,11 +372,12 @@ impl Cfg {
             .map(|alts| {
                 alts.iter()
                     .map(|a| {
-                        a.iter().try_fold(0usize, |acc, s| match s {
-                            Sym::Char(..) => Some(acc + 1),
-                            Sym::Rule(q) => (len[*q] < usize::MAX).then(|| acc + len[*q]),
-                        })
-                        .unwrap_or(usize::MAX)
+                        a.iter()
+                            .try_fold(0usize, |acc, s| match s {
+                                Sym::Char(..) => Some(acc + 1),
+                                Sym::Rule(q) => (len[*q] < usize::MAX).then(|| acc + len[*q]),
+                            })
+                            .unwrap_or(usize::MAX)
                     })
                     .collect()
             })
@@ -394,7 +395,8 @@ impl Cfg {
             }
             return char::from_u32(lo).unwrap();
         }
-        let pool: Vec<char> = ('!'..='~').chain(" \té日😀ß\n".chars()).filter(|&c| Self::char_ok(rs, true, c as u32)).collect();
+        let pool: Vec<char> =
+            ('!'..='~').chain(" \té日😀ß\n".chars()).filter(|&c| Self::char_ok(rs, true, c as u32)).collect();
         pool[rng.below(pool.len())]
     }
 }
@@ -480,7 +482,8 @@ fn random_walks_are_recognized_and_masks_match_the_reference() {
                 let mut m = g.matcher();
                 let s = grammask::random_walk(&mut m, &mut rng, 64).unwrap();
                 let out = m.output().to_vec();
-                let text = String::from_utf8(out).unwrap_or_else(|e| panic!("{} {name}: output not UTF-8: {e}", tok.name));
+                let text =
+                    String::from_utf8(out).unwrap_or_else(|e| panic!("{} {name}: output not UTF-8: {e}", tok.name));
                 if s.terminated {
                     finished += 1;
                     assert!(oracle.recognizes(&text), "{} {name}: output {text:?} is not in the language", tok.name);

@@ -110,7 +110,8 @@ fn walks_into_tags_are_valid_and_masks_match_the_reference() {
                 let mut mask = vec![0u32; vocab.mask_words()];
                 for _ in 0..rng.below(4) {
                     m.fill_next_token_bitmask(&mut mask).unwrap();
-                    let allowed: Vec<u32> = grammask::allowed_tokens(&mask).into_iter().filter(|&t| !vocab.is_stop(t)).collect();
+                    let allowed: Vec<u32> =
+                        grammask::allowed_tokens(&mask).into_iter().filter(|&t| !vocab.is_stop(t)).collect();
                     let t = allowed[rng.below(allowed.len())];
                     m.accept_token(t).unwrap();
                     tokens.push(t);

@@ -21,8 +21,15 @@
 //! (see [`Counted::window`]), so a window is a short list of ids: the key under
 //! which [`crate::compiled`] shares masks between virtual states.
 
+/// The step budget of a counted string's reach searches (in
+/// [`crate::mask`] and [`Counted`]'s own), below the mask layer's general
+/// one: searches run length by length over (count, state) pairs that never
+/// repeat, so a long one rarely ends in a proof, and a state's mask is
+/// computed again at every table state a string passes.
+pub(crate) const REACH_BUDGET_COUNTED: usize = 1 << 14;
+
 use super::DEAD;
-use crate::strings::CountedTable;
+use crate::automata::strings::CountedTable;
 
 /// Marks a transition that starts a new character.
 const INC: u32 = 1 << 31;
@@ -364,7 +371,7 @@ impl Counted {
                 }
             }
             std::mem::swap(&mut level, &mut next);
-            if level.len() > 256 || work > crate::mask::REACH_BUDGET_COUNTED {
+            if level.len() > 256 || work > REACH_BUDGET_COUNTED {
                 return l; // too costly to follow further; what was checked holds
             }
         }

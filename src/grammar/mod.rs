@@ -4,18 +4,16 @@
 //! This module owns the grammar IR ([`nfa`]), its compilation
 //! ([`GrammarBuilder::build`]: trimming, byte classes, subset construction,
 //! structural checks) and the compiled form ([`Grammar`]) that the pushdown
-//! runtime in [`crate::pda`] executes. It knows nothing of JSON Schema (that is
-//! [`crate::schema`]) nor of tokens (that is [`crate::vocab`]).
+//! runtime in [`crate::runtime`] executes. It knows nothing of JSON Schema (that is
+//! [`crate::json_schema`]) nor of tokens (that is [`crate::vocab`]).
 
 pub(crate) mod counted;
 pub(crate) mod nfa;
 
+pub(crate) use crate::automata::{group_by_key, partition, Layout, DEAD};
 use crate::error::{CompileError, CompileErrorKind};
 use counted::Counted;
 use nfa::{Frag, MachineId, Nfa};
-
-/// Marks a missing transition in [`Grammar::trans`].
-pub(crate) const DEAD: u32 = u32::MAX;
 
 /// One machine under construction.
 #[derive(Debug)]
@@ -26,125 +24,10 @@ pub(crate) struct MachineDef {
     pub name: String,
     /// A counted string: the machine is this table with virtual states (see
     /// [`counted`]), and `nfa` is unused.
-    pub counted: Option<crate::strings::CountedTable>,
+    pub counted: Option<crate::automata::strings::CountedTable>,
     /// A table terminal (strings with constraints, numbers, key sets): the
     /// machine is the table's [`Layout`], and `nfa` is unused.
-    pub table: Option<std::sync::Arc<crate::strings::TableDfa>>,
-}
-
-/// Values grouped by key in CSR form: the values of key `k` are
-/// `vals[off[k]..off[k + 1]]`, in the order `each` gives them. `each` is
-/// called twice (to count, then to fill) with a sink for `(key, value)`;
-/// keys are below `n`. Reverse edges for backward searches are built this
-/// way, with no allocation per key.
-pub(crate) fn group_by_key<T: Copy + Default>(n: usize, each: impl Fn(&mut dyn FnMut(usize, T))) -> (Vec<u32>, Vec<T>) {
-    let mut off = vec![0u32; n + 1];
-    each(&mut |k, _| off[k + 1] += 1);
-    for i in 0..n {
-        off[i + 1] += off[i];
-    }
-    let mut fill = off.clone();
-    let mut vals = vec![T::default(); off[n] as usize];
-    each(&mut |k, v| {
-        vals[fill[k] as usize] = v;
-        fill[k] += 1;
-    });
-    (off, vals)
-}
-
-/// A table terminal as a machine, computed once per table (tables are
-/// shared across schemas): its states that can still accept, numbered from
-/// the start in breadth-first order, with transition rows over its own byte
-/// classes. Copying it into a grammar is a shift of state ids, where
-/// importing the table as an NFA and renumbering it was most of the build of
-/// a small schema.
-#[derive(Debug)]
-pub(crate) struct Layout {
-    classes: [u8; 256],
-    nclasses: usize,
-    accept: Vec<bool>,
-    /// `rows[s * nclasses + c]`: local target, or [`DEAD`].
-    rows: Vec<u32>,
-    /// Its byte classes as ranges (for the grammar's classes).
-    ranges: Vec<(u8, u8)>,
-}
-
-impl Layout {
-    pub(crate) fn of(t: &crate::strings::TableDfa) -> Layout {
-        let n = t.accept.len();
-        // States that reach an accepting state: a backward search.
-        let (off, rev) = group_by_key(n, |f: &mut dyn FnMut(usize, u32)| {
-            for (s, rs) in t.ranges.iter().enumerate() {
-                for &(_, _, to) in rs {
-                    f(to as usize, s as u32);
-                }
-            }
-        });
-        let mut live = t.accept.clone();
-        let mut stack: Vec<u32> = (0..n as u32).filter(|&s| live[s as usize]).collect();
-        while let Some(v) = stack.pop() {
-            for &u in &rev[off[v as usize] as usize..off[v as usize + 1] as usize] {
-                if !live[u as usize] {
-                    live[u as usize] = true;
-                    stack.push(u);
-                }
-            }
-        }
-        if n == 0 || !live[0] {
-            return Layout { classes: [0; 256], nclasses: 1, accept: Vec::new(), rows: Vec::new(), ranges: Vec::new() };
-        }
-        let (classes, nclasses) = partition(
-            t.ranges
-                .iter()
-                .enumerate()
-                .filter(|(s, _)| live[*s])
-                .flat_map(|(_, rs)| rs.iter().filter(|r| live[r.2 as usize]).map(|&(lo, hi, _)| (lo, hi))),
-        );
-        // The grammar's partition needs only the class boundaries: one range
-        // per class says the same as every edge's range.
-        let mut ranges: Vec<(u8, u8)> = Vec::with_capacity(nclasses);
-        for b in 0..=255u8 {
-            match ranges.last_mut() {
-                Some(last) if classes[last.0 as usize] == classes[b as usize] => last.1 = b,
-                _ => ranges.push((b, b)),
-            }
-        }
-        let mut id = vec![DEAD; n];
-        let mut order = vec![0u32];
-        id[0] = 0;
-        let nlive = live.iter().filter(|&&l| l).count();
-        let mut rows: Vec<u32> = Vec::with_capacity(nlive * nclasses);
-        let mut i = 0;
-        while i < order.len() {
-            let s = order[i] as usize;
-            i += 1;
-            let at = rows.len();
-            rows.resize(at + nclasses, DEAD);
-            for &(lo, hi, to) in &t.ranges[s] {
-                if !live[to as usize] {
-                    continue;
-                }
-                if id[to as usize] == DEAD {
-                    id[to as usize] = order.len() as u32;
-                    order.push(to);
-                }
-                for c in classes[lo as usize]..=classes[hi as usize] {
-                    rows[at + c as usize] = id[to as usize];
-                }
-            }
-        }
-        let accept = order.iter().map(|&s| t.accept[s as usize]).collect();
-        Layout { classes, nclasses, accept, rows, ranges }
-    }
-
-    fn nonempty(&self) -> bool {
-        !self.accept.is_empty()
-    }
-
-    /// Transition cells it holds (states × its byte classes).
-    pub(crate) fn cells(&self) -> usize {
-        self.rows.len()
-    }
+    pub table: Option<std::sync::Arc<crate::automata::strings::TableDfa>>,
 }
 
 /// Collects machines, then compiles them.
@@ -193,9 +76,9 @@ pub(crate) struct Grammar {
     pub counted: Vec<Counted>,
     /// Representative bytes for the reach searches of [`crate::mask`],
     /// computed from `classes` at first use.
-    pub reach_reps: std::sync::OnceLock<crate::mask::ReachReps>,
+    pub reach_reps: crate::slot::Slot,
     /// The same per class map (see `mask::ReachReps::of`).
-    pub map_reach_reps: Vec<std::sync::OnceLock<crate::mask::ReachReps>>,
+    pub map_reach_reps: Vec<crate::slot::Slot>,
     /// Per machine: the bytes that may come right after it returns, in any
     /// caller (FOLLOW). Empty for the root (the document ends there).
     pub follow: Vec<[u64; 4]>,
@@ -442,7 +325,7 @@ impl GrammarBuilder {
                 None => None,
             });
         }
-        let tables: Vec<Option<std::sync::Arc<crate::strings::TableDfa>>> =
+        let tables: Vec<Option<std::sync::Arc<crate::automata::strings::TableDfa>>> =
             self.machines.iter().map(|m| m.table.clone()).collect();
         let layouts: Vec<Option<&Layout>> = tables.iter().map(|t| t.as_ref().map(|t| t.layout())).collect();
         let fixed: Vec<Option<bool>> = lives
@@ -687,26 +570,6 @@ fn closure(nfa: &Nfa, set: &mut Vec<u32>, mark: &mut [u32], stamp: u32) {
         i += 1;
     }
     set.sort_unstable();
-}
-
-/// The coarsest partition of bytes that respects every `(lo, hi)` range, and
-/// how many classes it has.
-fn partition(ranges: impl Iterator<Item = (u8, u8)>) -> ([u8; 256], usize) {
-    let mut boundary = [false; 257];
-    boundary[0] = true;
-    for (lo, hi) in ranges {
-        boundary[lo as usize] = true;
-        boundary[hi as usize + 1] = true;
-    }
-    let mut classes = [0u8; 256];
-    let mut c: i32 = -1;
-    for b in 0..256usize {
-        if boundary[b] {
-            c += 1;
-        }
-        classes[b] = c as u8;
-    }
-    (classes, c as usize + 1)
 }
 
 /// The byte classes of one machine (its transition rows are this wide).

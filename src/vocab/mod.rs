@@ -49,8 +49,8 @@ pub struct Vocabulary {
     stop: Vec<u32>,
     trie: TokTrie,
     /// Masks of lexer-like machines, shared by every grammar compiled for
-    /// this vocabulary (see [`crate::mask::SharedMasks`]).
-    pub(crate) shared_masks: crate::mask::SharedMasks,
+    /// this vocabulary: the mask layer's cache, held without naming it.
+    pub(crate) shared_masks: crate::slot::Slot,
     /// [`Vocabulary::digest`], computed on first use.
     digest: std::sync::OnceLock<String>,
 }

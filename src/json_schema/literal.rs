@@ -12,9 +12,9 @@
 //! its usual path. It is not a validator for instances at run time: the
 //! engine never validates output, its grammar does.
 
-use crate::lexer;
-use crate::numbers;
-use crate::strings;
+use crate::automata::lexer;
+use crate::automata::numbers;
+use crate::automata::strings;
 use serde_json::{Map, Value};
 use std::cmp::Ordering;
 
@@ -96,7 +96,7 @@ fn count(it: impl IntoIterator<Item = Option<bool>>) -> Option<usize> {
 
 impl Eval<'_> {
     fn resolve(&self, r: &str) -> Option<&Value> {
-        let ptr = crate::schema::percent_decode(r.strip_prefix('#')?)?;
+        let ptr = crate::json_schema::percent_decode(r.strip_prefix('#')?)?;
         if !ptr.is_empty() && !ptr.starts_with('/') {
             return None;
         }
@@ -150,7 +150,7 @@ impl Eval<'_> {
         let count_kw =
             |x: &Value| x.as_u64().or_else(|| x.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
         Some(match (k, v) {
-            _ if crate::schema::ANNOTATIONS.contains(&k) => true,
+            _ if crate::json_schema::ANNOTATIONS.contains(&k) => true,
             ("type", _) => {
                 let ok = |t: &Value| -> Option<bool> {
                     Some(match (t.as_str()?, v) {

@@ -8,8 +8,8 @@
 //! escape (any hex case; characters outside the BMP as a surrogate pair).
 //! Lone surrogates are never produced, since they do not decode.
 
+use crate::automata::strings::TableDfa;
 use crate::cache::ContentCache;
-use crate::strings::TableDfa;
 use regex_automata::{
     dfa::{dense, StartKind},
     nfa::thompson::{self, WhichCaptures},

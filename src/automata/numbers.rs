@@ -4,10 +4,10 @@
 //!
 //! Bounded numbers are written without an exponent (output format); the
 //! regexes here are exact on such text and are intersected with the number
-//! syntax in [`crate::strings`]. A bound is read from its JSON text exactly
+//! syntax in [`crate::automata::strings`]. A bound is read from its JSON text exactly
 //! (no float rounding): `0.1` is the decimal 0.1.
 
-use crate::lexer::digits_range;
+use crate::automata::lexer::digits_range;
 use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, Repetition};
 
 /// A non-negative decimal: integer digits (no leading zeros, "0" for zero)
@@ -323,7 +323,7 @@ pub(crate) fn cmp_dec(a: &Dec, b: &Dec) -> std::cmp::Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lexer::compile_hir;
+    use crate::automata::lexer::compile_hir;
     use regex_automata::dfa::Automaton;
     use regex_automata::{util::start, Anchored};
 

@@ -13,20 +13,27 @@
 //!   f64);
 //!   `integer` without fraction or exponent;
 //! - whitespace per [`Whitespace`].
+//!
+//! Beside it: [`merge`] (schema algebra: `allOf`, disjointness), [`literal`]
+//! (exact evaluation on one value), [`subschema`] (borrowed subschemas and
+//! the content keys of their machines).
 
-use crate::config::{Config, PropertyOrder, Whitespace};
-use crate::error::{CompileError, CompileErrorKind};
-use crate::grammar::nfa::{Frag, MachineId, Nfa};
-use crate::grammar::{Grammar, GrammarBuilder};
-use crate::lexer;
-use crate::merge;
-use crate::numbers;
-use crate::strings::{
+pub(crate) mod literal;
+pub(crate) mod merge;
+pub(crate) mod subschema;
+
+use crate::automata::lexer;
+use crate::automata::numbers;
+use crate::automata::strings::{
     self, Lang,
     Reading::{Over, Under},
     StringSpec,
 };
-use crate::subschema::{Kind, Sv, VKey, TRUE};
+use crate::config::{Config, PropertyOrder, Whitespace};
+use crate::error::{CompileError, CompileErrorKind};
+use crate::grammar::nfa::{Frag, MachineId, Nfa};
+use crate::grammar::{Grammar, GrammarBuilder};
+use crate::json_schema::subschema::{Kind, Sv, VKey, TRUE};
 use serde_json::{Map, Value};
 
 /// A keyword that was dropped in lenient mode.
@@ -169,9 +176,9 @@ enum Job<'a> {
     /// how to build its regex HIR, on the first use in the process.
     Terminal(&'static str, fn() -> regex_syntax::hir::Hir),
     /// A terminal built as a table (constrained strings, bounded numbers).
-    Table(std::sync::Arc<crate::strings::TableDfa>),
+    Table(std::sync::Arc<crate::automata::strings::TableDfa>),
     /// A string with long length bounds (see [`crate::grammar::counted`]).
-    Counted(crate::strings::CountedTable),
+    Counted(crate::automata::strings::CountedTable),
     /// One object member: key, colon, value of the schema.
     Member(MemberKey, Sv<'a>, String),
     /// `,`, the whitespace after it, then a call to the member machine.
@@ -290,7 +297,7 @@ struct SchemaCompiler<'a> {
     cfg: &'a Config,
     gb: GrammarBuilder,
     keys: ahash::AHashMap<String, MachineId>,
-    /// Machines of subschemas, keyed by content (see [`crate::subschema`]).
+    /// Machines of subschemas, keyed by content (see [`crate::json_schema::subschema`]).
     vkeys: ahash::AHashMap<VKey<'a>, MachineId>,
     jobs: Vec<(MachineId, Job<'a>)>,
     relaxations: Vec<Relaxation>,
@@ -1249,7 +1256,7 @@ impl<'a> SchemaCompiler<'a> {
 
     /// A schema whose values come from a finite set (`enum`/`const` here or
     /// in an `allOf` member) beside other constraints: the literals that
-    /// satisfy the whole schema, when [`crate::literal`] can decide each of
+    /// satisfy the whole schema, when [`crate::json_schema::literal`] can decide each of
     /// them exactly. `None` leaves the schema to the usual path (which
     /// handles plain `enum`/`const`/`type` itself).
     fn decided_literals(&self, map: &Map<String, Value>) -> Option<Vec<Value>> {
@@ -1278,7 +1285,7 @@ impl<'a> SchemaCompiler<'a> {
         if cands.len() > 256 {
             return None;
         }
-        let eval = crate::literal::Eval {
+        let eval = crate::json_schema::literal::Eval {
             root: self.root,
             legacy_ref: self.legacy_ref,
             max_terminal_bytes: self.cfg.get_limits().max_terminal_bytes,
@@ -1286,7 +1293,7 @@ impl<'a> SchemaCompiler<'a> {
         let schema = Value::Object(map.clone());
         let mut kept: Vec<Value> = Vec::new();
         for v in cands {
-            if eval.satisfies(&v, &schema, 0)? && !kept.iter().any(|k| crate::literal::json_eq(k, &v)) {
+            if eval.satisfies(&v, &schema, 0)? && !kept.iter().any(|k| crate::json_schema::literal::json_eq(k, &v)) {
                 kept.push(v);
             }
         }
@@ -1349,7 +1356,7 @@ impl<'a> SchemaCompiler<'a> {
                             )
                             .with_keyword(k));
                         };
-                        crate::literal::within_bound(k, &x, &y, map)
+                        crate::json_schema::literal::within_bound(k, &x, &y, map)
                     }
                 }
                 ("minItems", Value::Array(a)) => b.as_u64().is_none_or(|n| a.len() as u64 >= n),

@@ -69,7 +69,7 @@ fn intersect_types(a: &[String], b: &[String]) -> Vec<String> {
 }
 
 /// JSON equality with numbers compared by value (1 == 1.0).
-pub(crate) use crate::literal::json_eq;
+pub(crate) use crate::json_schema::literal::json_eq;
 
 fn num(v: &Value) -> Option<f64> {
     v.as_f64()

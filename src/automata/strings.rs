@@ -14,8 +14,8 @@
 //! use a short escape (`\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`) or `\u00XX`
 //! (either hex case). Free strings (no constraint) accept every JSON escape.
 
+use crate::automata::lexer::Dfa;
 use crate::cache::ContentCache;
-use crate::lexer::Dfa;
 use regex_automata::dfa::Automaton;
 use regex_automata::util::primitives::StateID;
 use regex_automata::{util::start, Anchored};
@@ -164,7 +164,7 @@ pub(crate) struct TableDfa {
     pub accept: Vec<bool>,
     /// Its machine form, worked out on its first use in a grammar: tables
     /// are cached across schemas, and so is their layout.
-    pub layout: std::sync::OnceLock<crate::grammar::Layout>,
+    pub layout: std::sync::OnceLock<crate::automata::Layout>,
 }
 
 impl TableDfa {
@@ -172,9 +172,9 @@ impl TableDfa {
         TableDfa { ranges, accept, layout: Default::default() }
     }
 
-    /// Its machine form (see [`crate::grammar::Layout`]), worked out once.
-    pub fn layout(&self) -> &crate::grammar::Layout {
-        self.layout.get_or_init(|| crate::grammar::Layout::of(self))
+    /// Its machine form (see [`crate::automata::Layout`]), worked out once.
+    pub fn layout(&self) -> &crate::automata::Layout {
+        self.layout.get_or_init(|| crate::automata::Layout::of(self))
     }
 }
 
@@ -765,13 +765,13 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
 /// the value), as a regex over the whole decoded value.
 pub(crate) fn ecma_search(p: &str, reading: Reading) -> Result<regex_syntax::hir::Hir, String> {
     use regex_syntax::hir::{Class, Hir};
-    let inner = trim_ends(translate_ecma(p, reading).and_then(|t| crate::lexer::parse(&t))?, true, true);
+    let inner = trim_ends(translate_ecma(p, reading).and_then(|t| crate::automata::lexer::parse(&t))?, true, true);
     let any = || {
         Hir::repetition(regex_syntax::hir::Repetition {
             min: 0,
             max: None,
             greedy: true,
-            sub: Box::new(Hir::class(Class::Unicode(crate::lexer::any_char()))),
+            sub: Box::new(Hir::class(Class::Unicode(crate::automata::lexer::any_char()))),
         })
     };
     Ok(Hir::concat(vec![any(), inner, any()]))
@@ -1185,7 +1185,7 @@ const DATE_TIME: &str = r"(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lexer::{compile_hir, parse};
+    use crate::automata::lexer::{compile_hir, parse};
 
     fn run(t: &TableDfa, s: &[u8]) -> bool {
         let mut st = 0usize;
@@ -1308,8 +1308,8 @@ mod tests {
             let trimmed = compile_hir(&ecma_search(p, Reading::Under).unwrap(), 1 << 22).unwrap();
             for w in &inputs {
                 assert_eq!(
-                    crate::lexer::dfa_matches(&plain, w),
-                    crate::lexer::dfa_matches(&trimmed, w),
+                    crate::automata::lexer::dfa_matches(&plain, w),
+                    crate::automata::lexer::dfa_matches(&trimmed, w),
                     "{p} on {:?}",
                     String::from_utf8_lossy(w)
                 );
@@ -1434,11 +1434,14 @@ mod tests {
             let t = translate_ecma(p, reading).unwrap();
             let dfa = compile_hir(&parse(&format!("(?:{t})")).unwrap(), 1 << 22).unwrap();
             for y in yes {
-                assert!(crate::lexer::dfa_matches(&dfa, y.as_bytes()), "{p} ({reading:?}) -> {t} should match {y:?}");
+                assert!(
+                    crate::automata::lexer::dfa_matches(&dfa, y.as_bytes()),
+                    "{p} ({reading:?}) -> {t} should match {y:?}"
+                );
             }
             for n in no {
                 assert!(
-                    !crate::lexer::dfa_matches(&dfa, n.as_bytes()),
+                    !crate::automata::lexer::dfa_matches(&dfa, n.as_bytes()),
                     "{p} ({reading:?}) -> {t} should not match {n:?}"
                 );
             }
