@@ -59,6 +59,7 @@ fn fuzz_config() -> Config {
         max_schema_depth: 32,
         max_unordered_properties: 6,
         counted_strings_from: 12,
+        max_string_states: 5_000,
     })
 }
 

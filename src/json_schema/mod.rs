@@ -1435,13 +1435,13 @@ impl<'a> SchemaCompiler<'a> {
         let limits = self.cfg.get_limits();
         let err = |e: String| CompileError::new(CompileErrorKind::LimitExceeded, ptr, e).with_keyword(kw);
         if !spec.raw && spec.max_len.is_some_and(|m| m >= limits.counted_strings_from) {
-            let table = strings::build_counted(&spec, limits.max_states).map_err(err)?;
+            let table = strings::build_counted(&spec, limits.max_string_states).map_err(err)?;
             return Ok(self.machine(key, || Job::Counted(table)));
         }
         let table = if global {
-            strings::build_cached(&key, &spec, limits.max_states)
+            strings::build_cached(&key, &spec, limits.max_string_states)
         } else {
-            strings::build(&spec, limits.max_states).map(std::sync::Arc::new)
+            strings::build(&spec, limits.max_string_states).map(std::sync::Arc::new)
         }
         .map_err(err)?;
         Ok(self.machine(key, || Job::Table(table)))
