@@ -6,7 +6,7 @@
 # fuzz/corpus/TARGET/ that tests/fuzz_replay.rs replays on stable.
 #
 #   fuzz/campaign.sh TARGET MINUTES [JOBS]
-#   targets: compile_schema matcher_walk vocab_load pattern
+#   targets: compile_schema matcher_walk vocab_load pattern gbnf
 #
 # Needs: rustup's nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 set -euo pipefail

@@ -192,3 +192,35 @@ pub fn pattern(data: &[u8]) {
         assert!(m.accept_token(t).is_ok(), "a token the mask allows was rejected");
     }
 }
+
+/// An arbitrary GBNF grammar (the bytes before the first NUL; the rest
+/// choose tokens): compiling returns a grammar or a typed error carrying a
+/// line and column, every token a mask allows is accepted, and a finished
+/// output is UTF-8 (classes and `.` match code points).
+pub fn gbnf(data: &[u8]) {
+    let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let Ok(text) = std::str::from_utf8(&data[..split]) else { return };
+    let choices = data.get(split + 1..).unwrap_or(&[]);
+    let g = match Compiler::with_config(fuzz_config()).compile_gbnf(text, small_vocab()) {
+        Ok(g) => g,
+        Err(e) => {
+            if let Some((line, col)) = e.position() {
+                assert!(line >= 1 && col >= 1 && line <= text.lines().count().max(1) + 1, "{e}");
+            }
+            return;
+        }
+    };
+    let mut m = g.matcher();
+    for &c in choices.iter().take(64) {
+        if m.can_terminate() {
+            assert!(std::str::from_utf8(m.output()).is_ok(), "a finished output is not UTF-8");
+        }
+        let Ok(mask) = m.compute_mask() else { return };
+        let allowed: Vec<u32> = crate::allowed_tokens(&mask).into_iter().filter(|&t| !g.vocab().is_stop(t)).collect();
+        if allowed.is_empty() {
+            return;
+        }
+        let t = allowed[c as usize % allowed.len()];
+        assert!(m.accept_token(t).is_ok(), "a token the mask allows was rejected");
+    }
+}

@@ -47,6 +47,11 @@ fn replay_vocab_load() {
 }
 
 #[test]
+fn replay_gbnf() {
+    replay("gbnf", 30, grammask::fuzzing::gbnf);
+}
+
+#[test]
 fn replay_pattern() {
     replay("pattern", 20, grammask::fuzzing::pattern);
 }
