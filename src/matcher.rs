@@ -32,6 +32,14 @@ impl std::fmt::Debug for Matcher {
     }
 }
 
+/// Where [`Matcher::simulate`] stopped.
+enum Stop {
+    /// The byte at this offset is not allowed.
+    Rejected(usize),
+    /// The parse fanned out past the parse-state limit.
+    TooMany,
+}
+
 impl Matcher {
     pub(crate) fn new(cg: Arc<CompiledGrammar>) -> Matcher {
         let root = cg.grammar.root;
@@ -182,19 +190,23 @@ impl Matcher {
         Ok(m)
     }
 
-    /// Steps the current configurations through `bytes` without committing.
-    /// Returns the resulting configurations, or the offset of the first
-    /// rejected byte.
-    fn simulate(&mut self, bytes: &[u8]) -> Result<Vec<Config>, usize> {
+    /// Steps the current configurations through `bytes` without committing,
+    /// keeping at most `limit` of them. Returns the resulting
+    /// configurations, or where it stopped: the offset of the first
+    /// rejected byte, or [`Stop::TooMany`] when the parse fanned out past
+    /// `limit` (the bytes may still be allowed).
+    fn simulate(&mut self, bytes: &[u8], limit: usize) -> Result<Vec<Config>, Stop> {
         let g = &self.cg.grammar;
-        let limit = self.cg.config.get_limits().max_parse_states;
         let mut cur = self.configs.clone();
         for (i, &b) in bytes.iter().enumerate() {
             self.tmp.clear();
             let mut flags = StepFlags::default();
             step(g, &mut self.stacks, &cur, b, &mut self.tmp, &mut flags);
-            if self.tmp.is_empty() || self.tmp.len() > limit {
-                return Err(i);
+            if self.tmp.is_empty() {
+                return Err(Stop::Rejected(i));
+            }
+            if self.tmp.len() > limit {
+                return Err(Stop::TooMany);
             }
             std::mem::swap(&mut cur, &mut self.tmp);
         }
@@ -212,7 +224,11 @@ impl Matcher {
                     return false;
                 }
                 let bytes = self.cg.vocab.token_bytes(t).to_vec();
-                !bytes.is_empty() && self.simulate(&bytes).is_ok()
+                // The grammar's answer, past the parse-state limit (the
+                // mask answers per configuration, so it is exact too); a
+                // fan-out beyond even this bound counts as allowed.
+                let bound = self.cg.config.get_limits().max_parse_states.saturating_mul(64);
+                !bytes.is_empty() && !matches!(self.simulate(&bytes, bound), Err(Stop::Rejected(_)))
             }
         }
     }
@@ -222,7 +238,9 @@ impl Matcher {
     /// # Errors
     /// [`MatchError::TokenOutOfRange`], [`MatchError::TokenRejected`] (the
     /// grammar does not allow it; the matcher is unchanged),
-    /// [`MatchError::StopNotAllowed`], [`MatchError::Terminated`].
+    /// [`MatchError::StopNotAllowed`], [`MatchError::Terminated`],
+    /// [`MatchError::TooAmbiguous`] (an ambiguous grammar fanned out past
+    /// [`Limits::max_parse_states`](crate::Limits); unchanged too).
     pub fn accept_token(&mut self, t: u32) -> Result<(), MatchError> {
         let vocab = self.cg.vocab.clone();
         let kind = vocab.kind(t).ok_or(MatchError::TokenOutOfRange { token: t, vocab_size: vocab.size() })?;
@@ -246,14 +264,16 @@ impl Matcher {
         if bytes.is_empty() {
             return Err(rejected());
         }
-        match self.simulate(bytes) {
+        let limit = self.cg.config.get_limits().max_parse_states;
+        match self.simulate(bytes, limit) {
             Ok(next) => {
                 let prev = std::mem::replace(&mut self.configs, next);
                 self.history.push((prev, self.output.len(), false));
                 self.output.extend_from_slice(bytes);
                 Ok(())
             }
-            Err(_) => Err(rejected()),
+            Err(Stop::Rejected(_)) => Err(rejected()),
+            Err(Stop::TooMany) => Err(MatchError::TooAmbiguous { limit }),
         }
     }
 
@@ -268,19 +288,24 @@ impl Matcher {
     ///
     /// # Errors
     /// [`MatchError::BytesRejected`] with the offset of the first bad byte
-    /// (the matcher is unchanged), [`MatchError::Terminated`].
+    /// (the matcher is unchanged), [`MatchError::Terminated`],
+    /// [`MatchError::TooAmbiguous`].
     pub fn accept_bytes(&mut self, bytes: &[u8]) -> Result<(), MatchError> {
         if self.terminated {
             return Err(MatchError::Terminated);
         }
-        match self.simulate(bytes) {
+        let limit = self.cg.config.get_limits().max_parse_states;
+        match self.simulate(bytes, limit) {
             Ok(next) => {
                 let prev = std::mem::replace(&mut self.configs, next);
                 self.history.push((prev, self.output.len(), false));
                 self.output.extend_from_slice(bytes);
                 Ok(())
             }
-            Err(offset) => Err(MatchError::BytesRejected { text: String::from_utf8_lossy(bytes).into_owned(), offset }),
+            Err(Stop::Rejected(offset)) => {
+                Err(MatchError::BytesRejected { text: String::from_utf8_lossy(bytes).into_owned(), offset })
+            }
+            Err(Stop::TooMany) => Err(MatchError::TooAmbiguous { limit }),
         }
     }
 
