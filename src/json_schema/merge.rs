@@ -101,7 +101,10 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
         .filter(|(k, _)| {
             let rebuilt =
                 (rebuilt_obj && object_kw.contains(&k.as_str())) || (rebuilt_arr && array_kw.contains(&k.as_str()));
-            !is_annotation(k) && !rebuilt
+            // `then`/`else` without `if` constrain nothing; merged beside
+            // the other side's `if` they would.
+            let inert = matches!(k.as_str(), "then" | "else") && !a.contains_key("if");
+            !is_annotation(k) && !rebuilt && !inert
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
@@ -109,6 +112,9 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
         // Annotations are dropped, subschema stores too (`$ref` resolves
         // against the document, not against a merge).
         if is_annotation(k) || object_kw.contains(&k.as_str()) || array_kw.contains(&k.as_str()) {
+            continue;
+        }
+        if matches!(k.as_str(), "then" | "else") && !b.contains_key("if") {
             continue;
         }
         let Some(va) = a.get(k) else {

@@ -248,6 +248,10 @@ pub(crate) fn compile_into(gb: GrammarBuilder, root: &Value, cfg: &Config) -> Re
             .get("$schema")
             .and_then(|s| s.as_str())
             .is_some_and(|s| ["draft-03", "draft-04"].iter().any(|d| s.contains(d))),
+        conditionals: !root
+            .get("$schema")
+            .and_then(|s| s.as_str())
+            .is_some_and(|s| ["draft-03", "draft-04", "draft-06"].iter().any(|d| s.contains(d))),
     };
     let root_m = c.machine("value:".to_string(), || Job::Value(Sv::Doc(root), String::new()));
     while let Some((m, job)) = c.jobs.pop() {
@@ -313,6 +317,9 @@ struct SchemaCompiler<'a> {
     /// Draft 4 and earlier: a number with a fraction (`2.0`) is no
     /// integer, so integral literals are written without one.
     draft4: bool,
+    /// Draft 7 and later: `if`/`then`/`else` are keywords (before, they
+    /// are unknown words and constrain nothing).
+    conditionals: bool,
 }
 
 fn ptr_push(ptr: &str, seg: &str) -> String {
@@ -494,6 +501,49 @@ impl<'a> SchemaCompiler<'a> {
     /// constrains one type only is vacuously true for the others, so its
     /// negation is "of that type and violating it". `Ok(None)` means a
     /// keyword could not be negated and lenient mode dropped the `not`.
+    /// `if`/`then`/`else` as `base ∧ anyOf[if ∧ then, not-if ∧ else]` (a
+    /// missing `then` or `else` is `true`; without `if` both are inert).
+    /// The two branches are disjoint, and `not-if` is the exact negation
+    /// the `not` keyword uses; when `if` has none, strict mode refuses
+    /// `if` by name and lenient mode drops the three keywords (one
+    /// relaxation, keyword `if`).
+    fn if_then_else(&mut self, map: &Map<String, Value>, base: Map<String, Value>, ptr: &str) -> Result<Value, CompileError> {
+        use serde_json::json;
+        let Some(cond) = map.get("if").filter(|_| self.conditionals) else { return Ok(Value::Object(base)) };
+        let cond = self.resolved(cond, ptr)?;
+        let branch = |this: &mut Self, kw: &str| -> Result<Value, CompileError> {
+            match map.get(kw) {
+                None => Ok(Value::Bool(true)),
+                Some(v @ (Value::Bool(_) | Value::Object(_))) => this.resolved(v, ptr),
+                Some(_) => Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must be a schema"))
+                    .with_keyword(kw)),
+            }
+        };
+        let (then, els) = (branch(self, "then")?, branch(self, "else")?);
+        let not_cond = match &cond {
+            Value::Bool(b) => Some(Value::Bool(!b)),
+            Value::Object(m) if !m.keys().any(|k| is_constraint(k)) => Some(Value::Bool(false)),
+            Value::Object(m) => {
+                // Probe: a failed negation must leave no relaxation behind.
+                let saved = self.probing;
+                self.probing = true;
+                let neg = self.negate(m, ptr);
+                self.probing = saved;
+                neg.ok().flatten()
+            }
+            _ => {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "if must be a schema")
+                    .with_keyword("if"))
+            }
+        };
+        let Some(not_cond) = not_cond else {
+            self.unsupported(ptr, "if", "the negation of `if` is not expressible, so `else` cannot be enforced")?;
+            return Ok(Value::Object(base));
+        };
+        let choice = json!({"anyOf": [{"allOf": [cond, then]}, {"allOf": [not_cond, els]}]});
+        Ok(if base.keys().any(|k| is_constraint(k)) { json!({"allOf": [Value::Object(base), choice]}) } else { choice })
+    }
+
     fn negate(&mut self, sub: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
         self.negate_at(sub, ptr, 0)
     }
@@ -713,6 +763,9 @@ impl<'a> SchemaCompiler<'a> {
         }
         if map.contains_key("$ref") && map.keys().any(|k| k != "$ref" && is_constraint(k)) {
             return Ok(Some(self.resolved(&Value::Object(map.clone()), ptr)?));
+        }
+        if map.contains_key("if") || map.contains_key("then") || map.contains_key("else") {
+            return self.if_then_else(map, siblings_of(&["if", "then", "else"]), ptr).map(Some);
         }
         if let Some(not) = map.get("not") {
             let mut base = siblings_of(&["not"]);
