@@ -488,20 +488,8 @@ fn random_walks_are_recognized_and_masks_match_the_reference() {
                     finished += 1;
                     assert!(oracle.recognizes(&text), "{} {name}: output {text:?} is not in the language", tok.name);
                 }
-                let mut r = g.matcher();
-                let mut mask = vec![0u32; vocab.mask_words()];
-                for &t in s.tokens.iter().take(10) {
-                    r.fill_next_token_bitmask(&mut mask).unwrap();
-                    let allowed = grammask::allowed_tokens(&mask);
-                    let mut probe: Vec<u32> = (0..48).map(|_| allowed[rng.below(allowed.len())]).collect();
-                    probe.extend((0..48).map(|_| rng.below(vocab.size()) as u32));
-                    for id in probe {
-                        let bit = mask[id as usize / 32] >> (id % 32) & 1 == 1;
-                        assert_eq!(bit, r.is_token_allowed_slow(id), "{} {name}: token {id}", tok.name);
-                        checked += 1;
-                    }
-                    r.accept_token(t).unwrap();
-                }
+                let what = format!("{} {name}", tok.name);
+                checked += masks_match_reference(&g, &s.tokens, 10, 48, &mut rng, &what);
             }
         }
     }

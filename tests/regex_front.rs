@@ -93,20 +93,8 @@ fn random_walks_match_the_pattern_and_masks_match_the_reference() {
                 }
                 // Replay the walk: every mask equals the byte-by-byte reference
                 // on its allowed tokens and a sample of the others.
-                let mut r = g.matcher();
-                let mut mask = vec![0u32; vocab.mask_words()];
-                for &t in s.tokens.iter().take(12) {
-                    r.fill_next_token_bitmask(&mut mask).unwrap();
-                    let allowed = grammask::allowed_tokens(&mask);
-                    let mut probe: Vec<u32> = (0..64).map(|_| allowed[rng.below(allowed.len())]).collect();
-                    probe.extend((0..64).map(|_| rng.below(vocab.size()) as u32));
-                    for id in probe {
-                        let bit = mask[id as usize / 32] >> (id % 32) & 1 == 1;
-                        assert_eq!(bit, r.is_token_allowed_slow(id), "{} {p}: token {id}", tok.name);
-                        checked += 1;
-                    }
-                    r.accept_token(t).unwrap();
-                }
+                let what = format!("{} {p}", tok.name);
+                checked += masks_match_reference(&g, &s.tokens, 12, 64, &mut rng, &what);
             }
         }
     }

@@ -435,3 +435,34 @@ pub fn grammar_for(tok: &Tok, name: &str, schema: &Value) -> Arc<CompiledGrammar
     map.lock().unwrap().insert(key, g.clone());
     g
 }
+
+/// Replays `tokens` (their first `steps`) through a fresh matcher of `g`:
+/// before each, the mask must equal the byte-by-byte reference on `probes`
+/// allowed tokens and `probes` random ones. Returns the bits compared.
+#[allow(dead_code)]
+pub fn masks_match_reference(
+    g: &Arc<CompiledGrammar>,
+    tokens: &[u32],
+    steps: usize,
+    probes: usize,
+    rng: &mut Rng,
+    what: &str,
+) -> usize {
+    let vocab = g.vocab();
+    let mut r = g.matcher();
+    let mut mask = vec![0u32; vocab.mask_words()];
+    let mut checked = 0;
+    for &t in tokens.iter().take(steps) {
+        r.fill_next_token_bitmask(&mut mask).unwrap();
+        let allowed = grammask::allowed_tokens(&mask);
+        let mut probe: Vec<u32> = (0..probes).map(|_| allowed[rng.below(allowed.len())]).collect();
+        probe.extend((0..probes).map(|_| rng.below(vocab.size()) as u32));
+        for id in probe {
+            let bit = mask[id as usize / 32] >> (id % 32) & 1 == 1;
+            assert_eq!(bit, r.is_token_allowed_slow(id), "{what}: token {id}");
+            checked += 1;
+        }
+        r.accept_token(t).unwrap();
+    }
+    checked
+}
