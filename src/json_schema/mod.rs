@@ -507,7 +507,12 @@ impl<'a> SchemaCompiler<'a> {
     /// the `not` keyword uses; when `if` has none, strict mode refuses
     /// `if` by name and lenient mode drops the three keywords (one
     /// relaxation, keyword `if`).
-    fn if_then_else(&mut self, map: &Map<String, Value>, base: Map<String, Value>, ptr: &str) -> Result<Value, CompileError> {
+    fn if_then_else(
+        &mut self,
+        map: &Map<String, Value>,
+        base: Map<String, Value>,
+        ptr: &str,
+    ) -> Result<Value, CompileError> {
         use serde_json::json;
         let Some(cond) = map.get("if").filter(|_| self.conditionals) else { return Ok(Value::Object(base)) };
         let cond = self.resolved(cond, ptr)?;
@@ -515,8 +520,10 @@ impl<'a> SchemaCompiler<'a> {
             match map.get(kw) {
                 None => Ok(Value::Bool(true)),
                 Some(v @ (Value::Bool(_) | Value::Object(_))) => this.resolved(v, ptr),
-                Some(_) => Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must be a schema"))
-                    .with_keyword(kw)),
+                Some(_) => {
+                    Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, format!("{kw} must be a schema"))
+                        .with_keyword(kw))
+                }
             }
         };
         let (then, els) = (branch(self, "then")?, branch(self, "else")?);
@@ -532,8 +539,9 @@ impl<'a> SchemaCompiler<'a> {
                 neg.ok().flatten()
             }
             _ => {
-                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "if must be a schema")
-                    .with_keyword("if"))
+                return Err(
+                    CompileError::new(CompileErrorKind::InvalidSchema, ptr, "if must be a schema").with_keyword("if")
+                )
             }
         };
         let Some(not_cond) = not_cond else {
