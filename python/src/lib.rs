@@ -208,11 +208,7 @@ impl Compiler {
     /// `CompileError` (with `kind`, `keyword`, `pointer`) when it cannot be
     /// enforced.
     fn compile_json_schema(&self, py: Python<'_>, schema: &Bound<'_, PyAny>) -> PyResult<Grammar> {
-        let text: String = if let Ok(s) = schema.downcast::<PyString>() {
-            s.to_str()?.to_owned()
-        } else {
-            py.import("json")?.call_method1("dumps", (schema,))?.extract()?
-        };
+        let text = json_text(py, schema)?;
         let vocab = self.vocab.clone();
         let compiled = py.allow_threads(|| self.compiler.compile_str(&text, vocab));
         compiled.map(Grammar).map_err(|e| compile_error(py, e))
@@ -235,11 +231,7 @@ impl Compiler {
     /// valid against the tag's schema. Raises `CompileError` with pointers
     /// into the request.
     fn compile_structural_tag(&self, py: Python<'_>, request: &Bound<'_, PyAny>) -> PyResult<Grammar> {
-        let text: String = if let Ok(s) = request.downcast::<PyString>() {
-            s.to_str()?.to_owned()
-        } else {
-            py.import("json")?.call_method1("dumps", (request,))?.extract()?
-        };
+        let text = json_text(py, request)?;
         let vocab = self.vocab.clone();
         let compiled = py.allow_threads(|| self.compiler.compile_structural_tag_str(&text, vocab));
         compiled.map(Grammar).map_err(|e| compile_error(py, e))
@@ -261,6 +253,15 @@ impl Compiler {
     #[getter]
     fn vocab(&self) -> Vocabulary {
         Vocabulary(self.vocab.clone())
+    }
+}
+
+/// A JSON document given as text or as a Python value (dict, list, bool),
+/// as text.
+fn json_text(py: Python<'_>, doc: &Bound<'_, PyAny>) -> PyResult<String> {
+    match doc.downcast::<PyString>() {
+        Ok(s) => Ok(s.to_str()?.to_owned()),
+        Err(_) => py.import("json")?.call_method1("dumps", (doc,))?.extract(),
     }
 }
 
