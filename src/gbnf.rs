@@ -545,7 +545,7 @@ struct Lower<'a> {
     null: &'a [bool],
     /// Rules spelled out in place of a call (see [`inlined`]).
     inline: &'a [bool],
-    bodies: &'a [Option<Node>],
+    rules: &'a [Rule],
     /// Bounds the NFA states of one machine (repetitions multiply).
     max_states: usize,
     src: &'a str,
@@ -565,7 +565,7 @@ impl Lower<'_> {
         Ok(match n {
             Node::Lit(b) => nfa.lit(b),
             Node::Class { ranges, negated } => class(nfa, ranges, *negated),
-            Node::Ref(r, _) if self.inline[*r] => match &self.bodies[*r] {
+            Node::Ref(r, _) if self.inline[*r] => match &self.rules[*r].body {
                 Some(b) => self.frag(b, nfa)?,
                 None => nfa.never(),
             },
@@ -796,13 +796,12 @@ pub(crate) fn compile(src: &str, cfg: &Config) -> Result<Grammar, CompileError> 
     check_left_recursion(src, &parsed, &null)?;
     let max_states = cfg.get_limits().max_states;
     let inline = inlined(&parsed.rules);
-    let bodies: Vec<Option<Node>> = parsed.rules.iter().map(|r| r.body.clone()).collect();
     let mut gb = GrammarBuilder::default();
     let mut total = 0usize;
     for r in &parsed.rules {
         crate::budget::check().map_err(|m| CompileError::new(CompileErrorKind::LimitExceeded, "", m))?;
         let m = gb.add(format!("gbnf:{}", r.name));
-        let lower = Lower { null: &null, inline: &inline, bodies: &bodies, max_states, src, rule_at: r.at };
+        let lower = Lower { null: &null, inline: &inline, rules: &parsed.rules, max_states, src, rule_at: r.at };
         let mut nfa = Nfa::default();
         let body = match &r.body {
             // A rule inlined wherever it is used needs no machine.
