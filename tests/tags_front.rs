@@ -141,7 +141,10 @@ fn walks_into_tags_are_valid_and_masks_match_the_reference() {
     }
     // Four requests, `walks` each, on every tokenizer: most walks enter a tag.
     let asked = all_tokenizers().len() * 4 * walks;
-    assert!(in_tag * 4 >= asked * 3 && finished * 2 >= in_tag, "only {finished} finished walks, {in_tag} of {asked} entered a tag");
+    assert!(
+        in_tag * 4 >= asked * 3 && finished * 2 >= in_tag,
+        "only {finished} finished walks, {in_tag} of {asked} entered a tag"
+    );
     eprintln!("{in_tag} walks entered a tag, {finished} finished and valid; {checked} mask bits equal the reference");
 }
 
