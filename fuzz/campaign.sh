@@ -6,6 +6,9 @@
 # fuzz/corpus/TARGET/ that tests/fuzz_replay.rs replays on stable.
 #
 #   fuzz/campaign.sh TARGET MINUTES [JOBS]
+#   TIMEOUT=S sets the seconds one input may take (default 10; raise it when
+#   the campaign runs at low priority beside other work, since libFuzzer
+#   counts wall-clock time)
 #   targets: compile_schema matcher_walk vocab_load pattern gbnf
 #
 # Needs: rustup's nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
@@ -23,7 +26,7 @@ echo "campaign: $target for $minutes min, $jobs job(s); log in fuzz/$log"
 # failing inputs only.
 set +e
 cargo +nightly fuzz run "$target" "$work/corpus" "$corpus" -j"$jobs" -- \
-  -max_total_time=$((minutes * 60)) -timeout=10 -rss_limit_mb=2048 \
+  -max_total_time=$((minutes * 60)) -timeout="${TIMEOUT:-10}" -rss_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix="artifacts/$target/" >"$log" 2>&1
 status=$?
 set -e
