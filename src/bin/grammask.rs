@@ -185,9 +185,21 @@ fn config(o: &CompileArgs) -> Config {
     c
 }
 
+/// Reads a schema file. A MaskBench file (an object with `schema` beside
+/// `tests`, neither a JSON Schema keyword) stands for its `schema`, so that
+/// the files `maskbench --failures` names can be compiled as they are.
 fn read_schema(path: &str) -> Result<serde_json::Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-    serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))
+    let mut v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{path} is not JSON: {e}"))?;
+    if let Some(o) = v.as_object_mut() {
+        if o.contains_key("tests") {
+            if let Some(schema) = o.remove("schema") {
+                eprintln!("{path}: a MaskBench file; using its `schema`");
+                return Ok(schema);
+            }
+        }
+    }
+    Ok(v)
 }
 
 fn percentiles(mut ns: Vec<u64>) -> String {
