@@ -777,6 +777,40 @@ pub(crate) fn ecma_search(p: &str, reading: Reading) -> Result<regex_syntax::hir
     Ok(Hir::concat(vec![any(), inner, any()]))
 }
 
+/// A pattern that is one character class repeated, anchored at both ends
+/// (`^[A-Za-z0-9 ]{1,200}$`), as what it says about the value: every
+/// character is in the class, and the length (in characters) is within
+/// `min..=max`. Returns the full-match language of "every character in the
+/// class" and the bounds. Each match of the class is one code point of
+/// the translated pattern (the UTF-16 reading of ECMA classes is settled by
+/// [`translate_ecma`] before), so the two readings are the same language;
+/// the second lets a long count run beside a small automaton (see
+/// [`CountedTable`]) where the first spells out `max` copies of the class.
+pub(crate) fn counted_class(p: &str, reading: Reading) -> Option<(regex_syntax::hir::Hir, u64, Option<u64>)> {
+    use regex_syntax::hir::{Hir, HirKind, Look, Repetition};
+    let h = crate::automata::lexer::parse(&translate_ecma(p, reading).ok()?).ok()?;
+    let HirKind::Concat(parts) = h.kind() else { return None };
+    let [start, rep, end] = parts.as_slice() else { return None };
+    if !matches!(start.kind(), HirKind::Look(Look::Start)) || !matches!(end.kind(), HirKind::Look(Look::End)) {
+        return None;
+    }
+    let mut rep = rep;
+    while let HirKind::Capture(c) = rep.kind() {
+        rep = &c.sub;
+    }
+    let HirKind::Repetition(r) = rep.kind() else { return None };
+    let one_char = match r.sub.kind() {
+        HirKind::Class(regex_syntax::hir::Class::Unicode(_)) => true,
+        HirKind::Literal(l) => std::str::from_utf8(&l.0).is_ok_and(|s| s.chars().count() == 1),
+        _ => false,
+    };
+    if !one_char {
+        return None;
+    }
+    let every = Hir::repetition(Repetition { min: 0, max: None, greedy: true, sub: r.sub.clone() });
+    Some((every, u64::from(r.min), r.max.map(u64::from)))
+}
+
 /// A pattern that finds the same strings as `h` *somewhere* in a string
 /// (search semantics), with counted repetitions at its ends cut to their
 /// minimum: a string holds a match of `A B{n,m}` exactly when it holds one

@@ -1538,13 +1538,26 @@ impl<'a> SchemaCompiler<'a> {
                 return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "pattern must be a string")
                     .with_keyword("pattern"));
             };
-            match strings::ecma_search(p, Under) {
-                Ok(hir) => {
-                    spec.must.push(self.dfa(&hir, ptr, "pattern")?.into());
-                    key.push_str(&format!(":p{p:?}"));
-                    kw = "pattern";
+            if let Some((every, lo, hi)) = strings::counted_class(p, Under) {
+                // `^C{m,n}$`: the class for every character, the count as
+                // length bounds (exactly the same strings).
+                spec.must.push(self.dfa(&every, ptr, "pattern")?.into());
+                spec.min_len = spec.min_len.max(lo);
+                spec.max_len = match (spec.max_len, hi) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                key.push_str(&format!(":p{p:?}"));
+                kw = "pattern";
+            } else {
+                match strings::ecma_search(p, Under) {
+                    Ok(hir) => {
+                        spec.must.push(self.dfa(&hir, ptr, "pattern")?.into());
+                        key.push_str(&format!(":p{p:?}"));
+                        kw = "pattern";
+                    }
+                    Err(e) => self.unsupported(ptr, "pattern", &format!("cannot translate pattern {p:?}: {e}"))?,
                 }
-                Err(e) => self.unsupported(ptr, "pattern", &format!("cannot translate pattern {p:?}: {e}"))?,
             }
         }
         for (name, neg) in [("x-grammask-patterns", false), ("x-grammask-not-patterns", true)] {
@@ -1593,8 +1606,8 @@ impl<'a> SchemaCompiler<'a> {
         if spec.must.is_empty() && spec.must_not.is_empty() && min == 0 && max.is_none() {
             return Ok(self.string_terminal(nfa));
         }
-        if let Some(m) = max {
-            if m < min {
+        if let Some(m) = spec.max_len {
+            if m < spec.min_len {
                 return Ok(nfa.never());
             }
         }
