@@ -831,7 +831,26 @@ fn trim_ends(h: regex_syntax::hir::Hir, front: bool, back: bool) -> regex_syntax
             Hir::alternation(alts.iter().map(|a| trim_ends(a.clone(), front, back)).collect())
         }
         HirKind::Concat(parts) if parts.len() >= 2 => {
+            // A part at an end that can match the empty string (and holds
+            // no anchor) decides nothing: a string holds a match of `P S`
+            // exactly when it holds one of `P`. Dropping it spares the DFA
+            // every way that part could go on (a URI pattern's optional
+            // authority, path and query).
+            let droppable = |x: &Hir| x.properties().minimum_len() == Some(0) && x.properties().look_set().is_empty();
             let mut parts = parts.clone();
+            if back {
+                while parts.len() > 1 && parts.last().is_some_and(droppable) {
+                    parts.pop();
+                }
+            }
+            if front {
+                while parts.len() > 1 && droppable(&parts[0]) {
+                    parts.remove(0);
+                }
+            }
+            if parts.len() == 1 {
+                return trim_ends(parts.pop().expect("one part"), front, back);
+            }
             if back {
                 let last = parts.pop().expect("two parts or more");
                 parts.push(trim_ends(last, false, true));
@@ -1328,6 +1347,13 @@ mod tests {
             "x{0,3}",
             "^(a|b{1,2})c{2,4}$",
             "[ab]{3}",
+            "a(bc)?(x|b*)",
+            "(a?|b)c(b(a|x)?)?",
+            "(ab)?(c|$)",
+            "(b|^)a(x*b)?",
+            "a?b?",
+            "(a(b)?)?c(x?)(a|b?)",
+            "ca(bc)?$",
         ];
         let alphabet = [b'a', b'b', b'c', b'x', b' '];
         let mut inputs: Vec<Vec<u8>> = vec![vec![]];
