@@ -169,6 +169,21 @@ struct GmGrammar *gm_compile_gbnf(const struct GmVocab *vocab,
                                   char *err,
                                   size_t err_len);
 
+// Compiles a Lark grammar (llguidance's dialect, `grammar_len` bytes of
+// UTF-8): the whole output must be a string of its rule `start`, cut into
+// lexemes as a greedy lexer cuts it. Arguments, result and errors as
+// [`gm_compile_json_schema`]; the message of a grammar error names its
+// line and column.
+//
+// # Safety
+// As [`gm_compile_json_schema`], with `grammar` for `schema`.
+struct GmGrammar *gm_compile_lark(const struct GmVocab *vocab,
+                                  const char *grammar,
+                                  size_t grammar_len,
+                                  const struct GmCompileOptions *options,
+                                  char *err,
+                                  size_t err_len);
+
 // Compiles a structural tag request (tool calls: XGrammar's
 // `structural_tag` JSON, `request_len` bytes of UTF-8): free text in which
 // each trigger must go on as a tag that begins with it, its JSON body valid

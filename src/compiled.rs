@@ -134,6 +134,44 @@ impl Compiler {
         Ok(self.finish(g, (Vec::new(), Vec::new()), vocab, digest))
     }
 
+    /// Compiles a Lark grammar (the dialect llguidance documents): the whole
+    /// output must be a string of rule `start`, cut into lexemes the way a
+    /// greedy lexer cuts it — a terminal never ends where the next byte
+    /// could continue one the grammar allows there, so `NAME NAME` does not
+    /// accept `ab` as two names. `%ignore`, `%import common.…` and
+    /// `%json {…}` are read; see the README for the whole dialect.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use grammask::{Compiler, Vocabulary};
+    /// let vocab = Arc::new(Vocabulary::from_token_bytes(&["x", "=", "1", " ", "y", "<eos>"], &[5]).unwrap());
+    /// let lark = r#"
+    /// start: NAME "=" NUMBER
+    /// NAME: /[a-z]+/
+    /// %import common.NUMBER
+    /// %ignore " "
+    /// "#;
+    /// let g = Compiler::new().compile_lark(lark, vocab).unwrap();
+    /// let mut m = g.matcher();
+    /// m.accept_tokens(&[0, 3, 1, 2]).unwrap(); // "x =1"
+    /// assert!(m.can_terminate());
+    /// ```
+    ///
+    /// # Errors
+    /// `InvalidSchema` for text that does not parse or a name not defined,
+    /// `Unsupported` for what the dialect has and grammask does not enforce
+    /// (indirect left recursion, named with its cycle; lazy quantifiers,
+    /// priorities, templates, special tokens, lexeme options),
+    /// `Unsatisfiable` when `start` matches nothing, `LimitExceeded` for
+    /// grammars over [`Limits`](crate::Limits); each carries the
+    /// [`position`](CompileError::position) and the keyword `lark` (errors
+    /// inside a `%json` schema carry its pointer and position).
+    pub fn compile_lark(&self, grammar: &str, vocab: Arc<Vocabulary>) -> Result<Arc<CompiledGrammar>, CompileError> {
+        let c = self.bounded(|| crate::lark::compile(grammar, &self.config))?;
+        let digest = crate::digest::Digest::default().field(b"lark").field(grammar.as_bytes()).hex();
+        Ok(self.finish(c.grammar, (c.relaxations, c.annotations), vocab, digest))
+    }
+
     /// Compiles a structural tag request (tool calls): free text in which
     /// each occurrence of a trigger must go on as one of the structures
     /// that begin with it — the rest of its `begin`, one JSON value valid

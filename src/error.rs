@@ -175,3 +175,16 @@ pub enum MatchError {
         limit: usize,
     },
 }
+
+/// Line and column (1-based, columns in characters) of byte offset `pos`
+/// of a grammar's text.
+pub(crate) fn line_col(src: &str, pos: usize) -> (usize, usize) {
+    let mut pos = pos.min(src.len());
+    while !src.is_char_boundary(pos) {
+        pos -= 1;
+    }
+    let before = &src[..pos];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}

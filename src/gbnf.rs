@@ -65,16 +65,8 @@ struct Parsed {
     root: usize,
 }
 
-/// Line and column (1-based, columns in characters) of byte offset `pos`.
-fn line_col(src: &str, pos: usize) -> (usize, usize) {
-    let before = &src[..pos.min(src.len())];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
-}
-
 fn error_at(src: &str, pos: usize, kind: CompileErrorKind, msg: impl std::fmt::Display) -> CompileError {
-    let (line, col) = line_col(src, pos);
+    let (line, col) = crate::error::line_col(src, pos);
     CompileError::new(kind, "", msg.to_string()).with_keyword("gbnf").with_position(line, col)
 }
 
@@ -762,31 +754,6 @@ fn refs_of(n: &Node, out: &mut Vec<usize>) {
     }
 }
 
-/// The same language without the empty string: states doubled into "no
-/// byte read yet" (`s`) and "some byte read" (`s + n`); byte and call edges
-/// lead to the second copy (every callee reads at least one byte), epsilons
-/// stay in their copy, and only the second copy's exit accepts.
-fn without_empty(nfa: &Nfa, body: Frag) -> (Nfa, Frag) {
-    let n = nfa.states.len() as u32;
-    let mut out = Nfa { states: Vec::with_capacity(2 * n as usize) };
-    for copy in 0..2 {
-        for s in &nfa.states {
-            let mut t = s.clone();
-            for r in &mut t.ranges {
-                r.2 += n;
-            }
-            for c in &mut t.calls {
-                c.1 += n;
-            }
-            for e in &mut t.eps {
-                *e += copy * n;
-            }
-            out.states.push(t);
-        }
-    }
-    (out, Frag { start: body.start, end: body.end + n })
-}
-
 /// Compiles GBNF source `src` into a grammar whose outputs are the strings
 /// of its `root` rule.
 pub(crate) fn compile(src: &str, cfg: &Config) -> Result<Grammar, CompileError> {
@@ -818,7 +785,7 @@ pub(crate) fn compile(src: &str, cfg: &Config) -> Result<Grammar, CompileError> 
                 format!("the grammar spells out more than {} automaton states (Limits::max_states)", 4 * max_states),
             ));
         }
-        let (nfa, body) = without_empty(&nfa, body);
+        let (nfa, body) = nfa.without_empty(body);
         let def = &mut gb.machines[m as usize];
         def.nfa = nfa;
         def.body = body;

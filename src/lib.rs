@@ -63,6 +63,7 @@ mod mask;
 // 6. Front-ends: request kinds compiled onto the grammar IR.
 mod gbnf;
 mod json_schema;
+mod lark;
 mod regex;
 mod tags;
 // 7. API: compiler, compiled grammar, matcher, sampling.

@@ -16,7 +16,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("grammar IR", &["grammar"]),
     ("runtime", &["runtime"]),
     ("masks", &["mask"]),
-    ("front-ends", &["gbnf", "json_schema", "regex", "tags"]),
+    ("front-ends", &["gbnf", "json_schema", "lark", "regex", "tags"]),
     ("API", &["compiled", "matcher", "sample", "lib"]),
     ("tools", &["conformance", "fuzzing", "net", "bin"]),
 ];

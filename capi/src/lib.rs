@@ -353,6 +353,26 @@ pub unsafe extern "C" fn gm_compile_gbnf(
     unsafe { compile_with(vocab, grammar, grammar_len, options, err, err_len, |c, text, v| c.compile_gbnf(text, v)) }
 }
 
+/// Compiles a Lark grammar (llguidance's dialect, `grammar_len` bytes of
+/// UTF-8): the whole output must be a string of its rule `start`, cut into
+/// lexemes as a greedy lexer cuts it. Arguments, result and errors as
+/// [`gm_compile_json_schema`]; the message of a grammar error names its
+/// line and column.
+///
+/// # Safety
+/// As [`gm_compile_json_schema`], with `grammar` for `schema`.
+#[no_mangle]
+pub unsafe extern "C" fn gm_compile_lark(
+    vocab: *const GmVocab,
+    grammar: *const c_char,
+    grammar_len: usize,
+    options: *const GmCompileOptions,
+    err: *mut c_char,
+    err_len: usize,
+) -> *mut GmGrammar {
+    unsafe { compile_with(vocab, grammar, grammar_len, options, err, err_len, |c, text, v| c.compile_lark(text, v)) }
+}
+
 /// Compiles a structural tag request (tool calls: XGrammar's
 /// `structural_tag` JSON, `request_len` bytes of UTF-8): free text in which
 /// each trigger must go on as a tag that begins with it, its JSON body valid

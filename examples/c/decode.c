@@ -92,6 +92,16 @@ int main(int argc, char **argv) {
     CHECK(gm_matcher_accept_bytes(gm, (const uint8_t *)"1", 1) == GM_STATUS_REJECTED, "gbnf accepted a digit");
     gm_matcher_free(gm);
     gm_grammar_free(gg);
+    /* A Lark request (llguidance's dialect): lexemes are greedy. */
+    const char *lark = "start: NAME (\",\" NAME)*\nNAME: /[a-z]+/\n%ignore \" \"\n";
+    GmGrammar *lg = gm_compile_lark(vocab, lark, strlen(lark), NULL, err, sizeof err);
+    CHECK(lg, "lark: %s", err);
+    GmMatcher *lm = gm_matcher_new(lg);
+    CHECK(gm_matcher_accept_bytes(lm, (const uint8_t *)"ab, c ,d", 8) == GM_STATUS_OK, "lark list");
+    CHECK(gm_matcher_can_terminate(lm), "lark list cannot end");
+    CHECK(gm_matcher_accept_bytes(lm, (const uint8_t *)"1", 1) == GM_STATUS_REJECTED, "lark accepted a digit");
+    gm_matcher_free(lm);
+    gm_grammar_free(lg);
     /* A tool-call request: free text, tags with JSON bodies. */
     const char *tags = "{\"structures\": [{\"begin\": \"<f=w>\", \"end\": \"</f>\", "
                        "\"schema\": {\"type\": \"integer\"}}], \"triggers\": [\"<f=\"]}";

@@ -249,6 +249,19 @@ impl Compiler {
         }
     }
 
+    /// Compiles a Lark grammar (the dialect llguidance documents): the
+    /// whole output must be a string of rule `start`, cut into lexemes as a
+    /// greedy lexer cuts it. Raises `CompileError` (keyword "lark", with
+    /// `line` and `column`) for a grammar that does not parse or cannot be
+    /// enforced.
+    fn compile_lark(&self, py: Python<'_>, grammar: &str) -> PyResult<Grammar> {
+        let vocab = self.vocab.clone();
+        match py.allow_threads(|| self.compiler.compile_lark(grammar, vocab)) {
+            Ok(g) => Ok(Grammar(g)),
+            Err(e) => Err(compile_error(py, e)),
+        }
+    }
+
     /// The vocabulary grammars are compiled for.
     #[getter]
     fn vocab(&self) -> Vocabulary {

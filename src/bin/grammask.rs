@@ -51,16 +51,20 @@ enum Cmd {
     },
     /// Compile a schema file and report states, time, relaxations.
     Compile {
-        /// The schema file (or, with `--regex`, the pattern; with `--gbnf`,
-        /// the grammar file; with `--structural-tag`, the request file).
+        /// The schema file (or, with `--regex`, the pattern; with `--gbnf`
+        /// or `--lark`, the grammar file; with `--structural-tag`, the
+        /// request file).
         schema: String,
         /// Compile SCHEMA as a regex the whole output must match, not a
         /// JSON Schema file.
         #[arg(long, conflicts_with = "gbnf")]
         regex: bool,
         /// Read SCHEMA as a GBNF grammar file (llama.cpp's format).
-        #[arg(long, conflicts_with = "structural_tag")]
+        #[arg(long, conflicts_with_all = ["structural_tag", "lark"])]
         gbnf: bool,
+        /// Read SCHEMA as a Lark grammar file (llguidance's dialect).
+        #[arg(long, conflicts_with_all = ["structural_tag", "regex"])]
+        lark: bool,
         /// Read SCHEMA as a structural tag request (tool calls; XGrammar's
         /// `structural_tag` JSON).
         #[arg(long)]
@@ -343,7 +347,7 @@ fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Cmd::Compile { schema, regex, gbnf, structural_tag, show, vocab, opts } => {
+        Cmd::Compile { schema, regex, gbnf, lark, structural_tag, show, vocab, opts } => {
             let vocab = load_vocab(&vocab)?;
             let compiler = Compiler::with_config(config(&opts));
             let t = Instant::now();
@@ -352,6 +356,9 @@ fn run(cli: Cli) -> Result<(), String> {
             } else if gbnf {
                 let text = std::fs::read_to_string(&schema).map_err(|e| format!("{schema}: {e}"))?;
                 compiler.compile_gbnf(&text, vocab)
+            } else if lark {
+                let text = std::fs::read_to_string(&schema).map_err(|e| format!("{schema}: {e}"))?;
+                compiler.compile_lark(&text, vocab)
             } else if structural_tag {
                 compiler.compile_structural_tag(&read_schema(&schema)?, vocab)
             } else {

@@ -94,4 +94,59 @@ impl Nfa {
         }
         Frag { start, end }
     }
+
+    /// The same language without the empty string: states doubled into "no
+    /// byte read yet" (`s`) and "some byte read" (`s + n`); byte and call edges
+    /// lead to the second copy (every callee reads at least one byte), epsilons
+    /// stay in their copy, and only the second copy's exit accepts.
+    pub fn without_empty(&self, body: Frag) -> (Nfa, Frag) {
+        let n = self.states.len() as u32;
+        let mut out = Nfa { states: Vec::with_capacity(2 * n as usize) };
+        for copy in 0..2 {
+            for s in &self.states {
+                let mut t = s.clone();
+                for r in &mut t.ranges {
+                    r.2 += n;
+                }
+                for c in &mut t.calls {
+                    c.1 += n;
+                }
+                for e in &mut t.eps {
+                    *e += copy * n;
+                }
+                out.states.push(t);
+            }
+        }
+        (out, Frag { start: body.start, end: body.end + n })
+    }
+
+    /// Drops the edges into states from which `end` cannot be reached
+    /// (every callee is taken to read something and return): a machine
+    /// then never starts a call, or reads a byte, that cannot finish.
+    pub fn prune(&mut self, end: u32) {
+        let n = self.states.len();
+        let mut preds: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (s, st) in self.states.iter().enumerate() {
+            let targets =
+                st.ranges.iter().map(|r| r.2).chain(st.eps.iter().copied()).chain(st.calls.iter().map(|c| c.1));
+            for t in targets {
+                preds[t as usize].push(s as u32);
+            }
+        }
+        let mut live = vec![false; n];
+        live[end as usize] = true;
+        let mut stack = vec![end];
+        while let Some(s) = stack.pop() {
+            for &p in &preds[s as usize] {
+                if !std::mem::replace(&mut live[p as usize], true) {
+                    stack.push(p);
+                }
+            }
+        }
+        for st in &mut self.states {
+            st.ranges.retain(|r| live[r.2 as usize]);
+            st.eps.retain(|e| live[*e as usize]);
+            st.calls.retain(|c| live[c.1 as usize]);
+        }
+    }
 }

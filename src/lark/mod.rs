@@ -1,0 +1,1523 @@
+//! The Lark front-end: grammars in the Lark dialect llguidance documents
+//! (`docs/syntax.md` there), compiled onto the grammar IR with a lexer's
+//! meaning, not a scannerless one.
+//!
+//! **What a grammar means.** Terminals (uppercase names, string literals,
+//! `/regexes/`) are sets of strings; rules are a context-free grammar over
+//! them. The output is cut into *lexemes* the way llguidance's lexer cuts
+//! it: at each point, among the terminals the grammar allows there (and the
+//! `%ignore`d ones), a lexeme goes on as long as the next byte can continue
+//! one of them, and ends only where none can — greedy, with one byte of
+//! lookahead, no backtracking. A scannerless reading would also accept `ab`
+//! as two `NAME`s, or `aab` for `A B` with `A: /a+/` and `B: "ab"`; a
+//! lexer never cuts there, so neither does grammask. When several allowed
+//! terminals match the same lexeme, any of them may be the one.
+//!
+//! **How it is enforced.** Each occurrence of a terminal becomes its own
+//! small automaton whose accepting states carry the set of bytes that
+//! would continue a longer lexeme there (its *follow class*); whatever
+//! comes next — the next terminal, `%ignore`d text, the end of a rule —
+//! may not start with those bytes. Rules are specialized by the class
+//! pending when they start and the class they leave pending when they end,
+//! so the condition crosses rule boundaries without a run-time lexer. The
+//! terminals "allowed there" are over-approximated from a finite-state view
+//! of the grammar (every rule's end returns to every caller); a larger set
+//! only forbids more, so every output is still one the lexer reads as
+//! intended — in a few grammars a lexeme cut that llguidance would allow
+//! (because it knows fewer terminals are possible) is not produced.
+//!
+//! Also decided here: a terminal that can match the empty string is an
+//! optional non-empty lexeme; `""` is nothing; `%ignore` text may come
+//! before and after every lexeme, and at the start and end of the output;
+//! `%json {…}` is one JSON value valid against the schema (its own
+//! whitespace rules; after it no byte that would extend a number may
+//! follow, and it may not follow a lexeme its first byte could continue).
+//! Direct left recursion (`expr: expr "+" term | term`) is rewritten to
+//! repetition; other left recursion is a typed error naming the cycle.
+
+mod syntax;
+
+use crate::automata::strings::TableDfa;
+use crate::config::Config;
+use crate::error::{CompileError, CompileErrorKind};
+use crate::grammar::nfa::{Frag, MachineId, Nfa};
+use crate::grammar::GrammarBuilder;
+use crate::json_schema::Relaxation;
+use ahash::AHashMap;
+use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, Repetition};
+use std::collections::BTreeSet;
+use syntax::{error_at, Def, Expr, Parser};
+
+/// The terminals of `%import common.NAME`.
+const COMMON: &str = include_str!("common.lark");
+/// Prefix of the `common` module's names inside a grammar.
+const COMMON_PREFIX: &str = "common__";
+/// Rules up to this many symbol states are spelled out where they are used.
+const INLINE_SIZE: usize = 256;
+/// Most states of the finite-state view used to find the terminals allowed
+/// at each point; past it every terminal counts as allowed everywhere.
+const MAX_CONTEXT_STATES: usize = 100_000;
+
+/// A compiled Lark grammar and what its `%json` parts report.
+pub(crate) struct Compiled {
+    pub grammar: crate::grammar::Grammar,
+    pub relaxations: Vec<Relaxation>,
+    pub annotations: Vec<Relaxation>,
+}
+
+/// Where a symbol edge goes in a rule's symbol automaton.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Edge {
+    Lex(u32),
+    Call(u32),
+    /// A `%json` value: index into the JSON parts.
+    Json(u32),
+}
+
+#[derive(Clone, Debug, Default)]
+struct SymState {
+    eps: Vec<u32>,
+    edges: Vec<(Edge, u32)>,
+}
+
+/// One rule's automaton over terminals, rule calls and JSON values.
+#[derive(Clone, Debug, Default)]
+struct Sym {
+    states: Vec<SymState>,
+    start: u32,
+    end: u32,
+}
+
+impl Sym {
+    fn state(&mut self) -> u32 {
+        self.states.push(SymState::default());
+        (self.states.len() - 1) as u32
+    }
+    fn eps(&mut self, a: u32, b: u32) {
+        self.states[a as usize].eps.push(b);
+    }
+}
+
+/// A lexeme: a terminal used in rules (named, or a literal/regex written
+/// in a rule) or `%ignore`d.
+struct Lexeme {
+    shown: String,
+    table: TableDfa,
+}
+
+/// A lexeme's automaton in one context: state 0 starts, `label[s]` is the
+/// follow class of an accepting state.
+struct LexMachine {
+    ranges: Vec<Vec<(u8, u8, u32)>>,
+    label: Vec<Option<u32>>,
+}
+
+type Bytes = [u64; 4];
+
+fn has(b: &Bytes, x: u8) -> bool {
+    b[(x >> 6) as usize] >> (x & 63) & 1 == 1
+}
+
+fn set(b: &mut Bytes, x: u8) {
+    b[(x >> 6) as usize] |= 1 << (x & 63);
+}
+
+/// Compiles Lark source `src`; the output is a string of rule `start`.
+pub(crate) fn compile(src: &str, cfg: &Config) -> Result<Compiled, CompileError> {
+    let mut parser = Parser::new(src, !cfg.get_strict());
+    let parsed = parser.grammar()?;
+    let lazy = parser.lazy;
+    let common = Parser::new(COMMON, false).grammar().expect("common.lark parses");
+    let mut defs: Vec<Def> = Vec::new();
+    let mut index: AHashMap<String, usize> = AHashMap::new();
+    for d in parsed.defs {
+        if index.contains_key(&d.name) {
+            return Err(error_at(src, d.at, CompileErrorKind::InvalidSchema, format!("`{}` is defined twice", d.name)));
+        }
+        index.insert(d.name.clone(), defs.len());
+        defs.push(d);
+    }
+    for (name, alias, at) in &parsed.imports {
+        if !common.defs.iter().any(|d| &d.name == name) || name.starts_with('_') {
+            return Err(error_at(
+                src,
+                *at,
+                CompileErrorKind::InvalidSchema,
+                format!("`common` has no terminal `{name}`"),
+            ));
+        }
+        if index.contains_key(alias) {
+            return Err(error_at(src, *at, CompileErrorKind::InvalidSchema, format!("`{alias}` is defined twice")));
+        }
+        index.insert(alias.clone(), defs.len());
+        defs.push(Def {
+            name: alias.clone(),
+            at: *at,
+            terminal: true,
+            body: Expr::Ref { name: format!("{COMMON_PREFIX}{name}"), at: *at },
+        });
+    }
+    if !parsed.imports.is_empty() {
+        for d in &common.defs {
+            let mut body = d.body.clone();
+            prefix_refs(&mut body);
+            index.insert(format!("{COMMON_PREFIX}{}", d.name), defs.len());
+            defs.push(Def { name: format!("{COMMON_PREFIX}{}", d.name), at: 0, terminal: true, body });
+        }
+    }
+    // Every name used is defined, with the right kind.
+    for d in &defs {
+        check_refs(src, &d.body, d, &defs, &index)?;
+    }
+    for (e, _) in &parsed.ignore {
+        let fake = Def { name: "%ignore".into(), at: 0, terminal: true, body: Expr::Seq(vec![]) };
+        check_refs(src, e, &fake, &defs, &index)?;
+    }
+    let Some(&start) = index.get("start").filter(|&&i| !defs[i].terminal) else {
+        return Err(error_at(src, 0, CompileErrorKind::InvalidSchema, "the grammar has no rule `start`"));
+    };
+    for d in &mut defs {
+        if !d.terminal {
+            rewrite_left_recursion(d);
+        }
+    }
+    let limit = cfg.get_limits().max_terminal_bytes;
+    let mut lower = Lower {
+        src,
+        cfg,
+        defs: &defs,
+        index: &index,
+        term_hir: vec![None; defs.len()],
+        visiting: vec![false; defs.len()],
+        lexemes: Vec::new(),
+        lex_ids: AHashMap::new(),
+        ignores: Vec::new(),
+        limit,
+        json: Vec::new(),
+        inline: Vec::new(),
+        nullable: Vec::new(),
+        machine_of_def: vec![None; defs.len()],
+        rules: Vec::new(),
+    };
+    for (e, at) in &parsed.ignore {
+        let hir = lower.hir(e, *at)?;
+        let id = lower.lexeme(format!("%ignore at {}", crate::error::line_col(src, *at).0), hir, *at)?;
+        lower.ignores.push(id);
+    }
+    lower.nullable = nullable(&defs, &index);
+    lower.inline = inlined(&defs, &index);
+    lower.inline[start] = false;
+    lower.lower_rules(start)?;
+    let mut c = lower.finish(start)?;
+    for at in lazy {
+        let (line, col) = crate::error::line_col(src, at);
+        c.relaxations.push(Relaxation {
+            keyword: "lazy quantifier (read as greedy)".into(),
+            pointer: format!("line {line}, column {col}"),
+        });
+    }
+    Ok(c)
+}
+
+fn prefix_refs(e: &mut Expr) {
+    match e {
+        Expr::Ref { name, .. } => *name = format!("{COMMON_PREFIX}{name}"),
+        Expr::Seq(v) | Expr::Alt(v) => v.iter_mut().for_each(prefix_refs),
+        Expr::Repeat(x, ..) => prefix_refs(x),
+        _ => {}
+    }
+}
+
+fn check_refs(src: &str, e: &Expr, d: &Def, defs: &[Def], index: &AHashMap<String, usize>) -> Result<(), CompileError> {
+    match e {
+        Expr::Ref { name, at } => match index.get(name) {
+            None => Err(error_at(src, *at, CompileErrorKind::InvalidSchema, format!("`{name}` is not defined"))),
+            Some(&i) if d.terminal && !defs[i].terminal => Err(error_at(
+                src,
+                *at,
+                CompileErrorKind::InvalidSchema,
+                format!("terminal `{}` uses rule `{name}`; a terminal may use only terminals", d.name),
+            )),
+            _ => Ok(()),
+        },
+        Expr::Json { at, .. } if d.terminal => Err(error_at(
+            src,
+            *at,
+            CompileErrorKind::InvalidSchema,
+            format!("`%json` inside terminal `{}`; it belongs in a rule", d.name),
+        )),
+        Expr::Seq(v) | Expr::Alt(v) => v.iter().try_for_each(|x| check_refs(src, x, d, defs, index)),
+        Expr::Repeat(x, ..) => check_refs(src, x, d, defs, index),
+        _ => Ok(()),
+    }
+}
+
+/// `a: a x | a y | b | c` → `a: (b | c) (x | y)*`: the same strings,
+/// without a call of `a` before a byte is read.
+fn rewrite_left_recursion(d: &mut Def) {
+    let alts: Vec<Expr> = match &d.body {
+        Expr::Alt(v) => v.clone(),
+        other => vec![other.clone()],
+    };
+    let is_self = |e: &Expr| matches!(e, Expr::Ref { name, .. } if *name == d.name);
+    let (mut rec, mut base) = (Vec::new(), Vec::new());
+    for a in alts {
+        match a {
+            Expr::Seq(v) if v.len() >= 2 && is_self(&v[0]) => rec.push(Expr::Seq(v[1..].to_vec())),
+            other => base.push(other),
+        }
+    }
+    if rec.is_empty() || base.is_empty() {
+        return;
+    }
+    let base = if base.len() == 1 { base.pop().expect("one") } else { Expr::Alt(base) };
+    let rec = if rec.len() == 1 { rec.pop().expect("one") } else { Expr::Alt(rec) };
+    d.body = Expr::Seq(vec![base, Expr::Repeat(Box::new(rec), 0, None)]);
+}
+
+/// Which rules can derive the empty string (terminals count as optional
+/// lexemes when they can match it).
+fn nullable(defs: &[Def], index: &AHashMap<String, usize>) -> Vec<bool> {
+    fn null(e: &Expr, known: &[bool], index: &AHashMap<String, usize>) -> bool {
+        match e {
+            Expr::Str { bytes, .. } => bytes.is_empty(),
+            Expr::Regex(h) => h.properties().minimum_len() == Some(0),
+            Expr::Range(..) | Expr::Json { .. } => false,
+            Expr::Ref { name, .. } => index.get(name).is_some_and(|&i| known[i]),
+            Expr::Seq(v) => v.iter().all(|x| null(x, known, index)),
+            Expr::Alt(v) => v.iter().any(|x| null(x, known, index)),
+            Expr::Repeat(x, min, _) => *min == 0 || null(x, known, index),
+        }
+    }
+    let mut known = vec![false; defs.len()];
+    loop {
+        let mut changed = false;
+        for (i, d) in defs.iter().enumerate() {
+            if !known[i] && null(&d.body, &known, index) {
+                known[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return known;
+        }
+    }
+}
+
+/// Rules on no cycle of rule references whose expansion (with the rules
+/// they inline in turn) stays small: spelled out where they are used.
+fn inlined(defs: &[Def], index: &AHashMap<String, usize>) -> Vec<bool> {
+    fn refs(e: &Expr, index: &AHashMap<String, usize>, defs: &[Def], out: &mut Vec<usize>) {
+        match e {
+            Expr::Ref { name, .. } => {
+                if let Some(&i) = index.get(name) {
+                    if !defs[i].terminal {
+                        out.push(i);
+                    }
+                }
+            }
+            Expr::Seq(v) | Expr::Alt(v) => v.iter().for_each(|x| refs(x, index, defs, out)),
+            Expr::Repeat(x, ..) => refs(x, index, defs, out),
+            _ => {}
+        }
+    }
+    /// Symbol states of `e`, with inlined rules spelled out.
+    fn size(e: &Expr, index: &AHashMap<String, usize>, sizes: &[Option<usize>]) -> usize {
+        match e {
+            Expr::Ref { name, .. } => index.get(name).and_then(|&i| sizes[i]).unwrap_or(3),
+            Expr::Seq(v) | Expr::Alt(v) => v.iter().fold(2usize, |a, x| a.saturating_add(size(x, index, sizes))),
+            Expr::Repeat(x, min, max) => {
+                size(x, index, sizes).saturating_mul(max.unwrap_or(*min) as usize + 1).saturating_add(2)
+            }
+            _ => 3,
+        }
+    }
+    let n = defs.len();
+    let out: Vec<Vec<usize>> = defs
+        .iter()
+        .map(|d| {
+            let mut v = Vec::new();
+            if !d.terminal {
+                refs(&d.body, index, defs, &mut v);
+            }
+            v
+        })
+        .collect();
+    let cyclic: Vec<bool> = (0..n)
+        .map(|s| {
+            let mut seen = vec![false; n];
+            let mut stack = out[s].clone();
+            while let Some(x) = stack.pop() {
+                if x == s {
+                    return true;
+                }
+                if !std::mem::replace(&mut seen[x], true) {
+                    stack.extend(&out[x]);
+                }
+            }
+            false
+        })
+        .collect();
+    // Sizes bottom-up over the rules on no cycle (a DAG); `None`: called.
+    let mut sizes: Vec<Option<usize>> = vec![None; n];
+    let mut inline = vec![false; n];
+    let mut state = vec![0u8; n];
+    for s in (0..n).filter(|&s| !defs[s].terminal && !cyclic[s]) {
+        let mut stack = vec![(s, 0usize)];
+        while let Some(&(r, i)) = stack.last() {
+            if i == 0 && state[r] == 2 {
+                stack.pop();
+                continue;
+            }
+            state[r] = 1;
+            if let Some(&q) = out[r].get(i) {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+                if !cyclic[q] && state[q] == 0 {
+                    stack.push((q, 0));
+                }
+            } else {
+                state[r] = 2;
+                stack.pop();
+                let sz = size(&defs[r].body, index, &sizes);
+                if sz <= INLINE_SIZE {
+                    inline[r] = true;
+                    sizes[r] = Some(sz);
+                }
+            }
+        }
+    }
+    inline
+}
+
+struct Lower<'a> {
+    src: &'a str,
+    cfg: &'a Config,
+    defs: &'a [Def],
+    index: &'a AHashMap<String, usize>,
+    term_hir: Vec<Option<Hir>>,
+    visiting: Vec<bool>,
+    lexemes: Vec<Lexeme>,
+    lex_ids: AHashMap<String, u32>,
+    ignores: Vec<u32>,
+    limit: usize,
+    /// `%json` schemas with their offsets.
+    json: Vec<(serde_json::Value, usize)>,
+    inline: Vec<bool>,
+    nullable: Vec<bool>,
+    /// Rule definition → index in `rules`.
+    machine_of_def: Vec<Option<u32>>,
+    /// (definition, symbol automaton); the last is the output's wrapper.
+    rules: Vec<(usize, Sym)>,
+}
+
+impl Lower<'_> {
+    fn limit_err(&self, at: usize, what: impl std::fmt::Display) -> CompileError {
+        error_at(self.src, at, CompileErrorKind::LimitExceeded, what)
+    }
+
+    /// A terminal expression as a regex.
+    fn hir(&mut self, e: &Expr, at: usize) -> Result<Hir, CompileError> {
+        Ok(match e {
+            Expr::Str { bytes, icase: false } => Hir::literal(bytes.clone()),
+            Expr::Str { bytes, icase: true } => {
+                let text = String::from_utf8_lossy(bytes);
+                regex_syntax::ParserBuilder::new()
+                    .case_insensitive(true)
+                    .build()
+                    .parse(&regex_syntax::escape(&text))
+                    .expect("an escaped literal parses")
+            }
+            Expr::Regex(h) => (**h).clone(),
+            Expr::Range(a, b) => Hir::class(Class::Unicode(ClassUnicode::new([ClassUnicodeRange::new(*a, *b)]))),
+            Expr::Ref { name, at } => {
+                let i = self.index[name];
+                self.terminal(i, *at)?
+            }
+            Expr::Json { .. } => unreachable!("checked: no %json in terminals"),
+            Expr::Seq(v) => Hir::concat(v.iter().map(|x| self.hir(x, at)).collect::<Result<_, _>>()?),
+            Expr::Alt(v) => Hir::alternation(v.iter().map(|x| self.hir(x, at)).collect::<Result<_, _>>()?),
+            Expr::Repeat(x, min, max) => {
+                Hir::repetition(Repetition { min: *min, max: *max, greedy: true, sub: Box::new(self.hir(x, at)?) })
+            }
+        })
+    }
+
+    fn terminal(&mut self, i: usize, at: usize) -> Result<Hir, CompileError> {
+        if let Some(h) = &self.term_hir[i] {
+            return Ok(h.clone());
+        }
+        if std::mem::replace(&mut self.visiting[i], true) {
+            return Err(error_at(
+                self.src,
+                at,
+                CompileErrorKind::InvalidSchema,
+                format!("terminal `{}` refers to itself; terminals are regular (use a rule)", self.defs[i].name),
+            ));
+        }
+        let h = self.hir(&self.defs[i].body.clone(), self.defs[i].at)?;
+        self.visiting[i] = false;
+        self.term_hir[i] = Some(h.clone());
+        Ok(h)
+    }
+
+    /// The lexeme of `hir` (one per distinct regex).
+    fn lexeme(&mut self, shown: String, hir: Hir, at: usize) -> Result<u32, CompileError> {
+        let key = hir.to_string();
+        if let Some(&id) = self.lex_ids.get(&key) {
+            return Ok(id);
+        }
+        let dfa = crate::automata::lexer::compile_hir(&hir, self.limit)
+            .map_err(|e| self.limit_err(at, format!("terminal {shown}: automaton too large: {e}")))?;
+        let table = crate::automata::trim(crate::automata::lexer::table_of(&dfa));
+        let id = self.lexemes.len() as u32;
+        self.lexemes.push(Lexeme { shown, table });
+        self.lex_ids.insert(key, id);
+        Ok(id)
+    }
+
+    /// `from` → optional `%ignore` lexemes → `edge` → `to`.
+    fn lexical_edge(&self, sym: &mut Sym, edge: Edge, optional: bool) -> Frag {
+        let start = sym.state();
+        let end = sym.state();
+        let hub = if self.ignores.is_empty() {
+            start
+        } else {
+            let h = sym.state();
+            sym.eps(start, h);
+            for &i in &self.ignores {
+                sym.states[h as usize].edges.push((Edge::Lex(i), h));
+            }
+            h
+        };
+        sym.states[hub as usize].edges.push((edge, end));
+        if optional {
+            sym.eps(start, end);
+        }
+        Frag { start, end }
+    }
+
+    fn sym_frag(&mut self, e: &Expr, sym: &mut Sym, rule_at: usize) -> Result<Frag, CompileError> {
+        if sym.states.len() > self.cfg.get_limits().max_states {
+            return Err(self.limit_err(
+                rule_at,
+                format!("rule spells out more than {} states (Limits::max_states)", self.cfg.get_limits().max_states),
+            ));
+        }
+        Ok(match e {
+            Expr::Str { bytes, .. } if bytes.is_empty() => {
+                let s = sym.state();
+                Frag { start: s, end: s }
+            }
+            Expr::Str { .. } | Expr::Regex(_) | Expr::Range(..) => {
+                let hir = self.hir(e, rule_at)?;
+                let shown = match e {
+                    Expr::Str { bytes, .. } => format!("{:?}", String::from_utf8_lossy(bytes)),
+                    _ => format!("/{hir}/"),
+                };
+                let nullable = hir.properties().minimum_len() == Some(0);
+                let id = self.lexeme(shown, hir, rule_at)?;
+                self.lexical_edge(sym, Edge::Lex(id), nullable)
+            }
+            Expr::Ref { name, at } => {
+                let i = self.index[name];
+                if self.defs[i].terminal {
+                    let hir = self.terminal(i, *at)?;
+                    let nullable = hir.properties().minimum_len() == Some(0);
+                    let id = self.lexeme(name.clone(), hir, *at)?;
+                    self.lexical_edge(sym, Edge::Lex(id), nullable)
+                } else if self.inline[i] {
+                    let defs = self.defs;
+                    self.sym_frag(&defs[i].body, sym, rule_at)?
+                } else {
+                    let m = self.machine_of_def[i].expect("every called rule has a machine");
+                    let start = sym.state();
+                    let end = sym.state();
+                    sym.states[start as usize].edges.push((Edge::Call(m), end));
+                    Frag { start, end }
+                }
+            }
+            Expr::Json { schema, at } => {
+                self.json.push(((**schema).clone(), *at));
+                self.lexical_edge(sym, Edge::Json(self.json.len() as u32 - 1), false)
+            }
+            Expr::Seq(v) => {
+                let parts = v.iter().map(|x| self.sym_frag(x, sym, rule_at)).collect::<Result<Vec<_>, _>>()?;
+                if parts.is_empty() {
+                    let s = sym.state();
+                    return Ok(Frag { start: s, end: s });
+                }
+                for w in parts.windows(2) {
+                    sym.eps(w[0].end, w[1].start);
+                }
+                Frag { start: parts[0].start, end: parts[parts.len() - 1].end }
+            }
+            Expr::Alt(v) => {
+                let start = sym.state();
+                let end = sym.state();
+                for x in v {
+                    let f = self.sym_frag(x, sym, rule_at)?;
+                    sym.eps(start, f.start);
+                    sym.eps(f.end, end);
+                }
+                Frag { start, end }
+            }
+            Expr::Repeat(x, min, max) => {
+                let start = sym.state();
+                let mut cur = start;
+                for _ in 0..*min {
+                    let f = self.sym_frag(x, sym, rule_at)?;
+                    sym.eps(cur, f.start);
+                    cur = f.end;
+                }
+                match max {
+                    None => {
+                        let f = self.sym_frag(x, sym, rule_at)?;
+                        let hub = sym.state();
+                        sym.eps(cur, hub);
+                        sym.eps(hub, f.start);
+                        sym.eps(f.end, hub);
+                        cur = hub;
+                    }
+                    Some(max) => {
+                        let end = sym.state();
+                        for _ in *min..*max {
+                            let f = self.sym_frag(x, sym, rule_at)?;
+                            sym.eps(cur, end);
+                            sym.eps(cur, f.start);
+                            cur = f.end;
+                        }
+                        sym.eps(cur, end);
+                        cur = end;
+                    }
+                }
+                Frag { start, end: cur }
+            }
+        })
+    }
+
+    /// Symbol automata of the rules reachable from `start` that are not
+    /// inlined, then of the wrapper (`start`, then `%ignore`d text).
+    fn lower_rules(&mut self, start: usize) -> Result<(), CompileError> {
+        // Machines for reachable non-inlined rules, numbered first.
+        let defs = self.defs;
+        let mut order = vec![start];
+        self.machine_of_def[start] = Some(0);
+        let mut expanded = vec![false; defs.len()];
+        let mut i = 0;
+        while i < order.len() {
+            let d = order[i];
+            i += 1;
+            let mut stack = vec![&defs[d].body];
+            while let Some(e) = stack.pop() {
+                match e {
+                    Expr::Ref { name, .. } => {
+                        let r = self.index[name];
+                        if defs[r].terminal {
+                            continue;
+                        }
+                        if self.inline[r] {
+                            if !std::mem::replace(&mut expanded[r], true) {
+                                stack.push(&defs[r].body);
+                            }
+                        } else if self.machine_of_def[r].is_none() {
+                            self.machine_of_def[r] = Some(order.len() as u32);
+                            order.push(r);
+                        }
+                    }
+                    Expr::Seq(v) | Expr::Alt(v) => stack.extend(v.iter()),
+                    Expr::Repeat(x, ..) => stack.push(x),
+                    _ => {}
+                }
+            }
+        }
+        for &d in &order {
+            crate::budget::check().map_err(|m| CompileError::new(CompileErrorKind::LimitExceeded, "", m))?;
+            let mut sym = Sym::default();
+            let f = self.sym_frag(&defs[d].body, &mut sym, defs[d].at)?;
+            sym.start = f.start;
+            sym.end = f.end;
+            self.rules.push((d, sym));
+        }
+        // The wrapper: start, then `%ignore`d text.
+        let mut sym = Sym::default();
+        let s0 = sym.state();
+        let s1 = sym.state();
+        sym.states[s0 as usize].edges.push((Edge::Call(0), s1));
+        for &i in &self.ignores {
+            sym.states[s1 as usize].edges.push((Edge::Lex(i), s1));
+        }
+        sym.start = s0;
+        sym.end = s1;
+        self.rules.push((start, sym));
+        Ok(())
+    }
+
+    fn rule_nullable(&self, m: u32) -> bool {
+        self.nullable[self.rules[m as usize].0]
+    }
+
+    fn finish(mut self, start: usize) -> Result<Compiled, CompileError> {
+        let cfg = self.cfg;
+        // JSON parts first: their machines go into the builder.
+        let mut gb = GrammarBuilder::default();
+        let mut json_roots = Vec::new();
+        let (mut relaxations, mut annotations) = (Vec::new(), Vec::new());
+        for (schema, at) in std::mem::take(&mut self.json) {
+            let (line, col) = crate::error::line_col(self.src, at);
+            let part = crate::json_schema::compile_into(gb, &schema, cfg).map_err(|e| e.with_position(line, col))?;
+            gb = part.gb;
+            json_roots.push(part.root);
+            relaxations.extend(part.relaxations);
+            annotations.extend(part.annotations);
+        }
+        let json_first = {
+            let mut b = [0u64; 4];
+            for c in b"{[\"-0123456789tfn \t\r\n" {
+                set(&mut b, *c);
+            }
+            b
+        };
+        let (ctx, next) = self.contexts(&json_first);
+        let mut lx = Lexing::new(&self.lexemes, cfg.get_limits().max_states);
+        let root = (self.rules.len() - 1) as u32;
+        let nullable: Vec<bool> = (0..self.rules.len() as u32).map(|m| self.rule_nullable(m)).collect();
+        let json_exit = {
+            let mut b = [0u64; 4];
+            for c in b"0123456789.eE+-" {
+                set(&mut b, *c);
+            }
+            lx.class(b)
+        };
+        let offsets: Vec<usize> = self
+            .rules
+            .iter()
+            .scan(0usize, |acc, r| {
+                let o = *acc;
+                *acc += r.1.states.len();
+                Some(o)
+            })
+            .collect();
+        let names = self.rules.iter().map(|r| self.defs[r.0].name.clone()).collect();
+        let ex = Explore {
+            rules: &self.rules,
+            names,
+            ctx: &ctx,
+            next: &next,
+            offsets,
+            nullable: &nullable,
+            json_first,
+            json_exit,
+        };
+        // Exit classes of every reachable (rule, entry class), to a fixpoint.
+        let mut exits: AHashMap<(u32, u32), BTreeSet<u32>> = AHashMap::new();
+        exits.insert((root, 0), BTreeSet::new());
+        loop {
+            let keys: Vec<(u32, u32)> = exits.keys().copied().collect();
+            let mut changed = false;
+            for k in keys {
+                crate::budget::check().map_err(|m| CompileError::new(CompileErrorKind::LimitExceeded, "", m))?;
+                let (out, callees, _) = ex.explore(k.0, k.1, &exits, &mut lx)?;
+                for c in callees {
+                    if let std::collections::hash_map::Entry::Vacant(v) = exits.entry(c) {
+                        v.insert(BTreeSet::new());
+                        changed = true;
+                    }
+                }
+                if exits[&k] != out {
+                    exits.insert(k, out);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // Left recursion: a call before any byte, around a cycle.
+        let mut left: AHashMap<(u32, u32), Vec<(u32, u32)>> = AHashMap::new();
+        let keys: Vec<(u32, u32)> = exits.keys().copied().collect();
+        for &k in &keys {
+            let (_, _, l) = ex.explore(k.0, k.1, &exits, &mut lx)?;
+            left.insert(k, l);
+        }
+        if let Some(cycle) = find_cycle(&keys, &left) {
+            let names: Vec<&str> =
+                cycle.iter().map(|&(m, _)| self.defs[self.rules[m as usize].0].name.as_str()).collect();
+            let at = self.defs[self.rules[cycle[0].0 as usize].0].at;
+            return Err(error_at(
+                self.src,
+                at,
+                CompileErrorKind::Unsupported,
+                format!(
+                    "left recursion through {} (a rule reached again before any text); only direct left recursion \
+                     (`a: a x | y`) is rewritten",
+                    names.join(" → ")
+                ),
+            ));
+        }
+        // One machine per (rule, entry class, exit classes accepted),
+        // created as calls need them: a call site groups the callee's exit
+        // classes by what they forbid of the bytes that may follow it there.
+        let max_states = cfg.get_limits().max_states;
+        let mut ids: Ids = AHashMap::new();
+        let mut queue: Vec<(u32, u32, Vec<u32>)> = Vec::new();
+        let unsat = || {
+            error_at(self.src, self.defs[start].at, CompileErrorKind::Unsatisfiable, "rule `start` matches no string")
+        };
+        let all_exits: Vec<u32> = exits[&(root, 0)].iter().copied().collect();
+        if all_exits.is_empty() && !nullable[root as usize] {
+            return Err(unsat());
+        }
+        let root_machine = if all_exits.is_empty() {
+            None
+        } else {
+            let key = (root, 0, all_exits);
+            let id = gb.add("lark:".to_string());
+            ids.insert(key.clone(), id);
+            queue.push(key);
+            Some(id)
+        };
+        let mut total = 0usize;
+        while let Some(key) = queue.pop() {
+            crate::budget::check().map_err(|m| CompileError::new(CompileErrorKind::LimitExceeded, "", m))?;
+            let (mut nfa, body) = ex.emit(&key, &exits, &mut ids, &mut queue, &mut gb, &json_roots, &mut lx)?;
+            nfa.prune(body.end);
+            total += nfa.states.len();
+            if total > 4 * max_states {
+                return Err(self.limit_err(
+                    self.defs[start].at,
+                    format!(
+                        "the grammar spells out more than {} automaton states (Limits::max_states)",
+                        4 * max_states
+                    ),
+                ));
+            }
+            let (nfa, body) = nfa.without_empty(body);
+            let id = ids[&key] as usize;
+            gb.machines[id].nfa = nfa;
+            gb.machines[id].body = body;
+        }
+        let w = gb.add("lark:".to_string());
+        let mut nfa = Nfa::default();
+        let mut alts: Vec<Frag> = root_machine.into_iter().map(|id| nfa.call(id)).collect();
+        let empty_ok = nullable[root as usize];
+        if empty_ok {
+            alts.push(nfa.empty());
+        }
+        let body = nfa.alt(&alts);
+        gb.machines[w as usize].nfa = nfa;
+        gb.machines[w as usize].body = body;
+        let g = if empty_ok { gb.build_with_empty_root(w, max_states) } else { gb.build(w, max_states) };
+        let grammar = g.map_err(|e| match e.kind() {
+            CompileErrorKind::Unsatisfiable => unsat(),
+            _ => e,
+        })?;
+        Ok(Compiled { grammar, relaxations, annotations })
+    }
+
+    /// For each symbol state with a terminal edge, the terminals the
+    /// grammar may allow where that terminal starts (over-approximated);
+    /// and for every symbol state, the bytes that may come next from it.
+    fn contexts(&self, json_first: &Bytes) -> (Vec<Vec<u32>>, Vec<Bytes>) {
+        let all: Vec<u32> = (0..self.lexemes.len() as u32).collect();
+        let offsets: Vec<u32> = self
+            .rules
+            .iter()
+            .scan(0u32, |acc, (_, s)| {
+                let o = *acc;
+                *acc += s.states.len() as u32;
+                Some(o)
+            })
+            .collect();
+        let n = offsets.last().map_or(0, |&o| o as usize + self.rules.last().map_or(0, |r| r.1.states.len()));
+        let fallback = |out: &mut Vec<Vec<u32>>| {
+            for (r, (_, s)) in self.rules.iter().enumerate() {
+                for (i, st) in s.states.iter().enumerate() {
+                    if st.edges.iter().any(|e| matches!(e.0, Edge::Lex(_))) {
+                        out[offsets[r] as usize + i] = all.clone();
+                    }
+                }
+            }
+        };
+        let mut out: Vec<Vec<u32>> = vec![Vec::new(); n];
+        // The finite-state view: a call goes to the callee's start, its end
+        // returns to every caller.
+        let mut eps: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut sym_edges: Vec<Vec<(Edge, u32)>> = vec![Vec::new(); n];
+        for (r, (_, s)) in self.rules.iter().enumerate() {
+            let o = offsets[r];
+            for (i, st) in s.states.iter().enumerate() {
+                let g = o as usize + i;
+                eps[g].extend(st.eps.iter().map(|&t| t + o));
+                for &(e, t) in &st.edges {
+                    match e {
+                        Edge::Call(c) => {
+                            let (_, cs) = &self.rules[c as usize];
+                            eps[g].push(offsets[c as usize] + cs.start);
+                            eps[(offsets[c as usize] + cs.end) as usize].push(t + o);
+                        }
+                        _ => sym_edges[g].push((e, t + o)),
+                    }
+                }
+            }
+        }
+        // Bytes that may come next: first bytes of the terminals (and JSON
+        // values) reachable through epsilons, calls and returns.
+        let mut next: Vec<Bytes> = vec![[0; 4]; n];
+        for (g, es) in sym_edges.iter().enumerate() {
+            for &(e, _) in es {
+                match e {
+                    Edge::Lex(l) => {
+                        for &(lo, hi, _) in &self.lexemes[l as usize].table.ranges[0] {
+                            for b in lo..=hi {
+                                set(&mut next[g], b);
+                            }
+                        }
+                    }
+                    Edge::Json(_) => {
+                        for w in 0..4 {
+                            next[g][w] |= json_first[w];
+                        }
+                    }
+                    Edge::Call(_) => {}
+                }
+            }
+        }
+        loop {
+            let mut changed = false;
+            for g in (0..n).rev() {
+                for &t in &eps[g] {
+                    let from = next[t as usize];
+                    for w in 0..4 {
+                        if from[w] & !next[g][w] != 0 {
+                            next[g][w] |= from[w];
+                            changed = true;
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let closure = |set: &mut Vec<u32>| {
+            let mut seen: ahash::AHashSet<u32> = set.iter().copied().collect();
+            let mut stack = set.clone();
+            while let Some(s) = stack.pop() {
+                for &t in &eps[s as usize] {
+                    if seen.insert(t) {
+                        set.push(t);
+                        stack.push(t);
+                    }
+                }
+            }
+            set.sort_unstable();
+        };
+        let root = self.rules.len() - 1;
+        let mut start = vec![offsets[root] + self.rules[root].1.start];
+        closure(&mut start);
+        let mut states: AHashMap<Vec<u32>, usize> = AHashMap::new();
+        let mut list: Vec<Vec<u32>> = vec![start.clone()];
+        states.insert(start, 0);
+        let mut work = 0usize;
+        let mut i = 0;
+        while i < list.len() {
+            if list.len() > MAX_CONTEXT_STATES || work > 20_000_000 {
+                fallback(&mut out);
+                return (out, next);
+            }
+            let d = list[i].clone();
+            i += 1;
+            work += d.len();
+            let mut next: AHashMap<Edge, Vec<u32>> = AHashMap::new();
+            let mut allowed: BTreeSet<u32> = BTreeSet::new();
+            for &s in &d {
+                for &(e, t) in &sym_edges[s as usize] {
+                    if let Edge::Lex(l) = e {
+                        allowed.insert(l);
+                    }
+                    next.entry(e).or_default().push(t);
+                }
+            }
+            for &s in &d {
+                if sym_edges[s as usize].iter().any(|e| matches!(e.0, Edge::Lex(_))) {
+                    let cur = &mut out[s as usize];
+                    cur.extend(allowed.iter().copied());
+                    cur.sort_unstable();
+                    cur.dedup();
+                }
+            }
+            let mut nexts: Vec<(Edge, Vec<u32>)> = next.into_iter().collect();
+            nexts.sort_unstable_by_key(|(e, _)| format!("{e:?}"));
+            for (_, mut t) in nexts {
+                t.sort_unstable();
+                t.dedup();
+                closure(&mut t);
+                if !states.contains_key(&t) {
+                    states.insert(t.clone(), list.len());
+                    list.push(t);
+                }
+            }
+        }
+        (out, next)
+    }
+}
+
+/// The lexeme automata per context, and the interned follow classes
+/// (class 0: nothing follows forbidden).
+struct Lexing<'a> {
+    lexemes: &'a [Lexeme],
+    max_states: usize,
+    classes: Vec<Bytes>,
+    class_ids: AHashMap<Bytes, u32>,
+    contexts: AHashMap<Vec<u32>, std::rc::Rc<Union>>,
+    machines: AHashMap<(u32, Vec<u32>), std::rc::Rc<LexMachine>>,
+    reach: AHashMap<(u32, Vec<u32>, u32), Vec<u32>>,
+}
+
+/// The lexemes of one context run side by side: each state lists the
+/// (lexeme, state) pairs still alive.
+struct Union {
+    members: Vec<Vec<(u32, u32)>>,
+    next: Vec<Vec<(u8, u8, u32)>>,
+}
+
+impl<'a> Lexing<'a> {
+    fn new(lexemes: &'a [Lexeme], max_states: usize) -> Self {
+        let mut l = Lexing {
+            lexemes,
+            max_states,
+            classes: Vec::new(),
+            class_ids: AHashMap::new(),
+            contexts: AHashMap::new(),
+            machines: AHashMap::new(),
+            reach: AHashMap::new(),
+        };
+        l.class([0; 4]);
+        l
+    }
+
+    fn class(&mut self, b: Bytes) -> u32 {
+        if let Some(&c) = self.class_ids.get(&b) {
+            return c;
+        }
+        self.classes.push(b);
+        self.class_ids.insert(b, self.classes.len() as u32 - 1);
+        self.classes.len() as u32 - 1
+    }
+
+    fn union(&mut self, ctx: &[u32]) -> Result<std::rc::Rc<Union>, String> {
+        if let Some(u) = self.contexts.get(ctx) {
+            return Ok(u.clone());
+        }
+        let start: Vec<(u32, u32)> = ctx.iter().map(|&l| (l, 0)).collect();
+        let mut ids: AHashMap<Vec<(u32, u32)>, u32> = AHashMap::new();
+        let mut u = Union { members: vec![start.clone()], next: Vec::new() };
+        ids.insert(start, 0);
+        let mut i = 0;
+        while i < u.members.len() {
+            if u.members.len() > self.max_states {
+                let names: Vec<&str> = ctx.iter().take(8).map(|&l| self.lexemes[l as usize].shown.as_str()).collect();
+                return Err(format!(
+                    "the terminals allowed together ({}{}) need more than {} states (Limits::max_states)",
+                    names.join(", "),
+                    if ctx.len() > 8 { ", …" } else { "" },
+                    self.max_states
+                ));
+            }
+            let cur = u.members[i].clone();
+            i += 1;
+            // Per byte, the members' next states.
+            let mut per_byte: Vec<Vec<(u32, u32)>> = vec![Vec::new(); 256];
+            for &(l, s) in &cur {
+                for &(lo, hi, t) in &self.lexemes[l as usize].table.ranges[s as usize] {
+                    for b in lo..=hi {
+                        per_byte[b as usize].push((l, t));
+                    }
+                }
+            }
+            let mut row: Vec<(u8, u8, u32)> = Vec::new();
+            for (b, m) in per_byte.into_iter().enumerate() {
+                if m.is_empty() {
+                    continue;
+                }
+                let next_id = match ids.get(&m) {
+                    Some(&x) => x,
+                    None => {
+                        let x = u.members.len() as u32;
+                        ids.insert(m.clone(), x);
+                        u.members.push(m);
+                        x
+                    }
+                };
+                match row.last_mut() {
+                    Some(r) if r.1 as usize + 1 == b && r.2 == next_id => r.1 = b as u8,
+                    _ => row.push((b as u8, b as u8, next_id)),
+                }
+            }
+            u.next.push(row);
+        }
+        let u = std::rc::Rc::new(u);
+        self.contexts.insert(ctx.to_vec(), u.clone());
+        Ok(u)
+    }
+
+    /// Lexeme `l` in context `ctx`: its path through the context's union,
+    /// minimized, accepting states labeled with their follow class.
+    fn machine(&mut self, l: u32, ctx: &[u32]) -> Result<std::rc::Rc<LexMachine>, String> {
+        let key = (l, ctx.to_vec());
+        if let Some(m) = self.machines.get(&key) {
+            return Ok(m.clone());
+        }
+        let u = self.union(ctx)?;
+        let table = &self.lexemes[l as usize].table;
+        let state_of = |d: u32| u.members[d as usize].iter().find(|x| x.0 == l).map(|x| x.1);
+        // Reachable union states where `l` is alive.
+        // The start is its own state: a lexeme reads a byte before it can
+        // end, even where the union comes back to its first state.
+        let mut order: Vec<(u32, bool)> = vec![(0, true)];
+        let mut local: AHashMap<u32, u32> = AHashMap::new();
+        let mut ranges: Vec<Vec<(u8, u8, u32)>> = Vec::new();
+        let mut label: Vec<Option<u32>> = Vec::new();
+        let mut i = 0;
+        while i < order.len() {
+            let (d, first) = order[i];
+            i += 1;
+            let mine = state_of(d).expect("alive");
+            let accepting = !first && table.accept[mine as usize];
+            let lab = if accepting {
+                let mut f = [0u64; 4];
+                for &(lo, hi, _) in &u.next[d as usize] {
+                    for b in lo..=hi {
+                        set(&mut f, b);
+                    }
+                }
+                Some(self.class(f))
+            } else {
+                None
+            };
+            label.push(lab);
+            let mut row = Vec::new();
+            for &(lo, hi, t) in &u.next[d as usize] {
+                if state_of(t).is_none() {
+                    continue;
+                }
+                let lt = *local.entry(t).or_insert_with(|| {
+                    order.push((t, false));
+                    (order.len() - 1) as u32
+                });
+                row.push((lo, hi, lt));
+            }
+            ranges.push(row);
+        }
+        let m = std::rc::Rc::new(minimize(ranges, label));
+        self.machines.insert(key, m.clone());
+        Ok(m)
+    }
+
+    /// Follow classes lexeme `l` can end with in `ctx` when its first byte
+    /// may not be in class `pending`.
+    fn ends(&mut self, l: u32, ctx: &[u32], pending: u32) -> Result<Vec<u32>, String> {
+        let key = (l, ctx.to_vec(), pending);
+        if let Some(v) = self.reach.get(&key) {
+            return Ok(v.clone());
+        }
+        let m = self.machine(l, ctx)?;
+        let forbid = self.classes[pending as usize];
+        let mut seen = vec![false; m.ranges.len()];
+        let mut stack = Vec::new();
+        for &(lo, hi, t) in &m.ranges[0] {
+            if (lo..=hi).any(|b| !has(&forbid, b)) && !seen[t as usize] {
+                seen[t as usize] = true;
+                stack.push(t);
+            }
+        }
+        let mut out = BTreeSet::new();
+        while let Some(s) = stack.pop() {
+            if let Some(c) = m.label[s as usize] {
+                out.insert(c);
+            }
+            for &(_, _, t) in &m.ranges[s as usize] {
+                if !std::mem::replace(&mut seen[t as usize], true) {
+                    stack.push(t);
+                }
+            }
+        }
+        let v: Vec<u32> = out.into_iter().collect();
+        self.reach.insert(key, v.clone());
+        Ok(v)
+    }
+}
+
+/// Moore minimization of a DFA whose states carry labels.
+fn minimize(ranges: Vec<Vec<(u8, u8, u32)>>, label: Vec<Option<u32>>) -> LexMachine {
+    let n = ranges.len();
+    let mut block: Vec<u32> = {
+        let mut ids: AHashMap<Option<u32>, u32> = AHashMap::new();
+        label
+            .iter()
+            .map(|l| {
+                let k = ids.len() as u32;
+                *ids.entry(*l).or_insert(k)
+            })
+            .collect()
+    };
+    loop {
+        let mut ids: AHashMap<(u32, Vec<(u8, u8, u32)>), u32> = AHashMap::new();
+        let next: Vec<u32> = (0..n)
+            .map(|s| {
+                let mut sig: Vec<(u8, u8, u32)> = Vec::new();
+                for &(lo, hi, t) in &ranges[s] {
+                    let b = block[t as usize];
+                    match sig.last_mut() {
+                        Some(r) if r.1 as u16 + 1 == lo as u16 && r.2 == b => r.1 = hi,
+                        _ => sig.push((lo, hi, b)),
+                    }
+                }
+                let k = ids.len() as u32;
+                *ids.entry((block[s], sig)).or_insert(k)
+            })
+            .collect();
+        let before = block.iter().collect::<BTreeSet<_>>().len();
+        let after = next.iter().collect::<BTreeSet<_>>().len();
+        block = next;
+        if after == before {
+            break;
+        }
+    }
+    // Renumber with the start state's block first.
+    let mut new_id: AHashMap<u32, u32> = AHashMap::new();
+    new_id.insert(block[0], 0);
+    for &b in &block {
+        let k = new_id.len() as u32;
+        new_id.entry(b).or_insert(k);
+    }
+    let m = new_id.len();
+    let mut out_ranges = vec![Vec::new(); m];
+    let mut out_label = vec![None; m];
+    let mut done = vec![false; m];
+    for s in 0..n {
+        let b = new_id[&block[s]] as usize;
+        if std::mem::replace(&mut done[b], true) {
+            continue;
+        }
+        out_label[b] = label[s];
+        let mut row: Vec<(u8, u8, u32)> = Vec::new();
+        for &(lo, hi, t) in &ranges[s] {
+            let tb = new_id[&block[t as usize]];
+            match row.last_mut() {
+                Some(r) if r.1 as u16 + 1 == lo as u16 && r.2 == tb => r.1 = hi,
+                _ => row.push((lo, hi, tb)),
+            }
+        }
+        out_ranges[b] = row;
+    }
+    LexMachine { ranges: out_ranges, label: out_label }
+}
+
+/// A cycle in the left-call graph, if any.
+fn find_cycle(keys: &[(u32, u32)], left: &AHashMap<(u32, u32), Vec<(u32, u32)>>) -> Option<Vec<(u32, u32)>> {
+    let mut state: AHashMap<(u32, u32), u8> = AHashMap::new();
+    for &k in keys {
+        if state.get(&k).copied().unwrap_or(0) != 0 {
+            continue;
+        }
+        let mut path: Vec<((u32, u32), usize)> = vec![(k, 0)];
+        state.insert(k, 1);
+        while let Some(&mut (node, ref mut i)) = path.last_mut() {
+            let succ = left.get(&node).map_or(&[][..], |v| &v[..]);
+            if let Some(&next) = succ.get(*i) {
+                *i += 1;
+                match state.get(&next).copied().unwrap_or(0) {
+                    0 => {
+                        state.insert(next, 1);
+                        path.push((next, 0));
+                    }
+                    1 => {
+                        let from = path.iter().position(|(n, _)| *n == next).expect("on the path");
+                        let mut cycle: Vec<(u32, u32)> = path[from..].iter().map(|(n, _)| *n).collect();
+                        cycle.push(next);
+                        return Some(cycle);
+                    }
+                    _ => {}
+                }
+            } else {
+                state.insert(node, 2);
+                path.pop();
+            }
+        }
+    }
+    None
+}
+
+/// The product of a rule's symbol automaton with the pending follow class.
+struct Explore<'a> {
+    rules: &'a [(usize, Sym)],
+    /// Rule names, for machine names.
+    names: Vec<String>,
+    ctx: &'a [Vec<u32>],
+    /// Bytes that may come next from each (global) symbol state.
+    next: &'a [Bytes],
+    /// First global symbol state of each rule.
+    offsets: Vec<usize>,
+    nullable: &'a [bool],
+    json_first: Bytes,
+    json_exit: u32,
+}
+
+type Exits = AHashMap<(u32, u32), BTreeSet<u32>>;
+/// Machine of (rule, entry class, accepted exit classes).
+type Ids = AHashMap<(u32, u32, Vec<u32>), MachineId>;
+
+impl Explore<'_> {
+    /// The context of a terminal edge at global symbol state `g`: every
+    /// lexeme when the finite-state view did not reach it (a larger set
+    /// only forbids more).
+    fn ctx_of<'c>(&'c self, g: usize, l: u32, all: &'c [u32]) -> &'c [u32] {
+        let c = &self.ctx[g];
+        if c.binary_search(&l).is_ok() {
+            c
+        } else {
+            all
+        }
+    }
+
+    fn offset(&self, m: u32) -> usize {
+        self.offsets[m as usize]
+    }
+
+    /// Class `q` cut to the bytes that may come next at global state `g`:
+    /// a forbidden byte that cannot come next anyway decides nothing, and
+    /// pending classes that differ only there are one.
+    fn norm(&self, lx: &mut Lexing, g: usize, q: u32) -> u32 {
+        if q == 0 {
+            return 0;
+        }
+        let f = lx.classes[q as usize];
+        let n = self.next[g];
+        lx.class([f[0] & n[0], f[1] & n[1], f[2] & n[2], f[3] & n[3]])
+    }
+
+    /// The (rule, entry class) key of a call of `r` with class `q` pending.
+    fn entry(&self, lx: &mut Lexing, r: u32, q: u32) -> (u32, u32) {
+        let g = self.offsets[r as usize] + self.rules[r as usize].1.start as usize;
+        (r, self.norm(lx, g, q))
+    }
+
+    fn json_ok(&self, lx: &Lexing, pending: u32) -> bool {
+        let f = lx.classes[pending as usize];
+        (0..4).all(|i| f[i] & self.json_first[i] == 0)
+    }
+
+    /// Exit classes reachable after at least one byte, the (rule, class)
+    /// pairs called, and those called before any byte.
+    #[allow(clippy::type_complexity)]
+    fn explore(
+        &self,
+        m: u32,
+        p: u32,
+        exits: &Exits,
+        lx: &mut Lexing,
+    ) -> Result<(BTreeSet<u32>, Vec<(u32, u32)>, Vec<(u32, u32)>), CompileError> {
+        let sym = &self.rules[m as usize].1;
+        let off = self.offset(m);
+        let all: Vec<u32> = (0..lx.lexemes.len() as u32).collect();
+        let mut seen: ahash::AHashSet<(u32, u32, bool)> = Default::default();
+        let mut stack = vec![(sym.start, p, false)];
+        seen.insert((sym.start, p, false));
+        let (mut out, mut callees, mut left) = (BTreeSet::new(), Vec::new(), Vec::new());
+        let err = |e: String| CompileError::new(CompileErrorKind::LimitExceeded, "", e).with_keyword("lark");
+        let mut todo: Vec<(u32, u32, bool)> = Vec::new();
+        while let Some((s, q, read)) = stack.pop() {
+            if s == sym.end && read {
+                out.insert(q);
+            }
+            let st = &sym.states[s as usize];
+            for &t in &st.eps {
+                todo.push((t, q, read));
+            }
+            for &(e, t) in &st.edges {
+                match e {
+                    Edge::Lex(l) => {
+                        for k in lx.ends(l, self.ctx_of(off + s as usize, l, &all), q).map_err(err)? {
+                            todo.push((t, k, true));
+                        }
+                    }
+                    Edge::Call(r) => {
+                        let key = self.entry(lx, r, q);
+                        callees.push(key);
+                        if !read {
+                            left.push(key);
+                        }
+                        if let Some(es) = exits.get(&key) {
+                            for &k in es {
+                                todo.push((t, k, true));
+                            }
+                        }
+                        if self.nullable[r as usize] {
+                            todo.push((t, q, read));
+                        }
+                    }
+                    Edge::Json(_) => {
+                        if self.json_ok(lx, q) {
+                            todo.push((t, self.json_exit, true));
+                        }
+                    }
+                }
+            }
+            for (t, k, r) in todo.drain(..) {
+                let x = (t, self.norm(lx, off + t as usize, k), r);
+                if seen.insert(x) {
+                    stack.push(x);
+                }
+            }
+        }
+        Ok((out, callees, left))
+    }
+
+    /// The byte NFA of rule `m` entered with class `p`, accepting where it
+    /// ends with a class in `accept`; machines it calls are allocated in
+    /// `ids` and queued.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &self,
+        &(m, p, ref accept): &(u32, u32, Vec<u32>),
+        exits: &Exits,
+        ids: &mut Ids,
+        queue: &mut Vec<(u32, u32, Vec<u32>)>,
+        gb: &mut GrammarBuilder,
+        json_roots: &[MachineId],
+        lx: &mut Lexing,
+    ) -> Result<(Nfa, Frag), CompileError> {
+        let sym = &self.rules[m as usize].1;
+        let off = self.offset(m);
+        let all: Vec<u32> = (0..lx.lexemes.len() as u32).collect();
+        let err = |e: String| CompileError::new(CompileErrorKind::LimitExceeded, "", e).with_keyword("lark");
+        let mut nfa = Nfa::default();
+        let fin = nfa.state();
+        let mut node: AHashMap<(u32, u32), u32> = AHashMap::new();
+        let mut stack = Vec::new();
+        let start = nfa.state();
+        node.insert((sym.start, p), start);
+        stack.push((sym.start, p));
+        // Edges into (symbol state, class) pairs, created on first use.
+        enum Out {
+            Eps(u32),
+            Call(MachineId, u32),
+        }
+        while let Some((s, q)) = stack.pop() {
+            let n = node[&(s, q)];
+            if s == sym.end && accept.binary_search(&q).is_ok() {
+                nfa.eps(n, fin);
+            }
+            let mut outs: Vec<(Out, u32, u32)> = Vec::new(); // (from nfa state, symbol target, class)
+            let st = &sym.states[s as usize];
+            for &t in &st.eps {
+                outs.push((Out::Eps(n), t, q));
+            }
+            for &(edge, t) in &st.edges {
+                match edge {
+                    Edge::Lex(l) => {
+                        let ctx = self.ctx_of(off + s as usize, l, &all);
+                        if lx.ends(l, ctx, q).map_err(err)?.is_empty() {
+                            continue;
+                        }
+                        let lm = lx.machine(l, ctx).map_err(err)?;
+                        let forbid = lx.classes[q as usize];
+                        let copies: Vec<u32> = (0..lm.ranges.len()).map(|_| nfa.state()).collect();
+                        // Entry: the start state's bytes outside the pending class.
+                        let entry = nfa.state();
+                        nfa.eps(n, entry);
+                        for &(lo, hi, to) in &lm.ranges[0] {
+                            let mut b = lo;
+                            loop {
+                                if !has(&forbid, b) {
+                                    let mut c = b;
+                                    while c < hi && !has(&forbid, c + 1) {
+                                        c += 1;
+                                    }
+                                    nfa.states[entry as usize].ranges.push((b, c, copies[to as usize]));
+                                    b = c;
+                                }
+                                if b == hi {
+                                    break;
+                                }
+                                b += 1;
+                            }
+                        }
+                        for (i, row) in lm.ranges.iter().enumerate() {
+                            for &(lo, hi, to) in row {
+                                nfa.states[copies[i] as usize].ranges.push((lo, hi, copies[to as usize]));
+                            }
+                            if let Some(k) = lm.label[i] {
+                                outs.push((Out::Eps(copies[i]), t, k));
+                            }
+                        }
+                    }
+                    Edge::Call(r) => {
+                        let key = self.entry(lx, r, q);
+                        if let Some(es) = exits.get(&key) {
+                            let mut groups: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+                            for &k in es {
+                                groups.entry(self.norm(lx, off + t as usize, k)).or_default().push(k);
+                            }
+                            for (v, g) in groups {
+                                let callee = (key.0, key.1, g);
+                                let id = match ids.get(&callee) {
+                                    Some(&id) => id,
+                                    None => {
+                                        let id = gb.add(format!("lark:{}", self.names[callee.0 as usize]));
+                                        ids.insert(callee.clone(), id);
+                                        queue.push(callee);
+                                        id
+                                    }
+                                };
+                                outs.push((Out::Call(id, n), t, v));
+                            }
+                        }
+                        if self.nullable[r as usize] {
+                            outs.push((Out::Eps(n), t, q));
+                        }
+                    }
+                    Edge::Json(j) => {
+                        if self.json_ok(lx, q) {
+                            outs.push((Out::Call(json_roots[j as usize], n), t, self.json_exit));
+                        }
+                    }
+                }
+            }
+            for (o, t, k) in outs {
+                let x = (t, self.norm(lx, off + t as usize, k));
+                let to = *node.entry(x).or_insert_with(|| {
+                    stack.push(x);
+                    nfa.state()
+                });
+                match o {
+                    Out::Eps(from) => nfa.eps(from, to),
+                    Out::Call(machine, from) => nfa.states[from as usize].calls.push((machine, to)),
+                }
+            }
+        }
+        Ok((nfa, Frag { start, end: fin }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_parses() {
+        let p = Parser::new(COMMON, false).grammar().unwrap();
+        assert!(p.defs.iter().any(|d| d.name == "ESCAPED_STRING"));
+    }
+
+    #[test]
+    fn direct_left_recursion_becomes_repetition() {
+        let mut d =
+            Parser::new("expr: expr \"+\" term | expr \"-\" term | term\n", false).grammar().unwrap().defs.remove(0);
+        rewrite_left_recursion(&mut d);
+        assert!(matches!(&d.body, Expr::Seq(v) if matches!(&v[1], Expr::Repeat(_, 0, None))));
+    }
+}
