@@ -114,7 +114,7 @@ fn corpus_grammars_compile_or_are_refused_by_name() {
 #[test]
 fn random_walks_match_the_reference_masks() {
     let walks = std::env::var("GRAMMASK_LARK_WALKS").ok().and_then(|s| s.parse().ok()).unwrap_or(4);
-    let (mut finished, mut checked) = (0, 0);
+    let (mut finished, mut checked, mut too_ambiguous) = (0, 0, 0);
     let grammars = grammars();
     for tok in all_tokenizers() {
         for (gi, (name, src)) in grammars.iter().enumerate() {
@@ -122,7 +122,19 @@ fn random_walks_match_the_reference_masks() {
             for w in 0..walks {
                 let mut rng = Rng::new((gi * 1000 + w) as u64);
                 let mut m = g.matcher();
-                let s = grammask::random_walk(&mut m, &mut rng, 48).unwrap();
+                let s = match grammask::random_walk(&mut m, &mut rng, 48) {
+                    Ok(s) => s,
+                    // Read leniently, Lark's own grammar has string terminals
+                    // that can hold anything but a newline: each open
+                    // parenthesis multiplies the ways a lexeme can end, and
+                    // deep nesting passes `Limits::max_parse_states` (a typed
+                    // error, documented).
+                    Err(grammask::MatchError::TooAmbiguous { .. }) if name == "lark.lark" => {
+                        too_ambiguous += 1;
+                        continue;
+                    }
+                    Err(e) => panic!("{} {name}: {e}", tok.name),
+                };
                 let out = m.output().to_vec();
                 let what = format!("{} {name}", tok.name);
                 if s.terminated {
@@ -138,5 +150,8 @@ fn random_walks_match_the_reference_masks() {
         }
     }
     assert!(finished * 3 >= all_tokenizers().len() * walks, "only {finished} walks finished");
-    eprintln!("{finished} finished walks; {checked} mask bits equal the reference");
+    eprintln!(
+        "{finished} finished walks; {checked} mask bits equal the reference; {too_ambiguous} walks of lark.lark \
+         too ambiguous"
+    );
 }

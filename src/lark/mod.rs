@@ -58,6 +58,10 @@ const INLINE_SIZE: usize = 256;
 /// at each point; past it every terminal counts as allowed everywhere.
 const MAX_CONTEXT_STATES: usize = 100_000;
 
+/// The pending class at the start of the output: nothing is forbidden, and
+/// no `%ignore`d text may come yet.
+const START: u32 = u32::MAX;
+
 /// A compiled Lark grammar and what its `%json` parts report.
 pub(crate) struct Compiled {
     pub grammar: crate::grammar::Grammar,
@@ -69,6 +73,9 @@ pub(crate) struct Compiled {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Edge {
     Lex(u32),
+    /// An `%ignore`d lexeme: only between two lexemes, so never while the
+    /// output is still empty ([`START`] pending).
+    Skip(u32),
     Call(u32),
     /// A `%json` value: index into the JSON parts.
     Json(u32),
@@ -487,7 +494,7 @@ impl Lower<'_> {
             let h = sym.state();
             sym.eps(start, h);
             for &i in &self.ignores {
-                sym.states[h as usize].edges.push((Edge::Lex(i), h));
+                sym.states[h as usize].edges.push((Edge::Skip(i), h));
             }
             h
         };
@@ -640,22 +647,16 @@ impl Lower<'_> {
             sym.end = f.end;
             self.rules.push((d, sym));
         }
-        // The wrapper: start, then `%ignore`d text.
+        // The wrapper: `start` (no `%ignore`d text after the last lexeme,
+        // as llguidance reads it).
         let mut sym = Sym::default();
         let s0 = sym.state();
         let s1 = sym.state();
         sym.states[s0 as usize].edges.push((Edge::Call(0), s1));
-        for &i in &self.ignores {
-            sym.states[s1 as usize].edges.push((Edge::Lex(i), s1));
-        }
         sym.start = s0;
         sym.end = s1;
         self.rules.push((start, sym));
         Ok(())
-    }
-
-    fn rule_nullable(&self, m: u32) -> bool {
-        self.nullable[self.rules[m as usize].0]
     }
 
     fn finish(mut self, start: usize) -> Result<Compiled, CompileError> {
@@ -672,6 +673,7 @@ impl Lower<'_> {
             relaxations.extend(part.relaxations);
             annotations.extend(part.annotations);
         }
+        self.check_left_recursion()?;
         let json_first = {
             let mut b = [0u64; 4];
             for c in b"{[\"-0123456789tfn \t\r\n" {
@@ -679,10 +681,8 @@ impl Lower<'_> {
             }
             b
         };
-        let (ctx, next) = self.contexts(&json_first);
+        let (ctx, _) = self.contexts(&json_first);
         let mut lx = Lexing::new(&self.lexemes, cfg.get_limits().max_states);
-        let root = (self.rules.len() - 1) as u32;
-        let nullable: Vec<bool> = (0..self.rules.len() as u32).map(|m| self.rule_nullable(m)).collect();
         let json_exit = {
             let mut b = [0u64; 4];
             for c in b"0123456789.eE+-" {
@@ -690,6 +690,7 @@ impl Lower<'_> {
             }
             lx.class(b)
         };
+        let nullable: Vec<bool> = self.rules.iter().map(|r| self.nullable[r.0]).collect();
         let offsets: Vec<usize> = self
             .rules
             .iter()
@@ -699,34 +700,49 @@ impl Lower<'_> {
                 Some(o)
             })
             .collect();
-        let names = self.rules.iter().map(|r| self.defs[r.0].name.clone()).collect();
-        let ex = Explore {
-            rules: &self.rules,
-            names,
-            ctx: &ctx,
-            next: &next,
-            offsets,
-            nullable: &nullable,
-            json_first,
-            json_exit,
-        };
-        // Exit classes of every reachable (rule, entry class), to a fixpoint.
-        let mut exits: AHashMap<(u32, u32), BTreeSet<u32>> = AHashMap::new();
-        exits.insert((root, 0), BTreeSet::new());
-        loop {
-            let keys: Vec<(u32, u32)> = exits.keys().copied().collect();
-            let mut changed = false;
-            for k in keys {
-                crate::budget::check().map_err(|m| CompileError::new(CompileErrorKind::LimitExceeded, "", m))?;
-                let (out, callees, _) = ex.explore(k.0, k.1, &exits, &mut lx)?;
-                for c in callees {
-                    if let std::collections::hash_map::Entry::Vacant(v) = exits.entry(c) {
-                        v.insert(BTreeSet::new());
-                        changed = true;
+        let err = |e: String| CompileError::new(CompileErrorKind::LimitExceeded, "", e).with_keyword("lark");
+        // Every follow class, so that the byte blocks below refine them all.
+        let all: Vec<u32> = (0..self.lexemes.len() as u32).collect();
+        for (r, (_, sym)) in self.rules.iter().enumerate() {
+            for (i, st) in sym.states.iter().enumerate() {
+                for &(e, _) in &st.edges {
+                    if let Edge::Lex(l) | Edge::Skip(l) = e {
+                        let c = &ctx[offsets[r] + i];
+                        let c = if c.binary_search(&l).is_ok() { &c[..] } else { &all[..] };
+                        lx.machine(l, c).map_err(err)?;
                     }
                 }
-                if exits[&k] != out {
-                    exits.insert(k, out);
+            }
+        }
+        let blocks = Blocks::of(&lx.classes);
+        let (first, can_end) = self.local_first(&json_first, &nullable);
+        // Follow classes each rule can end with (of its last terminal).
+        let mut ec: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); self.rules.len()];
+        loop {
+            let mut changed = false;
+            for (m, (_, sym)) in self.rules.iter().enumerate() {
+                let mut cur = ec[m].clone();
+                for (i, st) in sym.states.iter().enumerate() {
+                    for &(e, t) in &st.edges {
+                        if !can_end[offsets[m] + t as usize] {
+                            continue;
+                        }
+                        match e {
+                            Edge::Lex(l) | Edge::Skip(l) => {
+                                let c = &ctx[offsets[m] + i];
+                                let c = if c.binary_search(&l).is_ok() { &c[..] } else { &all[..] };
+                                let lm = lx.machine(l, c).map_err(err)?;
+                                cur.extend(lm.label.iter().flatten().copied());
+                            }
+                            Edge::Call(r) => cur.extend(ec[r as usize].iter().copied()),
+                            Edge::Json(_) => {
+                                cur.insert(json_exit);
+                            }
+                        }
+                    }
+                }
+                if cur != ec[m] {
+                    ec[m] = cur;
                     changed = true;
                 }
             }
@@ -734,14 +750,129 @@ impl Lower<'_> {
                 break;
             }
         }
-        // Left recursion: a call before any byte, around a cycle.
-        let mut left: AHashMap<(u32, u32), Vec<(u32, u32)>> = AHashMap::new();
-        let keys: Vec<(u32, u32)> = exits.keys().copied().collect();
-        for &k in &keys {
-            let (_, _, l) = ex.explore(k.0, k.1, &exits, &mut lx)?;
-            left.insert(k, l);
+        let ec: Vec<Vec<Bytes>> = ec.iter().map(|s| s.iter().map(|&c| lx.classes[c as usize]).collect()).collect();
+        let ex = Explore {
+            rules: &self.rules,
+            ec,
+            ctx: &ctx,
+            first: &first,
+            can_end: &can_end,
+            blocks: &blocks,
+            offsets,
+            nullable: &nullable,
+            json_first,
+            json_exit,
+            all,
+        };
+        // Which (rule, entry class, follow block) machines can finish, to a
+        // fixpoint from "none".
+        let root = (self.rules.len() - 1) as u32;
+        let root_key = (root, START, END);
+        let mut live: AHashMap<Key, bool> = AHashMap::new();
+        live.insert(root_key, false);
+        loop {
+            let keys: Vec<Key> = live.keys().copied().collect();
+            let mut changed = false;
+            for k in keys {
+                crate::budget::check().map_err(|m| CompileError::new(CompileErrorKind::LimitExceeded, "", m))?;
+                let (ok, callees) = ex.explore(k, &live, &mut lx)?;
+                for c in callees {
+                    if let std::collections::hash_map::Entry::Vacant(v) = live.entry(c) {
+                        v.insert(false);
+                        changed = true;
+                    }
+                }
+                if ok && !live[&k] {
+                    live.insert(k, true);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
         }
-        if let Some(cycle) = find_cycle(&keys, &left) {
+        let unsat = || {
+            error_at(self.src, self.defs[start].at, CompileErrorKind::Unsatisfiable, "rule `start` matches no string")
+        };
+        let empty_ok = nullable[root as usize];
+        if !live[&root_key] && !empty_ok {
+            return Err(unsat());
+        }
+        let max_states = cfg.get_limits().max_states;
+        let mut ids: AHashMap<Key, MachineId> = AHashMap::new();
+        let mut keys: Vec<Key> = live.iter().filter(|(_, &ok)| ok).map(|(k, _)| *k).collect();
+        keys.sort_unstable();
+        for &k in &keys {
+            ids.insert(k, gb.add(format!("lark:{}", self.defs[self.rules[k.0 as usize].0].name)));
+        }
+        let mut total = 0usize;
+        for &k in &keys {
+            crate::budget::check().map_err(|m| CompileError::new(CompileErrorKind::LimitExceeded, "", m))?;
+            let (mut nfa, body) = ex.emit(k, &ids, &json_roots, &mut lx)?;
+            nfa.prune(body.end);
+            total += nfa.states.len();
+            if total > 4 * max_states {
+                return Err(self.limit_err(
+                    self.defs[start].at,
+                    format!(
+                        "the grammar spells out more than {} automaton states (Limits::max_states)",
+                        4 * max_states
+                    ),
+                ));
+            }
+            let (nfa, body) = nfa.without_empty(body);
+            let id = ids[&k] as usize;
+            gb.machines[id].nfa = nfa;
+            gb.machines[id].body = body;
+        }
+        let w = gb.add("lark:".to_string());
+        let mut nfa = Nfa::default();
+        let mut alts: Vec<Frag> = ids.get(&root_key).map(|&id| nfa.call(id)).into_iter().collect();
+        if empty_ok {
+            alts.push(nfa.empty());
+        }
+        let body = nfa.alt(&alts);
+        gb.machines[w as usize].nfa = nfa;
+        gb.machines[w as usize].body = body;
+        let g = if empty_ok { gb.build_with_empty_root(w, max_states) } else { gb.build(w, max_states) };
+        let grammar = g.map_err(|e| match e.kind() {
+            CompileErrorKind::Unsatisfiable => unsat(),
+            _ => e,
+        })?;
+        Ok(Compiled { grammar, relaxations, annotations })
+    }
+
+    /// Refuses a rule that can call itself before reading a byte (through
+    /// rules that can all be empty before the call), naming the cycle.
+    fn check_left_recursion(&self) -> Result<(), CompileError> {
+        let n = self.rules.len();
+        let mut left: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (m, (_, sym)) in self.rules.iter().enumerate() {
+            let mut seen = vec![false; sym.states.len()];
+            let mut stack = vec![sym.start];
+            seen[sym.start as usize] = true;
+            while let Some(s) = stack.pop() {
+                let st = &sym.states[s as usize];
+                let mut next: Vec<u32> = st.eps.clone();
+                for &(e, t) in &st.edges {
+                    if let Edge::Call(r) = e {
+                        left[m].push(r);
+                        if self.nullable[self.rules[r as usize].0] {
+                            next.push(t);
+                        }
+                    }
+                }
+                for t in next {
+                    if !std::mem::replace(&mut seen[t as usize], true) {
+                        stack.push(t);
+                    }
+                }
+            }
+        }
+        let keys: Vec<(u32, u32)> = (0..n as u32).map(|m| (m, 0)).collect();
+        let graph: AHashMap<(u32, u32), Vec<(u32, u32)>> =
+            left.iter().enumerate().map(|(m, v)| ((m as u32, 0), v.iter().map(|&r| (r, 0)).collect())).collect();
+        if let Some(cycle) = find_cycle(&keys, &graph) {
             let names: Vec<&str> =
                 cycle.iter().map(|&(m, _)| self.defs[self.rules[m as usize].0].name.as_str()).collect();
             let at = self.defs[self.rules[cycle[0].0 as usize].0].at;
@@ -756,64 +887,68 @@ impl Lower<'_> {
                 ),
             ));
         }
-        // One machine per (rule, entry class, exit classes accepted),
-        // created as calls need them: a call site groups the callee's exit
-        // classes by what they forbid of the bytes that may follow it there.
-        let max_states = cfg.get_limits().max_states;
-        let mut ids: Ids = AHashMap::new();
-        let mut queue: Vec<(u32, u32, Vec<u32>)> = Vec::new();
-        let unsat = || {
-            error_at(self.src, self.defs[start].at, CompileErrorKind::Unsatisfiable, "rule `start` matches no string")
-        };
-        let all_exits: Vec<u32> = exits[&(root, 0)].iter().copied().collect();
-        if all_exits.is_empty() && !nullable[root as usize] {
-            return Err(unsat());
+        Ok(())
+    }
+
+    /// Per symbol state (global numbering): the bytes that may be read
+    /// next without leaving its rule, and whether the rule can end there
+    /// without reading.
+    fn local_first(&self, json_first: &Bytes, nullable: &[bool]) -> (Vec<Bytes>, Vec<bool>) {
+        let mut offs = Vec::new();
+        let mut n = 0usize;
+        for r in &self.rules {
+            offs.push(n);
+            n += r.1.states.len();
         }
-        let root_machine = if all_exits.is_empty() {
-            None
-        } else {
-            let key = (root, 0, all_exits);
-            let id = gb.add("lark:".to_string());
-            ids.insert(key.clone(), id);
-            queue.push(key);
-            Some(id)
-        };
-        let mut total = 0usize;
-        while let Some(key) = queue.pop() {
-            crate::budget::check().map_err(|m| CompileError::new(CompileErrorKind::LimitExceeded, "", m))?;
-            let (mut nfa, body) = ex.emit(&key, &exits, &mut ids, &mut queue, &mut gb, &json_roots, &mut lx)?;
-            nfa.prune(body.end);
-            total += nfa.states.len();
-            if total > 4 * max_states {
-                return Err(self.limit_err(
-                    self.defs[start].at,
-                    format!(
-                        "the grammar spells out more than {} automaton states (Limits::max_states)",
-                        4 * max_states
-                    ),
-                ));
+        let mut first: Vec<Bytes> = vec![[0; 4]; n];
+        let mut end: Vec<bool> = vec![false; n];
+        for (m, (_, sym)) in self.rules.iter().enumerate() {
+            end[offs[m] + sym.end as usize] = true;
+        }
+        loop {
+            let mut changed = false;
+            for (m, (_, sym)) in self.rules.iter().enumerate() {
+                for (i, st) in sym.states.iter().enumerate().rev() {
+                    let g = offs[m] + i;
+                    let mut f = first[g];
+                    let mut e = end[g];
+                    for &t in &st.eps {
+                        let h = offs[m] + t as usize;
+                        (0..4).for_each(|w| f[w] |= first[h][w]);
+                        e |= end[h];
+                    }
+                    for &(edge, t) in &st.edges {
+                        let h = offs[m] + t as usize;
+                        match edge {
+                            Edge::Lex(l) | Edge::Skip(l) => {
+                                for &(lo, hi, _) in &self.lexemes[l as usize].table.ranges[0] {
+                                    for b in lo..=hi {
+                                        set(&mut f, b);
+                                    }
+                                }
+                            }
+                            Edge::Json(_) => (0..4).for_each(|w| f[w] |= json_first[w]),
+                            Edge::Call(r) => {
+                                let cs = offs[r as usize] + self.rules[r as usize].1.start as usize;
+                                (0..4).for_each(|w| f[w] |= first[cs][w]);
+                                if nullable[r as usize] {
+                                    (0..4).for_each(|w| f[w] |= first[h][w]);
+                                    e |= end[h];
+                                }
+                            }
+                        }
+                    }
+                    if f != first[g] || e != end[g] {
+                        first[g] = f;
+                        end[g] = e;
+                        changed = true;
+                    }
+                }
             }
-            let (nfa, body) = nfa.without_empty(body);
-            let id = ids[&key] as usize;
-            gb.machines[id].nfa = nfa;
-            gb.machines[id].body = body;
+            if !changed {
+                return (first, end);
+            }
         }
-        let w = gb.add("lark:".to_string());
-        let mut nfa = Nfa::default();
-        let mut alts: Vec<Frag> = root_machine.into_iter().map(|id| nfa.call(id)).collect();
-        let empty_ok = nullable[root as usize];
-        if empty_ok {
-            alts.push(nfa.empty());
-        }
-        let body = nfa.alt(&alts);
-        gb.machines[w as usize].nfa = nfa;
-        gb.machines[w as usize].body = body;
-        let g = if empty_ok { gb.build_with_empty_root(w, max_states) } else { gb.build(w, max_states) };
-        let grammar = g.map_err(|e| match e.kind() {
-            CompileErrorKind::Unsatisfiable => unsat(),
-            _ => e,
-        })?;
-        Ok(Compiled { grammar, relaxations, annotations })
     }
 
     /// For each symbol state with a terminal edge, the terminals the
@@ -834,7 +969,7 @@ impl Lower<'_> {
         let fallback = |out: &mut Vec<Vec<u32>>| {
             for (r, (_, s)) in self.rules.iter().enumerate() {
                 for (i, st) in s.states.iter().enumerate() {
-                    if st.edges.iter().any(|e| matches!(e.0, Edge::Lex(_))) {
+                    if st.edges.iter().any(|e| matches!(e.0, Edge::Lex(_) | Edge::Skip(_))) {
                         out[offsets[r] as usize + i] = all.clone();
                     }
                 }
@@ -868,7 +1003,7 @@ impl Lower<'_> {
         for (g, es) in sym_edges.iter().enumerate() {
             for &(e, _) in es {
                 match e {
-                    Edge::Lex(l) => {
+                    Edge::Lex(l) | Edge::Skip(l) => {
                         for &(lo, hi, _) in &self.lexemes[l as usize].table.ranges[0] {
                             for b in lo..=hi {
                                 set(&mut next[g], b);
@@ -934,14 +1069,14 @@ impl Lower<'_> {
             let mut allowed: BTreeSet<u32> = BTreeSet::new();
             for &s in &d {
                 for &(e, t) in &sym_edges[s as usize] {
-                    if let Edge::Lex(l) = e {
+                    if let Edge::Lex(l) | Edge::Skip(l) = e {
                         allowed.insert(l);
                     }
                     next.entry(e).or_default().push(t);
                 }
             }
             for &s in &d {
-                if sym_edges[s as usize].iter().any(|e| matches!(e.0, Edge::Lex(_))) {
+                if sym_edges[s as usize].iter().any(|e| matches!(e.0, Edge::Lex(_) | Edge::Skip(_))) {
                     let cur = &mut out[s as usize];
                     cur.extend(allowed.iter().copied());
                     cur.sort_unstable();
@@ -996,6 +1131,15 @@ impl<'a> Lexing<'a> {
         };
         l.class([0; 4]);
         l
+    }
+
+    /// The bytes class `q` forbids ([`START`] forbids none).
+    fn forbidden(&self, q: u32) -> Bytes {
+        if q == START {
+            [0; 4]
+        } else {
+            self.classes[q as usize]
+        }
     }
 
     fn class(&mut self, b: Bytes) -> u32 {
@@ -1124,7 +1268,7 @@ impl<'a> Lexing<'a> {
             return Ok(v.clone());
         }
         let m = self.machine(l, ctx)?;
-        let forbid = self.classes[pending as usize];
+        let forbid = self.forbidden(pending);
         let mut seen = vec![false; m.ranges.len()];
         let mut stack = Vec::new();
         for &(lo, hi, t) in &m.ranges[0] {
@@ -1251,87 +1395,163 @@ fn find_cycle(keys: &[(u32, u32)], left: &AHashMap<(u32, u32), Vec<(u32, u32)>>)
     None
 }
 
-/// The product of a rule's symbol automaton with the pending follow class.
+/// A machine: (rule, pending class on entry, the set of bytes one of which
+/// follows it, as a class id, or [`END`]).
+type Key = (u32, u32, u32);
+
+/// The follow set of the output's end: nothing comes after it.
+const END: u32 = u32::MAX;
+
+/// The coarsest partition of the bytes that every follow class respects:
+/// a block lies inside or outside each class.
+struct Blocks {
+    sets: Vec<Bytes>,
+}
+
+impl Blocks {
+    fn of(classes: &[Bytes]) -> Blocks {
+        let mut sig: AHashMap<Vec<bool>, usize> = AHashMap::new();
+        let mut sets: Vec<Bytes> = Vec::new();
+        for b in 0..=255u8 {
+            let key: Vec<bool> = classes.iter().map(|c| has(c, b)).collect();
+            let i = *sig.entry(key).or_insert_with(|| {
+                sets.push([0; 4]);
+                sets.len() - 1
+            });
+            set(&mut sets[i], b);
+        }
+        Blocks { sets }
+    }
+}
+
+/// The bytes of follow set `follow` (a class id; [`END`]: none).
+fn follow_bytes(lx: &Lexing, follow: u32) -> Bytes {
+    if follow == END {
+        [0; 4]
+    } else {
+        lx.classes[follow as usize]
+    }
+}
+
+/// The product of a rule's symbol automaton with the pending follow class,
+/// for a given follow block.
 struct Explore<'a> {
     rules: &'a [(usize, Sym)],
-    /// Rule names, for machine names.
-    names: Vec<String>,
+    /// Follow classes each rule can end with.
+    ec: Vec<Vec<Bytes>>,
     ctx: &'a [Vec<u32>],
-    /// Bytes that may come next from each (global) symbol state.
-    next: &'a [Bytes],
+    /// Bytes readable next from each (global) symbol state within its rule.
+    first: &'a [Bytes],
+    /// Whether the rule can end from each symbol state without reading.
+    can_end: &'a [bool],
+    blocks: &'a Blocks,
     /// First global symbol state of each rule.
     offsets: Vec<usize>,
     nullable: &'a [bool],
     json_first: Bytes,
     json_exit: u32,
+    all: Vec<u32>,
 }
 
-type Exits = AHashMap<(u32, u32), BTreeSet<u32>>;
-/// Machine of (rule, entry class, accepted exit classes).
-type Ids = AHashMap<(u32, u32, Vec<u32>), MachineId>;
+fn and(a: Bytes, b: Bytes) -> Bytes {
+    [a[0] & b[0], a[1] & b[1], a[2] & b[2], a[3] & b[3]]
+}
+
+fn or(a: Bytes, b: Bytes) -> Bytes {
+    [a[0] | b[0], a[1] | b[1], a[2] | b[2], a[3] | b[3]]
+}
+
+fn empty(a: Bytes) -> bool {
+    a == [0; 4]
+}
 
 impl Explore<'_> {
-    /// The context of a terminal edge at global symbol state `g`: every
-    /// lexeme when the finite-state view did not reach it (a larger set
-    /// only forbids more).
-    fn ctx_of<'c>(&'c self, g: usize, l: u32, all: &'c [u32]) -> &'c [u32] {
+    fn ctx_of(&self, g: usize, l: u32) -> &[u32] {
         let c = &self.ctx[g];
         if c.binary_search(&l).is_ok() {
             c
         } else {
-            all
+            &self.all
         }
     }
 
-    fn offset(&self, m: u32) -> usize {
-        self.offsets[m as usize]
-    }
-
-    /// Class `q` cut to the bytes that may come next at global state `g`:
-    /// a forbidden byte that cannot come next anyway decides nothing, and
-    /// pending classes that differ only there are one.
-    fn norm(&self, lx: &mut Lexing, g: usize, q: u32) -> u32 {
-        if q == 0 {
-            return 0;
+    /// Class `q` cut to the bytes that may come next at global state `g`
+    /// of a machine whose follow block is `beta`.
+    fn norm(&self, lx: &mut Lexing, g: usize, beta: u32, q: u32) -> u32 {
+        if q == 0 || q == START {
+            return q;
         }
-        let f = lx.classes[q as usize];
-        let n = self.next[g];
-        lx.class([f[0] & n[0], f[1] & n[1], f[2] & n[2], f[3] & n[3]])
+        let mut next = self.first[g];
+        if self.can_end[g] {
+            next = or(next, follow_bytes(lx, beta));
+        }
+        lx.class(and(lx.classes[q as usize], next))
     }
 
-    /// The (rule, entry class) key of a call of `r` with class `q` pending.
-    fn entry(&self, lx: &mut Lexing, r: u32, q: u32) -> (u32, u32) {
+    /// The follow sets a call of `r` returning to global state `g` is made
+    /// with: the byte blocks readable there, and the machine's own follow
+    /// set if the rule can end there, grouped where no class `r` can end
+    /// with tells them apart (one variant of `r` for each group).
+    fn call_groups(&self, lx: &mut Lexing, r: u32, g: usize, beta: u32) -> Vec<u32> {
+        let mut sets: Vec<Bytes> =
+            self.blocks.sets.iter().filter(|b| !empty(and(**b, self.first[g]))).copied().collect();
+        let mut out = Vec::new();
+        if self.can_end[g] {
+            if beta == END {
+                out.push(END);
+            } else {
+                sets.push(lx.classes[beta as usize]);
+            }
+        }
+        let mut groups: Vec<(Vec<bool>, Bytes)> = Vec::new();
+        for set_ in sets {
+            let b = (0..=255u8).find(|&b| has(&set_, b)).expect("non-empty");
+            let sig: Vec<bool> = self.ec[r as usize].iter().map(|f| has(f, b)).collect();
+            match groups.iter_mut().find(|(s, _)| *s == sig) {
+                Some((_, acc)) => *acc = or(*acc, set_),
+                None => groups.push((sig, set_)),
+            }
+        }
+        out.extend(groups.into_iter().map(|(_, b)| lx.class(b)));
+        out
+    }
+
+    /// The pending class after a call made with follow set `follow`: the
+    /// next byte must be in it.
+    fn restrict(&self, lx: &mut Lexing, follow: u32) -> u32 {
+        let b = follow_bytes(lx, follow);
+        lx.class([!b[0], !b[1], !b[2], !b[3]])
+    }
+
+    fn entry(&self, lx: &mut Lexing, r: u32, q: u32, block: u32) -> Key {
+        if q == START || q == 0 {
+            return (r, q, block);
+        }
         let g = self.offsets[r as usize] + self.rules[r as usize].1.start as usize;
-        (r, self.norm(lx, g, q))
+        (r, lx.class(and(lx.classes[q as usize], self.first[g])), block)
     }
 
     fn json_ok(&self, lx: &Lexing, pending: u32) -> bool {
-        let f = lx.classes[pending as usize];
-        (0..4).all(|i| f[i] & self.json_first[i] == 0)
+        empty(and(lx.forbidden(pending), self.json_first))
     }
 
-    /// Exit classes reachable after at least one byte, the (rule, class)
-    /// pairs called, and those called before any byte.
-    #[allow(clippy::type_complexity)]
-    fn explore(
-        &self,
-        m: u32,
-        p: u32,
-        exits: &Exits,
-        lx: &mut Lexing,
-    ) -> Result<(BTreeSet<u32>, Vec<(u32, u32)>, Vec<(u32, u32)>), CompileError> {
+    /// Whether machine `key` can finish (calling only `live` machines),
+    /// and the machines it calls.
+    fn explore(&self, key: Key, live: &AHashMap<Key, bool>, lx: &mut Lexing) -> Result<(bool, Vec<Key>), CompileError> {
+        let (m, p, beta) = key;
         let sym = &self.rules[m as usize].1;
-        let off = self.offset(m);
-        let all: Vec<u32> = (0..lx.lexemes.len() as u32).collect();
-        let mut seen: ahash::AHashSet<(u32, u32, bool)> = Default::default();
-        let mut stack = vec![(sym.start, p, false)];
-        seen.insert((sym.start, p, false));
-        let (mut out, mut callees, mut left) = (BTreeSet::new(), Vec::new(), Vec::new());
+        let off = self.offsets[m as usize];
         let err = |e: String| CompileError::new(CompileErrorKind::LimitExceeded, "", e).with_keyword("lark");
+        let start = (sym.start, self.norm(lx, off + sym.start as usize, beta, p), false);
+        let mut seen: ahash::AHashSet<(u32, u32, bool)> = Default::default();
+        seen.insert(start);
+        let mut stack = vec![start];
+        let (mut ok, mut callees) = (false, Vec::new());
         let mut todo: Vec<(u32, u32, bool)> = Vec::new();
+        let beta_bytes = follow_bytes(lx, beta);
         while let Some((s, q, read)) = stack.pop() {
-            if s == sym.end && read {
-                out.insert(q);
+            if s == sym.end && read && empty(and(lx.forbidden(q), beta_bytes)) {
+                ok = true;
             }
             let st = &sym.states[s as usize];
             for &t in &st.eps {
@@ -1339,24 +1559,23 @@ impl Explore<'_> {
             }
             for &(e, t) in &st.edges {
                 match e {
-                    Edge::Lex(l) => {
-                        for k in lx.ends(l, self.ctx_of(off + s as usize, l, &all), q).map_err(err)? {
+                    Edge::Skip(_) if q == START => {}
+                    Edge::Lex(l) | Edge::Skip(l) => {
+                        for k in lx.ends(l, self.ctx_of(off + s as usize, l), q).map_err(err)? {
                             todo.push((t, k, true));
                         }
                     }
                     Edge::Call(r) => {
-                        let key = self.entry(lx, r, q);
-                        callees.push(key);
-                        if !read {
-                            left.push(key);
-                        }
-                        if let Some(es) = exits.get(&key) {
-                            for &k in es {
-                                todo.push((t, k, true));
-                            }
-                        }
                         if self.nullable[r as usize] {
                             todo.push((t, q, read));
+                        }
+                        for block in self.call_groups(lx, r, off + t as usize, beta) {
+                            let callee = self.entry(lx, r, q, block);
+                            callees.push(callee);
+                            if live.get(&callee) == Some(&true) {
+                                let k = self.restrict(lx, block);
+                                todo.push((t, k, true));
+                            }
                         }
                     }
                     Edge::Json(_) => {
@@ -1367,40 +1586,35 @@ impl Explore<'_> {
                 }
             }
             for (t, k, r) in todo.drain(..) {
-                let x = (t, self.norm(lx, off + t as usize, k), r);
+                let x = (t, self.norm(lx, off + t as usize, beta, k), r);
                 if seen.insert(x) {
                     stack.push(x);
                 }
             }
         }
-        Ok((out, callees, left))
+        Ok((ok, callees))
     }
 
-    /// The byte NFA of rule `m` entered with class `p`, accepting where it
-    /// ends with a class in `accept`; machines it calls are allocated in
-    /// `ids` and queued.
-    #[allow(clippy::too_many_arguments)]
+    /// The byte NFA of machine `key`.
     fn emit(
         &self,
-        &(m, p, ref accept): &(u32, u32, Vec<u32>),
-        exits: &Exits,
-        ids: &mut Ids,
-        queue: &mut Vec<(u32, u32, Vec<u32>)>,
-        gb: &mut GrammarBuilder,
+        key: Key,
+        ids: &AHashMap<Key, MachineId>,
         json_roots: &[MachineId],
         lx: &mut Lexing,
     ) -> Result<(Nfa, Frag), CompileError> {
+        let (m, p, beta) = key;
         let sym = &self.rules[m as usize].1;
-        let off = self.offset(m);
-        let all: Vec<u32> = (0..lx.lexemes.len() as u32).collect();
+        let off = self.offsets[m as usize];
         let err = |e: String| CompileError::new(CompileErrorKind::LimitExceeded, "", e).with_keyword("lark");
+        let beta_bytes = follow_bytes(lx, beta);
         let mut nfa = Nfa::default();
         let fin = nfa.state();
         let mut node: AHashMap<(u32, u32), u32> = AHashMap::new();
-        let mut stack = Vec::new();
+        let first = (sym.start, self.norm(lx, off + sym.start as usize, beta, p));
         let start = nfa.state();
-        node.insert((sym.start, p), start);
-        stack.push((sym.start, p));
+        node.insert(first, start);
+        let mut stack = vec![first];
         // Edges into (symbol state, class) pairs, created on first use.
         enum Out {
             Eps(u32),
@@ -1408,23 +1622,24 @@ impl Explore<'_> {
         }
         while let Some((s, q)) = stack.pop() {
             let n = node[&(s, q)];
-            if s == sym.end && accept.binary_search(&q).is_ok() {
+            if s == sym.end && empty(and(lx.forbidden(q), beta_bytes)) {
                 nfa.eps(n, fin);
             }
-            let mut outs: Vec<(Out, u32, u32)> = Vec::new(); // (from nfa state, symbol target, class)
+            let mut outs: Vec<(Out, u32, u32)> = Vec::new();
             let st = &sym.states[s as usize];
             for &t in &st.eps {
                 outs.push((Out::Eps(n), t, q));
             }
             for &(edge, t) in &st.edges {
                 match edge {
-                    Edge::Lex(l) => {
-                        let ctx = self.ctx_of(off + s as usize, l, &all);
+                    Edge::Skip(_) if q == START => {}
+                    Edge::Lex(l) | Edge::Skip(l) => {
+                        let ctx = self.ctx_of(off + s as usize, l);
                         if lx.ends(l, ctx, q).map_err(err)?.is_empty() {
                             continue;
                         }
                         let lm = lx.machine(l, ctx).map_err(err)?;
-                        let forbid = lx.classes[q as usize];
+                        let forbid = lx.forbidden(q);
                         let copies: Vec<u32> = (0..lm.ranges.len()).map(|_| nfa.state()).collect();
                         // Entry: the start state's bytes outside the pending class.
                         let entry = nfa.state();
@@ -1456,28 +1671,15 @@ impl Explore<'_> {
                         }
                     }
                     Edge::Call(r) => {
-                        let key = self.entry(lx, r, q);
-                        if let Some(es) = exits.get(&key) {
-                            let mut groups: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
-                            for &k in es {
-                                groups.entry(self.norm(lx, off + t as usize, k)).or_default().push(k);
-                            }
-                            for (v, g) in groups {
-                                let callee = (key.0, key.1, g);
-                                let id = match ids.get(&callee) {
-                                    Some(&id) => id,
-                                    None => {
-                                        let id = gb.add(format!("lark:{}", self.names[callee.0 as usize]));
-                                        ids.insert(callee.clone(), id);
-                                        queue.push(callee);
-                                        id
-                                    }
-                                };
-                                outs.push((Out::Call(id, n), t, v));
-                            }
-                        }
                         if self.nullable[r as usize] {
                             outs.push((Out::Eps(n), t, q));
+                        }
+                        for block in self.call_groups(lx, r, off + t as usize, beta) {
+                            let callee = self.entry(lx, r, q, block);
+                            if let Some(&id) = ids.get(&callee) {
+                                let k = self.restrict(lx, block);
+                                outs.push((Out::Call(id, n), t, k));
+                            }
                         }
                     }
                     Edge::Json(j) => {
@@ -1488,7 +1690,7 @@ impl Explore<'_> {
                 }
             }
             for (o, t, k) in outs {
-                let x = (t, self.norm(lx, off + t as usize, k));
+                let x = (t, self.norm(lx, off + t as usize, beta, k));
                 let to = *node.entry(x).or_insert_with(|| {
                     stack.push(x);
                     nfa.state()
