@@ -5,7 +5,10 @@
 //! `python/tests/test_lark.py`) and the Lark grammars in
 //! `shared/corpora/grammars/lark`, on every tokenizer:
 //! - accepted/rejected strings, whole and under random segmentations, and
-//!   the typed errors with their line and column;
+//!   the typed errors with their line and column (`stricter`: strings
+//!   rejected here that llguidance accepts, the documented differences:
+//!   `%ignore`d text after the last lexeme, and `common`'s strings holding a
+//!   newline, as Lark's own definition does not);
 //! - random walks through the masks: each mask equal to the byte-by-byte
 //!   reference on a sample of tokens, each finished output accepted again
 //!   by a fresh matcher fed byte by byte.
@@ -69,8 +72,8 @@ fn cases_are_accepted_rejected_or_refused() {
             continue;
         }
         let g = compiled.unwrap_or_else(|e| panic!("{name}: {e}"));
-        for (list, want) in [("accepted", true), ("rejected", false)] {
-            for s in c[list].as_array().unwrap() {
+        for (list, want) in [("accepted", true), ("rejected", false), ("stricter", false)] {
+            for s in c.get(list).and_then(|v| v.as_array()).into_iter().flatten() {
                 let s = s.as_str().unwrap();
                 let mut m = g.matcher();
                 let ok = m.accept_bytes(s.as_bytes()).is_ok() && m.can_terminate();

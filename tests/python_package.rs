@@ -1,6 +1,7 @@
 //! The Python package end to end, as a vLLM/SGLang backend uses it: builds
 //! and installs `python/` into a virtual environment (`target/py-venv`,
-//! created on first use with PyPI's maturin, numpy, pytest and tokenizers),
+//! created on first use with PyPI's maturin, numpy, pytest, tokenizers and
+//! llguidance),
 //! records masks the Rust crate computes along canonical token paths of
 //! MaskBench schemas (a sample of `GRAMMASK_PY_MASKBENCH` files, default
 //! 24) and the repo's schemas, then runs `pytest python/tests`, which
@@ -33,7 +34,7 @@ fn venv() -> Option<PathBuf> {
     if !py.exists() {
         run_ok(Command::new(&python).args(["-m", "venv"]).arg(&dir));
     }
-    let have = Command::new(&py).args(["-c", "import maturin, numpy, pytest, tokenizers"]).output();
+    let have = Command::new(&py).args(["-c", "import maturin, numpy, pytest, tokenizers, llguidance"]).output();
     if !have.is_ok_and(|o| o.status.success()) {
         run_ok(Command::new(&py).args([
             "-m",
@@ -44,6 +45,8 @@ fn venv() -> Option<PathBuf> {
             "numpy",
             "pytest",
             "tokenizers",
+            // The reference for the Lark dialect (python/tests/test_lark.py).
+            "llguidance",
         ]));
     }
     Some(py)
