@@ -405,6 +405,7 @@ impl<'a> Parser<'a> {
                     e = Expr::Repeat(Box::new(e), 1, None);
                 }
                 Some(b'~') => {
+                    let at = self.pos;
                     self.pos += 1;
                     self.space();
                     let lo = self.number()?;
@@ -413,9 +414,10 @@ impl<'a> Parser<'a> {
                         self.pos += 2;
                         hi = Some(self.number()?);
                     }
-                    e = self.repeat(e, lo, hi)?;
+                    e = self.repeat(e, lo, hi, at)?;
                 }
                 Some(b'{') => {
+                    let at = self.pos;
                     self.pos += 1;
                     self.space();
                     let lo = if self.peek().is_some_and(|c| c.is_ascii_digit()) { self.number()? } else { 0 };
@@ -436,16 +438,21 @@ impl<'a> Parser<'a> {
                         return Err(self.err("expected `}` to close the count (templates are not supported)"));
                     }
                     self.pos += 1;
-                    e = self.repeat(e, lo, hi)?;
+                    e = self.repeat(e, lo, hi, at)?;
                 }
                 _ => return Ok(e),
             }
         }
     }
 
-    fn repeat(&self, e: Expr, lo: u32, hi: Option<u32>) -> Result<Expr, CompileError> {
+    fn repeat(&self, e: Expr, lo: u32, hi: Option<u32>, at: usize) -> Result<Expr, CompileError> {
         if hi.is_some_and(|h| h < lo) {
-            return Err(self.err(format!("repetition range {lo}..{} is empty", hi.unwrap_or(0))));
+            return Err(error_at(
+                self.src,
+                at,
+                CompileErrorKind::InvalidSchema,
+                format!("repetition range {lo}..{} is empty", hi.unwrap_or(0)),
+            ));
         }
         Ok(Expr::Repeat(Box::new(e), lo, hi))
     }
@@ -692,7 +699,7 @@ mod tests {
             ("start: A\nA.2: \"a\"\n", 2, 2, CompileErrorKind::Unsupported),
             ("start: <|eot|>\n", 1, 8, CompileErrorKind::Unsupported),
             ("%import foo.BAR\n", 1, 9, CompileErrorKind::Unsupported),
-            ("start: \"a\"~5..2\n", 1, 15, CompileErrorKind::InvalidSchema),
+            ("start: \"a\"~5..2\n", 1, 11, CompileErrorKind::InvalidSchema),
             ("start: x\n%declare X\n", 2, 1, CompileErrorKind::Unsupported),
             ("start x\n", 1, 7, CompileErrorKind::InvalidSchema),
         ] {
