@@ -1,8 +1,10 @@
-"""grammask beside llguidance on grammars: llama.cpp's GBNF files and regexes.
+"""grammask beside llguidance on grammars: llama.cpp's GBNF files, Lark files
+and regexes.
 
 Each GBNF grammar goes to grammask as written (`Compiler.compile_gbnf`) and to
-llguidance through its own converter (`llguidance.gbnf_to_lark`); each regex
-to `compile_regex` and `grammar_from_regex`. Token sequences are random walks
+llguidance through its own converter (`llguidance.gbnf_to_lark`); each Lark
+grammar to `compile_lark` and `grammar_from_lark`; each regex to
+`compile_regex` and `grammar_from_regex`. Token sequences are random walks
 through each engine's own masks (a uniform "model" over the allowed tokens,
 ending when the grammar may end with probability 1/8 per step), so both
 engines are timed on paths either could take. Every sequence is then fed to
@@ -63,13 +65,16 @@ def engines(kind, text, compiler, lt):
     from llguidance.gbnf_to_lark import gbnf_to_lark
 
     try:
-        g = compiler.compile_gbnf(text) if kind == "gbnf" else compiler.compile_regex(text)
+        g = {"gbnf": compiler.compile_gbnf, "lark": compiler.compile_lark, "regex": compiler.compile_regex}[kind](text)
     except grammask.CompileError as e:
         print(f"  grammask refuses: {e}")
         return None
     try:
-        lg = llguidance.LLMatcher.grammar_from_lark(gbnf_to_lark(text)) if kind == "gbnf" else \
-            llguidance.LLMatcher.grammar_from_regex(text)
+        lg = {
+            "gbnf": lambda t: llguidance.LLMatcher.grammar_from_lark(gbnf_to_lark(t)),
+            "lark": llguidance.LLMatcher.grammar_from_lark,
+            "regex": llguidance.LLMatcher.grammar_from_regex,
+        }[kind](text)
         m = llguidance.LLMatcher(lt, lg, log_level=0)
         if m.is_error():
             print(f"  llguidance refuses: {m.get_error()}")
@@ -116,6 +121,7 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="print each disagreement")
     shared = Path(os.environ.get("GRAMMASK_SHARED_CORPORA", REPO.parent / "shared" / "corpora"))
     ap.add_argument("--gbnf", default=str(shared / "grammars" / "gbnf"))
+    ap.add_argument("--lark", default=str(shared / "grammars" / "lark"))
     a = ap.parse_args()
 
     import llguidance
@@ -125,6 +131,7 @@ def main():
     words = gv.mask_words
     compiler = grammask.Compiler(gv)
     inputs = [("gbnf", p.name, p.read_text()) for p in sorted(Path(a.gbnf).glob("*.gbnf"))]
+    inputs += [("lark", p.name, p.read_text()) for p in sorted(Path(a.lark).glob("*.lark"))]
     inputs += [("regex", r, r) for r in REGEXES]
     rng = np.random.default_rng(11)
     all_g, all_l = [], []
