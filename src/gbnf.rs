@@ -681,22 +681,7 @@ fn inlined(rules: &[Rule]) -> Vec<bool> {
             out
         })
         .collect();
-    // On a cycle: reaches itself.
-    let cyclic: Vec<bool> = (0..n)
-        .map(|s| {
-            let mut seen = vec![false; n];
-            let mut stack = refs[s].clone();
-            while let Some(x) = stack.pop() {
-                if x == s {
-                    return true;
-                }
-                if !std::mem::replace(&mut seen[x], true) {
-                    stack.extend(&refs[x]);
-                }
-            }
-            false
-        })
-        .collect();
+    let cyclic = crate::grammar::graph::on_cycle(&refs);
     // Sizes in dependency order: a non-cyclic rule's references are sized
     // first (they form a DAG among the non-cyclic rules).
     let mut size: Vec<Option<usize>> = vec![None; n];
@@ -712,31 +697,7 @@ fn inlined(rules: &[Rule]) -> Vec<bool> {
             }
         }
     }
-    let mut order: Vec<usize> = Vec::new();
-    let mut state = vec![0u8; n];
-    for s in (0..n).filter(|&s| !cyclic[s]) {
-        // Iterative post-order over non-cyclic references.
-        let mut stack = vec![(s, 0usize)];
-        while let Some(&(r, i)) = stack.last() {
-            if i == 0 && state[r] != 0 {
-                stack.pop();
-                continue;
-            }
-            state[r] = 1;
-            if let Some(&q) = refs[r].get(i) {
-                if let Some(top) = stack.last_mut() {
-                    top.1 += 1;
-                }
-                if !cyclic[q] && state[q] == 0 {
-                    stack.push((q, 0));
-                }
-            } else {
-                state[r] = 2;
-                order.push(r);
-                stack.pop();
-            }
-        }
-    }
+    let order = crate::grammar::graph::post_order(&refs, &cyclic, (0..n).filter(|&s| !cyclic[s]));
     for r in order {
         let sz = rules[r].body.as_ref().map_or(1, |b| size_of(b, &inline, &size));
         size[r] = Some(sz);

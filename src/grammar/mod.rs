@@ -8,6 +8,7 @@
 //! [`crate::json_schema`]) nor of tokens (that is [`crate::vocab`]).
 
 pub(crate) mod counted;
+pub(crate) mod graph;
 pub(crate) mod nfa;
 
 pub(crate) use crate::automata::{group_by_key, partition, Layout, DEAD};

@@ -350,49 +350,15 @@ fn inlined(defs: &[Def], index: &AHashMap<String, usize>) -> Vec<bool> {
             v
         })
         .collect();
-    let cyclic: Vec<bool> = (0..n)
-        .map(|s| {
-            let mut seen = vec![false; n];
-            let mut stack = out[s].clone();
-            while let Some(x) = stack.pop() {
-                if x == s {
-                    return true;
-                }
-                if !std::mem::replace(&mut seen[x], true) {
-                    stack.extend(&out[x]);
-                }
-            }
-            false
-        })
-        .collect();
+    let cyclic = crate::grammar::graph::on_cycle(&out);
     // Sizes bottom-up over the rules on no cycle (a DAG); `None`: called.
     let mut sizes: Vec<Option<usize>> = vec![None; n];
     let mut inline = vec![false; n];
-    let mut state = vec![0u8; n];
-    for s in (0..n).filter(|&s| !defs[s].terminal && !cyclic[s]) {
-        let mut stack = vec![(s, 0usize)];
-        while let Some(&(r, i)) = stack.last() {
-            if i == 0 && state[r] == 2 {
-                stack.pop();
-                continue;
-            }
-            state[r] = 1;
-            if let Some(&q) = out[r].get(i) {
-                if let Some(top) = stack.last_mut() {
-                    top.1 += 1;
-                }
-                if !cyclic[q] && state[q] == 0 {
-                    stack.push((q, 0));
-                }
-            } else {
-                state[r] = 2;
-                stack.pop();
-                let sz = size(&defs[r].body, index, &sizes);
-                if sz <= INLINE_SIZE {
-                    inline[r] = true;
-                    sizes[r] = Some(sz);
-                }
-            }
+    for r in crate::grammar::graph::post_order(&out, &cyclic, (0..n).filter(|&s| !defs[s].terminal && !cyclic[s])) {
+        let sz = size(&defs[r].body, index, &sizes);
+        if sz <= INLINE_SIZE {
+            inline[r] = true;
+            sizes[r] = Some(sz);
         }
     }
     inline
