@@ -22,6 +22,9 @@ work=target/campaign/$target
 mkdir -p "$corpus" "$work/corpus" artifacts/$target
 log=$work/log.txt
 echo "campaign: $target for $minutes min, $jobs job(s); log in fuzz/$log"
+# Only what this campaign finds counts (artifacts of earlier runs stay put).
+started=$work/started
+touch "$started"
 # New entries go to $work/corpus; the checked-in corpus holds seeds and
 # failing inputs only.
 set +e
@@ -35,6 +38,7 @@ grep -E "stat::number_of_executed_units|stat::peak_rss_mb|cov:" "$log" | tail -4
 found=0
 for a in artifacts/"$target"/crash-* artifacts/"$target"/timeout-* artifacts/"$target"/oom-*; do
   [ -e "$a" ] || continue
+  [ "$a" -nt "$started" ] || continue
   found=$((found + 1))
   cp "$a" "$corpus/$(basename "$a")"
   echo "kept $(basename "$a") in fuzz/$corpus: replay with cargo test --release --test fuzz_replay"
