@@ -9,7 +9,7 @@
 #   TIMEOUT=S sets the seconds one input may take (default 10; raise it when
 #   the campaign runs at low priority beside other work, since libFuzzer
 #   counts wall-clock time)
-#   targets: compile_schema matcher_walk vocab_load pattern gbnf
+#   targets: compile_schema matcher_walk vocab_load pattern gbnf lark
 #
 # Needs: rustup's nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 set -euo pipefail

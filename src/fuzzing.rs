@@ -198,10 +198,21 @@ pub fn pattern(data: &[u8]) {
 /// line and column, every token a mask allows is accepted, and a finished
 /// output is UTF-8 (classes and `.` match code points).
 pub fn gbnf(data: &[u8]) {
+    grammar_text(data, |c, text, v| c.compile_gbnf(text, v));
+}
+
+/// An arbitrary Lark grammar, checked as [`gbnf`] checks GBNF.
+pub fn lark(data: &[u8]) {
+    grammar_text(data, |c, text, v| c.compile_lark(text, v));
+}
+
+type CompileText = fn(&Compiler, &str, Arc<Vocabulary>) -> Result<Arc<crate::CompiledGrammar>, crate::CompileError>;
+
+fn grammar_text(data: &[u8], compile: CompileText) {
     let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
     let Ok(text) = std::str::from_utf8(&data[..split]) else { return };
     let choices = data.get(split + 1..).unwrap_or(&[]);
-    let g = match Compiler::with_config(fuzz_config()).compile_gbnf(text, small_vocab()) {
+    let g = match compile(&Compiler::with_config(fuzz_config()), text, small_vocab()) {
         Ok(g) => g,
         Err(e) => {
             if let Some((line, col)) = e.position() {

@@ -52,6 +52,11 @@ fn replay_gbnf() {
 }
 
 #[test]
+fn replay_lark() {
+    replay("lark", 25, grammask::fuzzing::lark);
+}
+
+#[test]
 fn replay_pattern() {
     replay("pattern", 20, grammask::fuzzing::pattern);
 }
