@@ -479,6 +479,9 @@ impl<'a> Parser<'a> {
                 if self.b[self.pos..].starts_with(b"..") {
                     self.pos += 2;
                     self.space();
+                    if !matches!(self.peek(), Some(b'"' | b'\'')) {
+                        return Err(self.err("expected a string after `..`"));
+                    }
                     let (t, _) = self.string()?;
                     let (mut a, mut b) = (s.chars(), t.chars());
                     match (a.next(), a.next(), b.next(), b.next()) {
@@ -702,6 +705,7 @@ mod tests {
             ("start: \"a\"~5..2\n", 1, 11, CompileErrorKind::InvalidSchema),
             ("start: x\n%declare X\n", 2, 1, CompileErrorKind::Unsupported),
             ("start x\n", 1, 7, CompileErrorKind::InvalidSchema),
+            ("start: \"a\"..\n", 1, 13, CompileErrorKind::InvalidSchema),
         ] {
             let e = parse(src).unwrap_err();
             assert_eq!((e.position(), e.kind()), (Some((line, col)), &kind), "{src:?}: {e}");
