@@ -492,43 +492,18 @@ fn check_left_recursion(src: &str, p: &Parsed, null: &[bool]) -> Result<(), Comp
             out
         })
         .collect();
-    // Iterative DFS with colours; the path gives the cycle.
-    let mut colour = vec![0u8; p.rules.len()];
-    for s in 0..p.rules.len() {
-        if colour[s] != 0 {
-            continue;
-        }
-        let mut path: Vec<(usize, usize)> = vec![(s, 0)];
-        colour[s] = 1;
-        while let Some(&(r, i)) = path.last() {
-            if let Some(&(next, at)) = edges[r].get(i) {
-                if let Some(top) = path.last_mut() {
-                    top.1 += 1;
-                }
-                if colour[next] == 1 {
-                    let from = path.iter().position(|&(x, _)| x == next).unwrap_or(0);
-                    let mut names: Vec<&str> = path[from..].iter().map(|&(x, _)| p.rules[x].name.as_str()).collect();
-                    names.push(&p.rules[next].name);
-                    return Err(error_at(
-                        src,
-                        at,
-                        CompileErrorKind::Unsupported,
-                        format!(
-                            "rule `{}` is left-recursive ({}): rewrite it with repetition, e.g. `a ::= a \"x\" | \"y\"` as `a ::= \"y\" \"x\"*`",
-                            p.rules[next].name,
-                            names.join(" → ")
-                        ),
-                    ));
-                }
-                if colour[next] == 0 {
-                    colour[next] = 1;
-                    path.push((next, 0));
-                }
-            } else {
-                colour[r] = 2;
-                path.pop();
-            }
-        }
+    if let Some((cycle, at)) = crate::grammar::graph::find_cycle(&edges) {
+        let names: Vec<&str> = cycle.iter().map(|&x| p.rules[x].name.as_str()).collect();
+        let name = &p.rules[*cycle.last().expect("a cycle")].name;
+        return Err(error_at(
+            src,
+            at,
+            CompileErrorKind::Unsupported,
+            format!(
+                "rule `{name}` is left-recursive ({}): rewrite it with repetition, e.g. `a ::= a \"x\" | \"y\"` as `a ::= \"y\" \"x\"*`",
+                names.join(" → ")
+            ),
+        ));
     }
     Ok(())
 }

@@ -625,6 +625,19 @@ impl Lower<'_> {
         Ok(())
     }
 
+    /// First global symbol state of each rule (rules numbered one after
+    /// another).
+    fn offsets(&self) -> Vec<usize> {
+        self.rules
+            .iter()
+            .scan(0usize, |acc, r| {
+                let o = *acc;
+                *acc += r.1.states.len();
+                Some(o)
+            })
+            .collect()
+    }
+
     fn finish(mut self, start: usize) -> Result<Compiled, CompileError> {
         let cfg = self.cfg;
         // JSON parts first: their machines go into the builder.
@@ -647,7 +660,8 @@ impl Lower<'_> {
             }
             b
         };
-        let (ctx, _) = self.contexts(&json_first);
+        let offsets = self.offsets();
+        let ctx = self.contexts(&offsets);
         let mut lx = Lexing::new(&self.lexemes, cfg.get_limits().max_states);
         let json_exit = {
             let mut b = [0u64; 4];
@@ -657,15 +671,6 @@ impl Lower<'_> {
             lx.class(b)
         };
         let nullable: Vec<bool> = self.rules.iter().map(|r| self.nullable[r.0]).collect();
-        let offsets: Vec<usize> = self
-            .rules
-            .iter()
-            .scan(0usize, |acc, r| {
-                let o = *acc;
-                *acc += r.1.states.len();
-                Some(o)
-            })
-            .collect();
         let err = |e: String| CompileError::new(CompileErrorKind::LimitExceeded, "", e).with_keyword("lark");
         // Every follow class, so that the byte blocks below refine them all.
         let all: Vec<u32> = (0..self.lexemes.len() as u32).collect();
@@ -673,15 +678,13 @@ impl Lower<'_> {
             for (i, st) in sym.states.iter().enumerate() {
                 for &(e, _) in &st.edges {
                     if let Edge::Lex(l) | Edge::Skip(l) = e {
-                        let c = &ctx[offsets[r] + i];
-                        let c = if c.binary_search(&l).is_ok() { &c[..] } else { &all[..] };
-                        lx.machine(l, c).map_err(err)?;
+                        lx.machine(l, context(&ctx, &all, offsets[r] + i, l)).map_err(err)?;
                     }
                 }
             }
         }
         let blocks = Blocks::of(&lx.classes);
-        let (first, can_end) = self.local_first(&json_first, &nullable);
+        let (first, can_end) = self.local_first(&offsets, &json_first, &nullable);
         // Follow classes each rule can end with (of its last terminal).
         let mut ec: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); self.rules.len()];
         loop {
@@ -695,9 +698,7 @@ impl Lower<'_> {
                         }
                         match e {
                             Edge::Lex(l) | Edge::Skip(l) => {
-                                let c = &ctx[offsets[m] + i];
-                                let c = if c.binary_search(&l).is_ok() { &c[..] } else { &all[..] };
-                                let lm = lx.machine(l, c).map_err(err)?;
+                                let lm = lx.machine(l, context(&ctx, &all, offsets[m] + i, l)).map_err(err)?;
                                 cur.extend(lm.label.iter().flatten().copied());
                             }
                             Edge::Call(r) => cur.extend(ec[r as usize].iter().copied()),
@@ -812,7 +813,7 @@ impl Lower<'_> {
     /// rules that can all be empty before the call), naming the cycle.
     fn check_left_recursion(&self) -> Result<(), CompileError> {
         let n = self.rules.len();
-        let mut left: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut left: Vec<Vec<(usize, ())>> = vec![Vec::new(); n];
         for (m, (_, sym)) in self.rules.iter().enumerate() {
             let mut seen = vec![false; sym.states.len()];
             let mut stack = vec![sym.start];
@@ -822,7 +823,7 @@ impl Lower<'_> {
                 let mut next: Vec<u32> = st.eps.clone();
                 for &(e, t) in &st.edges {
                     if let Edge::Call(r) = e {
-                        left[m].push(r);
+                        left[m].push((r as usize, ()));
                         if self.nullable[self.rules[r as usize].0] {
                             next.push(t);
                         }
@@ -835,13 +836,9 @@ impl Lower<'_> {
                 }
             }
         }
-        let keys: Vec<(u32, u32)> = (0..n as u32).map(|m| (m, 0)).collect();
-        let graph: AHashMap<(u32, u32), Vec<(u32, u32)>> =
-            left.iter().enumerate().map(|(m, v)| ((m as u32, 0), v.iter().map(|&r| (r, 0)).collect())).collect();
-        if let Some(cycle) = find_cycle(&keys, &graph) {
-            let names: Vec<&str> =
-                cycle.iter().map(|&(m, _)| self.defs[self.rules[m as usize].0].name.as_str()).collect();
-            let at = self.defs[self.rules[cycle[0].0 as usize].0].at;
+        if let Some((cycle, ())) = crate::grammar::graph::find_cycle(&left) {
+            let names: Vec<&str> = cycle.iter().map(|&m| self.defs[self.rules[m].0].name.as_str()).collect();
+            let at = self.defs[self.rules[cycle[0]].0].at;
             return Err(error_at(
                 self.src,
                 at,
@@ -859,13 +856,8 @@ impl Lower<'_> {
     /// Per symbol state (global numbering): the bytes that may be read
     /// next without leaving its rule, and whether the rule can end there
     /// without reading.
-    fn local_first(&self, json_first: &Bytes, nullable: &[bool]) -> (Vec<Bytes>, Vec<bool>) {
-        let mut offs = Vec::new();
-        let mut n = 0usize;
-        for r in &self.rules {
-            offs.push(n);
-            n += r.1.states.len();
-        }
+    fn local_first(&self, offs: &[usize], json_first: &Bytes, nullable: &[bool]) -> (Vec<Bytes>, Vec<bool>) {
+        let n = self.rules.iter().map(|r| r.1.states.len()).sum();
         let mut first: Vec<Bytes> = vec![[0; 4]; n];
         let mut end: Vec<bool> = vec![false; n];
         for (m, (_, sym)) in self.rules.iter().enumerate() {
@@ -880,7 +872,7 @@ impl Lower<'_> {
                     let mut e = end[g];
                     for &t in &st.eps {
                         let h = offs[m] + t as usize;
-                        (0..4).for_each(|w| f[w] |= first[h][w]);
+                        f = or(f, first[h]);
                         e |= end[h];
                     }
                     for &(edge, t) in &st.edges {
@@ -893,12 +885,12 @@ impl Lower<'_> {
                                     }
                                 }
                             }
-                            Edge::Json(_) => (0..4).for_each(|w| f[w] |= json_first[w]),
+                            Edge::Json(_) => f = or(f, *json_first),
                             Edge::Call(r) => {
                                 let cs = offs[r as usize] + self.rules[r as usize].1.start as usize;
-                                (0..4).for_each(|w| f[w] |= first[cs][w]);
+                                f = or(f, first[cs]);
                                 if nullable[r as usize] {
-                                    (0..4).for_each(|w| f[w] |= first[h][w]);
+                                    f = or(f, first[h]);
                                     e |= end[h];
                                 }
                             }
@@ -918,25 +910,15 @@ impl Lower<'_> {
     }
 
     /// For each symbol state with a terminal edge, the terminals the
-    /// grammar may allow where that terminal starts (over-approximated);
-    /// and for every symbol state, the bytes that may come next from it.
-    fn contexts(&self, json_first: &Bytes) -> (Vec<Vec<u32>>, Vec<Bytes>) {
+    /// grammar may allow where that terminal starts (over-approximated).
+    fn contexts(&self, offsets: &[usize]) -> Vec<Vec<u32>> {
         let all: Vec<u32> = (0..self.lexemes.len() as u32).collect();
-        let offsets: Vec<u32> = self
-            .rules
-            .iter()
-            .scan(0u32, |acc, (_, s)| {
-                let o = *acc;
-                *acc += s.states.len() as u32;
-                Some(o)
-            })
-            .collect();
-        let n = offsets.last().map_or(0, |&o| o as usize + self.rules.last().map_or(0, |r| r.1.states.len()));
+        let n = self.rules.iter().map(|r| r.1.states.len()).sum();
         let fallback = |out: &mut Vec<Vec<u32>>| {
             for (r, (_, s)) in self.rules.iter().enumerate() {
                 for (i, st) in s.states.iter().enumerate() {
                     if st.edges.iter().any(|e| matches!(e.0, Edge::Lex(_) | Edge::Skip(_))) {
-                        out[offsets[r] as usize + i] = all.clone();
+                        out[offsets[r] + i] = all.clone();
                     }
                 }
             }
@@ -947,7 +929,7 @@ impl Lower<'_> {
         let mut eps: Vec<Vec<u32>> = vec![Vec::new(); n];
         let mut sym_edges: Vec<Vec<(Edge, u32)>> = vec![Vec::new(); n];
         for (r, (_, s)) in self.rules.iter().enumerate() {
-            let o = offsets[r];
+            let o = offsets[r] as u32;
             for (i, st) in s.states.iter().enumerate() {
                 let g = o as usize + i;
                 eps[g].extend(st.eps.iter().map(|&t| t + o));
@@ -955,51 +937,13 @@ impl Lower<'_> {
                     match e {
                         Edge::Call(c) => {
                             let (_, cs) = &self.rules[c as usize];
-                            eps[g].push(offsets[c as usize] + cs.start);
-                            eps[(offsets[c as usize] + cs.end) as usize].push(t + o);
+                            let oc = offsets[c as usize] as u32;
+                            eps[g].push(oc + cs.start);
+                            eps[(oc + cs.end) as usize].push(t + o);
                         }
                         _ => sym_edges[g].push((e, t + o)),
                     }
                 }
-            }
-        }
-        // Bytes that may come next: first bytes of the terminals (and JSON
-        // values) reachable through epsilons, calls and returns.
-        let mut next: Vec<Bytes> = vec![[0; 4]; n];
-        for (g, es) in sym_edges.iter().enumerate() {
-            for &(e, _) in es {
-                match e {
-                    Edge::Lex(l) | Edge::Skip(l) => {
-                        for &(lo, hi, _) in &self.lexemes[l as usize].table.ranges[0] {
-                            for b in lo..=hi {
-                                set(&mut next[g], b);
-                            }
-                        }
-                    }
-                    Edge::Json(_) => {
-                        for w in 0..4 {
-                            next[g][w] |= json_first[w];
-                        }
-                    }
-                    Edge::Call(_) => {}
-                }
-            }
-        }
-        loop {
-            let mut changed = false;
-            for g in (0..n).rev() {
-                for &t in &eps[g] {
-                    let from = next[t as usize];
-                    for w in 0..4 {
-                        if from[w] & !next[g][w] != 0 {
-                            next[g][w] |= from[w];
-                            changed = true;
-                        }
-                    }
-                }
-            }
-            if !changed {
-                break;
             }
         }
         let closure = |set: &mut Vec<u32>| {
@@ -1016,7 +960,7 @@ impl Lower<'_> {
             set.sort_unstable();
         };
         let root = self.rules.len() - 1;
-        let mut start = vec![offsets[root] + self.rules[root].1.start];
+        let mut start = vec![offsets[root] as u32 + self.rules[root].1.start];
         closure(&mut start);
         let mut states: AHashMap<Vec<u32>, usize> = AHashMap::new();
         let mut list: Vec<Vec<u32>> = vec![start.clone()];
@@ -1026,7 +970,7 @@ impl Lower<'_> {
         while i < list.len() {
             if list.len() > MAX_CONTEXT_STATES || work > 20_000_000 {
                 fallback(&mut out);
-                return (out, next);
+                return out;
             }
             let d = list[i].clone();
             i += 1;
@@ -1061,7 +1005,7 @@ impl Lower<'_> {
                 }
             }
         }
-        (out, next)
+        out
     }
 }
 
@@ -1326,41 +1270,6 @@ fn minimize(ranges: Vec<Vec<(u8, u8, u32)>>, label: Vec<Option<u32>>) -> LexMach
     LexMachine { ranges: out_ranges, label: out_label }
 }
 
-/// A cycle in the left-call graph, if any.
-fn find_cycle(keys: &[(u32, u32)], left: &AHashMap<(u32, u32), Vec<(u32, u32)>>) -> Option<Vec<(u32, u32)>> {
-    let mut state: AHashMap<(u32, u32), u8> = AHashMap::new();
-    for &k in keys {
-        if state.get(&k).copied().unwrap_or(0) != 0 {
-            continue;
-        }
-        let mut path: Vec<((u32, u32), usize)> = vec![(k, 0)];
-        state.insert(k, 1);
-        while let Some(&mut (node, ref mut i)) = path.last_mut() {
-            let succ = left.get(&node).map_or(&[][..], |v| &v[..]);
-            if let Some(&next) = succ.get(*i) {
-                *i += 1;
-                match state.get(&next).copied().unwrap_or(0) {
-                    0 => {
-                        state.insert(next, 1);
-                        path.push((next, 0));
-                    }
-                    1 => {
-                        let from = path.iter().position(|(n, _)| *n == next).expect("on the path");
-                        let mut cycle: Vec<(u32, u32)> = path[from..].iter().map(|(n, _)| *n).collect();
-                        cycle.push(next);
-                        return Some(cycle);
-                    }
-                    _ => {}
-                }
-            } else {
-                state.insert(node, 2);
-                path.pop();
-            }
-        }
-    }
-    None
-}
-
 /// A machine: (rule, pending class on entry, the set of bytes one of which
 /// follows it, as a class id, or [`END`]).
 type Key = (u32, u32, u32);
@@ -1419,6 +1328,18 @@ struct Explore<'a> {
     all: Vec<u32>,
 }
 
+/// The terminals allowed with terminal `l` at global symbol state `g`:
+/// every terminal when the finite-state view did not reach it (a larger set
+/// only forbids more).
+fn context<'c>(ctx: &'c [Vec<u32>], all: &'c [u32], g: usize, l: u32) -> &'c [u32] {
+    let c = &ctx[g];
+    if c.binary_search(&l).is_ok() {
+        c
+    } else {
+        all
+    }
+}
+
 fn and(a: Bytes, b: Bytes) -> Bytes {
     [a[0] & b[0], a[1] & b[1], a[2] & b[2], a[3] & b[3]]
 }
@@ -1433,12 +1354,7 @@ fn empty(a: Bytes) -> bool {
 
 impl Explore<'_> {
     fn ctx_of(&self, g: usize, l: u32) -> &[u32] {
-        let c = &self.ctx[g];
-        if c.binary_search(&l).is_ok() {
-            c
-        } else {
-            &self.all
-        }
+        context(self.ctx, &self.all, g, l)
     }
 
     /// Class `q` cut to the bytes that may come next at global state `g`
