@@ -788,6 +788,11 @@ pub(crate) fn ecma_search(p: &str, reading: Reading) -> Result<regex_syntax::hir
 /// [`CountedTable`]) where the first spells out `max` copies of the class.
 pub(crate) fn counted_class(p: &str, reading: Reading) -> Option<(regex_syntax::hir::Hir, u64, Option<u64>)> {
     use regex_syntax::hir::{Hir, HirKind, Look, Repetition};
+    // Most patterns are not anchored at both ends: spare them a second
+    // translation (the caller translates them for search).
+    if !(p.starts_with('^') && p.ends_with('$')) {
+        return None;
+    }
     let h = crate::automata::lexer::parse(&translate_ecma(p, reading).ok()?).ok()?;
     let HirKind::Concat(parts) = h.kind() else { return None };
     let [start, rep, end] = parts.as_slice() else { return None };
