@@ -22,11 +22,11 @@ use std::sync::Arc;
 pub(crate) type Dfa = dense::DFA<Vec<u32>>;
 
 /// Compiles `hir` as a full-match (anchored at both ends) DFA.
-pub(crate) fn compile_hir(hir: &Hir, size_limit: usize) -> Result<Dfa, String> {
+pub(crate) fn compile_hir(hir: &Hir, size_limit: usize) -> Result<Arc<Dfa>, String> {
     // The same regexes recur (formats, common patterns, number bounds),
     // within a schema and across schemas.
-    static CACHE: ContentCache<Dfa> = ContentCache::new(512);
-    CACHE.get_or_build((hir.to_string(), size_limit), |_| 1, || build_hir(hir, size_limit))
+    static CACHE: ContentCache<Arc<Dfa>> = ContentCache::new(512);
+    CACHE.get_or_build((hir.to_string(), size_limit), |_| 1, || build_hir(hir, size_limit).map(Arc::new))
 }
 
 /// The table of a built-in terminal (free string, number, integer) as a

@@ -1,9 +1,11 @@
 //! Byte automata, the layer between the vocabulary and the grammar IR:
 //! regex DFAs for terminals ([`lexer`]), constrained JSON strings and their
-//! constraint languages ([`strings`]), exact decimal bounds ([`numbers`]),
-//! and the table form a DFA takes inside a grammar ([`Layout`]). Nothing
-//! here knows of machines, calls or tokens.
+//! constraint languages ([`strings`]), equivalent DFA states for their
+//! products ([`equiv`]), exact decimal bounds ([`numbers`]), and the table
+//! form a DFA takes inside a grammar ([`Layout`]). Nothing here knows of
+//! machines, calls or tokens.
 
+pub(crate) mod equiv;
 pub(crate) mod lexer;
 pub(crate) mod numbers;
 pub(crate) mod strings;

@@ -14,6 +14,7 @@
 //! use a short escape (`\"` `\\` `\/` `\b` `\f` `\n` `\r` `\t`) or `\u00XX`
 //! (either hex case). Free strings (no constraint) accept every JSON escape.
 
+use crate::automata::equiv::Equiv;
 use crate::automata::lexer::Dfa;
 use crate::cache::ContentCache;
 use regex_automata::dfa::Automaton;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 /// alternation of a thousand names was a third of compiling such a schema.
 #[derive(Clone, Debug)]
 pub(crate) enum Lang {
-    Dfa(Box<Dfa>),
+    Dfa(Arc<Dfa>),
     Words(Box<Words>),
 }
 
@@ -79,9 +80,9 @@ impl Words {
     }
 }
 
-impl From<Dfa> for Lang {
-    fn from(d: Dfa) -> Lang {
-        Lang::Dfa(Box::new(d))
+impl From<Arc<Dfa>> for Lang {
+    fn from(d: Arc<Dfa>) -> Lang {
+        Lang::Dfa(d)
     }
 }
 
@@ -198,7 +199,7 @@ enum Dec {
 
 /// Constraint DFA states of a product state: nearly always one or two, kept
 /// inline so that a product state costs no allocation.
-type Ids = smallvec::SmallVec<[StateID; 2]>;
+type Ids = smallvec::SmallVec<[StateID; 4]>;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -560,9 +561,21 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
     let n_must = spec.must.len();
     // Counting only matters up to max (or min when unbounded).
     let cap = if count { spec.max_len.map(|m| m + 1).unwrap_or(spec.min_len) } else { 0 };
+    // In a product of several constraints, each regex component steps to
+    // its class representative, so product states differ only where the
+    // components' futures do (see [`crate::automata::equiv`]). One
+    // constraint gains little: its redundant states add, not multiply.
+    let equiv: Vec<Option<Arc<Equiv>>> = dfas
+        .iter()
+        .map(|d| match d {
+            Lang::Dfa(d) if dfas.len() > 1 => Equiv::cached(d),
+            _ => None,
+        })
+        .collect();
+    let canon = |j: usize, id: StateID| equiv[j].as_ref().map_or(id, |e| e.rep(id));
     let mut ids = Ids::with_capacity(dfas.len());
-    for d in &dfas {
-        ids.push(d.start()?);
+    for (j, d) in dfas.iter().enumerate() {
+        ids.push(canon(j, d.start()?));
     }
     let start = Key { dec: if spec.raw { Dec::Normal } else { Dec::Open }, ids, count: 0, m: 0, pre: false };
     let modulus = spec.modulus.filter(|_| spec.raw);
@@ -669,7 +682,7 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
             }
             let quick = match (plain_step, byte) {
                 (true, Some(x)) if matches!(dec, Dec::Normal | Dec::Cont { .. }) => {
-                    let n1 = dfas[0].next_state(k.ids[0], x);
+                    let n1 = canon(0, dfas[0].next_state(k.ids[0], x));
                     if n_must == 1 && dfas[0].is_dead_state(n1) {
                         memo[kind as usize] = u32::MAX;
                         continue;
@@ -699,7 +712,7 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
             let mut pre = k.pre && byte.is_none();
             if let (Some(x), false, false) = (byte, dead, k.pre) {
                 for (j, d) in dfas.iter().enumerate() {
-                    nids[j] = d.next_state(nids[j], x);
+                    nids[j] = canon(j, d.next_state(nids[j], x));
                     if j < n_must && d.is_dead_state(nids[j]) {
                         dead = true;
                         break;
@@ -709,7 +722,7 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
             if dec == Dec::U(0, 0) && !dead && !spec.raw {
                 match control_step(&dfas, &nids, n_must) {
                     Some(Some(adv)) => {
-                        nids = adv;
+                        nids = adv.iter().enumerate().map(|(j, &id)| canon(j, id)).collect();
                         pre = true;
                     }
                     Some(None) => dead = true,

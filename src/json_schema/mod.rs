@@ -35,6 +35,7 @@ use crate::grammar::nfa::{Frag, MachineId, Nfa};
 use crate::grammar::{Grammar, GrammarBuilder};
 use crate::json_schema::subschema::{Kind, Sv, VKey, TRUE};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// A keyword that was dropped in lenient mode.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,8 +189,8 @@ enum Job<'a> {
 /// What `propertyNames` asks of a key: patterns it must match and must
 /// avoid, length bounds, and (`enum`/`const`) the only names allowed.
 struct NameSpec {
-    must: Vec<lexer::Dfa>,
-    must_not: Vec<lexer::Dfa>,
+    must: Vec<Arc<lexer::Dfa>>,
+    must_not: Vec<Arc<lexer::Dfa>>,
     min: u64,
     max: Option<u64>,
     names: Option<Vec<String>>,
@@ -1460,7 +1461,7 @@ impl<'a> SchemaCompiler<'a> {
         Ok(true)
     }
 
-    fn dfa(&self, hir: &regex_syntax::hir::Hir, ptr: &str, kw: &str) -> Result<lexer::Dfa, CompileError> {
+    fn dfa(&self, hir: &regex_syntax::hir::Hir, ptr: &str, kw: &str) -> Result<Arc<lexer::Dfa>, CompileError> {
         lexer::compile_hir(hir, self.cfg.get_limits().max_terminal_bytes).map_err(|e| {
             CompileError::new(CompileErrorKind::LimitExceeded, ptr, format!("automaton too large: {e}"))
                 .with_keyword(kw)
@@ -1734,7 +1735,7 @@ impl<'a> SchemaCompiler<'a> {
         ptr: &str,
         kw: &str,
         reading: strings::Reading,
-    ) -> Result<Option<lexer::Dfa>, CompileError> {
+    ) -> Result<Option<Arc<lexer::Dfa>>, CompileError> {
         match strings::ecma_search(p, reading) {
             Ok(hir) => Ok(Some(self.dfa(&hir, ptr, kw)?)),
             Err(e) => {
@@ -1865,8 +1866,8 @@ impl<'a> SchemaCompiler<'a> {
         // keys every reading matches and `over` those some reading matches;
         // a key between the two is emitted by no region below, so each key
         // that is emitted gets the same schemas under every reading.
-        let mut patterns: Vec<(lexer::Dfa, Sv<'a>, String, String)> = Vec::new();
-        let mut over: Vec<lexer::Dfa> = Vec::new();
+        let mut patterns: Vec<(Arc<lexer::Dfa>, Sv<'a>, String, String)> = Vec::new();
+        let mut over: Vec<Arc<lexer::Dfa>> = Vec::new();
         if let Some(pp) = map.get("patternProperties") {
             let Value::Object(pp) = pp else {
                 return Err(CompileError::new(
