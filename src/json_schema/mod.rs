@@ -109,7 +109,14 @@ const SUPPORTED: &[&str] = &[
     "x-grammask-patterns",
     "dependentRequired",
     "dependencies",
+    "contains",
+    "minContains",
+    "maxContains",
 ];
+
+/// Most items `minContains` may ask for: each count is a layer of the
+/// array's positions.
+const MAX_CONTAINS: u64 = 16;
 
 /// JSON Schema keywords that constrain instances and are not enforced yet:
 /// strict mode refuses them by name.
@@ -118,9 +125,6 @@ const UNSUPPORTED: &[&str] = &[
     "then",
     "else",
     "dependentSchemas",
-    "contains",
-    "minContains",
-    "maxContains",
     "uniqueItems",
     "unevaluatedProperties",
     "unevaluatedItems",
@@ -128,6 +132,22 @@ const UNSUPPORTED: &[&str] = &[
     "$recursiveRef",
     "$recursiveAnchor",
 ];
+
+/// Whether the schema's `uniqueItems` holds for every instance its other
+/// keywords allow: `uniqueItems: false` (or not a boolean `true`), a `type`
+/// without `array` (the keyword applies to arrays only), or `maxItems` of 0
+/// or 1 (no two items to compare).
+fn unique_items_hold(map: &serde_json::Map<String, Value>) -> bool {
+    if map.get("uniqueItems") != Some(&Value::Bool(true)) {
+        return true;
+    }
+    let no_array = match map.get("type") {
+        Some(Value::String(t)) => t != "array",
+        Some(Value::Array(ts)) => !ts.iter().any(|t| t == "array"),
+        _ => false,
+    };
+    no_array || map.get("maxItems").and_then(Value::as_f64).is_some_and(|n| n <= 1.0)
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Ty {
@@ -1102,6 +1122,8 @@ impl<'a> SchemaCompiler<'a> {
             let k = k.as_str();
             if SUPPORTED.contains(&k) {
                 constraints.push(k);
+            } else if k == "uniqueItems" && unique_items_hold(map) {
+                // Every instance satisfies it: nothing to enforce.
             } else if UNSUPPORTED.contains(&k) {
                 self.unsupported(ptr, k, "this keyword is not supported yet")?;
             } else if ANNOTATIONS.contains(&k) {
@@ -2328,6 +2350,19 @@ impl<'a> SchemaCompiler<'a> {
                 return Ok(nfa.never());
             }
         }
+        // `contains`: at least `need` items must also match it. Layer `l`
+        // of a position counts the matching items read so far (capped at
+        // `need`); each item is read both ways, as the item schema alone
+        // (same layer) and as the item schema with `contains` (next layer),
+        // so the grammar needs no complement of `contains`, and the array
+        // closes from the last layer only.
+        let (need, contains) = self.contains_need(map, cap, ptr)?;
+        if need == u64::MAX || cap.is_some_and(|c| c < need) {
+            return Ok(nfa.never());
+        }
+        let layers = need as usize + 1;
+        let contains_ptr = ptr_push(ptr, "contains");
+        let matching = |s: &Sv<'a>| Sv::built(serde_json::json!({ "allOf": [(**s).clone(), contains.clone()] }));
         // Explicit positions 0..=t, then (if unbounded) a loop at t.
         let t = k.max(min);
         let explicit = match cap {
@@ -2369,47 +2404,77 @@ impl<'a> SchemaCompiler<'a> {
         // would be copied per position, and the array's automaton would
         // hold positions × literals states.
         // (Prefix items have a place each and stay inline.)
-        let rest_shared = explicit.saturating_sub(k) + u64::from(cap.is_none()) > 1;
-        let rest_machine = if rest_shared {
+        let rest_shared = layers > 1 || explicit.saturating_sub(k) + u64::from(cap.is_none()) > 1;
+        let (rest_machine, rest_matching) = if rest_shared {
             let name = || format!("item:{rest_ptr}");
-            Some(self.vmachine(Kind::Item, vec![], &rest, name, |v| Job::Value(v, rest_ptr.clone())))
+            let plain = self.vmachine(Kind::Item, vec![], &rest, name, |v| Job::Value(v, rest_ptr.clone()));
+            let both = (layers > 1).then(|| {
+                let name = || format!("item:{contains_ptr}");
+                self.vmachine(Kind::Item, vec![], &matching(&rest), name, |v| Job::Value(v, contains_ptr.clone()))
+            });
+            (Some(plain), both)
         } else {
-            None
+            (None, None)
         };
-        // pos[i]: i items emitted.
-        let mut pos: Vec<u32> = vec![open.end];
-        for i in 0..explicit {
-            let item = match (i < k, rest_machine) {
-                (false, Some(m)) => nfa.call(m),
-                _ => {
+        // Reading (as the item schema, or with `contains` too) the item at
+        // position `i`.
+        let reads: &[bool] = if layers > 1 { &[false, true] } else { &[false] };
+        let item_at = |c: &mut Self, nfa: &mut Nfa, i: u64, with: bool| -> Result<Frag, CompileError> {
+            Ok(match (i < k, rest_machine, with) {
+                (false, Some(m), false) => nfa.call(m),
+                (false, Some(_), true) => nfa.call(rest_matching.expect("a machine per reading")),
+                (_, _, false) => {
                     let (s, p) = item_schema(i);
-                    self.value(nfa, s, &p)?
+                    c.value(nfa, s, &p)?
                 }
-            };
-            self.check_nfa(nfa, ptr, "maxItems")?;
-            let from = pos[i as usize];
-            if i == 0 {
-                nfa.eps(from, item.start);
-            } else {
-                let comma = self.punct(nfa, b",", true, true);
-                nfa.eps(from, comma.start);
-                nfa.eps(comma.end, item.start);
+                (_, _, true) => c.value(nfa, matching(&item_schema(i).0), &contains_ptr)?,
+            })
+        };
+        // pos[i][l]: i items emitted, l of them matching `contains`.
+        let mut pos: Vec<Vec<Option<u32>>> = vec![vec![None; layers]];
+        pos[0][0] = Some(open.end);
+        for i in 0..explicit {
+            let mut next: Vec<Option<u32>> = vec![None; layers];
+            for l in 0..layers {
+                let Some(from) = pos[i as usize][l] else { continue };
+                for &with in reads {
+                    let item = item_at(self, nfa, i, with)?;
+                    self.check_nfa(nfa, ptr, "maxItems")?;
+                    if i == 0 {
+                        nfa.eps(from, item.start);
+                    } else {
+                        let comma = self.punct(nfa, b",", true, true);
+                        nfa.eps(from, comma.start);
+                        nfa.eps(comma.end, item.start);
+                    }
+                    let to = if with { (l + 1).min(need as usize) } else { l };
+                    match next[to] {
+                        Some(at) => nfa.eps(item.end, at),
+                        None => next[to] = Some(item.end),
+                    }
+                }
             }
-            pos.push(item.end);
+            pos.push(next);
         }
         if cap.is_none() {
-            // Loop: more items of the rest schema after position `explicit`.
-            let last = *pos.last().expect("nonempty");
-            let item = match rest_machine {
-                Some(m) => nfa.call(m),
-                None => self.value(nfa, rest, &rest_ptr)?,
-            };
-            let comma = self.punct(nfa, b",", true, true);
-            nfa.eps(last, comma.start);
-            nfa.eps(comma.end, item.start);
-            nfa.eps(item.end, last);
+            // Loop: more items of the rest schema after position `explicit`
+            // (layers in increasing order: a matching item moves up).
+            let last = pos.len() - 1;
+            for l in 0..layers {
+                let Some(at) = pos[last][l] else { continue };
+                for &with in reads {
+                    let item = item_at(self, nfa, explicit, with)?;
+                    let comma = self.punct(nfa, b",", true, true);
+                    nfa.eps(at, comma.start);
+                    nfa.eps(comma.end, item.start);
+                    let to = if with { (l + 1).min(need as usize) } else { l };
+                    let target = *pos[last][to].get_or_insert_with(|| nfa.state());
+                    nfa.eps(item.end, target);
+                }
+            }
         }
-        for (i, &p) in pos.iter().enumerate() {
+        for (i, p) in pos.iter().enumerate() {
+            let Some(p) = p[layers - 1] else { continue };
             if i as u64 >= min {
                 if i == 0 {
                     nfa.eps(p, close_empty.start);
@@ -2419,6 +2484,48 @@ impl<'a> SchemaCompiler<'a> {
             }
         }
         Ok(Frag { start: open.start, end })
+    }
+
+    /// How many items must match `contains` (0: no such constraint), and
+    /// the `contains` schema. `contains` is a keyword from draft 6 on,
+    /// `minContains`/`maxContains` from 2019-09 on (earlier drafts ignore
+    /// them as unknown). `maxContains` needs the complement of `contains`
+    /// to count the items that do not match; it is refused unless the
+    /// array cannot hold more items than it allows (`cap`). `u64::MAX`:
+    /// `minContains` above `maxContains`, no array qualifies.
+    fn contains_need(
+        &mut self,
+        map: &Map<String, Value>,
+        cap: Option<u64>,
+        ptr: &str,
+    ) -> Result<(u64, Value), CompileError> {
+        let Some(c) = map.get("contains").filter(|_| !self.draft4) else {
+            return Ok((0, Value::Bool(true)));
+        };
+        let (min, max) = if self.legacy_ref {
+            (Some(1), None)
+        } else {
+            (self.count_kw(map, "minContains", ptr)?, self.count_kw(map, "maxContains", ptr)?)
+        };
+        let need = min.unwrap_or(1);
+        if let Some(mx) = max {
+            if cap.is_none_or(|c| c > mx) && need <= mx {
+                self.unsupported(ptr, "maxContains", "an upper bound on the items matching `contains`")?;
+            }
+            if need > mx {
+                // No array has more matching items than it may have.
+                return Ok((u64::MAX, c.clone()));
+            }
+        }
+        if need > MAX_CONTAINS {
+            return Err(CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                ptr,
+                format!("minContains {need} exceeds {MAX_CONTAINS} (each count is a copy of the array's positions)"),
+            )
+            .with_keyword("minContains"));
+        }
+        Ok((need, c.clone()))
     }
 }
 

@@ -271,6 +271,22 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
     Some(match t.as_str() {
         "null" => Value::Null,
         "boolean" => Value::Bool(rng.chance(0.5)),
+        "integer" | "number" if m.contains_key("minimum") || m.contains_key("maximum") => {
+            // Inclusive bounds: a whole number between them (a window of
+            // 2,000 from the one that is given).
+            let lo = m.get("minimum").and_then(Value::as_f64).map(f64::ceil);
+            let hi = m.get("maximum").and_then(Value::as_f64).map(f64::floor);
+            let (lo, hi) = match (lo, hi) {
+                (Some(l), Some(h)) => (l, h),
+                (Some(l), None) => (l, l + 2000.0),
+                (None, Some(h)) => (h - 2000.0, h),
+                (None, None) => (-1000.0, 1000.0),
+            };
+            if hi < lo || hi - lo > 1e15 {
+                return None;
+            }
+            Value::from(lo as i64 + rng.below((hi - lo) as usize + 1) as i64)
+        }
         "integer" => Value::from(rng.below(2001) as i64 - 1000),
         "number" => {
             if rng.chance(0.5) {
@@ -364,6 +380,33 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
             for i in 0..n {
                 let s = if i < prefix.len() { &prefix[i] } else { &rest };
                 out.push(generate(s, root, rng, depth + 1)?);
+            }
+            // `contains`: the items it asks for, from its own schema, after
+            // the prefix (the oracle drops what breaks `items`).
+            if let Some(c) = m.get("contains") {
+                let need = m.get("minContains").and_then(|x| x.as_u64()).unwrap_or(1) as usize;
+                // Both schemas' keywords side by side (enough for the
+                // corpus: `contains` without a `type` takes the items').
+                let both = match (&rest, c) {
+                    (Value::Object(r), Value::Object(cm)) => {
+                        let mut b = r.clone();
+                        b.extend(cm.iter().map(|(k, v)| (k.clone(), v.clone())));
+                        Value::Object(b)
+                    }
+                    _ => c.clone(),
+                };
+                while out.len() < prefix.len().min(cap) {
+                    out.push(generate(&prefix[out.len()], root, rng, depth + 1)?);
+                }
+                for j in 0..need {
+                    let item = generate(&both, root, rng, depth + 1)?;
+                    let at = prefix.len() + j;
+                    if at < out.len() {
+                        out[at] = item;
+                    } else if out.len() < cap {
+                        out.push(item);
+                    }
+                }
             }
             Value::Array(out)
         }
