@@ -41,6 +41,19 @@ fn all_of(a: &Value, b: &Value) -> Value {
     }
 }
 
+/// `m` without `minContains`/`maxContains` when it has no `contains`.
+fn vacuous_counts_dropped(m: &Map<String, Value>) -> std::borrow::Cow<'_, Map<String, Value>> {
+    let counts = ["minContains", "maxContains"];
+    if m.contains_key("contains") || !counts.iter().any(|k| m.contains_key(*k)) {
+        return std::borrow::Cow::Borrowed(m);
+    }
+    let mut m = m.clone();
+    for k in counts {
+        m.remove(k);
+    }
+    std::borrow::Cow::Owned(m)
+}
+
 fn types_of(m: &Map<String, Value>) -> Option<Vec<String>> {
     match m.get("type")? {
         Value::String(s) => Some(vec![s.clone()]),
@@ -86,6 +99,14 @@ fn literals(m: &Map<String, Value>) -> Option<Vec<Value>> {
 /// Intersection of two schema objects. `Err(keyword)` when it cannot be
 /// written as one schema.
 pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+    // `minContains`/`maxContains` qualify their own side's `contains` (and
+    // constrain nothing without one): sides with two different `contains`
+    // do not intersect as one, and a bound without its `contains` must not
+    // attach to the other side's.
+    let (a, b) = (&*vacuous_counts_dropped(a), &*vacuous_counts_dropped(b));
+    if a.contains_key("contains") && b.contains_key("contains") && a.get("contains") != b.get("contains") {
+        return Err("contains".into());
+    }
     let mut extra_patterns: Vec<Value> = Vec::new();
     // Object members need both sides' additionalProperties: handled together.
     let object_kw = ["properties", "additionalProperties", "required"];
