@@ -114,6 +114,10 @@ const SUPPORTED: &[&str] = &[
     "maxContains",
 ];
 
+/// Most schema-valued dependencies one object may have: each is an `anyOf`
+/// of two branches, and the branches multiply when merged.
+const MAX_SCHEMA_DEPENDENCIES: usize = 4;
+
 /// Most items `minContains` may ask for: each count is a layer of the
 /// array's positions.
 const MAX_CONTAINS: u64 = 16;
@@ -573,6 +577,73 @@ impl<'a> SchemaCompiler<'a> {
         Ok(if base.keys().any(|k| is_constraint(k)) { json!({"allOf": [Value::Object(base), choice]}) } else { choice })
     }
 
+    /// Schema-valued `dependentSchemas` (2019-09 on) and `dependencies`
+    /// entries, rewritten: name `a` with schema `S` holds for an object when
+    /// `a` is absent or `S` holds, so the schema becomes the rest of itself
+    /// and, per entry, `anyOf` of `{required: [a]} ∧ S` and
+    /// `{properties: {a: false}}` (the branches differ on whether `a` is
+    /// present; neither constrains a non-object, which the second lets
+    /// through, as the keyword does). At most [`MAX_SCHEMA_DEPENDENCIES`]
+    /// entries (each doubles the branches); `None` when there is nothing
+    /// to rewrite.
+    fn schema_dependencies(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
+        use serde_json::json;
+        let kws: &[&str] = if self.legacy_ref { &["dependencies"] } else { &["dependencies", "dependentSchemas"] };
+        let mut entries: Vec<(String, Value)> = Vec::new();
+        let mut rest = map.clone();
+        for &kw in kws {
+            let Some(Value::Object(dm)) = map.get(kw) else { continue };
+            let mut kept = Map::new();
+            for (a, dep) in dm {
+                match dep {
+                    Value::Object(o) if o.keys().any(|k| is_constraint(k)) => entries.push((a.clone(), dep.clone())),
+                    Value::Bool(false) => entries.push((a.clone(), dep.clone())),
+                    // Name lists stay (the object machine enforces them);
+                    // `true` and annotation-only schemas constrain nothing.
+                    Value::Array(_) => {
+                        kept.insert(a.clone(), dep.clone());
+                    }
+                    Value::Bool(true) | Value::Object(_) => {}
+                    _ => {
+                        return Err(CompileError::new(
+                            CompileErrorKind::InvalidSchema,
+                            ptr,
+                            format!(
+                                "{kw} values must be schemas{}",
+                                if kw == "dependencies" { " or name lists" } else { "" }
+                            ),
+                        )
+                        .with_keyword(kw))
+                    }
+                }
+            }
+            if kept.is_empty() {
+                rest.remove(kw);
+            } else {
+                rest.insert(kw.to_string(), Value::Object(kept));
+            }
+        }
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        let kw = if map.contains_key("dependentSchemas") { "dependentSchemas" } else { "dependencies" };
+        if entries.len() > MAX_SCHEMA_DEPENDENCIES {
+            self.unsupported(
+                ptr,
+                kw,
+                &format!("more than {MAX_SCHEMA_DEPENDENCIES} schema dependencies (each doubles the branches)"),
+            )?;
+            return Ok(Some(Value::Object(rest)));
+        }
+        let rest: Map<String, Value> = rest.into_iter().filter(|(k, _)| !merge::is_annotation(k)).collect();
+        let mut all = vec![Value::Object(rest)];
+        for (a, dep) in entries {
+            let dep = self.resolved(&dep, ptr)?;
+            all.push(json!({"anyOf": [{"allOf": [{"required": [a]}, dep]}, {"properties": {a: false}}]}));
+        }
+        Ok(Some(json!({ "allOf": all })))
+    }
+
     fn negate(&mut self, sub: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
         self.negate_at(sub, ptr, 0)
     }
@@ -792,6 +863,9 @@ impl<'a> SchemaCompiler<'a> {
         }
         if map.contains_key("$ref") && map.keys().any(|k| k != "$ref" && is_constraint(k)) {
             return Ok(Some(self.resolved(&Value::Object(map.clone()), ptr)?));
+        }
+        if let Some(v) = self.schema_dependencies(map, ptr)? {
+            return Ok(Some(v));
         }
         if map.contains_key("if") || map.contains_key("then") || map.contains_key("else") {
             return self.if_then_else(map, siblings_of(&["if", "then", "else"]), ptr).map(Some);
@@ -1959,7 +2033,10 @@ impl<'a> SchemaCompiler<'a> {
                 Sv::built(serde_json::json!({ "allOf": all }))
             };
             let req = required_set.contains(k.as_str());
-            if !name_ok(k) {
+            // A name that cannot pass (`propertyNames`, or a `false`
+            // schema) is no member: it cannot appear, and counted as one
+            // it would vouch for a key `minProperties` cannot have.
+            if !name_ok(k) || *sub == Value::Bool(false) || *v == Value::Bool(false) {
                 if req {
                     return Ok(nfa.never());
                 }
@@ -2011,7 +2088,8 @@ impl<'a> SchemaCompiler<'a> {
         }
         for (a, bs) in &deps {
             for n in std::iter::once(a).chain(bs) {
-                if name_ok(n) && !members.iter().any(|m| &m.0 == n) {
+                // A declared property that is no member cannot appear.
+                if name_ok(n) && !props.contains_key(n.as_str()) && !members.iter().any(|m| &m.0 == n) {
                     members.push((n.clone(), fallback(n), add_ptr.clone(), false));
                 }
             }
@@ -2101,14 +2179,23 @@ impl<'a> SchemaCompiler<'a> {
         // lower the real count, so this is sound).
         let nd = members.len();
         let extra_slot = u64::from(!regions_src.is_empty());
-        if min_props > nd as u64 + extra_slot {
-            if regions_src.is_empty() {
-                return Ok(nfa.never());
-            }
+        if min_props > nd as u64 + extra_slot && regions_src.is_empty() {
+            return Ok(nfa.never());
+        }
+        // A valid object may reach `minProperties` with two or more
+        // additional members (the required ones plus two free keys) when
+        // the minimum exceeds the required members by two or more: such
+        // objects are outside what the grammar can emit, so it is refused
+        // by name rather than left silently incomplete.
+        let required_members = members.iter().filter(|m| m.3).count() as u64;
+        if !regions_src.is_empty()
+            && min_props >= required_members + 2
+            && max_props.is_none_or(|m| m >= required_members + 2)
+        {
             self.unsupported(
                 ptr,
                 "minProperties",
-                "would need two or more distinct additional property names, which a grammar cannot track",
+                "a valid object may need two or more distinct additional property names, which a grammar cannot track",
             )?;
         }
         if let Some(m) = max_props {
