@@ -8,28 +8,12 @@
 
 use serde_json::{Map, Value};
 
-/// Keywords that never constrain (dropped from merged schemas' comparisons).
+/// Keywords that never constrain (dropped from merged schemas' comparisons):
+/// annotations, and words that are no JSON Schema keyword at all (`_id`,
+/// `@type`, vendor extensions), which validators ignore.
 pub(crate) fn is_annotation(k: &str) -> bool {
-    matches!(
-        k,
-        "title"
-            | "description"
-            | "examples"
-            | "example"
-            | "$comment"
-            | "default"
-            | "$schema"
-            | "$id"
-            | "id"
-            | "$anchor"
-            | "deprecated"
-            | "readOnly"
-            | "writeOnly"
-            | "contentMediaType"
-            | "contentEncoding"
-            | "$defs"
-            | "definitions"
-    )
+    // `title`, `description`, `$comment`, `$defs`… are in neither list.
+    !super::is_constraint(k)
 }
 
 fn all_of(a: &Value, b: &Value) -> Value {
