@@ -644,6 +644,39 @@ impl<'a> SchemaCompiler<'a> {
         Ok(Some(json!({ "allOf": all })))
     }
 
+    /// [`merge::merge`] of two `allOf` members; where both carry a
+    /// conditional (`if`/`then`/`else` do not merge), each side's
+    /// conditional is first rewritten to its `anyOf` form (see
+    /// [`Self::if_then_else`]) and the merge tried again. The inner `Err`
+    /// names the keyword that still does not merge.
+    fn merge_members(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        ptr: &str,
+    ) -> Result<Result<Map<String, Value>, String>, CompileError> {
+        let first = merge::merge(a, b);
+        let conditional = |m: &Map<String, Value>| ["if", "then", "else"].iter().any(|k| m.contains_key(*k));
+        match first {
+            Err(k) if matches!(k.as_str(), "if" | "then" | "else") && conditional(a) && conditional(b) => {
+                let unfold = |this: &mut Self, m: &Map<String, Value>| -> Result<Map<String, Value>, CompileError> {
+                    let base: Map<String, Value> = m
+                        .iter()
+                        .filter(|(k, _)| !matches!(k.as_str(), "if" | "then" | "else"))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    Ok(match this.if_then_else(m, base, ptr)? {
+                        Value::Object(o) => o,
+                        other => [("allOf".to_string(), Value::Array(vec![other]))].into_iter().collect(),
+                    })
+                };
+                let (ua, ub) = (unfold(self, a)?, unfold(self, b)?);
+                Ok(merge::merge(&ua, &ub))
+            }
+            other => Ok(other),
+        }
+    }
+
     fn negate(&mut self, sub: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
         self.negate_at(sub, ptr, 0)
     }
@@ -931,7 +964,7 @@ impl<'a> SchemaCompiler<'a> {
                 match self.resolved(item, ptr)? {
                     Value::Bool(true) => {}
                     Value::Bool(false) => return Ok(Some(Value::Bool(false))),
-                    Value::Object(m) => match merge::merge(&acc, &m) {
+                    Value::Object(m) => match self.merge_members(&acc, &m, ptr)? {
                         Ok(x) => acc = x,
                         Err(k) => {
                             self.unsupported(
