@@ -97,6 +97,21 @@ fn constraints_that_cannot_be_combined_are_named() {
     let e = err(json!({"oneOf": [{"type": "integer"}, {"type": "number"}]}));
     assert_eq!(e.keyword(), Some("oneOf"));
     assert!(e.to_string().contains("overlap"), "{e}");
+    // Patterns of two members combine only where neither member closes its
+    // other keys: else `b1` (admitted by the second member's pattern) would
+    // escape the first member's `additionalProperties: false`.
+    let e = err(json!({"allOf": [
+        {"patternProperties": {"^a": {}}, "additionalProperties": false},
+        {"patternProperties": {"^b": {}}}]}));
+    assert_eq!(e.keyword(), Some("allOf"));
+    assert!(e.to_string().contains("`patternProperties`"), "{e}");
+    // Two `minContains` for two different `contains` do not merge.
+    let e = err(json!({"allOf": [{"contains": {"const": 1}}, {"contains": {"const": 2}, "minContains": 2}]}));
+    assert!(e.to_string().contains("`contains`"), "{e}");
+    // More than the array's size of matching items may be allowed; fewer
+    // needs the complement of `contains`.
+    let e = err(json!({"type": "array", "contains": {"type": "integer"}, "maxContains": 1}));
+    assert_eq!(e.keyword(), Some("maxContains"));
     // Lenient: the overlap is reported, and the schema compiles as anyOf.
     let g = Compiler::with_config(Config::new().strict(false))
         .compile(&json!({"oneOf": [{"type": "integer"}, {"type": "number"}]}), vocab())

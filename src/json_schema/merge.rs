@@ -91,6 +91,18 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
     if a.contains_key("contains") && b.contains_key("contains") && a.get("contains") != b.get("contains") {
         return Err("contains".into());
     }
+    // `patternProperties` apply to every matching key, declared or not, so
+    // two sides' patterns combine by union (a pattern on both sides gets
+    // both schemas) — exactly, as long as neither side restricts the keys
+    // its patterns do not match (`additionalProperties` absent or `true`):
+    // else a key one side's pattern admits would escape the other side's
+    // `additionalProperties`. Telling which declared names a pattern
+    // matches is not done here.
+    let has_pp = a.contains_key("patternProperties") || b.contains_key("patternProperties");
+    let open = |m: &Map<String, Value>| m.get("additionalProperties").is_none_or(|v| *v == Value::Bool(true));
+    if has_pp && !(open(a) && open(b)) {
+        return Err("patternProperties".into());
+    }
     let mut extra_patterns: Vec<Value> = Vec::new();
     // Object members need both sides' additionalProperties: handled together.
     let object_kw = ["properties", "additionalProperties", "required"];
@@ -209,6 +221,21 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
                 };
                 Value::Array(x.iter().chain(y).cloned().collect())
             }
+            "patternProperties" => {
+                // Both sides open (checked above): the union.
+                let (Some(x), Some(y)) = (va.as_object(), vb.as_object()) else {
+                    return Err(k.clone());
+                };
+                let mut u = x.clone();
+                for (p, sb) in y {
+                    let both = match x.get(p) {
+                        Some(sa) => all_of(sa, sb),
+                        None => sb.clone(),
+                    };
+                    u.insert(p.clone(), both);
+                }
+                Value::Object(u)
+            }
             _ => return Err(k.clone()),
         };
         if k == "not" {
@@ -245,9 +272,6 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
     // Object members.
     let has_obj = |m: &Map<String, Value>| object_kw.iter().any(|k| m.contains_key(*k));
     if has_obj(b) {
-        if a.contains_key("patternProperties") || b.contains_key("patternProperties") {
-            return Err("patternProperties".into());
-        }
         let empty = Map::new();
         let pa = a.get("properties").and_then(|p| p.as_object()).unwrap_or(&empty);
         let pb = b.get("properties").and_then(|p| p.as_object()).unwrap_or(&empty);
