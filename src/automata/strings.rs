@@ -579,6 +579,11 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
     }
     let start = Key { dec: if spec.raw { Dec::Normal } else { Dec::Open }, ids, count: 0, m: 0, pre: false };
     let modulus = spec.modulus.filter(|_| spec.raw);
+    // A state's work grows with the constraints stepped and hashed in its
+    // key (about 1 + k/10 µs for k of them): a state of a product of k > 4
+    // constraints counts (10 + k)/14 toward `max_states`, so that a
+    // refusal comes within about the same time.
+    let weight14 = (10 + dfas.len()).max(14);
     let mut index: ahash::AHashMap<Key, u32> = Default::default();
     let mut keys: Vec<Key> = vec![start.clone()];
     index.insert(start, 0);
@@ -754,8 +759,16 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
                 None => {
                     let t = keys.len() as u32;
                     crate::budget::check()?;
-                    if keys.len() >= max_states {
-                        return Err(format!("string automaton exceeds {max_states} states"));
+                    if keys.len() * weight14 >= max_states * 14 {
+                        return Err(if weight14 == 14 {
+                            format!("string automaton exceeds {max_states} states")
+                        } else {
+                            format!(
+                                "string automaton exceeds {max_states} states (a product of {} constraints counts \
+                                 each state as {weight14}/14)",
+                                dfas.len()
+                            )
+                        });
                     }
                     index.insert(nk.clone(), t);
                     keys.push(nk);

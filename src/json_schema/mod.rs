@@ -2665,7 +2665,9 @@ pub(crate) fn canonical_numbers(v: &Value) -> Value {
 
 /// Whether `k` is a keyword that constrains instances.
 fn is_constraint(k: &str) -> bool {
-    SUPPORTED.contains(&k) || UNSUPPORTED.contains(&k)
+    // Asked of every key of every (sub)schema a merge or rewrite reads.
+    static KEYWORDS: std::sync::OnceLock<ahash::AHashSet<&'static str>> = std::sync::OnceLock::new();
+    KEYWORDS.get_or_init(|| SUPPORTED.iter().chain(UNSUPPORTED).copied().collect()).contains(k)
 }
 
 fn bad_type(ptr: &str) -> CompileError {
