@@ -589,6 +589,13 @@ impl<'a> SchemaCompiler<'a> {
     fn schema_dependencies(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
         use serde_json::json;
         let kws: &[&str] = if self.legacy_ref { &["dependencies"] } else { &["dependencies", "dependentSchemas"] };
+        // Most schemas have neither keyword: spare them the copy below.
+        if !kws
+            .iter()
+            .any(|k| map.get(*k).and_then(Value::as_object).is_some_and(|d| d.values().any(|v| !v.is_array())))
+        {
+            return Ok(None);
+        }
         let mut entries: Vec<(String, Value)> = Vec::new();
         let mut rest = map.clone();
         for &kw in kws {
