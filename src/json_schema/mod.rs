@@ -2562,8 +2562,8 @@ impl<'a> SchemaCompiler<'a> {
         pos[0][0] = Some(open.end);
         for i in 0..explicit {
             let mut next: Vec<Option<u32>> = vec![None; layers];
-            for l in 0..layers {
-                let Some(from) = pos[i as usize][l] else { continue };
+            for (l, from) in pos[i as usize].clone().into_iter().enumerate() {
+                let Some(from) = from else { continue };
                 for &with in reads {
                     let item = item_at(self, nfa, i, with)?;
                     self.check_nfa(nfa, ptr, "maxItems")?;
