@@ -118,6 +118,11 @@ const SUPPORTED: &[&str] = &[
 /// of two branches, and the branches multiply when merged.
 const MAX_SCHEMA_DEPENDENCIES: usize = 4;
 
+/// Most `if`s among one `allOf`'s members (and its siblings) that are
+/// unfolded to merge them: the merged schema is compiled in up to
+/// 2^this copies (64, the most branches a merge of two `anyOf`s makes).
+const MAX_CONDITIONALS: usize = 6;
+
 /// Most items `minContains` may ask for: each count is a layer of the
 /// array's positions.
 const MAX_CONTAINS: u64 = 16;
@@ -654,18 +659,20 @@ impl<'a> SchemaCompiler<'a> {
     /// [`merge::merge`] of two `allOf` members; where both carry a
     /// conditional (`if`/`then`/`else` do not merge), each side's
     /// conditional is first rewritten to its `anyOf` form (see
-    /// [`Self::if_then_else`]) and the merge tried again. The inner `Err`
-    /// names the keyword that still does not merge.
+    /// [`Self::if_then_else`]) and the merge tried again, when `unfold`
+    /// (the caller's `allOf` holds at most [`MAX_CONDITIONALS`]). The inner
+    /// `Err` names the keyword that still does not merge.
     fn merge_members(
         &mut self,
         a: &Map<String, Value>,
         b: &Map<String, Value>,
+        unfold: bool,
         ptr: &str,
     ) -> Result<Result<Map<String, Value>, String>, CompileError> {
         let first = merge::merge(a, b);
         let conditional = |m: &Map<String, Value>| ["if", "then", "else"].iter().any(|k| m.contains_key(*k));
         match first {
-            Err(k) if matches!(k.as_str(), "if" | "then" | "else") && conditional(a) && conditional(b) => {
+            Err(k) if unfold && matches!(k.as_str(), "if" | "then" | "else") && conditional(a) && conditional(b) => {
                 let unfold = |this: &mut Self, m: &Map<String, Value>| -> Result<Map<String, Value>, CompileError> {
                     let base: Map<String, Value> = m
                         .iter()
@@ -967,11 +974,16 @@ impl<'a> SchemaCompiler<'a> {
                     .with_keyword("allOf"));
             };
             let mut acc = siblings_of(&["allOf"]);
+            // Each unfolded conditional doubles the copies of the merged
+            // schema (an `anyOf` of whole objects).
+            let has_if = |v: &Value| v.get("if").is_some();
+            let unfold =
+                items.iter().filter(|i| has_if(i)).count() + usize::from(acc.contains_key("if")) <= MAX_CONDITIONALS;
             for item in items {
                 match self.resolved(item, ptr)? {
                     Value::Bool(true) => {}
                     Value::Bool(false) => return Ok(Some(Value::Bool(false))),
-                    Value::Object(m) => match self.merge_members(&acc, &m, ptr)? {
+                    Value::Object(m) => match self.merge_members(&acc, &m, unfold, ptr)? {
                         Ok(x) => acc = x,
                         Err(k) => {
                             self.unsupported(
