@@ -112,6 +112,10 @@ fn constraints_that_cannot_be_combined_are_named() {
     // needs the complement of `contains`.
     let e = err(json!({"type": "array", "contains": {"type": "integer"}, "maxContains": 1}));
     assert_eq!(e.keyword(), Some("maxContains"));
+    // `minProperties` that only two free keys could reach: the grammar
+    // cannot tell free keys apart (a repeated key would count twice).
+    let e = err(json!({"type": "object", "properties": {"a": {}}, "minProperties": 2}));
+    assert_eq!(e.keyword(), Some("minProperties"));
     // Lenient: the overlap is reported, and the schema compiles as anyOf.
     let g = Compiler::with_config(Config::new().strict(false))
         .compile(&json!({"oneOf": [{"type": "integer"}, {"type": "number"}]}), vocab())
