@@ -116,6 +116,22 @@ fn constraints_that_cannot_be_combined_are_named() {
     // cannot tell free keys apart (a repeated key would count twice).
     let e = err(json!({"type": "object", "properties": {"a": {}}, "minProperties": 2}));
     assert_eq!(e.keyword(), Some("minProperties"));
+    // A dependency whose branches do not merge with a closed object is
+    // refused under its own name; lenient, it is the one thing dropped (a
+    // failure inside the rewrite once dropped the object's other keywords,
+    // `type` with them, while naming only `allOf`).
+    let dep = json!({"type": "object", "patternProperties": {"^[a-e]$": true}, "additionalProperties": false,
+        "dependencies": {"a": {"required": ["b"]}}, "required": ["d"]});
+    assert_eq!(err(dep.clone()).keyword(), Some("dependencies"));
+    let g = Compiler::with_config(Config::new().strict(false)).compile(&dep, vocab()).unwrap();
+    let r: Vec<&str> = g.relaxations().iter().map(|r| r.keyword.as_str()).collect();
+    assert_eq!(r, ["dependencies"]);
+    for text in ["true", "\"x\"", "{}", "{\"x\":1}"] {
+        let mut m = g.matcher();
+        assert!(m.accept_bytes(text.as_bytes()).is_err() || !m.can_terminate(), "{text} accepted");
+    }
+    let mut m = g.matcher();
+    assert!(m.accept_bytes(b"{\"d\":1,\"a\":2}").is_ok() && m.can_terminate());
     // Lenient: the overlap is reported, and the schema compiles as anyOf.
     let g = Compiler::with_config(Config::new().strict(false))
         .compile(&json!({"oneOf": [{"type": "integer"}, {"type": "number"}]}), vocab())

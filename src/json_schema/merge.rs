@@ -98,9 +98,15 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
     // else a key one side's pattern admits would escape the other side's
     // `additionalProperties`. Telling which declared names a pattern
     // matches is not done here.
+    // (A side that admits no keys of its own — no `properties`,
+    // `patternProperties` or `additionalProperties` — leaves the other's
+    // as they are.)
     let has_pp = a.contains_key("patternProperties") || b.contains_key("patternProperties");
     let open = |m: &Map<String, Value>| m.get("additionalProperties").is_none_or(|v| *v == Value::Bool(true));
-    if has_pp && !(open(a) && open(b)) {
+    let objectish = |m: &Map<String, Value>| {
+        ["properties", "additionalProperties", "patternProperties"].iter().any(|k| m.contains_key(*k))
+    };
+    if has_pp && objectish(a) && objectish(b) && !(open(a) && open(b)) {
         return Err("patternProperties".into());
     }
     let mut extra_patterns: Vec<Value> = Vec::new();

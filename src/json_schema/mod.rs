@@ -648,9 +648,24 @@ impl<'a> SchemaCompiler<'a> {
             return Ok(Some(Value::Object(rest)));
         }
         let rest: Map<String, Value> = rest.into_iter().filter(|(k, _)| !merge::is_annotation(k)).collect();
-        let mut all = vec![Value::Object(rest)];
+        let mut all = vec![Value::Object(rest.clone())];
         for (a, dep) in entries {
             let dep = self.resolved(&dep, ptr)?;
+            // Each branch must merge with the rest of the schema; else the
+            // keyword is refused (or, lenient, dropped and reported) here,
+            // under its own name, rather than failing later inside the
+            // rewrite where a relaxation would name the wrong keyword.
+            let present = match &dep {
+                Value::Object(d) => merge::merge(&[("required".to_string(), json!([a]))].into_iter().collect(), d)
+                    .and_then(|m| merge::merge(&rest, &m))
+                    .is_ok(),
+                _ => true,
+            };
+            let absent = merge::merge(&rest, &[("properties".to_string(), json!({ &a: false }))].into_iter().collect());
+            if !present || absent.is_err() {
+                self.unsupported(ptr, kw, "a dependency's schema does not merge with the object's other keywords")?;
+                return Ok(Some(Value::Object(rest)));
+            }
             all.push(json!({"anyOf": [{"allOf": [{"required": [a]}, dep]}, {"properties": {a: false}}]}));
         }
         Ok(Some(json!({ "allOf": all })))
