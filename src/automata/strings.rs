@@ -197,8 +197,8 @@ enum Dec {
     Done,
 }
 
-/// Constraint DFA states of a product state: nearly always one or two, kept
-/// inline so that a product state costs no allocation.
+/// Constraint DFA states of a product state: nearly always one to four,
+/// kept inline so that a product state costs no allocation.
 type Ids = smallvec::SmallVec<[StateID; 4]>;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
