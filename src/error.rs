@@ -91,6 +91,10 @@ impl CompileError {
     pub fn pointer(&self) -> &str {
         &self.pointer
     }
+    /// What went wrong, without the kind, keyword and pointer.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
     /// Line and column (1-based, columns in characters) of the error in a
     /// grammar's text (GBNF); `None` for schemas, which have
     /// [`pointer`](Self::pointer).

@@ -501,7 +501,13 @@ impl<'a> SchemaCompiler<'a> {
                 siblings.clear();
             }
             cur = match target {
-                Value::Object(t) => Value::Object(self.merge_or_err(t, &siblings, ptr, "$ref")?),
+                Value::Object(t) => Value::Object(merge::merge(t, &siblings).map_err(|k| {
+                    CompileError::unsupported(
+                        ptr,
+                        &k,
+                        format!("cannot intersect `{k}` constraints while applying `$ref`"),
+                    )
+                })?),
                 other if siblings.keys().all(|k| !is_constraint(k)) => other.clone(),
                 Value::Bool(false) => Value::Bool(false),
                 _ => Value::Object(siblings),
@@ -511,26 +517,17 @@ impl<'a> SchemaCompiler<'a> {
     }
 
     fn merge_or_err(
-        &self,
+        &mut self,
         a: &Map<String, Value>,
         b: &Map<String, Value>,
         ptr: &str,
         kw: &str,
     ) -> Result<Map<String, Value>, CompileError> {
-        merge::merge(a, b).map_err(|k| {
+        self.merge_schemas(a, b, ptr)?.map_err(|k| {
             CompileError::unsupported(ptr, &k, format!("cannot intersect `{k}` constraints while applying `{kw}`"))
         })
     }
 
-    /// Rewrites `allOf`, `$ref` with sibling constraints, and constraints
-    /// beside `anyOf`/`oneOf` into forms the compiler handles directly;
-    /// proves `oneOf` branches disjoint (then it is an `anyOf`). `None` when
-    /// nothing applies.
-    /// A schema equivalent to `not sub`, built as `anyOf` the negations of
-    /// `sub`'s conjuncts (each keyword is one conjunct). A keyword that
-    /// constrains one type only is vacuously true for the others, so its
-    /// negation is "of that type and violating it". `Ok(None)` means a
-    /// keyword could not be negated and lenient mode dropped the `not`.
     /// `if`/`then`/`else` as `base ∧ anyOf[if ∧ then, not-if ∧ else]` (a
     /// missing `then` or `else` is `true`; without `if` both are inert).
     /// The two branches are disjoint, and `not-if` is the exact negation
@@ -564,7 +561,7 @@ impl<'a> SchemaCompiler<'a> {
                 // Probe: a failed negation must leave no relaxation behind.
                 let saved = self.probing;
                 self.probing = true;
-                let neg = self.negate(m, ptr);
+                let neg = self.negate(m, Some(&base), ptr);
                 self.probing = saved;
                 neg.ok().flatten()
             }
@@ -671,6 +668,85 @@ impl<'a> SchemaCompiler<'a> {
         Ok(Some(json!({ "allOf": all })))
     }
 
+    /// Whether key `name` matches `patternProperties` pattern `p`, when
+    /// every reading of the pattern agrees (`None` otherwise).
+    fn name_matches(&mut self, p: &str, name: &str, ptr: &str) -> Result<Option<bool>, CompileError> {
+        let under = self.pattern_dfa(p, ptr, "patternProperties", strings::Reading::Under)?;
+        let over = self.pattern_dfa(p, ptr, "patternProperties", strings::Reading::Over)?;
+        Ok(match (under, over) {
+            (Some(u), _) if lexer::dfa_matches(&u, name.as_bytes()) => Some(true),
+            (_, Some(o)) if !lexer::dfa_matches(&o, name.as_bytes()) => Some(false),
+            _ => None,
+        })
+    }
+
+    /// [`merge::merge`], and where it fails on `patternProperties` because
+    /// one side is a closed object (`additionalProperties: false`, no
+    /// patterns), the other side's patterns folded into the closed side's
+    /// named keys first: within the closed side no other key occurs, and a
+    /// named key that certainly matches a pattern takes the pattern's
+    /// schema as a declared property (so it is no longer additional,
+    /// as under the pattern). A match that is not certain keeps the error.
+    fn merge_schemas(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        ptr: &str,
+    ) -> Result<Result<Map<String, Value>, String>, CompileError> {
+        let first = merge::merge(a, b);
+        if first.as_ref().err().map(String::as_str) != Some("patternProperties") {
+            return Ok(first);
+        }
+        let closed = |m: &Map<String, Value>| {
+            m.get("additionalProperties") == Some(&Value::Bool(false)) && !m.contains_key("patternProperties")
+        };
+        let (c, o) = match (closed(a), closed(b)) {
+            (true, _) => (a, b),
+            (_, true) => (b, a),
+            _ => return Ok(first),
+        };
+        let (Some(Value::Object(pp)), Some(names)) = (
+            o.get("patternProperties"),
+            c.get("properties").map(|p| p.as_object()).unwrap_or(Some(&Map::new())).cloned(),
+        ) else {
+            return Ok(first);
+        };
+        let mut props = match o.get("properties") {
+            None => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => return Ok(first),
+        };
+        for (name, allowed) in &names {
+            if *allowed == Value::Bool(false) {
+                continue;
+            }
+            let mut schemas: Vec<Value> = props.get(name).into_iter().cloned().collect();
+            let mut matched = false;
+            for (p, s) in pp {
+                match self.name_matches(p, name, ptr)? {
+                    Some(true) => {
+                        schemas.push(s.clone());
+                        matched = true;
+                    }
+                    Some(false) => {}
+                    None => return Ok(first),
+                }
+            }
+            if matched {
+                let v = if schemas.len() == 1 {
+                    schemas.pop().expect("one")
+                } else {
+                    serde_json::json!({ "allOf": schemas })
+                };
+                props.insert(name.clone(), v);
+            }
+        }
+        let mut folded = o.clone();
+        folded.remove("patternProperties");
+        folded.insert("properties".into(), Value::Object(props));
+        Ok(if std::ptr::eq(c, a) { merge::merge(a, &folded) } else { merge::merge(&folded, b) })
+    }
+
     /// [`merge::merge`] of two `allOf` members; where both carry a
     /// conditional (`if`/`then`/`else` do not merge), each side's
     /// conditional is first rewritten to its `anyOf` form (see
@@ -684,7 +760,7 @@ impl<'a> SchemaCompiler<'a> {
         unfold: bool,
         ptr: &str,
     ) -> Result<Result<Map<String, Value>, String>, CompileError> {
-        let first = merge::merge(a, b);
+        let first = self.merge_schemas(a, b, ptr)?;
         let conditional = |m: &Map<String, Value>| ["if", "then", "else"].iter().any(|k| m.contains_key(*k));
         match first {
             Err(k) if unfold && matches!(k.as_str(), "if" | "then" | "else") && conditional(a) && conditional(b) => {
@@ -700,17 +776,117 @@ impl<'a> SchemaCompiler<'a> {
                     })
                 };
                 let (ua, ub) = (unfold(self, a)?, unfold(self, b)?);
-                Ok(merge::merge(&ua, &ub))
+                self.merge_schemas(&ua, &ub, ptr)
             }
             other => Ok(other),
         }
     }
 
-    fn negate(&mut self, sub: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
-        self.negate_at(sub, ptr, 0)
+    /// A schema equivalent to `not sub`, built as `anyOf` the negations of
+    /// `sub`'s conjuncts (each keyword is one conjunct). A keyword that
+    /// constrains one type only is vacuously true for the others, so its
+    /// negation is "of that type and violating it". `Ok(None)` means a
+    /// keyword could not be negated and lenient mode dropped the `not`.
+    /// `ctx`, when given, is a
+    /// schema the negation will only be used intersected with: a closed
+    /// object there (`additionalProperties: false`) lets "some key breaks
+    /// `additionalProperties`/`patternProperties`" become a choice among
+    /// its named keys.
+    fn negate(
+        &mut self,
+        sub: &Map<String, Value>,
+        ctx: Option<&Map<String, Value>>,
+        ptr: &str,
+    ) -> Result<Option<Value>, CompileError> {
+        self.negate_at(sub, ctx, ptr, 0)
     }
 
-    fn negate_at(&mut self, sub: &Map<String, Value>, ptr: &str, depth: usize) -> Result<Option<Value>, CompileError> {
+    /// Within `ctx`, the objects where a key of `sub`'s object breaks
+    /// `kw` (`additionalProperties` or `patternProperties`, value `v`):
+    /// one branch per key `ctx` admits whose value must then fail the
+    /// schema `sub` gives it there. `None` when `ctx` is not a closed
+    /// object of named keys, or a key's match against a pattern is not
+    /// certain.
+    fn closed_key_breaches(
+        &mut self,
+        kw: &str,
+        v: &Value,
+        sub: &Map<String, Value>,
+        ctx: Option<&Map<String, Value>>,
+        ptr: &str,
+    ) -> Result<Option<Vec<Value>>, CompileError> {
+        use serde_json::json;
+        let Some(ctx) = ctx else { return Ok(None) };
+        if ctx.get("additionalProperties") != Some(&Value::Bool(false))
+            || ctx.get("patternProperties").is_some_and(|pp| pp.as_object().is_none_or(|m| !m.is_empty()))
+        {
+            return Ok(None);
+        }
+        let empty = Map::new();
+        let names = match ctx.get("properties") {
+            None => &empty,
+            Some(Value::Object(m)) => m,
+            Some(_) => return Ok(None),
+        };
+        let patterns = match sub.get("patternProperties") {
+            None => &empty,
+            Some(Value::Object(m)) => m,
+            Some(_) => return Ok(None),
+        };
+        let declared = sub.get("properties").and_then(Value::as_object);
+        let matches = |this: &mut Self, p: &str, name: &str| this.name_matches(p, name, ptr);
+        let mut out = Vec::new();
+        for (name, allowed) in names {
+            if *allowed == Value::Bool(false) {
+                continue;
+            }
+            // The schemas `sub`'s `kw` gives this key's value.
+            let mut given: Vec<&Value> = Vec::new();
+            if kw == "patternProperties" {
+                let Value::Object(pp) = v else { return Ok(None) };
+                for (p, s) in pp {
+                    match matches(self, p, name)? {
+                        Some(true) => given.push(s),
+                        Some(false) => {}
+                        None => return Ok(None),
+                    }
+                }
+            } else {
+                if declared.is_some_and(|d| d.contains_key(name)) {
+                    continue;
+                }
+                let mut extra = true;
+                for p in patterns.keys() {
+                    match matches(self, p, name)? {
+                        Some(true) => extra = false,
+                        Some(false) => {}
+                        None => return Ok(None),
+                    }
+                }
+                if extra {
+                    given.push(v);
+                }
+            }
+            for s in given {
+                match s {
+                    Value::Bool(true) => {}
+                    Value::Bool(false) => out.push(json!({ "type": "object", "required": [name] })),
+                    s => {
+                        out.push(json!({ "type": "object", "required": [name], "properties": { name: { "not": s } } }))
+                    }
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    fn negate_at(
+        &mut self,
+        sub: &Map<String, Value>,
+        ctx: Option<&Map<String, Value>>,
+        ptr: &str,
+        depth: usize,
+    ) -> Result<Option<Value>, CompileError> {
         use serde_json::json;
         let mut branches: Vec<Value> = Vec::new();
         let bail = |this: &mut Self, kw: &str| -> Result<Option<Value>, CompileError> {
@@ -752,7 +928,7 @@ impl<'a> SchemaCompiler<'a> {
                     for x in xs {
                         match self.resolved(x, ptr)? {
                             Value::Bool(b) => all.push(Value::Bool(!b)),
-                            Value::Object(m) => match self.negate_at(&m, ptr, depth + 1)? {
+                            Value::Object(m) => match self.negate_at(&m, ctx, ptr, depth + 1)? {
                                 Some(n) => all.push(n),
                                 None => return Ok(None),
                             },
@@ -788,6 +964,21 @@ impl<'a> SchemaCompiler<'a> {
                         branches.push(
                             json!({ "type": "object", "required": [name], "properties": { name: { "not": s } } }),
                         );
+                    }
+                }
+                // Some item fails the schema: `contains` its negation (no
+                // `contains` before draft 6; tuple forms not here).
+                ("items", Value::Bool(true)) => {}
+                ("items", Value::Bool(false)) if !sub.contains_key("prefixItems") => {
+                    branches.push(json!({ "type": "array", "minItems": 1 }))
+                }
+                ("items", Value::Object(_)) if !self.draft4 && !sub.contains_key("prefixItems") => {
+                    branches.push(json!({ "type": "array", "contains": { "not": v } }))
+                }
+                ("additionalProperties" | "patternProperties", _) => {
+                    match self.closed_key_breaches(k, v, sub, ctx, ptr)? {
+                        Some(bs) => branches.extend(bs),
+                        None => return bail(self, k),
                     }
                 }
                 ("pattern", Value::String(p)) => {
@@ -901,6 +1092,10 @@ impl<'a> SchemaCompiler<'a> {
         }))
     }
 
+    /// Rewrites `allOf`, `$ref` with sibling constraints, and constraints
+    /// beside `anyOf`/`oneOf` into forms the compiler handles directly;
+    /// proves `oneOf` branches disjoint (then it is an `anyOf`) or makes
+    /// them exclusive. `None` when nothing applies.
     fn normalize(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
         // Rewritten schemas carry constraints only, as merges do
         // (`merge::is_annotation`): `$ref` resolves against the document,
@@ -974,7 +1169,7 @@ impl<'a> SchemaCompiler<'a> {
                 base.insert("type".into(), Value::Array(keep));
                 return Ok(Some(Value::Object(base)));
             }
-            match self.negate(sm, ptr)? {
+            match self.negate(sm, Some(&base), ptr)? {
                 Some(neg) => {
                     let mut out = Map::new();
                     out.insert("allOf".into(), Value::Array(vec![Value::Object(base), neg]));
@@ -1109,16 +1304,19 @@ impl<'a> SchemaCompiler<'a> {
                     }
                 }
                 if let Some((i, j)) = overlap {
-                    if let Some(excl) = self.exclusive_branches(&merged, ptr) {
-                        let mut out = Map::new();
-                        out.insert("anyOf".into(), Value::Array(excl));
-                        return Ok(Some(Value::Object(out)));
-                    }
+                    let why = match self.exclusive_branches(&merged, branches, ptr) {
+                        Ok(excl) => {
+                            let mut out = Map::new();
+                            out.insert("anyOf".into(), Value::Array(excl));
+                            return Ok(Some(Value::Object(out)));
+                        }
+                        Err(why) => why,
+                    };
                     self.unsupported(
                         ptr,
                         "oneOf",
                         &format!(
-                            "branches {i} and {j} may overlap (exactly-one cannot be enforced); compiled as anyOf"
+                            "branches {i} and {j} may overlap and exactly-one cannot be enforced ({why}); compiled as anyOf"
                         ),
                     )?;
                 }
@@ -1132,21 +1330,30 @@ impl<'a> SchemaCompiler<'a> {
 
     /// `oneOf` branches that may overlap made exclusive: branch `i` becomes
     /// `i` and not `j` for every branch `j` not proven disjoint from it
-    /// (exactly one holds iff some branch holds and no other does). `None`
-    /// when a negation or a merge is not representable (then the caller
-    /// reports the overlap). At most 4 branches: the negations multiply.
-    fn exclusive_branches(&mut self, merged: &[Value], ptr: &str) -> Option<Vec<Value>> {
+    /// (exactly one holds iff some branch holds and no other does).
+    /// `merged[i]` is branch `i` with the `oneOf`'s siblings merged in,
+    /// `raw[i]` the branch as written: within the siblings, not `raw[j]`
+    /// is not `merged[j]`, and it leaves the siblings' keywords out of the
+    /// negation. `Err` says why when a negation or a merge is not
+    /// representable (the caller reports the overlap). At most 4 branches:
+    /// the negations multiply.
+    fn exclusive_branches(&mut self, merged: &[Value], raw: &[Value], ptr: &str) -> Result<Vec<Value>, String> {
         if merged.len() > 4 {
-            return None;
+            return Err(format!("{} branches, the rewrite takes at most 4", merged.len()));
         }
         let saved = self.probing;
         self.probing = true;
-        let r = self.exclusive_branches_inner(merged, ptr);
+        let r = self.exclusive_branches_inner(merged, raw, ptr);
         self.probing = saved;
-        r.ok()
+        r.map_err(|e| e.message().to_string())
     }
 
-    fn exclusive_branches_inner(&mut self, merged: &[Value], ptr: &str) -> Result<Vec<Value>, CompileError> {
+    fn exclusive_branches_inner(
+        &mut self,
+        merged: &[Value],
+        raw: &[Value],
+        ptr: &str,
+    ) -> Result<Vec<Value>, CompileError> {
         let fail = || CompileError::unsupported(ptr, "oneOf", "not exclusive");
         let as_map = |v: Value| match v {
             Value::Object(m) => Ok(m),
@@ -1155,7 +1362,7 @@ impl<'a> SchemaCompiler<'a> {
         };
         let resolved: Vec<Value> = merged.iter().map(|b| self.resolved(b, ptr)).collect::<Result<_, _>>()?;
         let mut out = Vec::with_capacity(merged.len());
-        for i in 0..resolved.len() {
+        'branch: for i in 0..resolved.len() {
             if resolved[i] == Value::Bool(false) {
                 continue;
             }
@@ -1171,10 +1378,19 @@ impl<'a> SchemaCompiler<'a> {
                 if disjoint {
                     continue;
                 }
-                let other = as_map(resolved[j].clone())?;
-                let neg = self.negate(&other, ptr)?.ok_or_else(fail)?;
-                let neg = as_map(neg)?;
-                acc = self.merge_or_err(&acc, &neg, ptr, "oneOf")?;
+                let other = match self.resolved(&raw[j], ptr)? {
+                    Value::Bool(true) => continue 'branch,
+                    Value::Bool(false) => continue,
+                    other => as_map(other)?,
+                };
+                match self.negate(&other, Some(&acc), ptr)?.ok_or_else(fail)? {
+                    // Branch `j` holds wherever `i` does: `i` never holds alone.
+                    Value::Bool(false) => continue 'branch,
+                    neg => {
+                        let neg = as_map(neg)?;
+                        acc = self.merge_or_err(&acc, &neg, ptr, "oneOf")?;
+                    }
+                }
             }
             let acc = Value::Object(acc);
             self.probe_nots(&acc, ptr, 0)?;
@@ -1198,7 +1414,7 @@ impl<'a> SchemaCompiler<'a> {
                 if let Some(n) = m.get("not") {
                     match self.resolved(n, ptr)? {
                         Value::Object(sub) => {
-                            let neg = self.negate(&sub, ptr)?;
+                            let neg = self.negate(&sub, None, ptr)?;
                             if let Some(neg) = neg {
                                 self.probe_nots(&neg, ptr, depth + 1)?;
                             }
