@@ -123,6 +123,28 @@ const MAX_SCHEMA_DEPENDENCIES: usize = 4;
 /// 2^this copies (64, the most branches a merge of two `anyOf`s makes).
 const MAX_CONDITIONALS: usize = 6;
 
+/// Most alternatives (see [`alternatives`]) the exclusive form of one
+/// overlapping `oneOf` may have: they share their opening bytes, so a
+/// matcher parses them side by side (bounded by `Limits::max_parse_states`,
+/// whose default is 512, across every open value).
+const MAX_EXCLUSIVE_ALTERNATIVES: usize = 32;
+
+/// How many alternatives a schema's `anyOf`/`oneOf` spell out, counting
+/// `allOf` members' as a product: an estimate of the parses a matcher keeps
+/// side by side for it (nested values not counted).
+fn alternatives(v: &Value) -> usize {
+    let Value::Object(m) = v else { return 1 };
+    let sum = |k: &str| match m.get(k) {
+        Some(Value::Array(xs)) => xs.iter().map(alternatives).fold(0, usize::saturating_add).max(1),
+        _ => 1,
+    };
+    let product = match m.get("allOf") {
+        Some(Value::Array(xs)) => xs.iter().map(alternatives).fold(1, usize::saturating_mul),
+        _ => 1,
+    };
+    sum("anyOf").saturating_mul(sum("oneOf")).saturating_mul(product)
+}
+
 /// Most items `minContains` may ask for: each count is a layer of the
 /// array's positions.
 const MAX_CONTAINS: u64 = 16;
@@ -905,18 +927,67 @@ impl<'a> SchemaCompiler<'a> {
                         Value::Array(a) => a.iter().filter_map(|t| t.as_str()).collect(),
                         _ => return Err(bad_type(ptr)),
                     };
-                    if ts.contains(&"integer") && !ts.contains(&"number") {
+                    // "A number but not an integer" has no schema, unless
+                    // the context admits no such numbers.
+                    let ctx_types: Option<Vec<&str>> = ctx.and_then(|c| match c.get("type") {
+                        Some(Value::String(t)) => Some(vec![t.as_str()]),
+                        Some(Value::Array(a)) => Some(a.iter().filter_map(|t| t.as_str()).collect()),
+                        _ => None,
+                    });
+                    let fractions_excluded = ctx_types.is_some_and(|c| !c.contains(&"number"));
+                    if ts.contains(&"integer") && !ts.contains(&"number") && !fractions_excluded {
                         return bail(self, "type: integer");
                     }
+                    // Within such a context every number is an integer.
+                    let integers_cover = ts.contains(&"integer") && fractions_excluded;
                     let rest: Vec<&str> = ["null", "boolean", "object", "array", "number", "string"]
                         .into_iter()
-                        .filter(|t| !ts.contains(t))
+                        .filter(|t| !ts.contains(t) && !(*t == "number" && integers_cover))
                         .collect();
                     if !rest.is_empty() {
                         branches.push(json!({ "type": rest }));
                     }
                 }
                 ("not", x) => branches.push(x.clone()),
+                // Exactly one member holds: its negation is "none holds"
+                // or "two overlapping members hold".
+                ("oneOf", Value::Array(xs)) if xs.len() > 1 => {
+                    if xs.len() > 8 {
+                        return bail(self, k);
+                    }
+                    let mut both = Vec::new();
+                    for i in 0..xs.len() {
+                        for j in i + 1..xs.len() {
+                            let resolve = |v: &Value| self.resolved(v, ptr).unwrap_or(Value::Bool(true));
+                            if !merge::disjoint(&xs[i], &xs[j], &resolve) {
+                                both.push(json!({ "allOf": [xs[i], xs[j]] }));
+                            }
+                        }
+                    }
+                    let mut none = Map::new();
+                    none.insert("anyOf".into(), v.clone());
+                    match self.negate_at(&none, ctx, ptr, depth + 1)? {
+                        Some(n) => branches.push(n),
+                        None => return Ok(None),
+                    }
+                    branches.extend(both);
+                }
+                // Not keywords before draft 6.
+                ("contains" | "minContains" | "maxContains", _) if self.draft4 => {}
+                // Every item fails the schema (one matching item is what
+                // `contains` asks before 2019-09, and by default after).
+                ("contains", _)
+                    if !self.draft4
+                        && !sub.contains_key("maxContains")
+                        && sub.get("minContains").is_none_or(|m| m.as_u64() == Some(1) || self.legacy_ref) =>
+                {
+                    branches.push(json!({ "type": "array", "items": { "not": v } }))
+                }
+                ("minContains" | "maxContains", _) if !self.legacy_ref && !sub.contains_key("contains") => {}
+                ("minContains", _) if self.legacy_ref || sub.get("minContains").and_then(Value::as_u64) == Some(1) => {}
+                // A format JSON Schema does not define is an annotation:
+                // it always holds.
+                ("format", Value::String(f)) if !strings::is_defined_format(f) => {}
                 ("anyOf", Value::Array(xs)) => {
                     // Negated here, not left as `not`s in an `allOf`: merging
                     // those would rebuild `not: {anyOf}` and loop.
@@ -1398,6 +1469,17 @@ impl<'a> SchemaCompiler<'a> {
         }
         if out.is_empty() {
             return Err(fail());
+        }
+        let n: usize = out.iter().map(alternatives).fold(0, usize::saturating_add);
+        if n > MAX_EXCLUSIVE_ALTERNATIVES {
+            return Err(CompileError::unsupported(
+                ptr,
+                "oneOf",
+                format!(
+                    "the exclusive branches make {n} alternatives, more than {MAX_EXCLUSIVE_ALTERNATIVES} \
+                     (a matcher parses them side by side)"
+                ),
+            ));
         }
         Ok(out)
     }
