@@ -132,6 +132,16 @@ fn constraints_that_cannot_be_combined_are_named() {
     }
     let mut m = g.matcher();
     assert!(m.accept_bytes(b"{\"d\":1,\"a\":2}").is_ok() && m.can_terminate());
+    // Overlapping branches made exclusive only while the alternatives a
+    // matcher would parse side by side stay few: past that a refusal names
+    // `oneOf` (once this compiled, and a matcher failed mid-generation on
+    // too many parallel parses).
+    let branch = |k: &str, own: &str, extra: &str| json!({"required": [own], "properties": {"kind": {"enum": [k]}, own: {"type": "string"}, extra: {}}});
+    let many = json!({"type": "object", "required": ["name"], "oneOf": [
+        branch("x", "a", "p"), branch("y", "b", "q"), branch("z", "c", "r"), branch("w", "d", "s")]});
+    let e = err(many);
+    assert_eq!(e.keyword(), Some("oneOf"));
+    assert!(e.to_string().contains("alternatives"), "{e}");
     // Lenient: the overlap is reported, and the schema compiles as anyOf.
     let g = Compiler::with_config(Config::new().strict(false))
         .compile(&json!({"oneOf": [{"type": "integer"}, {"type": "number"}]}), vocab())

@@ -133,7 +133,13 @@ const MAX_EXCLUSIVE_ALTERNATIVES: usize = 32;
 /// `allOf` members' as a product: an estimate of the parses a matcher keeps
 /// side by side for it (nested values not counted).
 fn alternatives(v: &Value) -> usize {
-    let Value::Object(m) = v else { return 1 };
+    match v {
+        Value::Object(m) => alternatives_of(m),
+        _ => 1,
+    }
+}
+
+fn alternatives_of(m: &Map<String, Value>) -> usize {
     let sum = |k: &str| match m.get(k) {
         Some(Value::Array(xs)) => xs.iter().map(alternatives).fold(0, usize::saturating_add).max(1),
         _ => 1,
@@ -507,6 +513,16 @@ impl<'a> SchemaCompiler<'a> {
         }
         let target = self.root.pointer(&decoded).ok_or_else(unknown)?;
         Ok((target, decoded))
+    }
+
+    /// [`Self::resolved`] for proofs that only read the schema: borrowed
+    /// when there is no `$ref` to follow, `true` (nothing proven) when it
+    /// does not resolve.
+    fn resolved_or_true<'v>(&self, v: &'v Value, ptr: &str) -> std::borrow::Cow<'v, Value> {
+        if v.get("$ref").is_none() {
+            return std::borrow::Cow::Borrowed(v);
+        }
+        std::borrow::Cow::Owned(self.resolved(v, ptr).unwrap_or(Value::Bool(true)))
     }
 
     /// Follows `$ref` (with its siblings merged in) to a schema object.
@@ -958,8 +974,8 @@ impl<'a> SchemaCompiler<'a> {
                     let mut both = Vec::new();
                     for i in 0..xs.len() {
                         for j in i + 1..xs.len() {
-                            let resolve = |v: &Value| self.resolved(v, ptr).unwrap_or(Value::Bool(true));
-                            if !merge::disjoint(&xs[i], &xs[j], &resolve) {
+                            let resolve: &merge::Resolve = &|v| self.resolved_or_true(v, ptr);
+                            if !merge::disjoint(&xs[i], &xs[j], resolve) {
                                 both.push(json!({ "allOf": [xs[i], xs[j]] }));
                             }
                         }
@@ -1364,10 +1380,10 @@ impl<'a> SchemaCompiler<'a> {
             if kw == "oneOf" && !disjoint_by_construction {
                 let mut overlap: Option<(usize, usize)> = None;
                 {
-                    let resolve = |v: &Value| self.resolved(v, ptr).unwrap_or(Value::Bool(true));
+                    let resolve: &merge::Resolve = &|v| self.resolved_or_true(v, ptr);
                     'outer: for i in 0..merged.len() {
                         for j in i + 1..merged.len() {
-                            if !merge::disjoint(&merged[i], &merged[j], &resolve) {
+                            if !merge::disjoint(&merged[i], &merged[j], resolve) {
                                 overlap = Some((i, j));
                                 break 'outer;
                             }
@@ -1433,6 +1449,18 @@ impl<'a> SchemaCompiler<'a> {
         };
         let resolved: Vec<Value> = merged.iter().map(|b| self.resolved(b, ptr)).collect::<Result<_, _>>()?;
         let mut out = Vec::with_capacity(merged.len());
+        let too_many = |n: usize| {
+            CompileError::unsupported(
+                ptr,
+                "oneOf",
+                format!(
+                    "the exclusive branches make {n} alternatives or more, past {MAX_EXCLUSIVE_ALTERNATIVES} \
+                     (a matcher parses them side by side)"
+                ),
+            )
+        };
+        // Alternatives of the branches made so far.
+        let mut total = 0usize;
         'branch: for i in 0..resolved.len() {
             if resolved[i] == Value::Bool(false) {
                 continue;
@@ -1443,8 +1471,8 @@ impl<'a> SchemaCompiler<'a> {
                     continue;
                 }
                 let disjoint = {
-                    let resolve = |v: &Value| self.resolved(v, ptr).unwrap_or(Value::Bool(true));
-                    merge::disjoint(&resolved[i], &resolved[j], &resolve)
+                    let resolve: &merge::Resolve = &|v| self.resolved_or_true(v, ptr);
+                    merge::disjoint(&resolved[i], &resolved[j], resolve)
                 };
                 if disjoint {
                     continue;
@@ -1462,24 +1490,22 @@ impl<'a> SchemaCompiler<'a> {
                         acc = self.merge_or_err(&acc, &neg, ptr, "oneOf")?;
                     }
                 }
+                // Merging only multiplies alternatives: stop early.
+                let n = total.saturating_add(alternatives_of(&acc));
+                if n > MAX_EXCLUSIVE_ALTERNATIVES {
+                    return Err(too_many(n));
+                }
             }
             let acc = Value::Object(acc);
+            total = total.saturating_add(alternatives(&acc));
+            if total > MAX_EXCLUSIVE_ALTERNATIVES {
+                return Err(too_many(total));
+            }
             self.probe_nots(&acc, ptr, 0)?;
             out.push(acc);
         }
         if out.is_empty() {
             return Err(fail());
-        }
-        let n: usize = out.iter().map(alternatives).fold(0, usize::saturating_add);
-        if n > MAX_EXCLUSIVE_ALTERNATIVES {
-            return Err(CompileError::unsupported(
-                ptr,
-                "oneOf",
-                format!(
-                    "the exclusive branches make {n} alternatives, more than {MAX_EXCLUSIVE_ALTERNATIVES} \
-                     (a matcher parses them side by side)"
-                ),
-            ));
         }
         Ok(out)
     }
