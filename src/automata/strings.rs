@@ -144,6 +144,12 @@ pub(crate) struct StringSpec {
     /// (`multipleOf` with a whole divisor). A remainder automaton over the
     /// integer digits; a fraction may hold zeros only; no exponent.
     pub modulus: Option<u64>,
+    /// A union: when not empty, the value must satisfy one of these
+    /// alternatives instead of every language, each alternative given as
+    /// the indices of its languages in `must` and in `must_not` (one
+    /// automaton for an `anyOf` of strings, whose branches a matcher would
+    /// otherwise follow side by side, each a trie walk per mask).
+    pub alternatives: Vec<(Vec<usize>, Vec<usize>)>,
 }
 
 /// Phase and remainder of the `multipleOf` automaton: `r * 2 + in_fraction`.
@@ -383,7 +389,12 @@ fn build_inner(spec: &StringSpec, count: bool, max_states: usize) -> Result<(Ran
 /// takes a few hundred: a thousand declared names were half of compiling
 /// their schema. `None` when the spec is not of this form.
 fn build_words(spec: &StringSpec) -> Option<(Ranges, Vec<bool>)> {
-    if spec.raw || spec.modulus.is_some() || spec.min_len != 0 || spec.max_len.is_some() {
+    if spec.raw
+        || spec.modulus.is_some()
+        || spec.min_len != 0
+        || spec.max_len.is_some()
+        || !spec.alternatives.is_empty()
+    {
         return None;
     }
     let (w, negate) = match (spec.must.as_slice(), spec.must_not.as_slice()) {
@@ -614,13 +625,28 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
     // char) have one target.
     let mut dec_moves: Vec<DecMoves> = Vec::new();
     let mut i = 0;
+    let alts = &spec.alternatives;
+    let union = !alts.is_empty();
+    let holds = |ids: &[StateID], (pos, neg): &(Vec<usize>, Vec<usize>)| {
+        pos.iter().all(|&j| dfas[j].full_match(ids[j]))
+            && neg.iter().all(|&j| !dfas[n_must + j].full_match(ids[n_must + j]))
+    };
     let accepts = |k: &Key| {
         (spec.raw || k.dec == Dec::Done)
             && (!count || k.count >= spec.min_len)
-            && (0..n_must).all(|j| dfas[j].full_match(k.ids[j]))
-            && (n_must..dfas.len()).all(|j| !dfas[j].full_match(k.ids[j]))
+            && if union {
+                alts.iter().any(|a| holds(&k.ids, a))
+            } else {
+                (0..n_must).all(|j| dfas[j].full_match(k.ids[j]))
+                    && (n_must..dfas.len()).all(|j| !dfas[j].full_match(k.ids[j]))
+            }
             && modulus.is_none_or(|_| k.m / 2 == 0)
     };
+    // In a union, a state is dead when every alternative has a language
+    // that can no longer match (single languages die one by one below).
+    let all_dead = |ids: &[StateID]| alts.iter().all(|(pos, _)| pos.iter().any(|&j| dfas[j].is_dead_state(ids[j])));
+    // Languages that kill the state on their own when dead.
+    let n_killing = if union { 0 } else { n_must };
     // After the closing quote nothing moves, so all that matters is
     // acceptance: a closed string that fails is dead, and every one that
     // passes is the one state `done` (one per constraint state before, which
@@ -668,7 +694,7 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
         // checked before any key is built. Most kinds of a state lead to one
         // or two product states (off a key trie, all letters but a node's
         // children go to the same place).
-        let plain_step = dfas.len() == 1 && !k.pre && modulus.is_none();
+        let plain_step = dfas.len() == 1 && !k.pre && modulus.is_none() && !union;
         let mut recent1: [(Dec, bool, StateID, u32); 2] = [(Dec::Open, false, StateID::ZERO, UNSET); 2];
         memo.resize(dec_moves[moves].2, UNSET);
         for &((b, hi, dec, byte, new_char), kind) in &dec_moves[moves].1 {
@@ -718,14 +744,14 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
             if let (Some(x), false, false) = (byte, dead, k.pre) {
                 for (j, d) in dfas.iter().enumerate() {
                     nids[j] = canon(j, d.next_state(nids[j], x));
-                    if j < n_must && d.is_dead_state(nids[j]) {
+                    if j < n_killing && d.is_dead_state(nids[j]) {
                         dead = true;
                         break;
                     }
                 }
             }
             if dec == Dec::U(0, 0) && !dead && !spec.raw {
-                match control_step(&dfas, &nids, n_must) {
+                match control_step(&dfas, &nids, n_killing) {
                     Some(Some(adv)) => {
                         nids = adv.iter().enumerate().map(|(j, &id)| canon(j, id)).collect();
                         pre = true;
@@ -733,6 +759,9 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
                     Some(None) => dead = true,
                     None => {}
                 }
+            }
+            if union && !dead && all_dead(&nids) {
+                dead = true;
             }
             if dead {
                 memo[kind as usize] = u32::MAX;

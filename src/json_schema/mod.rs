@@ -151,6 +151,10 @@ fn alternatives_of(m: &Map<String, Value>) -> usize {
     sum("anyOf").saturating_mul(sum("oneOf")).saturating_mul(product)
 }
 
+/// Most string branches one `anyOf` is compiled into one automaton from
+/// (each adds its constraints' automata to the product).
+const MAX_UNION_LEAVES: usize = 64;
+
 /// Most items `minContains` may ask for: each count is a layer of the
 /// array's positions.
 const MAX_CONTAINS: u64 = 16;
@@ -1637,6 +1641,9 @@ impl<'a> SchemaCompiler<'a> {
                     "constraints beside `anyOf` are not supported yet (they would be dropped)",
                 )?;
             }
+            if let Some(frag) = self.string_union(nfa, branches, ptr)? {
+                return Ok(frag);
+            }
             let mut frags = Vec::new();
             for i in 0..branches.len() {
                 let b = sv.part(|v| v.get("anyOf")?.get(i)).expect("a branch");
@@ -1978,10 +1985,25 @@ impl<'a> SchemaCompiler<'a> {
         kw: &str,
         global: bool,
     ) -> Result<MachineId, CompileError> {
+        let max_states = self.cfg.get_limits().max_string_states;
+        self.table_machine_capped(key, spec, ptr, kw, global, max_states)
+    }
+
+    /// [`Self::table_machine_id`] within `max_states`.
+    fn table_machine_capped(
+        &mut self,
+        key: String,
+        spec: StringSpec,
+        ptr: &str,
+        kw: &str,
+        global: bool,
+        max_states: usize,
+    ) -> Result<MachineId, CompileError> {
         if let Some(&m) = self.keys.get(&key) {
             return Ok(m);
         }
-        let limits = self.cfg.get_limits();
+        let mut limits = self.cfg.get_limits().clone();
+        limits.max_string_states = max_states;
         let err = |e: String| CompileError::new(CompileErrorKind::LimitExceeded, ptr, e).with_keyword(kw);
         if !spec.raw && spec.max_len.is_some_and(|m| m >= limits.counted_strings_from) {
             let table = strings::build_counted(&spec, limits.max_string_states).map_err(err)?;
@@ -2016,6 +2038,163 @@ impl<'a> SchemaCompiler<'a> {
 
     /// A string value with `minLength`, `maxLength`, `pattern`, `format`.
     fn string_frag(&mut self, nfa: &mut Nfa, map: &Map<String, Value>, ptr: &str) -> Result<Frag, CompileError> {
+        let (spec, key, kw) = self.string_spec(map, ptr)?;
+        if spec.must.is_empty() && spec.must_not.is_empty() && spec.min_len == 0 && spec.max_len.is_none() {
+            return Ok(self.string_terminal(nfa));
+        }
+        if let Some(m) = spec.max_len {
+            if m < spec.min_len {
+                return Ok(nfa.never());
+            }
+        }
+        self.table_machine(nfa, key, spec, ptr, kw)
+    }
+
+    /// An `anyOf` whose branches (after rewriting, nested `anyOf`s
+    /// flattened) are all strings with the same length bounds, as one
+    /// string automaton that accepts where some branch does. Branch by
+    /// branch, a matcher would follow each one's automaton side by side,
+    /// and each new state of each costs a trie walk in a mask. `None` when
+    /// the branches are not of that form (then they compile one by one, and
+    /// report what they report).
+    fn string_union(&mut self, nfa: &mut Nfa, branches: &[Value], ptr: &str) -> Result<Option<Frag>, CompileError> {
+        if branches.len() < 2 {
+            return Ok(None);
+        }
+        let saved = self.probing;
+        self.probing = true;
+        let mut leaves = Vec::new();
+        let flat = self.string_leaves(branches, ptr, 0, &mut leaves);
+        self.probing = saved;
+        if !matches!(flat, Ok(true)) || leaves.len() < 2 {
+            return Ok(None);
+        }
+        let mut spec = StringSpec::default();
+        let mut key = String::from("union");
+        let mut bounds = None;
+        for leaf in &leaves {
+            let saved = self.probing;
+            self.probing = true;
+            let one = self.string_spec(leaf, ptr);
+            self.probing = saved;
+            let Ok((s, k, _)) = one else { return Ok(None) };
+            if s.raw || s.modulus.is_some() || !s.alternatives.is_empty() {
+                return Ok(None);
+            }
+            match bounds {
+                None => bounds = Some((s.min_len, s.max_len)),
+                Some(b) if b == (s.min_len, s.max_len) => {}
+                Some(_) => return Ok(None),
+            }
+            let pos = (spec.must.len()..spec.must.len() + s.must.len()).collect();
+            let neg = (spec.must_not.len()..spec.must_not.len() + s.must_not.len()).collect();
+            spec.must.extend(s.must);
+            spec.must_not.extend(s.must_not);
+            spec.alternatives.push((pos, neg));
+            key.push('|');
+            key.push_str(&k);
+        }
+        let (min, max) = bounds.expect("two leaves");
+        if max.is_some_and(|m| m < min) {
+            return Ok(Some(nfa.never()));
+        }
+        spec.min_len = min;
+        spec.max_len = max;
+        // The union's product may be larger than its branches' together:
+        // past a quarter of the limit, the branches compile one by one.
+        let cap = self.cfg.get_limits().max_string_states / 2;
+        match self.table_machine_capped(key, spec, ptr, "anyOf", true, cap) {
+            Ok(m) => Ok(Some(nfa.call(m))),
+            Err(e) if *e.kind() == CompileErrorKind::LimitExceeded => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Collects into `leaves` the string schemas an `anyOf`'s branches come
+    /// to: `Ok(false)` as soon as one is something else.
+    fn string_leaves(
+        &mut self,
+        branches: &[Value],
+        ptr: &str,
+        depth: usize,
+        leaves: &mut Vec<Map<String, Value>>,
+    ) -> Result<bool, CompileError> {
+        const STRING_KEYWORDS: [&str; 8] = [
+            "type",
+            "pattern",
+            "minLength",
+            "maxLength",
+            "format",
+            "x-grammask-patterns",
+            "x-grammask-not-patterns",
+            "x-grammask-not-strings",
+        ];
+        if depth > 8 {
+            return Ok(false);
+        }
+        // Cheap first: a branch that names another type, or object or
+        // array keywords, is no string (spares rewriting big branches).
+        let surely_not = |v: &Value| match v {
+            Value::Object(m) => {
+                m.get("type").is_some_and(|t| t.as_str() != Some("string"))
+                    || ["properties", "required", "items", "prefixItems", "additionalProperties"]
+                        .iter()
+                        .any(|k| m.contains_key(*k))
+            }
+            _ => false,
+        };
+        if branches.iter().any(surely_not) {
+            return Ok(false);
+        }
+        for b in branches {
+            let mut cur = self.resolved(b, ptr)?;
+            if surely_not(&cur) {
+                return Ok(false);
+            }
+            for _ in 0..16 {
+                let Value::Object(m) = &cur else { break };
+                if self.decided_literals(m).is_some() {
+                    return Ok(false);
+                }
+                match self.normalize(m, ptr)? {
+                    Some(next) => cur = self.resolved(&next, ptr)?,
+                    None => break,
+                }
+            }
+            match cur {
+                Value::Bool(false) => {}
+                Value::Object(m) => {
+                    let constraints: Vec<&String> = m.keys().filter(|k| is_constraint(k)).collect();
+                    if constraints.len() == 1 && constraints[0] == "anyOf" {
+                        let Some(Value::Array(xs)) = m.get("anyOf") else { return Ok(false) };
+                        if !self.string_leaves(xs, ptr, depth + 1, leaves)? {
+                            return Ok(false);
+                        }
+                        continue;
+                    }
+                    if m.get("type") != Some(&Value::String("string".into()))
+                        || !constraints.iter().all(|k| STRING_KEYWORDS.contains(&k.as_str()))
+                    {
+                        return Ok(false);
+                    }
+                    leaves.push(m);
+                    if leaves.len() > MAX_UNION_LEAVES {
+                        return Ok(false);
+                    }
+                }
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The constraints of a string schema as a [`StringSpec`], with the
+    /// key naming its content and the keyword to blame for its size.
+    fn string_spec(
+        &mut self,
+        map: &Map<String, Value>,
+        ptr: &str,
+    ) -> Result<(StringSpec, String, &'static str), CompileError> {
         let min = self.count_kw(map, "minLength", ptr)?.unwrap_or(0);
         let max = self.count_kw(map, "maxLength", ptr)?;
         let mut spec = StringSpec { min_len: min, max_len: max, ..Default::default() };
@@ -2091,15 +2270,7 @@ impl<'a> SchemaCompiler<'a> {
                 None => self.unbuilt_format(ptr, name)?,
             }
         }
-        if spec.must.is_empty() && spec.must_not.is_empty() && min == 0 && max.is_none() {
-            return Ok(self.string_terminal(nfa));
-        }
-        if let Some(m) = spec.max_len {
-            if m < spec.min_len {
-                return Ok(nfa.never());
-            }
-        }
-        self.table_machine(nfa, key, spec, ptr, kw)
+        Ok((spec, key, kw))
     }
 
     /// A number (or integer) value with bounds.
