@@ -151,6 +151,9 @@ fn alternatives_of(m: &Map<String, Value>) -> usize {
     sum("anyOf").saturating_mul(sum("oneOf")).saturating_mul(product)
 }
 
+/// Fewest string branches one `anyOf` is compiled into one automaton from.
+const MIN_UNION_LEAVES: usize = 4;
+
 /// Most string branches one `anyOf` is compiled into one automaton from
 /// (each adds its constraints' automata to the product).
 const MAX_UNION_LEAVES: usize = 64;
@@ -2051,7 +2054,8 @@ impl<'a> SchemaCompiler<'a> {
     }
 
     /// An `anyOf` whose branches (after rewriting, nested `anyOf`s
-    /// flattened) are all strings with the same length bounds, as one
+    /// flattened) are all strings with the same length bounds, at least
+    /// [`MIN_UNION_LEAVES`] of them, as one
     /// string automaton that accepts where some branch does. Branch by
     /// branch, a matcher would follow each one's automaton side by side,
     /// and each new state of each costs a trie walk in a mask. `None` when
@@ -2066,7 +2070,9 @@ impl<'a> SchemaCompiler<'a> {
         let mut leaves = Vec::new();
         let flat = self.string_leaves(branches, ptr, 0, &mut leaves);
         self.probing = saved;
-        if !matches!(flat, Ok(true)) || leaves.len() < 2 {
+        // A few branches side by side cost a few trie walks: not worth a
+        // product that may fail.
+        if !matches!(flat, Ok(true)) || leaves.len() < MIN_UNION_LEAVES {
             return Ok(None);
         }
         let mut spec = StringSpec::default();
