@@ -107,6 +107,9 @@ const SUPPORTED: &[&str] = &[
     "x-grammask-not-strings",
     // Internal, made by `allOf` merging two patterns.
     "x-grammask-patterns",
+    // Internal, made by negating `items` in a draft-4 schema, where
+    // `contains` is no keyword: `contains` as draft 6 reads it.
+    "x-grammask-contains",
     "dependentRequired",
     "dependencies",
     "contains",
@@ -1066,9 +1069,11 @@ impl<'a> SchemaCompiler<'a> {
                 ("items", Value::Bool(false)) if !sub.contains_key("prefixItems") => {
                     branches.push(json!({ "type": "array", "minItems": 1 }))
                 }
-                ("items", Value::Object(_)) if !self.draft4 && !sub.contains_key("prefixItems") => {
-                    branches.push(json!({ "type": "array", "contains": { "not": v } }))
+                ("items", Value::Object(_)) if !sub.contains_key("prefixItems") => {
+                    let contains = if self.draft4 { "x-grammask-contains" } else { "contains" };
+                    branches.push(json!({ "type": "array", contains: { "not": v } }))
                 }
+                ("x-grammask-contains", _) => branches.push(json!({ "type": "array", "items": { "not": v } })),
                 ("additionalProperties" | "patternProperties", _) => {
                     match self.closed_key_breaches(k, v, sub, ctx, ptr)? {
                         Some(bs) => branches.extend(bs),
@@ -1942,6 +1947,7 @@ impl<'a> SchemaCompiler<'a> {
                         | "dependentSchemas"
                         | "dependencies"
                         | "unevaluatedProperties" => v.is_object(),
+                        "x-grammask-contains" => v.is_array(),
                         k if k.starts_with("x-grammask-") => v.is_string(),
                         _ => true,
                     };
@@ -3154,7 +3160,8 @@ impl<'a> SchemaCompiler<'a> {
         cap: Option<u64>,
         ptr: &str,
     ) -> Result<(u64, Value), CompileError> {
-        let Some(c) = map.get("contains").filter(|_| !self.draft4) else {
+        let c = if self.draft4 { map.get("x-grammask-contains") } else { map.get("contains") };
+        let Some(c) = c else {
             return Ok((0, Value::Bool(true)));
         };
         let (min, max) = if self.legacy_ref {
