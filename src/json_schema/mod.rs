@@ -126,6 +126,11 @@ const MAX_SCHEMA_DEPENDENCIES: usize = 4;
 /// 2^this copies (64, the most branches a merge of two `anyOf`s makes).
 const MAX_CONDITIONALS: usize = 6;
 
+/// Most branches of a `oneOf` made exclusive, and most pairs of them that
+/// may overlap (as many as among 4 branches that all do).
+const MAX_EXCLUSIVE_BRANCHES: usize = 12;
+const MAX_OVERLAPPING_PAIRS: usize = 6;
+
 /// Most alternatives (see [`alternatives`]) the exclusive form of one
 /// overlapping `oneOf` may have: they share their opening bytes, so a
 /// matcher parses them side by side (bounded by `Limits::max_parse_states`,
@@ -1434,11 +1439,27 @@ impl<'a> SchemaCompiler<'a> {
     /// `raw[i]` the branch as written: within the siblings, not `raw[j]`
     /// is not `merged[j]`, and it leaves the siblings' keywords out of the
     /// negation. `Err` says why when a negation or a merge is not
-    /// representable (the caller reports the overlap). At most 4 branches:
+    /// representable (the caller reports the overlap). At most
+    /// [`MAX_EXCLUSIVE_BRANCHES`] branches, [`MAX_OVERLAPPING_PAIRS`]
+    /// overlapping pairs and [`MAX_EXCLUSIVE_ALTERNATIVES`] alternatives:
     /// the negations multiply.
     fn exclusive_branches(&mut self, merged: &[Value], raw: &[Value], ptr: &str) -> Result<Vec<Value>, String> {
-        if merged.len() > 4 {
-            return Err(format!("{} branches, the rewrite takes at most 4", merged.len()));
+        if merged.len() > MAX_EXCLUSIVE_BRANCHES {
+            return Err(format!("{} branches, the rewrite takes at most {MAX_EXCLUSIVE_BRANCHES}", merged.len()));
+        }
+        // Each overlapping pair costs two negations, merged into its
+        // branches, which multiplies their alternatives.
+        let pairs = {
+            let resolve: &merge::Resolve = &|v| self.resolved_or_true(v, ptr);
+            (0..merged.len())
+                .flat_map(|i| (i + 1..merged.len()).map(move |j| (i, j)))
+                .filter(|&(i, j)| !merge::disjoint(&merged[i], &merged[j], resolve))
+                .count()
+        };
+        if pairs > MAX_OVERLAPPING_PAIRS {
+            return Err(format!(
+                "{pairs} pairs of branches may overlap, the rewrite takes at most {MAX_OVERLAPPING_PAIRS}"
+            ));
         }
         let saved = self.probing;
         self.probing = true;
