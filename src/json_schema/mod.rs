@@ -973,7 +973,7 @@ impl<'a> SchemaCompiler<'a> {
                     let integers_cover = ts.contains(&"integer") && fractions_excluded;
                     let rest: Vec<&str> = ["null", "boolean", "object", "array", "number", "string"]
                         .into_iter()
-                        .filter(|t| !ts.contains(t) && !(*t == "number" && integers_cover))
+                        .filter(|t| !(ts.contains(t) || (*t == "number" && integers_cover)))
                         .collect();
                     if !rest.is_empty() {
                         branches.push(json!({ "type": rest }));
@@ -2000,13 +2000,14 @@ impl<'a> SchemaCompiler<'a> {
         ptr: &str,
         kw: &str,
     ) -> Result<Frag, CompileError> {
-        let m = self.table_machine_id(key, spec, ptr, kw, true)?;
+        let m = self.table_machine_id(key, spec, ptr, kw, true, None)?;
         Ok(nfa.call(m))
     }
 
     /// The machine of a table terminal, built once per key; with `global`
     /// the key names the table's whole content, and the table is shared
-    /// across schemas ([`strings::build_cached`]).
+    /// across schemas ([`strings::build_cached`]). `max_states` overrides
+    /// `Limits::max_string_states` when given.
     fn table_machine_id(
         &mut self,
         key: String,
@@ -2014,21 +2015,9 @@ impl<'a> SchemaCompiler<'a> {
         ptr: &str,
         kw: &str,
         global: bool,
+        max_states: Option<usize>,
     ) -> Result<MachineId, CompileError> {
-        let max_states = self.cfg.get_limits().max_string_states;
-        self.table_machine_capped(key, spec, ptr, kw, global, max_states)
-    }
-
-    /// [`Self::table_machine_id`] within `max_states`.
-    fn table_machine_capped(
-        &mut self,
-        key: String,
-        spec: StringSpec,
-        ptr: &str,
-        kw: &str,
-        global: bool,
-        max_states: usize,
-    ) -> Result<MachineId, CompileError> {
+        let max_states = max_states.unwrap_or(self.cfg.get_limits().max_string_states);
         if let Some(&m) = self.keys.get(&key) {
             return Ok(m);
         }
@@ -2136,7 +2125,7 @@ impl<'a> SchemaCompiler<'a> {
         // The union's product may be larger than its branches' together:
         // past a quarter of the limit, the branches compile one by one.
         let cap = self.cfg.get_limits().max_string_states / 2;
-        match self.table_machine_capped(key, spec, ptr, "anyOf", true, cap) {
+        match self.table_machine_id(key, spec, ptr, "anyOf", true, Some(cap)) {
             Ok(m) => Ok(Some(nfa.call(m))),
             Err(e) if *e.kind() == CompileErrorKind::LimitExceeded => Ok(None),
             Err(e) => Err(e),
@@ -2756,7 +2745,7 @@ impl<'a> SchemaCompiler<'a> {
                 self.string_machine()
             } else {
                 let global = name_must.is_empty() && name_must_not.is_empty();
-                self.table_machine_id(key, spec, ptr, "additionalProperties", global)?
+                self.table_machine_id(key, spec, ptr, "additionalProperties", global, None)?
             };
             regions_src.push((MemberKey::Machine(k), sub, region_ptr));
         }
