@@ -255,6 +255,7 @@ impl Compiler {
             local: (0..n).map(|_| OnceLock::new()).collect(),
             leaves: (0..machines).map(|_| OnceLock::new()).collect(),
             virt,
+            keyset_masks: Default::default(),
             deps: DepCache::default(),
             config: self.config.clone(),
             schema_digest,
@@ -302,6 +303,8 @@ pub struct CompiledGrammar {
     leaves: Vec<OnceLock<Option<Leaf>>>,
     /// Per counted machine: masks of its virtual states.
     virt: Vec<VirtualMasks>,
+    /// Masks of keyset states (see [`CompiledGrammar::keyset_mask`]).
+    keyset_masks: std::sync::RwLock<ahash::AHashMap<u32, Arc<LocalMask>>>,
     /// Results of dependent walks, shared by all matchers.
     pub(crate) deps: DepCache,
     pub(crate) config: Config,
@@ -422,6 +425,8 @@ impl CompiledGrammar {
         let mut seen = ahash::AHashSet::new();
         let mut seen_bits = ahash::AHashSet::new();
         let mut bytes = self.grammar.memory_bytes() + self.local.capacity() * 8 + self.deps.memory_bytes();
+        let keyset: Vec<Arc<LocalMask>> =
+            self.keyset_masks.read().map(|m| m.values().cloned().collect()).unwrap_or_default();
         let virt = self.virt.iter().flat_map(|v| {
             bytes += v.memory_bytes();
             let classes: Vec<Arc<LocalMask>> =
@@ -429,7 +434,7 @@ impl CompiledGrammar {
             classes
         });
         let virt: Vec<Arc<LocalMask>> = virt.collect();
-        for l in self.local.iter().filter_map(|l| l.get()).chain(virt.iter()) {
+        for l in self.local.iter().filter_map(|l| l.get()).chain(virt.iter()).chain(keyset.iter()) {
             if seen.insert(Arc::as_ptr(l)) {
                 bytes += l.memory_bytes() - l.bits.capacity() * 4;
                 if seen_bits.insert(Arc::as_ptr(&l.bits)) {
@@ -451,6 +456,9 @@ impl CompiledGrammar {
     /// Whether state `s`'s local mask is computed already (its next mask
     /// is a copy plus, at most, a dependent walk).
     pub(crate) fn has_local_mask(&self, s: u32) -> bool {
+        if self.grammar.is_keyset(s) {
+            return self.keyset_masks.read().is_ok_and(|m| m.contains_key(&s));
+        }
         if s >= self.grammar.nreal {
             let ci = self.grammar.counted_index(s);
             return self.virt[ci].has((s - self.grammar.counted[ci].base) as usize);
@@ -458,11 +466,31 @@ impl CompiledGrammar {
         self.local[s as usize].get().is_some()
     }
 
+    /// The local mask of explicit or counted state `s` (keyset states:
+    /// [`CompiledGrammar::keyset_mask`]).
     pub(crate) fn local_mask(&self, s: u32) -> &LocalMask {
+        debug_assert!(!self.grammar.is_keyset(s));
         if s >= self.grammar.nreal {
             return self.virtual_mask(s);
         }
         self.local[s as usize].get_or_init(|| self.make_local(s))
+    }
+
+    /// The local mask of keyset state `s`, and whether it is the cached one
+    /// (its address then identifies it for [`DepCache`]); at most
+    /// [`Limits::keyset_mask_cache`](crate::Limits) are cached.
+    pub(crate) fn keyset_mask(&self, s: u32) -> (Arc<LocalMask>, bool) {
+        if let Some(m) = self.keyset_masks.read().ok().and_then(|m| m.get(&s).cloned()) {
+            return (m, true);
+        }
+        let limit = self.config.get_limits().max_parse_states;
+        let lm = Arc::new(compute_local(&self.grammar, self.vocab.trie(), s, self.vocab.mask_words(), limit));
+        if let Ok(mut map) = self.keyset_masks.write() {
+            if map.len() < self.config.get_limits().keyset_mask_cache {
+                return (map.entry(s).or_insert(lm).clone(), true);
+            }
+        }
+        (lm, false)
     }
 
     /// The mask of a virtual state of a counted machine: shared by every

@@ -27,8 +27,9 @@ pub enum PropertyOrder {
     /// Declared properties in any order, each at most once, additional
     /// properties anywhere among them. The default. Tracking which members
     /// were emitted takes one state per subset, so an object that declares
-    /// more than [`Limits::max_unordered_properties`] properties falls back
-    /// to [`PropertyOrder::Schema`] (still sound; documented in the README).
+    /// more than [`Limits::max_unordered_properties`] properties (or, past
+    /// 10, one with `maxProperties`) falls back to [`PropertyOrder::Schema`]
+    /// (still sound; documented in the README).
     Any,
 }
 
@@ -49,10 +50,21 @@ pub struct Limits {
     pub max_parse_states: usize,
     /// Deepest nesting of inline subschemas (`anyOf` in `anyOf`…). Default 64.
     pub max_schema_depth: usize,
-    /// Objects declaring at most this many properties accept them in any
-    /// order under [`PropertyOrder::Any`]; larger ones keep schema order.
-    /// Default 10 (at most 1,024 member subsets per object).
+    /// Objects declaring at most this many properties (24 at most) accept
+    /// them in any order under [`PropertyOrder::Any`]; larger ones keep
+    /// schema order. Up to 10, the object's automaton has a state per
+    /// subset of members written; past 10 the subset lives in the state id
+    /// (a *keyset* machine), which takes neither `maxProperties` nor a
+    /// `minProperties` above the required members: such objects keep
+    /// schema order. Default 24.
     pub max_unordered_properties: usize,
+    /// Most states of objects past 10 declared properties (see
+    /// [`Limits::max_unordered_properties`]) whose masks a compiled grammar
+    /// keeps: such an object of 24 members has 16 million states, of which
+    /// a run visits one per member written. Past this many, a state's mask
+    /// is computed at each use (a walk of the tokens that start with `,` or
+    /// `}`), so a long-running server's cache stays bounded. Default 4,096.
+    pub keyset_mask_cache: usize,
     /// Strings with a `maxLength` of at least this many characters count
     /// their length at run time (virtual states) instead of in the
     /// automaton, which would need `maxLength` copies of the string's
@@ -78,7 +90,8 @@ impl Default for Limits {
             max_array_positions: 4096,
             max_parse_states: 512,
             max_schema_depth: 64,
-            max_unordered_properties: 10,
+            max_unordered_properties: 24,
+            keyset_mask_cache: 4096,
             counted_strings_from: 64,
             max_string_states: 50_000,
         }

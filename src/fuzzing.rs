@@ -57,7 +57,8 @@ fn fuzz_config() -> Config {
         max_array_positions: 256,
         max_parse_states: 64,
         max_schema_depth: 32,
-        max_unordered_properties: 6,
+        max_unordered_properties: 14,
+        keyset_mask_cache: 16,
         counted_strings_from: 12,
         max_string_states: 5_000,
     })

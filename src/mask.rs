@@ -325,7 +325,7 @@ pub(crate) fn walk(
 /// overflows): the caller takes the usual path.
 pub(crate) fn compute_local_run(g: &Grammar, trie: &TokTrie, s: u32, words: usize, limit: usize) -> Option<LocalMask> {
     let single = |q: u32| -> Option<u8> {
-        if q >= g.nreal || g.is_accept(q) || !g.calls(q).is_empty() {
+        if q >= g.nreal || g.is_accept(q) || g.has_calls(q) {
             return None;
         }
         let f = &g.first[q as usize];
@@ -938,7 +938,7 @@ impl Leaf {
             last += 1;
         }
         let n = last - first as usize;
-        if (first as usize..last).any(|s| !g.calls(s as u32).is_empty()) {
+        if (first as usize..last).any(|s| g.has_calls(s as u32)) {
             return None;
         }
         // The machine's own byte classes (shared by all its states; usually

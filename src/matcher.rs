@@ -106,7 +106,13 @@ impl Matcher {
         if !self.terminated {
             for ci in 0..self.configs.len() {
                 let c = self.configs[ci];
-                let lm = cg.local_mask(c.state);
+                let held;
+                let (lm, cached) = if g.is_keyset(c.state) {
+                    held = cg.keyset_mask(c.state);
+                    (&*held.0, held.1)
+                } else {
+                    (cg.local_mask(c.state), true)
+                };
                 if let Some(ids) = lm.sparse() {
                     if fresh {
                         mask.fill(0);
@@ -129,8 +135,10 @@ impl Matcher {
                 if lm.groups.is_empty() {
                     continue;
                 }
+                // A mask not in the cache has no lasting address: its
+                // dependent walks are not cached either.
                 let lm_id = lm as *const LocalMask as usize;
-                if cg.deps.apply(lm_id, &self.stacks, c.stack, &mut self.scratch.key, mask) {
+                if cached && cg.deps.apply(lm_id, &self.stacks, c.stack, &mut self.scratch.key, mask) {
                     continue;
                 }
                 self.scratch.rec.clear();
@@ -163,7 +171,9 @@ impl Matcher {
                 }
                 self.scratch.recording = false;
                 let sc = &mut self.scratch;
-                cg.deps.insert(lm_id, &self.stacks, c.stack, sc.min_read, &mut sc.rec, &mut sc.key, &mut sc.bitmap);
+                if cached {
+                    cg.deps.insert(lm_id, &self.stacks, c.stack, sc.min_read, &mut sc.rec, &mut sc.key, &mut sc.bitmap);
+                }
             }
         }
         if fresh {

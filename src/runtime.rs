@@ -151,10 +151,20 @@ fn advance(
         if t != DEAD {
             emit(g, stacks, t, k, out, out_start, flags);
         }
-        for &(cs, r) in g.calls(s) {
-            if g.first_has(cs, b) {
-                let nk = stacks.push(r, k);
-                advance(g, stacks, cs, nk, b, out, out_start, flags);
+        if s < g.nreal {
+            for &(cs, r) in g.real_calls(s) {
+                if g.first_has(cs, b) {
+                    let nk = stacks.push(r, k);
+                    advance(g, stacks, cs, nk, b, out, out_start, flags);
+                }
+            }
+        } else {
+            // Virtual states: only keyset states have calls.
+            for (cs, r) in g.calls(s) {
+                if g.first_has(cs, b) {
+                    let nk = stacks.push(r, k);
+                    advance(g, stacks, cs, nk, b, out, out_start, flags);
+                }
             }
         }
     }

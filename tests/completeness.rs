@@ -140,14 +140,14 @@ proptest! {
 
 #[test]
 fn generator_produces_valid_instances_for_most_schemas() {
-    // Guards the test above against a generator that silently yields nothing.
+    // Guards the test above against a generator that silently yields
+    // nothing: for most schemas one of a few draws is valid (the test above
+    // draws many times per schema).
     let mut rng = Rng::new(3);
     let mut ok = 0;
     for (_, schema) in corpus_schemas() {
         let val = validator(schema);
-        if let Some(inst) = generate(schema, schema, &mut rng, 0) {
-            ok += val.is_valid(&inst) as usize;
-        }
+        ok += (0..4).any(|_| generate(schema, schema, &mut rng, 0).is_some_and(|inst| val.is_valid(&inst))) as usize;
     }
     assert!(ok * 10 >= corpus_schemas().len() * 8, "generator valid for only {ok} schemas");
 }

@@ -9,11 +9,13 @@
 
 pub(crate) mod counted;
 pub(crate) mod graph;
+pub(crate) mod keyset;
 pub(crate) mod nfa;
 
 pub(crate) use crate::automata::{group_by_key, partition, Layout, DEAD};
 use crate::error::{CompileError, CompileErrorKind};
 use counted::Counted;
+use keyset::Keyset;
 use nfa::{Frag, MachineId, Nfa};
 
 /// One machine under construction.
@@ -29,6 +31,9 @@ pub(crate) struct MachineDef {
     /// A table terminal (strings with constraints, numbers, key sets): the
     /// machine is the table's [`Layout`], and `nfa` is unused.
     pub table: Option<std::sync::Arc<crate::automata::strings::TableDfa>>,
+    /// A keyset machine (see [`keyset`]): its states are virtual, and `nfa`
+    /// is the shadow that decides emptiness.
+    pub keyset: Option<keyset::KeysetDef>,
 }
 
 /// Collects machines, then compiles them.
@@ -75,6 +80,11 @@ pub(crate) struct Grammar {
     pub nreal: u32,
     /// Counted machines, by increasing `base`.
     pub counted: Vec<Counted>,
+    /// Ids from here on are virtual states of keyset machines (after the
+    /// counted ones).
+    pub keyset_from: u32,
+    /// Keyset machines, by increasing `base`.
+    pub keysets: Vec<Keyset>,
     /// Representative bytes for the reach searches of [`crate::mask`],
     /// computed from `classes` at first use.
     pub reach_reps: crate::slot::Slot,
@@ -88,6 +98,25 @@ pub(crate) struct Grammar {
     pub exit_dist: std::sync::OnceLock<Vec<u32>>,
 }
 
+/// The call edges of one state (see [`Grammar::calls`]): a slice of the
+/// tables for an explicit state, computed for a keyset state.
+#[derive(Clone, Debug)]
+pub(crate) enum Calls<'a> {
+    Edges(std::slice::Iter<'a, (u32, u32)>),
+    Keyset(keyset::KeysetCalls<'a>),
+}
+
+impl Iterator for Calls<'_> {
+    type Item = (u32, u32);
+    #[inline(always)]
+    fn next(&mut self) -> Option<(u32, u32)> {
+        match self {
+            Calls::Edges(e) => e.next().copied(),
+            Calls::Keyset(k) => k.next(),
+        }
+    }
+}
+
 impl Grammar {
     #[inline(always)]
     pub fn next(&self, s: u32, b: u8) -> u32 {
@@ -95,33 +124,70 @@ impl Grammar {
             // Indexing is checked; the tables are built with exact sizes.
             let (row, map) = self.rows[s as usize];
             self.trans[row as usize + self.class_maps[map as usize][b as usize] as usize]
-        } else {
+        } else if s < self.keyset_from {
             self.counted_of(s).next(s, self.classes[b as usize] as usize, self.nclasses)
+        } else {
+            self.keyset_of(s).next(s, b)
         }
     }
     #[inline(always)]
     pub fn first_has(&self, s: u32, b: u8) -> bool {
         if s < self.nreal {
             (self.first[s as usize][(b >> 6) as usize] >> (b & 63)) & 1 == 1
-        } else {
+        } else if s < self.keyset_from {
             self.next(s, b) != DEAD
+        } else {
+            self.keyset_of(s).first_has(s, b)
         }
     }
+    /// Call edges of state `s`: `(callee start, return state)`.
     #[inline(always)]
-    pub fn calls(&self, s: u32) -> &[(u32, u32)] {
+    pub fn calls(&self, s: u32) -> Calls<'_> {
         if s < self.nreal {
-            &self.call_edges[self.call_off[s as usize] as usize..self.call_off[s as usize + 1] as usize]
+            Calls::Edges(self.real_calls(s).iter())
+        } else if s < self.keyset_from {
+            Calls::Edges([].iter())
         } else {
-            &[]
+            Calls::Keyset(self.keyset_of(s).calls(s))
         }
+    }
+    /// Call edges of explicit state `s`.
+    #[inline(always)]
+    pub fn real_calls(&self, s: u32) -> &[(u32, u32)] {
+        &self.call_edges[self.call_off[s as usize] as usize..self.call_off[s as usize + 1] as usize]
+    }
+    /// Whether `s` has a call edge.
+    #[inline]
+    pub fn has_calls(&self, s: u32) -> bool {
+        self.calls(s).next().is_some()
+    }
+    /// Whether `s` is a virtual state of a keyset machine.
+    #[inline(always)]
+    pub fn is_keyset(&self, s: u32) -> bool {
+        s >= self.keyset_from
+    }
+    /// The keyset machine holding virtual id `s` (`s >= keyset_from`).
+    #[inline(always)]
+    pub fn keyset_of(&self, s: u32) -> &Keyset {
+        &self.keysets[self.keyset_index(s)]
+    }
+    /// Index in [`Grammar::keysets`] of the machine holding virtual id `s`.
+    #[inline(always)]
+    pub fn keyset_index(&self, s: u32) -> usize {
+        if self.keysets.len() == 1 {
+            return 0;
+        }
+        self.keysets.partition_point(|k| k.base <= s) - 1
     }
     /// Whether the machine owning `s` may end in `s`.
     #[inline(always)]
     pub fn is_accept(&self, s: u32) -> bool {
         if s < self.nreal {
             self.accept[s as usize]
-        } else {
+        } else if s < self.keyset_from {
             s == self.counted_of(s).done_id()
+        } else {
+            s == self.keyset_of(s).done_id()
         }
     }
     /// Whether `s` has any byte or call edge.
@@ -129,8 +195,10 @@ impl Grammar {
     pub fn has_out(&self, s: u32) -> bool {
         if s < self.nreal {
             self.has_out[s as usize]
-        } else {
+        } else if s < self.keyset_from {
             s != self.counted_of(s).done_id()
+        } else {
+            self.keyset_of(s).has_out(s)
         }
     }
     /// Whether byte `b` may follow the return of the machine owning `s`,
@@ -148,8 +216,10 @@ impl Grammar {
     pub fn machine_of(&self, s: u32) -> u32 {
         if s < self.nreal {
             self.machine_of[s as usize]
-        } else {
+        } else if s < self.keyset_from {
             self.counted_of(s).machine
+        } else {
+            self.keyset_of(s).machine
         }
     }
     /// The counted machine holding virtual id `s` (`s >= nreal`).
@@ -168,12 +238,20 @@ impl Grammar {
     /// A lower bound on the bytes from state `s` to an accepting state of
     /// its machine: exact for explicit states whose paths stay explicit,
     /// and 0 for virtual states (counted strings) and the edges into them
-    /// count one byte. Computed once, at first use, by Knuth's
+    /// count one byte; for a keyset state, the required members still
+    /// missing and the `}`. Computed once, at first use, by Knuth's
     /// generalization of Dijkstra's algorithm (a call edge `s → (callee,
     /// return)` costs the callee's distance plus the return state's, known
     /// once both are final). `u32::MAX` for a state that cannot exit (none,
     /// after trimming).
     pub fn exit_dist(&self, s: u32) -> u32 {
+        if s >= self.keyset_from {
+            let k = self.keyset_of(s);
+            if !k.has_out(s) {
+                return 0;
+            }
+            return k.missing(s).fold(1u32, |d, m| d.saturating_add(self.exit_dist(m)));
+        }
         if s >= self.nreal {
             return 0;
         }
@@ -205,7 +283,7 @@ impl Grammar {
                     by_byte[t as usize].push(s as u32);
                 }
             }
-            for &(cs, r) in self.calls(s as u32) {
+            for &(cs, r) in self.real_calls(s as u32) {
                 for (a, other) in [(cs, r), (r, cs)] {
                     if a < self.nreal {
                         by_call[a as usize].push((s as u32, other));
@@ -297,6 +375,7 @@ impl GrammarBuilder {
             name,
             counted: None,
             table: None,
+            keyset: None,
         });
         (self.machines.len() - 1) as MachineId
     }
@@ -361,6 +440,8 @@ impl GrammarBuilder {
             root: 0,
             nreal: 0,
             counted: Vec::new(),
+            keyset_from: 0,
+            keysets: Vec::new(),
             reach_reps: Default::default(),
             map_reach_reps: Vec::new(),
             exit_dist: Default::default(),
@@ -377,7 +458,7 @@ impl GrammarBuilder {
         let (mut states, mut cells) = (0usize, 0usize);
         for (mi, m) in self.machines.iter().enumerate() {
             match layouts[mi] {
-                _ if !nonempty[mi] || m.counted.is_some() => {}
+                _ if !nonempty[mi] || m.counted.is_some() || m.keyset.is_some() => {}
                 Some(t) => (states, cells) = (states + t.accept.len(), cells + t.cells()),
                 None => (states, cells) = (states + m.nfa.states.len(), cells + 4 * m.nfa.states.len()),
             }
@@ -388,7 +469,7 @@ impl GrammarBuilder {
         g.call_off.reserve(states + 1);
         g.trans.reserve(cells);
         for (mi, m) in self.machines.iter().enumerate() {
-            if !nonempty[mi] || m.counted.is_some() {
+            if !nonempty[mi] || m.counted.is_some() || m.keyset.is_some() {
                 continue;
             }
             if let Some(t) = layouts[mi] {
@@ -435,6 +516,33 @@ impl GrammarBuilder {
             }
             g.machine_start[mi] = c.start();
             g.counted.push(c);
+        }
+        // Keyset machines after them: starts first (a keyset's members may
+        // be any machine), then the machines.
+        g.keyset_from = base as u32;
+        let mut keysets: Vec<(usize, u32)> = Vec::new();
+        for (mi, m) in self.machines.iter().enumerate() {
+            let Some(def) = &m.keyset else { continue };
+            if !nonempty[mi] {
+                continue;
+            }
+            let size = def.size() as u64;
+            if base + size >= (u32::MAX - 2) as u64 {
+                return Err(CompileError::new(
+                    CompileErrorKind::LimitExceeded,
+                    &pointer_of(&m.name),
+                    "objects of many properties in any order exceed the state id space",
+                )
+                .with_keyword("properties"));
+            }
+            g.machine_start[mi] = base as u32;
+            keysets.push((mi, base as u32));
+            base += size;
+        }
+        for (mi, b) in keysets {
+            let def = self.machines[mi].keyset.as_ref().expect("a keyset machine");
+            let starts = &g.machine_start;
+            g.keysets.push(Keyset::new(def, mi as u32, b, |m| starts[m as usize]));
         }
         g.call_edges = pending_calls.iter().map(|&(m, r)| (g.machine_start[m as usize], r)).collect();
         g.root = g.machine_start[root as usize];
@@ -774,7 +882,7 @@ fn check_left_recursion(g: &Grammar, machines: &[MachineDef]) -> Result<(), Comp
     ) -> Result<(), CompileError> {
         color[m] = 1;
         let st = g.machine_start[m];
-        for &(cs, _) in g.calls(st) {
+        for (cs, _) in g.calls(st) {
             let m2 = s2m(cs);
             if color[m2] == 1 {
                 return Err(CompileError::new(
@@ -807,8 +915,19 @@ fn compute_follow(g: &mut Grammar) {
     let nm = g.machine_start.len();
     let mut follow = vec![[0u64; 4]; nm];
     let mut pairs: Vec<(u32, u32)> = Vec::new();
+    // A keyset state returned to takes a comma or `}`.
+    for k in &g.keysets {
+        let mut after = [0u64; 4];
+        after[(b',' >> 6) as usize] |= 1 << (b',' & 63);
+        after[(b'}' >> 6) as usize] |= 1 << (b'}' & 63);
+        for (cs, _) in k.callees() {
+            for (dst, src) in follow[g.machine_of(cs) as usize].iter_mut().zip(after) {
+                *dst |= src;
+            }
+        }
+    }
     for s in 0..g.nreal {
-        for &(cs, r) in g.calls(s) {
+        for &(cs, r) in g.real_calls(s) {
             let callee = g.machine_of(cs) as usize;
             for (dst, src) in follow[callee].iter_mut().zip(g.first[r as usize]) {
                 *dst |= src;
@@ -890,14 +1009,14 @@ fn compute_first(g: &mut Grammar) {
         stack.push((m0, false));
         while let Some((m, expanded)) = stack.pop() {
             let st = g.machine_start[m as usize];
-            if st >= g.nreal {
+            if st >= g.nreal && st < g.keyset_from {
                 start_first[m as usize] = counted_first[g.counted_index(st)];
                 state[m as usize] = 2;
                 continue;
             }
             if expanded {
-                let mut acc = first[st as usize];
-                for &(cs, _) in g.calls(st) {
+                let mut acc = if st < g.nreal { first[st as usize] } else { own_first(g, st) };
+                for (cs, _) in g.calls(st) {
                     let f = start_first[g.machine_of(cs) as usize];
                     for w in 0..4 {
                         acc[w] |= f[w];
@@ -908,7 +1027,7 @@ fn compute_first(g: &mut Grammar) {
             } else if state[m as usize] == 0 {
                 state[m as usize] = 1;
                 stack.push((m, true));
-                for &(cs, _) in g.calls(st) {
+                for (cs, _) in g.calls(st) {
                     let cm = g.machine_of(cs);
                     if state[cm as usize] == 0 {
                         stack.push((cm, false));
@@ -918,7 +1037,7 @@ fn compute_first(g: &mut Grammar) {
         }
     }
     for (s, acc) in first.iter_mut().enumerate() {
-        for &(cs, _) in g.calls(s as u32) {
+        for &(cs, _) in g.real_calls(s as u32) {
             let f = start_first[g.machine_of(cs) as usize];
             for w in 0..4 {
                 acc[w] |= f[w];
@@ -926,4 +1045,24 @@ fn compute_first(g: &mut Grammar) {
         }
     }
     g.first = first;
+    for i in 0..g.keysets.len() {
+        let (mut plain, mut comma) = ([0u64; 4], [0u64; 4]);
+        for (cs, with_comma) in g.keysets[i].callees() {
+            let f = start_first[g.machine_of(cs) as usize];
+            let acc = if with_comma { &mut comma } else { &mut plain };
+            for w in 0..4 {
+                acc[w] |= f[w];
+            }
+        }
+        g.keysets[i].set_first(plain, comma);
+    }
+}
+
+/// The bytes a virtual keyset state reads itself (its `}`).
+fn own_first(g: &Grammar, s: u32) -> [u64; 4] {
+    let mut f = [0u64; 4];
+    if g.next(s, b'}') != DEAD {
+        f[(b'}' >> 6) as usize] |= 1 << (b'}' & 63);
+    }
+    f
 }

@@ -31,6 +31,7 @@ use crate::automata::strings::{
 };
 use crate::config::{Config, PropertyOrder, Whitespace};
 use crate::error::{CompileError, CompileErrorKind};
+use crate::grammar::keyset::{self, KeysetDef};
 use crate::grammar::nfa::{Frag, MachineId, Nfa};
 use crate::grammar::{Grammar, GrammarBuilder};
 use crate::json_schema::subschema::{Kind, Sv, VKey, TRUE};
@@ -321,6 +322,7 @@ pub(crate) fn compile_into(gb: GrammarBuilder, root: &Value, cfg: &Config) -> Re
             .get("$schema")
             .and_then(|s| s.as_str())
             .is_some_and(|s| ["draft-03", "draft-04"].iter().any(|d| s.contains(d))),
+        keyset_ids: 0,
         conditionals: !root
             .get("$schema")
             .and_then(|s| s.as_str())
@@ -393,7 +395,17 @@ struct SchemaCompiler<'a> {
     /// Draft 7 and later: `if`/`then`/`else` are keywords (before, they
     /// are unknown words and constrain nothing).
     conditionals: bool,
+    /// Virtual ids taken by keyset machines so far (see [`KEYSET_ID_BUDGET`]).
+    keyset_ids: u64,
 }
+
+/// Objects of at most this many declared members in any order get a state
+/// per member subset in their own machine; larger ones a keyset machine.
+const EXPLICIT_UNORDERED: usize = 10;
+
+/// Virtual state ids all keyset machines of one grammar may take (a quarter
+/// of the id space): past it, further large objects keep schema order.
+const KEYSET_ID_BUDGET: u64 = 1 << 30;
 
 fn ptr_push(ptr: &str, seg: &str) -> String {
     format!("{}/{}", ptr, seg.replace('~', "~0").replace('/', "~1"))
@@ -2788,8 +2800,25 @@ impl<'a> SchemaCompiler<'a> {
                     .with_keyword("maxProperties"));
             }
         }
-        let any_order = self.cfg.get_property_order() == PropertyOrder::Any
-            && nd <= self.cfg.get_limits().max_unordered_properties.min(16);
+        // Any order: up to EXPLICIT_UNORDERED members with a state per subset
+        // in the object machine; past that, without `maxProperties` and
+        // with no `minProperties` beyond the required members, a keyset
+        // machine (the subset in the state id, see `grammar::keyset`) while
+        // the grammar's virtual ids last; else schema order.
+        let unordered = self.cfg.get_property_order() == PropertyOrder::Any
+            && nd <= self.cfg.get_limits().max_unordered_properties.min(keyset::MAX_MEMBERS);
+        let any_order = unordered && nd <= EXPLICIT_UNORDERED;
+        let keyset_ids = KeysetDef {
+            members: vec![(0, 0); nd],
+            regions: vec![(0, 0); regions_src.len().min(1)],
+            ..Default::default()
+        }
+        .size() as u64;
+        let use_keyset = unordered
+            && !any_order
+            && max_props.is_none()
+            && min_props <= required_members
+            && self.keyset_ids + keyset_ids <= KEYSET_ID_BUDGET;
         // Member machines: (plain, comma-prefixed); see the state loop.
         let mut pair = |(key, sub, p): &(MemberKey, Sv<'a>, String)| {
             let plain = self.member_machine(key, sub, p);
@@ -2802,7 +2831,7 @@ impl<'a> SchemaCompiler<'a> {
         // needed name that can never appear (propertyNames) forbids `a`.
         let mut dep_masks: Vec<(u64, u64, bool)> = Vec::new();
         if !deps.is_empty() {
-            if !any_order {
+            if !any_order && !use_keyset {
                 self.unsupported(
                     ptr,
                     dep_kw,
@@ -2823,6 +2852,9 @@ impl<'a> SchemaCompiler<'a> {
                     dep_masks.push((ab, need, impossible));
                 }
             }
+        }
+        if use_keyset {
+            return self.keyset_object(nfa, ptr, &decl, &regions, &req, &dep_masks);
         }
         // A state: declared members done (a bit set in any order, else the
         // index of the next member to consider), declared count (saturating
@@ -2931,6 +2963,68 @@ impl<'a> SchemaCompiler<'a> {
             }
             self.check_nfa(nfa, ptr, kw)?;
         }
+        Ok(Frag { start: open.start, end })
+    }
+
+    /// An object whose `decl` members come in any order, tracked by a keyset
+    /// machine: `{`, the whitespace after it, then a call to the keyset body
+    /// (members and `}`). `deps`: (member bit, bits it needs, whether a
+    /// needed name can never appear).
+    fn keyset_object(
+        &mut self,
+        nfa: &mut Nfa,
+        ptr: &str,
+        decl: &[(MachineId, MachineId)],
+        regions: &[(MachineId, MachineId)],
+        req: &[bool],
+        deps: &[(u64, u64, bool)],
+    ) -> Result<Frag, CompileError> {
+        let mut def = KeysetDef { members: decl.to_vec(), regions: regions.to_vec(), ..Default::default() };
+        def.required = req.iter().enumerate().filter(|(_, &r)| r).fold(0u32, |a, (k, _)| a | 1 << k);
+        for &(a, need, impossible) in deps {
+            if impossible {
+                def.never |= a as u32;
+            } else {
+                def.deps.push((a as u32, need as u32));
+            }
+        }
+        // What a closed object must hold: the required members and, in
+        // turn, what they need.
+        let mut need = def.required;
+        loop {
+            let more = def.deps.iter().filter(|&&(a, _)| need & a != 0).fold(need, |n, &(_, b)| n | b);
+            if more == need {
+                break;
+            }
+            need = more;
+        }
+        if need & def.never != 0 {
+            return Ok(nfa.never());
+        }
+        self.keyset_ids += def.size() as u64;
+        // The shadow: the needed members in a row, then `}`. It accepts
+        // something exactly when each needed member does, which is when the
+        // keyset can close.
+        let mut shadow = Nfa::default();
+        let mut parts = Vec::new();
+        for (k, &(plain, comma)) in decl.iter().enumerate() {
+            if need >> k & 1 == 1 {
+                parts.push(shadow.call(if parts.is_empty() { plain } else { comma }));
+            }
+        }
+        parts.push(shadow.lit(b"}"));
+        let shadow_body = shadow.seq(&parts);
+        let body = self.gb.add(format!("keyset:{ptr}"));
+        let m = &mut self.gb.machines[body as usize];
+        m.nfa = shadow;
+        m.body = shadow_body;
+        m.keyset = Some(def);
+        let open = nfa.lit(b"{");
+        let end = nfa.state();
+        for p in self.ws_run(nfa, open.end) {
+            nfa.states[p as usize].calls.push((body, end));
+        }
+        self.check_nfa(nfa, ptr, "properties")?;
         Ok(Frag { start: open.start, end })
     }
 

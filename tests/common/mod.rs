@@ -346,9 +346,32 @@ pub fn generate(schema: &Value, root: &Value, rng: &mut Rng, depth: usize) -> Op
                     }
                 }
             }
-            // Members in a random order (the default PropertyOrder::Any
-            // accepts any order up to 10 declared properties).
-            if props.len() <= 10 && rng.chance(0.5) {
+            // dependentRequired (and draft-7 name lists): a member present
+            // brings the names it needs.
+            for kw in ["dependentRequired", "dependencies"] {
+                let Some(deps) = m.get(kw).and_then(|d| d.as_object()) else { continue };
+                for _ in 0..2 {
+                    for (a, names) in deps {
+                        let Some(names) = names.as_array() else { continue };
+                        if !out.contains_key(a) {
+                            continue;
+                        }
+                        for n in names.iter().filter_map(|n| n.as_str()) {
+                            if !out.contains_key(n) {
+                                let s = props.get(n).unwrap_or(&additional);
+                                out.insert(n.to_string(), generate(s, root, rng, depth + 1)?);
+                            }
+                        }
+                    }
+                }
+            }
+            // Members in a random order: the default PropertyOrder::Any
+            // accepts any order up to 10 declared properties, and up to 24
+            // without maxProperties or a minProperties past the required.
+            let min_props = m.get("minProperties").and_then(|x| x.as_u64()).unwrap_or(0) as usize;
+            let shuffles = props.len() <= 10
+                || (props.len() <= 24 && m.get("maxProperties").is_none() && min_props <= required.len());
+            if shuffles && rng.chance(0.5) {
                 let mut items: Vec<(String, Value)> = out.into_iter().collect();
                 for i in (1..items.len()).rev() {
                     items.swap(i, rng.below(i + 1));
