@@ -1274,11 +1274,15 @@ pub(crate) fn format_regex(name: &str) -> Option<&'static str> {
     })
 }
 
-// Host labels: 1-35 characters, no leading, trailing or doubled hyphen (so
-// never an IDNA `xn--` label), at most 5 labels: always a valid hostname.
+// Email: a dot-atom local part; domain labels of 1-35 characters, no
+// leading, trailing or doubled hyphen, 2 to 5 labels, the last letters only.
 const EMAIL: &str = r"[A-Za-z0-9](?:[A-Za-z0-9_+\-]|\.[A-Za-z0-9_+\-]){0,40}@(?:[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}\.){1,4}[A-Za-z]{2,10}";
+// Hostnames: labels of 1-47 characters (up to three runs of 1-15 letters or
+// digits joined by single hyphens: never a leading, trailing or doubled
+// hyphen, so never an IDNA `xn--` label), at most 5 labels: at most 239
+// characters, always a valid hostname (labels up to 63, 253 in all).
 const HOSTNAME: &str =
-    r"(?:[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}\.){0,4}[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}";
+    r"(?:[A-Za-z0-9]{1,15}(?:-[A-Za-z0-9]{1,15}){0,2}\.){0,4}[A-Za-z0-9]{1,15}(?:-[A-Za-z0-9]{1,15}){0,2}";
 const IPV4: &str =
     r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}";
 const IPV6: &str = r"(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}|::|(?:[0-9a-fA-F]{1,4}:){1,7}:|:(?::[0-9a-fA-F]{1,4}){1,7}|(?:[0-9a-fA-F]{1,4}:){1,6}:[0-9a-fA-F]{1,4}";
