@@ -5,41 +5,58 @@
 //! needs one state per subset of members written: an explicit automaton has
 //! `2^n` states and `n·2^(n−1)` calls, which is fine up to a dozen members
 //! and hopeless past twenty. A keyset machine has no explicit states: id
-//! `base + code` stands for "the members in `code` are written" (bit `k` for
-//! declared member `k`, and bit `n` when the object has additional members,
-//! for "an additional member was written"), and `base + 2^w` (`w` the bits in
-//! use) for "after the closing `}`". Its edges are computed from the code:
+//! `base + 2·code + phase` stands for "the members in `code` are written"
+//! (bit `k` for declared member `k`, and bit `n`, when the object has
+//! additional members, for "an additional member was written"), at one of
+//! two phases: *after* a member (or, at code 0, at the start) and *key*,
+//! after `,"` (or the start's `"`), where the next member's key goes on.
+//! `base + 2·2^w` (`w` the bits in use) is "after the closing `}`". Its
+//! edges are computed from the id:
 //!
-//! - a call to each declared member not yet written (the member machine
-//!   without a comma at code 0, the comma-prefixed one after), returning to
-//!   the code with its bit set;
-//! - a call to each additional-member machine, returning to the code with
-//!   bit `n` set (additional keys repeat: a regular language cannot tell
-//!   them apart, as in the explicit object machines);
-//! - `}` to the closing id once every required member is written and every
-//!   written member's `dependentRequired` names are too.
+//! - start: `"` to the key phase; a call to each additional-member machine
+//!   (key, colon, value), returning after it with bit `n` set;
+//! - after: a call to the *comma-quote* machine (`,`, whitespace, `"`),
+//!   returning to the key phase of the same code, while a declared member
+//!   is left; a call to each additional-member machine with its comma;
+//! - key: a call to each declared member not yet written — the rest of its
+//!   key after the quote, colon, value — returning after it with its bit
+//!   set;
+//! - start and after: `}` to the closing id once every required member is
+//!   written and every written member's `dependentRequired` names are too.
 //!
-//! The object machine that calls it holds `{` and the whitespace after it,
-//! so the body is entered on a member's first byte or on `}`. The masks of
-//! keyset states are computed like any state's and cached per compiled
-//! grammar up to a bound (see [`crate::compiled`]). For the grammar builder
-//! (trimming) the machine carries a plain NFA, a *shadow*, that calls the
-//! required members in a row: it is non-empty exactly when the keyset is.
+//! Reading `,"` in the keyset itself keeps the parse deterministic until a
+//! key's first character: the members that share it are the only parallel
+//! parses (a call per member right after `,` would make one per member at
+//! every nesting level, and nested objects of many members would multiply
+//! them past `Limits::max_parse_states`).
+//!
+//! The object machine that calls it holds `{` and the whitespace after it.
+//! The masks of keyset states are computed like any state's and cached per
+//! compiled grammar up to a bound (see [`crate::compiled`]). For the grammar
+//! builder (trimming) the machine carries a plain NFA, a *shadow*, that
+//! reads the needed members in a row: it is non-empty exactly when the
+//! keyset is.
 
 use super::nfa::MachineId;
 use super::DEAD;
 
-/// Most declared members a keyset machine tracks (the code of a state is
-/// then below `2^25`).
+/// Most declared members a keyset machine tracks (a state id then needs
+/// `2·2^25` ids).
 pub(crate) const MAX_MEMBERS: usize = 24;
+
+const AFTER: u32 = 0;
+const KEY: u32 = 1;
 
 /// A keyset machine as the front-end describes it: machine ids, not states.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct KeysetDef {
-    /// Per declared member: (machine without comma, machine with comma).
-    pub members: Vec<(MachineId, MachineId)>,
+    /// Per declared member: the machine of the rest of its key after the
+    /// opening quote, the colon and the value.
+    pub members: Vec<MachineId>,
     /// Per additional-member region: (without comma, with comma).
     pub regions: Vec<(MachineId, MachineId)>,
+    /// `,`, whitespace, `"`.
+    pub comma_quote: MachineId,
     /// Bits of the required members.
     pub required: u32,
     /// Bits of the members that may never be written (a `dependentRequired`
@@ -50,10 +67,10 @@ pub(crate) struct KeysetDef {
 }
 
 impl KeysetDef {
-    /// Virtual ids the machine takes (see [`Keyset::size`]).
+    /// Virtual ids the machine takes: two per code, and the closing id.
     pub fn size(&self) -> u32 {
         let bits = self.members.len() + usize::from(!self.regions.is_empty());
-        (1u32 << bits) + 1
+        (2u32 << bits) + 1
     }
 }
 
@@ -64,19 +81,21 @@ pub(crate) struct Keyset {
     pub machine: u32,
     /// First virtual id.
     pub base: u32,
-    /// Per declared member: (start without comma, start with comma), or
-    /// [`DEAD`] when the member's machine is empty.
-    members: Vec<(u32, u32)>,
+    /// Per declared member: its machine's start, [`DEAD`] when it is empty.
+    members: Vec<u32>,
+    /// Per additional-member region: (start without comma, with comma).
     regions: Vec<(u32, u32)>,
+    comma_quote: u32,
     /// Bits of the declared members that can be written.
     callable: u32,
     /// Bit of "an additional member was written" (0 without regions).
     xbit: u32,
     required: u32,
     deps: Vec<(u32, u32)>,
-    /// FIRST bytes of the members' machines, without and with comma.
-    plain_first: [u64; 4],
-    comma_first: [u64; 4],
+    /// FIRST bytes of the calls at the start, after a member, at a key.
+    start_first: [u64; 4],
+    after_first: [u64; 4],
+    key_first: [u64; 4],
 }
 
 impl Keyset {
@@ -92,22 +111,14 @@ impl Keyset {
                 s
             }
         };
-        let members: Vec<(u32, u32)> = def
-            .members
-            .iter()
-            .enumerate()
-            .map(|(k, &(p, c))| {
-                let (p, c) = (live(p), live(c));
-                if def.never >> k & 1 == 1 || p == DEAD || c == DEAD {
-                    (DEAD, DEAD)
-                } else {
-                    (p, c)
-                }
-            })
-            .collect();
+        let members: Vec<u32> = def.members.iter().map(|&m| live(m)).collect();
         let regions: Vec<(u32, u32)> =
             def.regions.iter().map(|&(p, c)| (live(p), live(c))).filter(|&(p, c)| p != DEAD && c != DEAD).collect();
-        let mut callable = members.iter().enumerate().filter(|(_, m)| m.0 != DEAD).fold(0u32, |a, (k, _)| a | 1 << k);
+        let mut callable = members
+            .iter()
+            .enumerate()
+            .filter(|&(k, &m)| m != DEAD && def.never >> k & 1 == 0)
+            .fold(0u32, |a, (k, _)| a | 1 << k);
         // A member that needs one that cannot be written cannot be written
         // either (else `}` would never come after it).
         let mut changed = true;
@@ -126,12 +137,14 @@ impl Keyset {
             base,
             members,
             regions,
+            comma_quote: live(def.comma_quote),
             callable,
             xbit,
             required: def.required,
             deps: def.deps.clone(),
-            plain_first: [0; 4],
-            comma_first: [0; 4],
+            start_first: [0; 4],
+            after_first: [0; 4],
+            key_first: [0; 4],
         }
     }
 
@@ -147,7 +160,19 @@ impl Keyset {
     /// The state after the closing `}`: accepting, no way on.
     #[inline(always)]
     pub fn done_id(&self) -> u32 {
-        self.base + self.done_code()
+        self.base + 2 * self.done_code()
+    }
+
+    /// (code, phase) of a state other than [`Keyset::done_id`].
+    #[inline(always)]
+    fn split(&self, s: u32) -> (u32, u32) {
+        let off = s - self.base;
+        (off >> 1, off & 1)
+    }
+
+    #[inline(always)]
+    fn id(&self, code: u32, phase: u32) -> u32 {
+        self.base + 2 * code + phase
     }
 
     /// Whether `}` may come at `code`.
@@ -158,30 +183,29 @@ impl Keyset {
 
     #[inline]
     pub fn next(&self, s: u32, b: u8) -> u32 {
-        let code = s - self.base;
-        if b == b'}' && code != self.done_code() && self.may_close(code) {
-            self.done_id()
-        } else {
-            DEAD
+        if s == self.done_id() {
+            return DEAD;
+        }
+        let (code, phase) = self.split(s);
+        match (b, phase) {
+            (b'}', AFTER) if self.may_close(code) => self.done_id(),
+            (b'"', AFTER) if code == 0 && self.callable != 0 => self.id(0, KEY),
+            _ => DEAD,
         }
     }
 
-    /// Whether some call is left at `code`.
-    #[inline]
-    fn has_calls(&self, code: u32) -> bool {
-        code != self.done_code() && (self.callable & !code != 0 || !self.regions.is_empty())
-    }
-
-    /// FIRST at `s` (a superset is enough for callers; this one is exact
-    /// for the members' machines).
     #[inline]
     pub fn first_has(&self, s: u32, b: u8) -> bool {
-        let code = s - self.base;
         if self.next(s, b) != DEAD {
             return true;
         }
-        let f = if code == 0 { &self.plain_first } else { &self.comma_first };
-        self.has_calls(code) && (f[(b >> 6) as usize] >> (b & 63)) & 1 == 1
+        let (code, phase) = self.split(s);
+        let f = match phase {
+            KEY => &self.key_first,
+            _ if code == 0 => &self.start_first,
+            _ => &self.after_first,
+        };
+        (f[(b >> 6) as usize] >> (b & 63)) & 1 == 1 && self.calls(s).next().is_some()
     }
 
     #[inline]
@@ -192,29 +216,41 @@ impl Keyset {
     /// The call edges at `s`: `(callee start, return state)`.
     #[inline]
     pub fn calls(&self, s: u32) -> KeysetCalls<'_> {
-        let code = s - self.base;
-        let i = if code == self.done_code() { (self.members.len() + self.regions.len()) as u32 } else { 0 };
-        KeysetCalls { k: self, code, i }
+        if s == self.done_id() {
+            return KeysetCalls { k: self, code: 0, phase: AFTER, i: u32::MAX };
+        }
+        let (code, phase) = self.split(s);
+        KeysetCalls { k: self, code, phase, i: 0 }
     }
 
-    /// Call targets of every state, with no state in particular: each
-    /// member machine with and without its comma (for FIRST and FOLLOW).
-    pub fn callees(&self) -> impl Iterator<Item = (u32, bool)> + '_ {
-        self.members.iter().chain(&self.regions).filter(|m| m.0 != DEAD).flat_map(|&(p, c)| [(p, false), (c, true)])
+    /// Every machine a state may call, with where it is called (`0` at the
+    /// start, `1` after a member, `2` at a key, `3` the comma-quote, after
+    /// a member too), for FIRST and FOLLOW.
+    pub fn callees(&self) -> impl Iterator<Item = (u32, u8)> + '_ {
+        let members = self.members.iter().filter(|&&m| m != DEAD).map(|&m| (m, 2));
+        let regions = self.regions.iter().flat_map(|&(p, c)| [(p, 0), (c, 1)]);
+        let cq = std::iter::once(self.comma_quote).filter(|&c| c != DEAD).map(|c| (c, 3));
+        members.chain(regions).chain(cq)
     }
 
-    /// Sets the FIRST bytes of the member machines (after FIRST is known
-    /// for explicit states).
-    pub fn set_first(&mut self, plain: [u64; 4], comma: [u64; 4]) {
-        self.plain_first = plain;
-        self.comma_first = comma;
+    /// Sets the FIRST bytes of the calls of each phase (after FIRST is
+    /// known for machine starts).
+    pub fn set_first(&mut self, start: [u64; 4], after: [u64; 4], key: [u64; 4]) {
+        self.start_first = start;
+        self.after_first = after;
+        self.key_first = key;
     }
 
-    /// The required members (and what they need) missing at `s`, as the
-    /// starts of their machines: a lower bound on the bytes left is theirs
-    /// plus the `}`.
+    /// FIRST bytes of the members' machines.
+    pub fn key_first(&self) -> [u64; 4] {
+        self.key_first
+    }
+
+    /// The starts of the machines of the required members (and of what they
+    /// need) missing at `s`: a lower bound on the bytes left is theirs plus
+    /// the `}`.
     pub fn missing(&self, s: u32) -> impl Iterator<Item = u32> + '_ {
-        let code = s - self.base;
+        let (code, _) = if s == self.done_id() { (self.done_code(), 0) } else { self.split(s) };
         let mut need = self.required;
         for &(a, n) in &self.deps {
             if code & a != 0 {
@@ -222,7 +258,7 @@ impl Keyset {
             }
         }
         let need = if code == self.done_code() { 0 } else { need & !code };
-        self.members.iter().enumerate().filter(move |(k, _)| need >> k & 1 == 1).map(|(_, m)| m.0)
+        self.members.iter().enumerate().filter(move |&(k, &m)| need >> k & 1 == 1 && m != DEAD).map(|(_, &m)| m)
     }
 }
 
@@ -231,6 +267,7 @@ impl Keyset {
 pub(crate) struct KeysetCalls<'a> {
     k: &'a Keyset,
     code: u32,
+    phase: u32,
     i: u32,
 }
 
@@ -239,21 +276,32 @@ impl Iterator for KeysetCalls<'_> {
     #[inline]
     fn next(&mut self) -> Option<(u32, u32)> {
         let k = self.k;
-        let n = k.members.len() as u32;
         let code = self.code;
-        let pick = |(p, c): (u32, u32)| if code == 0 { p } else { c };
-        while self.i < n {
-            let i = self.i;
-            self.i += 1;
-            let bit = 1u32 << i;
-            if k.callable & bit != 0 && code & bit == 0 {
-                return Some((pick(k.members[i as usize]), k.base + (code | bit)));
+        if self.phase == KEY {
+            let n = k.members.len() as u32;
+            while self.i < n {
+                let i = self.i;
+                self.i += 1;
+                let bit = 1u32 << i;
+                if k.callable & bit != 0 && code & bit == 0 {
+                    return Some((k.members[i as usize], k.id(code | bit, AFTER)));
+                }
+            }
+            return None;
+        }
+        // After a member (or at the start): the comma-quote (not at the
+        // start, and only while a declared member is left), then regions.
+        if self.i == 0 {
+            self.i = 1;
+            if code != 0 && k.callable & !code != 0 && k.comma_quote != DEAD {
+                return Some((k.comma_quote, k.id(code, KEY)));
             }
         }
-        let r = (self.i - n) as usize;
+        let r = (self.i - 1) as usize;
         if r < k.regions.len() {
             self.i += 1;
-            return Some((pick(k.regions[r]), k.base + (code | k.xbit)));
+            let (p, c) = k.regions[r];
+            return Some((if code == 0 { p } else { c }, k.id(code | k.xbit, AFTER)));
         }
         None
     }

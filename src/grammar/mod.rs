@@ -915,13 +915,15 @@ fn compute_follow(g: &mut Grammar) {
     let nm = g.machine_start.len();
     let mut follow = vec![[0u64; 4]; nm];
     let mut pairs: Vec<(u32, u32)> = Vec::new();
-    // A keyset state returned to takes a comma or `}`.
+    // A keyset state returned to after a member takes a comma or `}`;
+    // after the comma-quote, a key's first byte.
     for k in &g.keysets {
         let mut after = [0u64; 4];
         after[(b',' >> 6) as usize] |= 1 << (b',' & 63);
         after[(b'}' >> 6) as usize] |= 1 << (b'}' & 63);
-        for (cs, _) in k.callees() {
-            for (dst, src) in follow[g.machine_of(cs) as usize].iter_mut().zip(after) {
+        for (cs, at) in k.callees() {
+            let f = if at == 3 { k.key_first() } else { after };
+            for (dst, src) in follow[g.machine_of(cs) as usize].iter_mut().zip(f) {
                 *dst |= src;
             }
         }
@@ -1046,23 +1048,26 @@ fn compute_first(g: &mut Grammar) {
     }
     g.first = first;
     for i in 0..g.keysets.len() {
-        let (mut plain, mut comma) = ([0u64; 4], [0u64; 4]);
-        for (cs, with_comma) in g.keysets[i].callees() {
+        // Per place: the start, after a member, at a key.
+        let mut firsts = [[0u64; 4]; 3];
+        for (cs, at) in g.keysets[i].callees() {
             let f = start_first[g.machine_of(cs) as usize];
-            let acc = if with_comma { &mut comma } else { &mut plain };
+            let acc = &mut firsts[[0, 1, 2, 1][at as usize]];
             for w in 0..4 {
                 acc[w] |= f[w];
             }
         }
-        g.keysets[i].set_first(plain, comma);
+        g.keysets[i].set_first(firsts[0], firsts[1], firsts[2]);
     }
 }
 
-/// The bytes a virtual keyset state reads itself (its `}`).
+/// The bytes a virtual keyset state reads itself (`"` at the start, `}`).
 fn own_first(g: &Grammar, s: u32) -> [u64; 4] {
     let mut f = [0u64; 4];
-    if g.next(s, b'}') != DEAD {
-        f[(b'}' >> 6) as usize] |= 1 << (b'}' & 63);
+    for b in [b'"', b'}'] {
+        if g.next(s, b) != DEAD {
+            f[(b >> 6) as usize] |= 1 << (b & 63);
+        }
     }
     f
 }

@@ -257,6 +257,8 @@ enum Job<'a> {
     Member(MemberKey, Sv<'a>, String),
     /// `,`, the whitespace after it, then a call to the member machine.
     Comma(MachineId),
+    /// `,`, the whitespace after it, `"` (see `grammar::keyset`).
+    CommaQuote,
 }
 
 /// What `propertyNames` asks of a key: patterns it must match and must
@@ -363,6 +365,11 @@ pub(crate) fn compile_into(gb: GrammarBuilder, root: &Value, cfg: &Config) -> Re
                 let call = nfa.call(member);
                 nfa.seq(&[comma, call])
             }
+            Job::CommaQuote => {
+                let comma = c.punct(&mut nfa, b",", false, true);
+                let quote = nfa.lit(b"\"");
+                nfa.seq(&[comma, quote])
+            }
         };
         let def = &mut c.gb.machines[m as usize];
         def.nfa = nfa;
@@ -403,9 +410,9 @@ struct SchemaCompiler<'a> {
 /// per member subset in their own machine; larger ones a keyset machine.
 const EXPLICIT_UNORDERED: usize = 10;
 
-/// Virtual state ids all keyset machines of one grammar may take (a quarter
+/// Virtual state ids all keyset machines of one grammar may take (half
 /// of the id space): past it, further large objects keep schema order.
-const KEYSET_ID_BUDGET: u64 = 1 << 30;
+const KEYSET_ID_BUDGET: u64 = 1 << 31;
 
 fn ptr_push(ptr: &str, seg: &str) -> String {
     format!("{}/{}", ptr, seg.replace('~', "~0").replace('/', "~1"))
@@ -2808,12 +2815,9 @@ impl<'a> SchemaCompiler<'a> {
         let unordered = self.cfg.get_property_order() == PropertyOrder::Any
             && nd <= self.cfg.get_limits().max_unordered_properties.min(keyset::MAX_MEMBERS);
         let any_order = unordered && nd <= EXPLICIT_UNORDERED;
-        let keyset_ids = KeysetDef {
-            members: vec![(0, 0); nd],
-            regions: vec![(0, 0); regions_src.len().min(1)],
-            ..Default::default()
-        }
-        .size() as u64;
+        let keyset_ids =
+            KeysetDef { members: vec![0; nd], regions: vec![(0, 0); regions_src.len().min(1)], ..Default::default() }
+                .size() as u64;
         let use_keyset = unordered
             && !any_order
             && max_props.is_none()
@@ -2825,8 +2829,21 @@ impl<'a> SchemaCompiler<'a> {
             let comma = self.machine(format!(",{plain}"), || Job::Comma(plain));
             (plain, comma)
         };
-        let decl: Vec<(MachineId, MachineId)> = decl_src.iter().map(&mut pair).collect();
         let regions: Vec<(MachineId, MachineId)> = regions_src.iter().map(&mut pair).collect();
+        // A keyset reads each declared member's opening quote itself (see
+        // `grammar::keyset`): its member machines start after it.
+        let decl: Vec<(MachineId, MachineId)> = if use_keyset {
+            decl_src
+                .iter()
+                .map(|(key, sub, p)| {
+                    let MemberKey::Lit(b) = key else { unreachable!("declared members have literal keys") };
+                    let rest = self.member_machine(&MemberKey::Lit(b[1..].to_vec()), sub, p);
+                    (rest, rest)
+                })
+                .collect()
+        } else {
+            decl_src.iter().map(&mut pair).collect()
+        };
         // Dependencies as bit masks over declared members: (a, needed). A
         // needed name that can never appear (propertyNames) forbids `a`.
         let mut dep_masks: Vec<(u64, u64, bool)> = Vec::new();
@@ -2979,7 +2996,9 @@ impl<'a> SchemaCompiler<'a> {
         req: &[bool],
         deps: &[(u64, u64, bool)],
     ) -> Result<Frag, CompileError> {
-        let mut def = KeysetDef { members: decl.to_vec(), regions: regions.to_vec(), ..Default::default() };
+        let comma_quote = self.machine("comma-quote".to_string(), || Job::CommaQuote);
+        let members = decl.iter().map(|d| d.0).collect();
+        let mut def = KeysetDef { members, regions: regions.to_vec(), comma_quote, ..Default::default() };
         def.required = req.iter().enumerate().filter(|(_, &r)| r).fold(0u32, |a, (k, _)| a | 1 << k);
         for &(a, need, impossible) in deps {
             if impossible {
@@ -3007,9 +3026,10 @@ impl<'a> SchemaCompiler<'a> {
         // keyset can close.
         let mut shadow = Nfa::default();
         let mut parts = Vec::new();
-        for (k, &(plain, comma)) in decl.iter().enumerate() {
+        for (k, &(rest, _)) in decl.iter().enumerate() {
             if need >> k & 1 == 1 {
-                parts.push(shadow.call(if parts.is_empty() { plain } else { comma }));
+                parts.push(shadow.lit(if parts.is_empty() { b"\"" } else { b",\"" }));
+                parts.push(shadow.call(rest));
             }
         }
         parts.push(shadow.lit(b"}"));
