@@ -419,7 +419,7 @@ impl Matcher {
         let mut seen: ahash::AHashSet<Vec<Config>> = ahash::AHashSet::new();
         let mut nodes: Vec<(Vec<Config>, usize, u8, u32)> = Vec::new();
         let mut heap = std::collections::BinaryHeap::new();
-        heap.push(Reverse((need(&self.stacks, &start), 0usize)));
+        heap.push(Reverse((need(&self.stacks, &start), u32::MAX, 0usize)));
         seen.insert(start.clone());
         nodes.push((start, usize::MAX, 0, 0));
         // One byte per grammar-wide class: bytes of a class step every
@@ -435,7 +435,7 @@ impl Matcher {
         }
         let mut tmp = Vec::new();
         let mut expanded = 0;
-        while let Some(Reverse((_, i))) = heap.pop() {
+        while let Some(Reverse((_, _, i))) = heap.pop() {
             if nodes[i].0.iter().any(|&c| can_end(g, &self.stacks, c)) {
                 let mut path = Vec::new();
                 let mut k = i;
@@ -461,7 +461,10 @@ impl Matcher {
                 if !seen.contains(&tmp) {
                     seen.insert(tmp.clone());
                     let len = nodes[i].3 + 1;
-                    heap.push(Reverse((len.saturating_add(need(&self.stacks, &tmp)), nodes.len())));
+                    // Among equal estimates the longest prefix first: the search
+                    // runs down one of many equally short completions (members
+                    // in any order) instead of widening over all of them.
+                    heap.push(Reverse((len.saturating_add(need(&self.stacks, &tmp)), u32::MAX - len, nodes.len())));
                     nodes.push((std::mem::take(&mut tmp), i, b, len));
                 }
             }

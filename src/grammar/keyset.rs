@@ -246,6 +246,37 @@ impl Keyset {
         self.key_first
     }
 
+    /// A lower bound on the bytes from `s` to the closing `}`, given each
+    /// member machine's (`dist` of its start): the needed members, the
+    /// `"` or `,"` before each, the `}`; at a key with none needed, the
+    /// cheapest member left. Exact bounds matter: the search for a short
+    /// completion widens with every byte a bound misses, per byte class.
+    pub fn exit_bound(&self, s: u32, dist: impl Fn(u32) -> u32) -> u32 {
+        if s == self.done_id() {
+            return 0;
+        }
+        let (code, phase) = self.split(s);
+        let (mut k, mut sum) = (0u32, 0u32);
+        for m in self.missing(s) {
+            k += 1;
+            sum = sum.saturating_add(dist(m));
+        }
+        match phase {
+            KEY if k == 0 => {
+                let cheapest = (0..self.members.len())
+                    .filter(|&i| self.callable >> i & 1 == 1 && code >> i & 1 == 0)
+                    .map(|i| dist(self.members[i]))
+                    .min()
+                    .unwrap_or(u32::MAX);
+                cheapest.saturating_add(1)
+            }
+            // The first member's quote is read already.
+            KEY => sum.saturating_add(2 * k - 1),
+            _ if k == 0 => 1,
+            _ => sum.saturating_add(2 * k + 1) - u32::from(code == 0),
+        }
+    }
+
     /// The starts of the machines of the required members (and of what they
     /// need) missing at `s`: a lower bound on the bytes left is theirs plus
     /// the `}`.

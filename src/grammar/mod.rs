@@ -246,11 +246,7 @@ impl Grammar {
     /// after trimming).
     pub fn exit_dist(&self, s: u32) -> u32 {
         if s >= self.keyset_from {
-            let k = self.keyset_of(s);
-            if !k.has_out(s) {
-                return 0;
-            }
-            return k.missing(s).fold(1u32, |d, m| d.saturating_add(self.exit_dist(m)));
+            return self.keyset_of(s).exit_bound(s, |m| self.exit_dist(m));
         }
         if s >= self.nreal {
             return 0;
@@ -261,11 +257,40 @@ impl Grammar {
     fn compute_exit_dist(&self) -> Vec<u32> {
         use std::cmp::Reverse;
         let n = self.nreal as usize;
-        let mut dist = vec![u32::MAX; n];
-        let mut fin = vec![false; n];
+        // Nodes: explicit states, then the start of each keyset machine,
+        // whose distance is its needed members' plus the `"`, `,"`s and `}`
+        // around them (a call into a keyset costs that, not 0).
+        let nk = self.keysets.len();
+        let node = |s: u32| -> Option<usize> {
+            if s < self.nreal {
+                Some(s as usize)
+            } else if s >= self.keyset_from {
+                let i = self.keyset_index(s);
+                (self.keysets[i].base == s).then_some(n + i)
+            } else {
+                None
+            }
+        };
+        let mut dist = vec![u32::MAX; n + nk];
+        let mut fin = vec![false; n + nk];
         let mut by_byte: Vec<Vec<u32>> = vec![Vec::new(); n];
-        let mut by_call: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+        let mut by_call: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n + nk];
+        // Keysets waiting on a member start, and how many they still wait on.
+        let mut by_member: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut waiting: Vec<(u32, u32)> = vec![(0, 0); nk];
         let mut heap = std::collections::BinaryHeap::new();
+        for (i, k) in self.keysets.iter().enumerate() {
+            let need: Vec<u32> = k.missing(k.base).collect();
+            // `"`, then `,"` before each further member, then `}`.
+            let bytes = if need.is_empty() { 1 } else { 2 * need.len() as u32 };
+            waiting[i] = (need.len() as u32, bytes);
+            if need.is_empty() {
+                heap.push(Reverse((bytes, (n + i) as u32)));
+            }
+            for m in need {
+                by_member[m as usize].push(i as u32);
+            }
+        }
         let widths: Vec<usize> =
             self.class_maps.iter().map(|m| m.iter().copied().max().map_or(0, |x| x as usize + 1)).collect();
         for s in 0..n {
@@ -285,8 +310,8 @@ impl Grammar {
             }
             for &(cs, r) in self.real_calls(s as u32) {
                 for (a, other) in [(cs, r), (r, cs)] {
-                    if a < self.nreal {
-                        by_call[a as usize].push((s as u32, other));
+                    if let Some(a) = node(a) {
+                        by_call[a].push((s as u32, other));
                     }
                 }
             }
@@ -297,18 +322,32 @@ impl Grammar {
             }
             fin[s as usize] = true;
             dist[s as usize] = d;
-            for &p in &by_byte[s as usize] {
-                if !fin[p as usize] {
-                    heap.push(Reverse((d.saturating_add(1), p)));
+            if (s as usize) < n {
+                for &p in &by_byte[s as usize] {
+                    if !fin[p as usize] {
+                        heap.push(Reverse((d.saturating_add(1), p)));
+                    }
+                }
+                for &i in &by_member[s as usize] {
+                    let w = &mut waiting[i as usize];
+                    w.0 -= 1;
+                    w.1 = w.1.saturating_add(d);
+                    if w.0 == 0 {
+                        heap.push(Reverse((w.1, n as u32 + i)));
+                    }
                 }
             }
             for &(p, other) in &by_call[s as usize] {
-                let od = if other >= self.nreal { Some(0) } else { fin[other as usize].then(|| dist[other as usize]) };
+                let od = match node(other) {
+                    Some(o) => fin[o].then(|| dist[o]),
+                    None => Some(0),
+                };
                 if let (Some(od), false) = (od, fin[p as usize]) {
                     heap.push(Reverse((d.saturating_add(od), p)));
                 }
             }
         }
+        dist.truncate(n);
         dist
     }
 
