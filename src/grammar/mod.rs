@@ -98,6 +98,16 @@ pub(crate) struct Grammar {
     pub exit_dist: std::sync::OnceLock<Vec<u32>>,
 }
 
+/// Index of the machine holding virtual id `s` among `machines` sorted by
+/// first id (`base`).
+#[inline(always)]
+fn holder<T>(machines: &[T], s: u32, base: impl Fn(&T) -> u32) -> usize {
+    if machines.len() == 1 {
+        return 0;
+    }
+    machines.partition_point(|m| base(m) <= s) - 1
+}
+
 /// The call edges of one state (see [`Grammar::calls`]): a slice of the
 /// tables for an explicit state, computed for a keyset state.
 #[derive(Clone, Debug)]
@@ -174,10 +184,7 @@ impl Grammar {
     /// Index in [`Grammar::keysets`] of the machine holding virtual id `s`.
     #[inline(always)]
     pub fn keyset_index(&self, s: u32) -> usize {
-        if self.keysets.len() == 1 {
-            return 0;
-        }
-        self.keysets.partition_point(|k| k.base <= s) - 1
+        holder(&self.keysets, s, |k| k.base)
     }
     /// Whether the machine owning `s` may end in `s`.
     #[inline(always)]
@@ -230,10 +237,7 @@ impl Grammar {
     /// Index in [`Grammar::counted`] of the machine holding virtual id `s`.
     #[inline(always)]
     pub fn counted_index(&self, s: u32) -> usize {
-        if self.counted.len() == 1 {
-            return 0;
-        }
-        self.counted.partition_point(|c| c.base <= s) - 1
+        holder(&self.counted, s, |c| c.base)
     }
     /// A lower bound on the bytes from state `s` to an accepting state of
     /// its machine: exact for explicit states whose paths stay explicit,
