@@ -69,8 +69,13 @@ pub(crate) struct KeysetDef {
 impl KeysetDef {
     /// Virtual ids the machine takes: two per code, and the closing id.
     pub fn size(&self) -> u32 {
-        let bits = self.members.len() + usize::from(!self.regions.is_empty());
-        (2u32 << bits) + 1
+        Self::ids(self.members.len(), !self.regions.is_empty())
+    }
+
+    /// Virtual ids a keyset of `members` declared members takes, with or
+    /// without additional members.
+    pub fn ids(members: usize, regions: bool) -> u32 {
+        (2u32 << (members + usize::from(regions))) + 1
     }
 }
 
@@ -281,14 +286,17 @@ impl Keyset {
     /// need) missing at `s`: a lower bound on the bytes left is theirs plus
     /// the `}`.
     pub fn missing(&self, s: u32) -> impl Iterator<Item = u32> + '_ {
-        let (code, _) = if s == self.done_id() { (self.done_code(), 0) } else { self.split(s) };
-        let mut need = self.required;
-        for &(a, n) in &self.deps {
-            if code & a != 0 {
-                need |= n;
+        let mut need = 0;
+        if s != self.done_id() {
+            let (code, _) = self.split(s);
+            need = self.required;
+            for &(a, n) in &self.deps {
+                if code & a != 0 {
+                    need |= n;
+                }
             }
+            need &= !code;
         }
-        let need = if code == self.done_code() { 0 } else { need & !code };
         self.members.iter().enumerate().filter(move |&(k, &m)| need >> k & 1 == 1 && m != DEAD).map(|(_, &m)| m)
     }
 }

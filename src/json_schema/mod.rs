@@ -2815,34 +2815,24 @@ impl<'a> SchemaCompiler<'a> {
         let unordered = self.cfg.get_property_order() == PropertyOrder::Any
             && nd <= self.cfg.get_limits().max_unordered_properties.min(keyset::MAX_MEMBERS);
         let any_order = unordered && nd <= EXPLICIT_UNORDERED;
-        let keyset_ids =
-            KeysetDef { members: vec![0; nd], regions: vec![(0, 0); regions_src.len().min(1)], ..Default::default() }
-                .size() as u64;
+        let keyset_ids = KeysetDef::ids(nd, !regions_src.is_empty()) as u64;
         let use_keyset = unordered
             && !any_order
             && max_props.is_none()
             && min_props <= required_members
             && self.keyset_ids + keyset_ids <= KEYSET_ID_BUDGET;
-        // Member machines: (plain, comma-prefixed); see the state loop.
-        let mut pair = |(key, sub, p): &(MemberKey, Sv<'a>, String)| {
-            let plain = self.member_machine(key, sub, p);
-            let comma = self.machine(format!(",{plain}"), || Job::Comma(plain));
-            (plain, comma)
-        };
-        let regions: Vec<(MachineId, MachineId)> = regions_src.iter().map(&mut pair).collect();
-        // A keyset reads each declared member's opening quote itself (see
-        // `grammar::keyset`): its member machines start after it.
-        let decl: Vec<(MachineId, MachineId)> = if use_keyset {
-            decl_src
-                .iter()
-                .map(|(key, sub, p)| {
-                    let MemberKey::Lit(b) = key else { unreachable!("declared members have literal keys") };
-                    let rest = self.member_machine(&MemberKey::Lit(b[1..].to_vec()), sub, p);
-                    (rest, rest)
-                })
-                .collect()
-        } else {
-            decl_src.iter().map(&mut pair).collect()
+        // Member machines: (plain, comma-prefixed); see the state loop. A
+        // keyset takes its declared members' machines otherwise (below).
+        let (regions, decl) = {
+            let mut pair = |(key, sub, p): &(MemberKey, Sv<'a>, String)| {
+                let plain = self.member_machine(key, sub, p);
+                let comma = self.machine(format!(",{plain}"), || Job::Comma(plain));
+                (plain, comma)
+            };
+            let regions: Vec<(MachineId, MachineId)> = regions_src.iter().map(&mut pair).collect();
+            let decl: Vec<(MachineId, MachineId)> =
+                if use_keyset { Vec::new() } else { decl_src.iter().map(&mut pair).collect() };
+            (regions, decl)
         };
         // Dependencies as bit masks over declared members: (a, needed). A
         // needed name that can never appear (propertyNames) forbids `a`.
@@ -2871,7 +2861,16 @@ impl<'a> SchemaCompiler<'a> {
             }
         }
         if use_keyset {
-            return self.keyset_object(nfa, ptr, &decl, &regions, &req, &dep_masks);
+            // A keyset reads each declared member's opening quote itself
+            // (see `grammar::keyset`): its member machines start after it.
+            let rest: Vec<MachineId> = members
+                .iter()
+                .map(|(name, sub, sub_ptr, _)| {
+                    let key = serde_json::to_vec(&Value::String(name.clone())).expect("serializable");
+                    self.member_machine(&MemberKey::Lit(key[1..].to_vec()), sub, sub_ptr)
+                })
+                .collect();
+            return self.keyset_object(nfa, ptr, rest, regions, &req, &dep_masks);
         }
         // A state: declared members done (a bit set in any order, else the
         // index of the next member to consider), declared count (saturating
@@ -2983,22 +2982,22 @@ impl<'a> SchemaCompiler<'a> {
         Ok(Frag { start: open.start, end })
     }
 
-    /// An object whose `decl` members come in any order, tracked by a keyset
-    /// machine: `{`, the whitespace after it, then a call to the keyset body
-    /// (members and `}`). `deps`: (member bit, bits it needs, whether a
-    /// needed name can never appear).
+    /// An object whose declared members come in any order, tracked by a
+    /// keyset machine: `{`, the whitespace after it, then a call to the
+    /// keyset body (members and `}`). `members`: each declared member's
+    /// machine from after its key's opening quote; `deps`: (member bit, bits
+    /// it needs, whether a needed name can never appear).
     fn keyset_object(
         &mut self,
         nfa: &mut Nfa,
         ptr: &str,
-        decl: &[(MachineId, MachineId)],
-        regions: &[(MachineId, MachineId)],
+        members: Vec<MachineId>,
+        regions: Vec<(MachineId, MachineId)>,
         req: &[bool],
         deps: &[(u64, u64, bool)],
     ) -> Result<Frag, CompileError> {
         let comma_quote = self.machine("comma-quote".to_string(), || Job::CommaQuote);
-        let members = decl.iter().map(|d| d.0).collect();
-        let mut def = KeysetDef { members, regions: regions.to_vec(), comma_quote, ..Default::default() };
+        let mut def = KeysetDef { members, regions, comma_quote, ..Default::default() };
         def.required = req.iter().enumerate().filter(|(_, &r)| r).fold(0u32, |a, (k, _)| a | 1 << k);
         for &(a, need, impossible) in deps {
             if impossible {
@@ -3026,7 +3025,7 @@ impl<'a> SchemaCompiler<'a> {
         // keyset can close.
         let mut shadow = Nfa::default();
         let mut parts = Vec::new();
-        for (k, &(rest, _)) in decl.iter().enumerate() {
+        for (k, &rest) in def.members.iter().enumerate() {
             if need >> k & 1 == 1 {
                 parts.push(shadow.lit(if parts.is_empty() { b"\"" } else { b",\"" }));
                 parts.push(shadow.call(rest));
