@@ -359,13 +359,61 @@ pub(crate) type Resolve<'r> = dyn for<'x> Fn(&'x Value) -> std::borrow::Cow<'x, 
 
 /// Whether no instance can satisfy both schemas, by reasons that are cheap
 /// and certain: disjoint types, disjoint literal sets, a required property
-/// of one forbidden by the other, or a required discriminator property with
-/// disjoint literal sets. `false` means "not proven".
+/// of one forbidden by the other, or a property both require whose schemas
+/// are disjoint (a discriminator). An `allOf` is disjoint from `b` when one
+/// of its members is, an `anyOf`/`oneOf` when all of its branches are.
+/// `false` means "not proven"; the proof search is bounded (depth and
+/// steps), past which it says `false`.
 pub(crate) fn disjoint(a: &Value, b: &Value, resolve: &Resolve) -> bool {
+    let mut steps = DISJOINT_STEPS;
+    disjoint_in(a, b, resolve, 0, &mut steps)
+}
+
+/// How deep [`disjoint`] follows members, branches and properties.
+const DISJOINT_DEPTH: usize = 6;
+/// How many pairs [`disjoint`] compares in one proof.
+const DISJOINT_STEPS: usize = 64;
+
+fn disjoint_in(a: &Value, b: &Value, resolve: &Resolve, depth: usize, steps: &mut usize) -> bool {
+    if *steps == 0 || depth > DISJOINT_DEPTH {
+        return false;
+    }
+    *steps -= 1;
     let (a, b) = (resolve(a), resolve(b));
-    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+    let (Some(ma), Some(mb)) = (a.as_object(), b.as_object()) else {
         return *a == Value::Bool(false) || *b == Value::Bool(false);
     };
+    if disjoint_flat(ma, mb, resolve, depth, steps) {
+        return true;
+    }
+    // An instance of `a` satisfies every `allOf` member and some branch of
+    // each `anyOf`/`oneOf`: one disjoint member, or all branches disjoint,
+    // rule it out of `b`. The same for `b` against `a`.
+    for (x, y) in [(ma, &*b), (mb, &*a)] {
+        if let Some(Value::Array(members)) = x.get("allOf") {
+            if members.iter().any(|m| disjoint_in(m, y, resolve, depth + 1, steps)) {
+                return true;
+            }
+        }
+        for kw in ["anyOf", "oneOf"] {
+            if let Some(Value::Array(branches)) = x.get(kw) {
+                if !branches.is_empty() && branches.iter().all(|m| disjoint_in(m, y, resolve, depth + 1, steps)) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// [`disjoint`] by the keywords of the two objects themselves.
+fn disjoint_flat(
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+    resolve: &Resolve,
+    depth: usize,
+    steps: &mut usize,
+) -> bool {
     let ta = possible_types(a);
     let tb = possible_types(b);
     let common: Vec<&&str> = ta.iter().filter(|t| tb.contains(t)).collect();
@@ -398,20 +446,88 @@ pub(crate) fn disjoint(a: &Value, b: &Value, resolve: &Resolve) -> bool {
         if ra.iter().any(|k| forbids(b, k)) || rb.iter().any(|k| forbids(a, k)) {
             return true;
         }
+        // A property both require holds a value that satisfies both
+        // declared schemas.
         for k in ra.iter().filter(|k| rb.contains(k)) {
             let pa = a.get("properties").and_then(|p| p.get(k));
             let pb = b.get("properties").and_then(|p| p.get(k));
             if let (Some(pa), Some(pb)) = (pa, pb) {
-                let (pa, pb) = (resolve(pa), resolve(pb));
-                if let (Some(ma), Some(mb)) = (pa.as_object(), pb.as_object()) {
-                    if let (Some(la), Some(lb)) = (literals(ma), literals(mb)) {
-                        if !la.iter().any(|x| lb.iter().any(|y| json_eq(x, y))) {
-                            return true;
-                        }
-                    }
+                if disjoint_in(pa, pb, resolve, depth + 1, steps) {
+                    return true;
                 }
             }
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn proven(a: &Value, b: &Value) -> bool {
+        let resolve: &Resolve = &|v| std::borrow::Cow::Borrowed(v);
+        let ab = disjoint(a, b, resolve);
+        assert_eq!(ab, disjoint(b, a, resolve), "disjoint is not symmetric on {a} and {b}");
+        ab
+    }
+
+    #[test]
+    fn disjointness_proofs() {
+        let site = json!({"type": "object", "properties": {"type": {"enum": ["site"]}}, "required": ["type"]});
+        let reference =
+            json!({"type": "object", "properties": {"type": {"enum": ["reference"]}}, "required": ["type"]});
+        let open = json!({"type": "object", "required": ["type"]});
+        // (a, b, proven disjoint)
+        let table = [
+            (json!({"type": "string"}), json!({"type": "integer"}), true),
+            (json!({"type": "number"}), json!({"type": "integer"}), false),
+            (site.clone(), reference.clone(), true),
+            (site.clone(), open.clone(), false),
+            (json!({"allOf": [reference.clone(), {"minProperties": 1}]}), site.clone(), true),
+            (json!({"allOf": [open.clone(), {"minProperties": 1}]}), site.clone(), false),
+            (json!({"anyOf": [{"type": "string"}, {"type": "boolean"}]}), json!({"type": "integer"}), true),
+            (json!({"anyOf": [{"type": "string"}, {"type": "integer"}]}), json!({"type": "integer"}), false),
+            (json!({"oneOf": [reference.clone(), {"type": "array"}]}), site.clone(), true),
+            // A discriminator one level down.
+            (
+                json!({"type": "object", "properties": {"k": site.clone()}, "required": ["k"]}),
+                json!({"type": "object", "properties": {"k": reference.clone()}, "required": ["k"]}),
+                true,
+            ),
+            // Only one side requires it: an object without `k` satisfies both.
+            (
+                json!({"type": "object", "properties": {"k": site.clone()}, "required": ["k"]}),
+                json!({"type": "object", "properties": {"k": reference.clone()}}),
+                false,
+            ),
+            (json!({"type": "object", "required": ["a"]}), json!({"properties": {"a": false}}), true),
+            (json!({"type": "object", "required": ["a"]}), json!({"additionalProperties": false}), true),
+            (
+                json!({"type": "object", "required": ["a"]}),
+                json!({"additionalProperties": false, "patternProperties": {"^a": {}}}),
+                false,
+            ),
+            (json!({"enum": [1, 2]}), json!({"const": 2.0}), false),
+            (json!({"enum": [1, 2]}), json!({"const": 3}), true),
+            (json!(false), json!({}), true),
+            (json!({}), json!(true), false),
+        ];
+        for (a, b, want) in &table {
+            assert_eq!(proven(a, b), *want, "disjoint({a}, {b})");
+        }
+    }
+
+    #[test]
+    fn disjointness_search_is_bounded() {
+        // A chain deeper than the search: not proven, and quickly.
+        let mut a = json!({"type": "string"});
+        let mut b = json!({"type": "integer"});
+        for _ in 0..64 {
+            a = json!({"allOf": [a]});
+            b = json!({"anyOf": [b, {"type": "integer"}]});
+        }
+        assert!(!proven(&a, &b));
+    }
 }
