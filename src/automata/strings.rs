@@ -140,10 +140,15 @@ pub(crate) struct StringSpec {
     /// Raw mode: the DFAs read the literal bytes themselves (no JSON string
     /// decoding, no quotes); used to intersect number constraints.
     pub raw: bool,
-    /// Raw mode: the number literal must be a whole multiple of this
-    /// (`multipleOf` with a whole divisor). A remainder automaton over the
-    /// integer digits; a fraction may hold zeros only; no exponent.
+    /// Raw mode: a remainder automaton modulo this over the integer digits
+    /// (a fraction may hold zeros only; no exponent). Without `divisors`
+    /// the number must be a whole multiple of it (`multipleOf` with a whole
+    /// divisor).
     pub modulus: Option<u64>,
+    /// With `modulus`: instead, for each `(d, divides)`, whether `d` (a
+    /// divisor of `modulus`) divides the number must be `divides` (a
+    /// `multipleOf` and negated ones together).
+    pub divisors: Vec<(u64, bool)>,
     /// A union: when not empty, the value must satisfy one of these
     /// alternatives instead of every language, each alternative given as
     /// the indices of its languages in `must` and in `must_not` (one
@@ -640,7 +645,14 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
                 (0..n_must).all(|j| dfas[j].full_match(k.ids[j]))
                     && (n_must..dfas.len()).all(|j| !dfas[j].full_match(k.ids[j]))
             }
-            && modulus.is_none_or(|_| k.m / 2 == 0)
+            && modulus.is_none_or(|_| {
+                let r = k.m / 2;
+                if spec.divisors.is_empty() {
+                    r == 0
+                } else {
+                    spec.divisors.iter().all(|&(d, divides)| (r % d == 0) == divides)
+                }
+            })
     };
     // In a union, a state is dead when every alternative has a language
     // that can no longer match (single languages die one by one below).

@@ -83,6 +83,26 @@ fn literals(m: &Map<String, Value>) -> Option<Vec<Value>> {
 /// Intersection of two schema objects. `Err(keyword)` when it cannot be
 /// written as one schema.
 pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+    // A `$ref` beside other keywords means both apply (2019-09 and later)
+    // or the `$ref` alone (draft 7 and earlier): flattening a side with a
+    // `$ref` into the other would drop the other side's keywords under
+    // the old drafts. Each side stays whole, an `allOf` member, which
+    // reads the same in every draft.
+    if a.contains_key("$ref") || b.contains_key("$ref") {
+        let constraints = |m: &Map<String, Value>| -> Map<String, Value> {
+            m.iter().filter(|(k, _)| !is_annotation(k)).map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        let (a, b) = (constraints(a), constraints(b));
+        if b.is_empty() || a == b {
+            return Ok(a);
+        }
+        if a.is_empty() {
+            return Ok(b);
+        }
+        return Ok([("allOf".to_string(), Value::Array(vec![Value::Object(a), Value::Object(b)]))]
+            .into_iter()
+            .collect());
+    }
     // `minContains`/`maxContains` qualify their own side's `contains` (and
     // constrain nothing without one): sides with two different `contains`
     // do not intersect as one, and a bound without its `contains` must not
@@ -187,6 +207,19 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
                 out.insert("enum".into(), Value::Array(both));
                 continue;
             }
+            // Whole divisors: the multiples of both are those of their
+            // least common multiple (fractional ones are not merged).
+            "multipleOf" => {
+                let whole = |v: &Value| v.as_u64().filter(|&n| n > 0 && n <= 1_000_000_000);
+                let (Some(x), Some(y)) = (whole(va), whole(vb)) else {
+                    return Err(k.clone());
+                };
+                let (mut p, mut q) = (x, y);
+                while q != 0 {
+                    (p, q) = (q, p % q);
+                }
+                Value::from(x / p * y)
+            }
             "uniqueItems" => Value::Bool(va.as_bool().unwrap_or(false) || vb.as_bool().unwrap_or(false)),
             "anyOf" | "oneOf" => {
                 // (A1|A2) & (B1|B2) = A1&B1 | A1&B2 | ... (oneOf & oneOf stays exact
@@ -213,7 +246,10 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
                 extra_patterns.push(vb.clone());
                 continue;
             }
-            "x-grammask-patterns" | "x-grammask-not-patterns" | "x-grammask-not-strings" => {
+            "x-grammask-patterns"
+            | "x-grammask-not-patterns"
+            | "x-grammask-not-strings"
+            | "x-grammask-not-multiple-of" => {
                 let (Some(x), Some(y)) = (va.as_array(), vb.as_array()) else {
                     return Err(k.clone());
                 };
@@ -352,6 +388,54 @@ fn possible_types(m: &Map<String, Value>) -> Vec<&'static str> {
             all.iter().copied().filter(|t| ts.iter().any(|x| x == t || (*t == "number" && x == "integer"))).collect()
         }
     }
+}
+
+/// The one JSON type a keyword constrains (`None`: it may constrain any,
+/// like `type`, `enum` or `not`). Every other type satisfies it vacuously.
+pub(crate) fn keyword_type(k: &str) -> Option<&'static str> {
+    Some(match k {
+        "pattern" | "minLength" | "maxLength" | "format" => "string",
+        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "multipleOf" => "number",
+        "items"
+        | "prefixItems"
+        | "additionalItems"
+        | "minItems"
+        | "maxItems"
+        | "uniqueItems"
+        | "contains"
+        | "minContains"
+        | "maxContains"
+        | "unevaluatedItems"
+        | "x-grammask-contains" => "array",
+        "properties"
+        | "required"
+        | "additionalProperties"
+        | "patternProperties"
+        | "propertyNames"
+        | "minProperties"
+        | "maxProperties"
+        | "dependentRequired"
+        | "dependentSchemas"
+        | "dependencies"
+        | "unevaluatedProperties" => "object",
+        "x-grammask-not-patterns" | "x-grammask-not-strings" | "x-grammask-patterns" => "string",
+        "x-grammask-fraction" | "x-grammask-not-multiple-of" => "number",
+        _ => return None,
+    })
+}
+
+/// The types on which schema `m` holds for every value: those none of its
+/// constraint keywords (`is_constraint`) applies to. Empty when a keyword
+/// may constrain every type.
+pub(crate) fn vacuous_types(m: &Map<String, Value>, is_constraint: impl Fn(&str) -> bool) -> Vec<&'static str> {
+    let mut touched: Vec<&'static str> = Vec::new();
+    for k in m.keys().filter(|k| is_constraint(k)) {
+        match keyword_type(k) {
+            Some(t) => touched.push(t),
+            None => return Vec::new(),
+        }
+    }
+    ["null", "boolean", "object", "array", "string", "number"].into_iter().filter(|t| !touched.contains(t)).collect()
 }
 
 /// Follows a `$ref` for a proof, borrowing what has none.

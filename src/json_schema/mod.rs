@@ -111,6 +111,11 @@ const SUPPORTED: &[&str] = &[
     // Internal, made by negating `items` in a draft-4 schema, where
     // `contains` is no keyword: `contains` as draft 6 reads it.
     "x-grammask-contains",
+    // Internal, made by negating `type: integer` and `multipleOf`: a
+    // number that is not an integer (`true`), a number none of these whole
+    // divisors divides.
+    "x-grammask-fraction",
+    "x-grammask-not-multiple-of",
     "dependentRequired",
     "dependencies",
     "contains",
@@ -126,6 +131,14 @@ const MAX_SCHEMA_DEPENDENCIES: usize = 4;
 /// unfolded to merge them: the merged schema is compiled in up to
 /// 2^this copies (64, the most branches a merge of two `anyOf`s makes).
 const MAX_CONDITIONALS: usize = 6;
+
+/// What [`SchemaCompiler::vacuous_overlap_removed`] found.
+enum VacuousOverlap {
+    /// Every type is excluded: the `oneOf` is unsatisfiable.
+    All,
+    /// The branches restricted to the types not excluded.
+    Restricted(Vec<Value>),
+}
 
 /// Most branches of a `oneOf` made exclusive, and most pairs of them that
 /// may overlap (as many as among 4 branches that all do).
@@ -561,29 +574,31 @@ impl<'a> SchemaCompiler<'a> {
 
     /// Follows `$ref` (with its siblings merged in) to a schema object.
     fn resolved(&self, v: &Value, ptr: &str) -> Result<Value, CompileError> {
+        let merged = |t: &Map<String, Value>, s: &Map<String, Value>| {
+            merge::merge(t, s).map_err(|k| {
+                CompileError::unsupported(ptr, &k, format!("cannot intersect `{k}` constraints while applying `$ref`"))
+            })
+        };
         let mut cur = v.clone();
+        // The siblings of every `$ref` along the chain (2019-09 and later;
+        // draft 7 and earlier ignore them), merged in at its end.
+        let mut siblings: Map<String, Value> = Map::new();
         for _ in 0..32 {
             let Some(Value::String(r)) = cur.get("$ref").cloned() else {
-                return Ok(cur);
+                return Ok(match cur {
+                    _ if siblings.keys().all(|k| !is_constraint(k)) => cur,
+                    Value::Object(t) => Value::Object(merged(&t, &siblings)?),
+                    Value::Bool(false) => Value::Bool(false),
+                    _ => Value::Object(siblings),
+                });
             };
             let (target, _) = self.resolve_ref(&r, ptr)?;
-            let mut siblings = cur.as_object().cloned().unwrap_or_default();
-            siblings.remove("$ref");
-            if self.legacy_ref {
-                siblings.clear();
+            if !self.legacy_ref {
+                let mut own = cur.as_object().cloned().unwrap_or_default();
+                own.remove("$ref");
+                siblings = merged(&siblings, &own)?;
             }
-            cur = match target {
-                Value::Object(t) => Value::Object(merge::merge(t, &siblings).map_err(|k| {
-                    CompileError::unsupported(
-                        ptr,
-                        &k,
-                        format!("cannot intersect `{k}` constraints while applying `$ref`"),
-                    )
-                })?),
-                other if siblings.keys().all(|k| !is_constraint(k)) => other.clone(),
-                Value::Bool(false) => Value::Bool(false),
-                _ => Value::Object(siblings),
-            };
+            cur = target.clone();
         }
         Err(CompileError::new(CompileErrorKind::LimitExceeded, ptr, "too many chained $refs").with_keyword("$ref"))
     }
@@ -985,11 +1000,13 @@ impl<'a> SchemaCompiler<'a> {
                         _ => None,
                     });
                     let fractions_excluded = ctx_types.is_some_and(|c| !c.contains(&"number"));
-                    if ts.contains(&"integer") && !ts.contains(&"number") && !fractions_excluded {
-                        return bail(self, "type: integer");
+                    // Not an integer: some other type, or a number with a
+                    // fraction (none within such a context, where every
+                    // number is an integer).
+                    let integers_cover = ts.contains(&"integer");
+                    if integers_cover && !ts.contains(&"number") && !fractions_excluded {
+                        branches.push(json!({ "type": "number", "x-grammask-fraction": true }));
                     }
-                    // Within such a context every number is an integer.
-                    let integers_cover = ts.contains(&"integer") && fractions_excluded;
                     let rest: Vec<&str> = ["null", "boolean", "object", "array", "number", "string"]
                         .into_iter()
                         .filter(|t| !(ts.contains(t) || (*t == "number" && integers_cover)))
@@ -1107,6 +1124,16 @@ impl<'a> SchemaCompiler<'a> {
                 ("pattern", Value::String(p)) => {
                     branches.push(json!({ "type": "string", "x-grammask-not-patterns": [p] }))
                 }
+                // A whole divisor: an integral number it does not divide,
+                // or a number with a fraction (which no whole number
+                // divides).
+                ("multipleOf", Value::Number(d))
+                    if d.as_f64().is_some_and(|f| f >= 1.0 && f.fract() == 0.0 && f <= 1e6) =>
+                {
+                    branches.push(json!({ "type": "number", "x-grammask-not-multiple-of": [v] }));
+                    branches.push(json!({ "type": "number", "x-grammask-fraction": true }));
+                }
+                ("x-grammask-fraction", _) => branches.push(json!({ "type": "integer" })),
                 ("minLength", _) if n.is_some() => {
                     if let Some(m) = n.and_then(|n| n.checked_sub(1)) {
                         branches.push(json!({ "type": "string", "maxLength": m }));
@@ -1282,8 +1309,8 @@ impl<'a> SchemaCompiler<'a> {
                 for t in &current {
                     let gone = excluded.contains(&t.as_str()) || (t == "integer" && excluded.contains(&"number"));
                     if t == "number" && excluded.contains(&"integer") && !excluded.contains(&"number") {
-                        self.unsupported(ptr, "not", "\"number but not integer\" is not expressible")?;
-                        return Ok(Some(Value::Object(base)));
+                        // A number but not an integer: one with a fraction.
+                        base.insert("x-grammask-fraction".into(), Value::Bool(true));
                     }
                     if !gone {
                         keep.push(Value::String(t.clone()));
@@ -1414,6 +1441,13 @@ impl<'a> SchemaCompiler<'a> {
                 }
             }
             if kw == "oneOf" && !disjoint_by_construction {
+                match self.vacuous_overlap_removed(&merged, ptr)? {
+                    Some(VacuousOverlap::All) => return Ok(Some(Value::Bool(false))),
+                    Some(VacuousOverlap::Restricted(r)) => merged = r,
+                    None => {}
+                }
+            }
+            if kw == "oneOf" && !disjoint_by_construction {
                 let mut overlap: Option<(usize, usize)> = None;
                 {
                     let resolve: &merge::Resolve = &|v| self.resolved_or_true(v, ptr);
@@ -1449,6 +1483,55 @@ impl<'a> SchemaCompiler<'a> {
             return Ok(Some(Value::Object(out)));
         }
         Ok(None)
+    }
+
+    /// The types on which two `oneOf` branches both hold for every value
+    /// (no keyword of either constrains them, like an untyped object schema
+    /// on strings): every value of such a type satisfies two branches, so
+    /// the `oneOf` rejects it. Returns the branches restricted to the other
+    /// types (`All` when none is left), `None` when no type is excluded or a
+    /// branch does not take the restriction.
+    fn vacuous_overlap_removed(&self, merged: &[Value], ptr: &str) -> Result<Option<VacuousOverlap>, CompileError> {
+        const ALL: [&str; 6] = ["null", "boolean", "object", "array", "string", "number"];
+        let vacuous: Vec<Vec<&str>> = merged
+            .iter()
+            .map(|b| match self.resolved(b, ptr) {
+                Ok(Value::Object(m)) => merge::vacuous_types(&m, is_constraint),
+                Ok(Value::Bool(true)) => ALL.to_vec(),
+                _ => Vec::new(),
+            })
+            .collect();
+        let mut excluded: Vec<&str> = Vec::new();
+        for i in 0..vacuous.len() {
+            for j in i + 1..vacuous.len() {
+                for t in &vacuous[i] {
+                    if vacuous[j].contains(t) && !excluded.contains(t) {
+                        excluded.push(t);
+                    }
+                }
+            }
+        }
+        if excluded.is_empty() {
+            return Ok(None);
+        }
+        let keep: Vec<Value> = ALL.iter().filter(|t| !excluded.contains(t)).map(|t| Value::from(*t)).collect();
+        if keep.is_empty() {
+            return Ok(Some(VacuousOverlap::All));
+        }
+        let restriction: Map<String, Value> = [("type".to_string(), Value::Array(keep))].into_iter().collect();
+        let mut out = Vec::with_capacity(merged.len());
+        for b in merged {
+            match self.resolved(b, ptr) {
+                Ok(Value::Object(m)) => match merge::merge(&m, &restriction) {
+                    Ok(r) => out.push(Value::Object(r)),
+                    Err(_) => return Ok(None),
+                },
+                Ok(Value::Bool(true)) => out.push(Value::Object(restriction.clone())),
+                Ok(Value::Bool(false)) => out.push(Value::Bool(false)),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(VacuousOverlap::Restricted(out)))
     }
 
     /// `oneOf` branches that may overlap made exclusive: branch `i` becomes
@@ -1936,6 +2019,17 @@ impl<'a> SchemaCompiler<'a> {
                     all
                 }
                 ("x-grammask-not-strings", Value::String(_)) => !b.as_array().is_some_and(|a| a.contains(v)),
+                ("x-grammask-fraction", Value::Number(_)) => dec(v).is_some_and(|d| !d.frac.is_empty()),
+                ("x-grammask-not-multiple-of", Value::Number(_)) => match dec(v) {
+                    Some(d) if !d.frac.is_empty() => true,
+                    Some(d) => b
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_u64)
+                        .all(|k| k == 0 || d.int.iter().fold(0u64, |r, &x| (r * 10 + u64::from(x)) % k) != 0),
+                    None => false,
+                },
                 ("minLength", Value::String(s)) => b.as_u64().is_none_or(|n| s.chars().count() as u64 >= n),
                 ("maxLength", Value::String(s)) => b.as_u64().is_none_or(|n| s.chars().count() as u64 <= n),
                 ("format", Value::String(s)) => match strings::format_regex(b.as_str().unwrap_or("")) {
@@ -1988,6 +2082,7 @@ impl<'a> SchemaCompiler<'a> {
                         | "dependencies"
                         | "unevaluatedProperties" => v.is_object(),
                         "x-grammask-contains" => v.is_array(),
+                        "x-grammask-fraction" | "x-grammask-not-multiple-of" => v.is_number(),
                         k if k.starts_with("x-grammask-") => v.is_string(),
                         _ => true,
                     };
@@ -2373,7 +2468,49 @@ impl<'a> SchemaCompiler<'a> {
                 }
             }
         };
-        if bounds.is_empty() && modulus.is_none() {
+        let fraction = map.get("x-grammask-fraction") == Some(&Value::Bool(true));
+        if fraction && (integer || modulus.is_some()) {
+            // Integers only (a whole divisor divides integers only).
+            return Ok(nfa.never());
+        }
+        // Negated whole divisors: integral numbers none of them divides.
+        let mut not_divisors: Vec<u64> = Vec::new();
+        for d in map.get("x-grammask-not-multiple-of").and_then(Value::as_array).into_iter().flatten() {
+            match d.as_f64() {
+                Some(f) if f >= 1.0 && f.fract() == 0.0 && f <= 1e6 => not_divisors.push(f as u64),
+                _ => {
+                    return Err(
+                        CompileError::unsupported(ptr, "not", "`not` of a fractional `multipleOf`").with_keyword("not")
+                    )
+                }
+            }
+        }
+        not_divisors.sort_unstable();
+        not_divisors.dedup();
+        if not_divisors.contains(&1) || modulus.is_some_and(|m| not_divisors.iter().any(|d| m % d == 0)) {
+            // Every integer (every multiple of the divisor) is divided.
+            return Ok(nfa.never());
+        }
+        let (modulus, divisors) = if not_divisors.is_empty() {
+            (modulus, Vec::new())
+        } else {
+            let mut l = modulus.unwrap_or(1);
+            for &d in &not_divisors {
+                l = l / gcd(l, d) * d;
+                if l > 1_000_000 {
+                    self.unsupported(
+                        ptr,
+                        "not",
+                        "`multipleOf` and negated ones need a remainder past 1,000,000 (their least common multiple)",
+                    )?;
+                    return Ok(nfa.never());
+                }
+            }
+            let mut divs: Vec<(u64, bool)> = modulus.into_iter().map(|m| (m, true)).collect();
+            divs.extend(not_divisors.iter().map(|&d| (d, false)));
+            (Some(l), divs)
+        };
+        if bounds.is_empty() && modulus.is_none() && !fraction {
             return Ok(if integer {
                 self.terminal(nfa, "integer", || lexer::parse(lexer::number_regex(true)).expect("valid"))
             } else {
@@ -2396,12 +2533,22 @@ impl<'a> SchemaCompiler<'a> {
             // No `-0` for integers: the `jsonschema` crate reads it as the
             // float -0.0 and calls it no integer (see the output format).
             (true, _) => format!(r"(?:0|-?[1-9][0-9]{{0,{}}})", digits - 1),
+            // A fraction with a digit other than zero, no exponent.
+            (false, false) if fraction => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})\.[0-9]*[1-9][0-9]*", digits - 1),
             (false, false) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})(?:\.[0-9]+)?", digits - 1),
             (false, true) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})(?:\.0+)?", digits - 1),
         };
-        let mut spec = StringSpec { raw: true, modulus, ..Default::default() };
+        let mut spec = StringSpec { raw: true, modulus, divisors, ..Default::default() };
         spec.must.push(self.dfa(&lexer::parse(&syntax).expect("valid"), ptr, "minimum")?.into());
-        let mut key = format!("num:{integer}:{modulus:?}");
+        if fraction {
+            // Validators read numbers as f64, where 1e15 + 0.5 rounds to an
+            // integer: with an integer part, at most 15 digits in all
+            // (below 2^53, and a fraction the rounding keeps); below 1, at
+            // most 200 fraction digits (no underflow to 0).
+            let exact = r"-?(?:0\.[0-9]{1,200}|[1-9][0-9.]{2,15})";
+            spec.must.push(self.dfa(&lexer::parse(exact).expect("valid"), ptr, "not")?.into());
+        }
+        let mut key = format!("num:{integer}:{modulus:?}:{fraction}:{:?}", spec.divisors);
         for (d, cmp, kw) in &bounds {
             let hir = numbers::cmp_regex(d, *cmp, integer, digits);
             spec.must.push(self.dfa(&hir, ptr, kw)?.into());
@@ -3355,4 +3502,12 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
