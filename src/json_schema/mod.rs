@@ -140,6 +140,11 @@ enum VacuousOverlap {
     Restricted(Vec<Value>),
 }
 
+/// Most negations within one another, and most schema nodes, that
+/// [`SchemaCompiler::probe_nots`] reads in one rewritten branch.
+const MAX_PROBED_NEGATIONS: usize = 16;
+const MAX_PROBED_NODES: usize = 20_000;
+
 /// Most branches of a `oneOf` made exclusive, and most pairs of them that
 /// may overlap (as many as among 4 branches that all do).
 const MAX_EXCLUSIVE_BRANCHES: usize = 12;
@@ -1636,7 +1641,7 @@ impl<'a> SchemaCompiler<'a> {
             if total > MAX_EXCLUSIVE_ALTERNATIVES {
                 return Err(too_many(total));
             }
-            self.probe_nots(&acc, ptr, 0)?;
+            self.probe_nots(&acc, ptr)?;
             out.push(acc);
         }
         if out.is_empty() {
@@ -1647,11 +1652,20 @@ impl<'a> SchemaCompiler<'a> {
 
     /// Negations left inside a rewritten schema (under `properties`,
     /// `items`, …) are compiled later; try each now, so that a rewrite is
-    /// only taken when all of it compiles.
-    fn probe_nots(&mut self, v: &Value, ptr: &str, depth: usize) -> Result<(), CompileError> {
-        if depth > 16 {
+    /// only taken when all of it compiles. Bounded: at most
+    /// [`MAX_PROBED_NEGATIONS`] negations within one another (a `not`
+    /// whose negation holds a `not`, through `$ref`s too), and
+    /// [`MAX_PROBED_NODES`] schema nodes in all.
+    fn probe_nots(&mut self, v: &Value, ptr: &str) -> Result<(), CompileError> {
+        let mut nodes = MAX_PROBED_NODES;
+        self.probe_nots_in(v, ptr, 0, &mut nodes)
+    }
+
+    fn probe_nots_in(&mut self, v: &Value, ptr: &str, nots: usize, nodes: &mut usize) -> Result<(), CompileError> {
+        if nots > MAX_PROBED_NEGATIONS || *nodes == 0 {
             return Err(CompileError::unsupported(ptr, "oneOf", "rewrite nests too deeply"));
         }
+        *nodes -= 1;
         match v {
             Value::Object(m) => {
                 if let Some(n) = m.get("not") {
@@ -1659,7 +1673,7 @@ impl<'a> SchemaCompiler<'a> {
                         Value::Object(sub) => {
                             let neg = self.negate(&sub, None, ptr)?;
                             if let Some(neg) = neg {
-                                self.probe_nots(&neg, ptr, depth + 1)?;
+                                self.probe_nots_in(&neg, ptr, nots + 1, nodes)?;
                             }
                         }
                         Value::Bool(_) => {}
@@ -1668,12 +1682,12 @@ impl<'a> SchemaCompiler<'a> {
                 }
                 for (k, x) in m {
                     if k != "not" && k != "enum" && k != "const" {
-                        self.probe_nots(x, ptr, depth + 1)?;
+                        self.probe_nots_in(x, ptr, nots, nodes)?;
                     }
                 }
                 Ok(())
             }
-            Value::Array(a) => a.iter().try_for_each(|x| self.probe_nots(x, ptr, depth + 1)),
+            Value::Array(a) => a.iter().try_for_each(|x| self.probe_nots_in(x, ptr, nots, nodes)),
             _ => Ok(()),
         }
     }
