@@ -10,7 +10,8 @@
 //! the masks with a random "model" ([`crate::random_walk`]: uniform over
 //! the allowed tokens, pressed toward closing tokens so walks end), and
 //! hands each finished output to both validators. A lenient grammar is
-//! judged against the schema with its reported relaxations removed (what
+//! judged against the schema with its reported relaxations removed (a
+//! relaxed `oneOf` read as the `anyOf` it compiles to: what
 //! lenient promises). Then it mutates the schema's valid instances (a
 //! value's type changed, a key dropped or added, a bound broken, a value
 //! wrapped in or unwrapped from an array or object: the incident's missing
@@ -166,7 +167,18 @@ pub fn without_relaxations(schema: &Value, relaxations: &[Relaxation]) -> Option
         }
         for p in places {
             if let Some(m) = s.pointer_mut(&p).and_then(|v| v.as_object_mut()) {
-                m.remove(&r.keyword);
+                let removed = m.remove(&r.keyword);
+                // A relaxed `oneOf` is compiled as `anyOf` (some branch
+                // holds), not dropped: under a negation the two differ.
+                if let (Some(branches), "oneOf") = (removed, r.keyword.as_str()) {
+                    let any = serde_json::json!({ "anyOf": branches });
+                    match m.get_mut("allOf") {
+                        Some(Value::Array(all)) => all.push(any),
+                        _ => {
+                            m.insert("allOf".into(), Value::Array(vec![any]));
+                        }
+                    }
+                }
             }
         }
     }
