@@ -20,6 +20,7 @@
 
 pub(crate) mod literal;
 pub(crate) mod merge;
+pub(crate) mod refs;
 pub(crate) mod subschema;
 
 use crate::automata::lexer;
@@ -322,6 +323,14 @@ pub(crate) struct Part {
 
 /// Adds the machines of `root` (a whole schema document) to `gb`.
 pub(crate) fn compile_into(gb: GrammarBuilder, root: &Value, cfg: &Config) -> Result<Part, CompileError> {
+    let draft = |names: &[&str]| {
+        root.get("$schema").and_then(|s| s.as_str()).is_some_and(|s| names.iter().any(|d| s.contains(d)))
+    };
+    let legacy_ref = draft(&["draft-03", "draft-04", "draft-06", "draft-07"]);
+    let draft4 = draft(&["draft-03", "draft-04"]);
+    // Every `$ref` a pointer from the root, resolved where it stands.
+    let absolute = refs::absolutized(root, draft4, legacy_ref);
+    let root = absolute.as_ref().unwrap_or(root);
     let base = gb.machines.len();
     let mut c = SchemaCompiler {
         root,
@@ -334,19 +343,10 @@ pub(crate) fn compile_into(gb: GrammarBuilder, root: &Value, cfg: &Config) -> Re
         annotations: Vec::new(),
         probing: false,
         depth: 0,
-        legacy_ref: root
-            .get("$schema")
-            .and_then(|s| s.as_str())
-            .is_some_and(|s| ["draft-03", "draft-04", "draft-06", "draft-07"].iter().any(|d| s.contains(d))),
-        draft4: root
-            .get("$schema")
-            .and_then(|s| s.as_str())
-            .is_some_and(|s| ["draft-03", "draft-04"].iter().any(|d| s.contains(d))),
+        legacy_ref,
+        draft4,
         keyset_ids: 0,
-        conditionals: !root
-            .get("$schema")
-            .and_then(|s| s.as_str())
-            .is_some_and(|s| ["draft-03", "draft-04", "draft-06"].iter().any(|d| s.contains(d))),
+        conditionals: !draft(&["draft-03", "draft-04", "draft-06"]),
     };
     let root_m = c.machine("value:".to_string(), || Job::Value(Sv::Doc(root), String::new()));
     while let Some((m, job)) = c.jobs.pop() {
@@ -2611,7 +2611,9 @@ impl<'a> SchemaCompiler<'a> {
     fn property_names(&mut self, pn: &Value, ptr: &str) -> Result<NameSpec, CompileError> {
         let ptr = ptr_push(ptr, "propertyNames");
         let none = |names| NameSpec { must: vec![], must_not: vec![], min: 0, max: None, names };
-        let m = match pn {
+        // A `$ref` (with its siblings, as the draft reads them) followed.
+        let resolved = self.resolved(pn, &ptr)?;
+        let m = match &resolved {
             Value::Bool(true) => return Ok(none(None)),
             Value::Bool(false) => return Ok(none(Some(vec![]))),
             Value::Object(m) => m,
