@@ -99,29 +99,25 @@ fn children(m: &Map<String, Value>) -> Vec<(String, &Value)> {
 /// Whether the document needs [`absolutized`]: a `$ref` that is not a
 /// pointer from the root, or an identifier below the root.
 fn scan(v: &Value, id_kw: &str, at_root: bool, needed: &mut bool, depth: usize) {
+    let Value::Object(m) = v else { return };
     if *needed || depth > MAX_DEPTH {
         return;
     }
-    match v {
-        Value::Object(m) => {
-            if let Some(Value::String(r)) = m.get("$ref") {
-                if !(r == "#" || r.starts_with("#/")) {
-                    *needed = true;
-                    return;
-                }
-            }
-            let has_id = m.get(id_kw).is_some_and(Value::is_string)
-                || m.get("$anchor").is_some_and(Value::is_string)
-                || m.get("$dynamicAnchor").is_some_and(Value::is_string);
-            if has_id && !at_root {
-                *needed = true;
-                return;
-            }
-            for (_, x) in children(m) {
-                scan(x, id_kw, false, needed, depth + 1);
-            }
+    if let Some(Value::String(r)) = m.get("$ref") {
+        if !(r == "#" || r.starts_with("#/")) {
+            *needed = true;
+            return;
         }
-        _ => {}
+    }
+    let has_id = m.get(id_kw).is_some_and(Value::is_string)
+        || m.get("$anchor").is_some_and(Value::is_string)
+        || m.get("$dynamicAnchor").is_some_and(Value::is_string);
+    if has_id && !at_root {
+        *needed = true;
+        return;
+    }
+    for (_, x) in children(m) {
+        scan(x, id_kw, false, needed, depth + 1);
     }
 }
 
@@ -153,31 +149,25 @@ impl Ids<'_> {
     }
 
     fn index(&self, v: &Value, base: &str, at: &mut String, idx: &mut Index, depth: usize, root: bool) {
+        let Value::Object(m) = v else { return };
         if depth > MAX_DEPTH {
             return;
         }
-        match v {
-            Value::Object(m) => {
-                let (inner, bare) = self.base_in(m, base);
-                if root || inner != base {
-                    idx.resources.entry(inner.clone()).or_insert_with(|| at.clone());
-                }
-                let base = &inner;
-                for name in [bare, m.get("$anchor").and_then(Value::as_str).map(String::from)]
-                    .into_iter()
-                    .chain([m.get("$dynamicAnchor").and_then(Value::as_str).map(String::from)])
-                    .flatten()
-                {
-                    idx.anchors.entry(format!("{base}#{name}")).or_insert_with(|| at.clone());
-                }
-                for (path, x) in children(m) {
-                    let len = at.len();
-                    at.push_str(&path);
-                    self.index(x, base, at, idx, depth + 1, false);
-                    at.truncate(len);
-                }
-            }
-            _ => {}
+        let (inner, bare) = self.base_in(m, base);
+        if root || inner != base {
+            idx.resources.entry(inner.clone()).or_insert_with(|| at.clone());
+        }
+        let anchors = [bare, m.get("$anchor").and_then(Value::as_str).map(String::from)]
+            .into_iter()
+            .chain([m.get("$dynamicAnchor").and_then(Value::as_str).map(String::from)]);
+        for name in anchors.flatten() {
+            idx.anchors.entry(format!("{inner}#{name}")).or_insert_with(|| at.clone());
+        }
+        for (path, x) in children(m) {
+            let len = at.len();
+            at.push_str(&path);
+            self.index(x, &inner, at, idx, depth + 1, false);
+            at.truncate(len);
         }
     }
 
