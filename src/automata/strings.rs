@@ -1282,9 +1282,63 @@ pub(crate) fn format_regex(name: &str) -> Option<&'static str> {
         "uuid" => UUID,
         "uri" => URI,
         "uri-reference" => URI_REFERENCE,
+        // Every URI is an IRI (RFC 3987): URIs of the subset above with a
+        // host after `//` and no empty path segment (some IRI checkers
+        // reject an empty host).
+        "iri" => IRI,
+        "iri-reference" => IRI_REFERENCE,
+        "uri-template" => URI_TEMPLATE,
+        "json-pointer" => JSON_POINTER,
+        "relative-json-pointer" => RELATIVE_JSON_POINTER,
+        "regex" => regex_subset(),
+        "idn-hostname" => IDN_HOSTNAME,
         _ => return None,
     })
 }
+
+const IRI: &str = r"[A-Za-z][A-Za-z0-9+.\-]{0,15}:(?://(?:[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,3}\.){0,4}[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,3}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~\-!$&'()*+,;=:@]{1,40}){0,8}/?|[A-Za-z0-9._~\-!$&'()*+,;=:@]{1,40}(?:/[A-Za-z0-9._~\-!$&'()*+,;=:@]{1,40}){0,8})(?:\?[A-Za-z0-9._~\-!$&'()*+,;=:@/?]{0,60})?(?:#[A-Za-z0-9._~\-!$&'()*+,;=:@/?]{0,60})?";
+const IRI_REFERENCE: &str = r"(?:[A-Za-z][A-Za-z0-9+.\-]{0,15}://(?:[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,3}\.){0,4}[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,3}(?::[0-9]{1,5})?)?(?:/[A-Za-z0-9._~\-!$&'()*+,;=]{1,40}){0,8}/?(?:\?[A-Za-z0-9._~\-!$&'()*+,;=:@/?]{0,60})?(?:#[A-Za-z0-9._~\-!$&'()*+,;=:@/?]{0,60})?";
+// RFC 6570 templates without expressions: an IRI reference of the subset
+// above without `'`, which template literals exclude.
+const URI_TEMPLATE: &str = r"(?:[A-Za-z][A-Za-z0-9+.\-]{0,15}://(?:[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,3}\.){0,4}[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,3}(?::[0-9]{1,5})?)?(?:/[A-Za-z0-9._~\-!$&()*+,;=]{1,40}){0,8}/?(?:\?[A-Za-z0-9._~\-!$&()*+,;=:@/?]{0,60})?(?:#[A-Za-z0-9._~\-!$&()*+,;=:@/?]{0,60})?";
+// RFC 6901, exactly (control characters left out).
+const JSON_POINTER: &str = r"(?:/(?:[^/~\x00-\x1f]|~[01])*)*";
+// A non-negative integer (up to 9 digits), then `#` or a JSON pointer.
+const RELATIVE_JSON_POINTER: &str = r"(?:0|[1-9][0-9]{0,8})(?:#|(?:/(?:[^/~\x00-\x1f]|~[01])*)*)";
+/// Regular expressions that Python's `re`, ECMAScript (unicode mode) and
+/// Rust's `regex` all accept: literal characters, `.`, escaped
+/// metacharacters, `\d \w \s` and their negations, classes of letters,
+/// digits, `_`, space, the ranges `a-z`, `A-Z`, `0-9` and those escapes;
+/// `* + ?`, `{n}`, `{n,}` (n < 100) and `{n,m}` (n ≤ m, n < 10, m < 100)
+/// after an atom;
+/// alternation; groups (plain or `(?:`) not nested; `^` first and `$`
+/// last.
+fn regex_subset() -> &'static str {
+    static RE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RE.get_or_init(|| {
+        let literal = r##"[A-Za-z0-9 _,:;=@!%&<>/'"#~\-]"##;
+        let escape = r"\\[.^$|?*+()\[\]{}\\dDwWsS]";
+        let class = r"\[\^?(?:[A-Za-z0-9_ ]|a-z|A-Z|0-9|\\[dws\].\\-])+\]";
+        // `{n,m}` only with n ≤ m (else every flavor refuses it), n below
+        // 10 and m below 100.
+        let mut ranges: Vec<String> = Vec::new();
+        for a in 0..10 {
+            ranges.push(format!("{a},[{a}-9]"));
+            ranges.push(format!("{a},[1-9][0-9]"));
+        }
+        let quant = format!(r"(?:[*+?]|\{{(?:[0-9]|[1-9][0-9]),?\}}|\{{(?:{})\}})", ranges.join("|"));
+        let mut atom = format!("(?:{literal}|{escape}|{class}|\\.)");
+        for _ in 0..1 {
+            let alt = format!("(?:{atom}{quant}?)+(?:\\|(?:{atom}{quant}?)+)*");
+            atom = format!("(?:{literal}|{escape}|{class}|\\.|\\((?:\\?:)?{alt}\\))");
+        }
+        format!("\\^?(?:(?:{atom}{quant}?)+(?:\\|(?:{atom}{quant}?)+)*)?\\$?")
+    })
+}
+
+// Hostnames of the subset above in lowercase: IDNA 2008 disallows
+// uppercase letters (they map), and the subset has no `xn--` label.
+const IDN_HOSTNAME: &str = r"(?:[a-z0-9]{1,15}(?:-[a-z0-9]{1,15}){0,2}\.){0,4}[a-z0-9]{1,15}(?:-[a-z0-9]{1,15}){0,2}";
 
 // Email: a dot-atom local part; domain labels of 1-35 characters, no
 // leading, trailing or doubled hyphen, 2 to 5 labels, the last letters only.
