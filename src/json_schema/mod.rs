@@ -2079,25 +2079,12 @@ impl<'a> SchemaCompiler<'a> {
                     b.as_array().into_iter().flatten().all(|r| r.as_str().is_none_or(|r| o.contains_key(r)))
                 }
                 _ => {
-                    let applies = match k {
-                        "pattern" | "minLength" | "maxLength" | "format" => v.is_string(),
-                        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "multipleOf" => v.is_number(),
-                        "items" | "prefixItems" | "additionalItems" | "minItems" | "maxItems" | "uniqueItems"
-                        | "contains" | "minContains" | "maxContains" | "unevaluatedItems" => v.is_array(),
-                        "properties"
-                        | "required"
-                        | "additionalProperties"
-                        | "patternProperties"
-                        | "propertyNames"
-                        | "minProperties"
-                        | "maxProperties"
-                        | "dependentRequired"
-                        | "dependentSchemas"
-                        | "dependencies"
-                        | "unevaluatedProperties" => v.is_object(),
-                        "x-grammask-contains" => v.is_array(),
-                        "x-grammask-fraction" | "x-grammask-not-multiple-of" => v.is_number(),
-                        k if k.starts_with("x-grammask-") => v.is_string(),
+                    // A keyword constrains values of its own type only.
+                    let applies = match merge::keyword_type(k) {
+                        Some("string") => v.is_string(),
+                        Some("number") => v.is_number(),
+                        Some("array") => v.is_array(),
+                        Some("object") => v.is_object(),
                         _ => true,
                     };
                     if applies {
