@@ -214,11 +214,7 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
                 let (Some(x), Some(y)) = (whole(va), whole(vb)) else {
                     return Err(k.clone());
                 };
-                let (mut p, mut q) = (x, y);
-                while q != 0 {
-                    (p, q) = (q, p % q);
-                }
-                Value::from(x / p * y)
+                Value::from(x / gcd(x, y) * y)
             }
             "uniqueItems" => Value::Bool(va.as_bool().unwrap_or(false) || vb.as_bool().unwrap_or(false)),
             "anyOf" | "oneOf" => {
@@ -543,6 +539,15 @@ fn disjoint_flat(
         }
     }
     false
+}
+
+/// Greatest common divisor.
+pub(crate) fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 #[cfg(test)]

@@ -1451,8 +1451,6 @@ impl<'a> SchemaCompiler<'a> {
                     Some(VacuousOverlap::Restricted(r)) => merged = r,
                     None => {}
                 }
-            }
-            if kw == "oneOf" && !disjoint_by_construction {
                 let mut overlap: Option<(usize, usize)> = None;
                 {
                     let resolve: &merge::Resolve = &|v| self.resolved_or_true(v, ptr);
@@ -1498,11 +1496,13 @@ impl<'a> SchemaCompiler<'a> {
     /// branch does not take the restriction.
     fn vacuous_overlap_removed(&self, merged: &[Value], ptr: &str) -> Result<Option<VacuousOverlap>, CompileError> {
         const ALL: [&str; 6] = ["null", "boolean", "object", "array", "string", "number"];
-        let vacuous: Vec<Vec<&str>> = merged
+        // Each branch resolved once (`None`: it does not resolve here).
+        let resolved: Vec<Option<Value>> = merged.iter().map(|b| self.resolved(b, ptr).ok()).collect();
+        let vacuous: Vec<Vec<&str>> = resolved
             .iter()
-            .map(|b| match self.resolved(b, ptr) {
-                Ok(Value::Object(m)) => merge::vacuous_types(&m, is_constraint),
-                Ok(Value::Bool(true)) => ALL.to_vec(),
+            .map(|b| match b {
+                Some(Value::Object(m)) => merge::vacuous_types(m, is_constraint),
+                Some(Value::Bool(true)) => ALL.to_vec(),
                 _ => Vec::new(),
             })
             .collect();
@@ -1525,14 +1525,14 @@ impl<'a> SchemaCompiler<'a> {
         }
         let restriction: Map<String, Value> = [("type".to_string(), Value::Array(keep))].into_iter().collect();
         let mut out = Vec::with_capacity(merged.len());
-        for b in merged {
-            match self.resolved(b, ptr) {
-                Ok(Value::Object(m)) => match merge::merge(&m, &restriction) {
+        for b in resolved {
+            match b {
+                Some(Value::Object(m)) => match merge::merge(&m, &restriction) {
                     Ok(r) => out.push(Value::Object(r)),
                     Err(_) => return Ok(None),
                 },
-                Ok(Value::Bool(true)) => out.push(Value::Object(restriction.clone())),
-                Ok(Value::Bool(false)) => out.push(Value::Bool(false)),
+                Some(Value::Bool(true)) => out.push(Value::Object(restriction.clone())),
+                Some(Value::Bool(false)) => out.push(Value::Bool(false)),
                 _ => return Ok(None),
             }
         }
@@ -2497,7 +2497,7 @@ impl<'a> SchemaCompiler<'a> {
         } else {
             let mut l = modulus.unwrap_or(1);
             for &d in &not_divisors {
-                l = l / gcd(l, d) * d;
+                l = l / merge::gcd(l, d) * d;
                 if l > 1_000_000 {
                     self.unsupported(
                         ptr,
@@ -3505,12 +3505,4 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-fn gcd(a: u64, b: u64) -> u64 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }
