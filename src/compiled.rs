@@ -260,6 +260,7 @@ impl Compiler {
             config: self.config.clone(),
             schema_digest,
             fingerprint: OnceLock::new(),
+            unique_tokens: OnceLock::new(),
         })
     }
 
@@ -312,6 +313,8 @@ pub struct CompiledGrammar {
     schema_digest: String,
     /// [`CompiledGrammar::fingerprint`], computed on first use.
     fingerprint: OnceLock<String>,
+    /// The tokens a `uniqueItems` check may refuse, by kind (first use).
+    unique_tokens: OnceLock<crate::unique::TokenLists>,
 }
 
 /// Slots per page of [`VirtualMasks`].
@@ -360,6 +363,11 @@ impl std::fmt::Debug for CompiledGrammar {
 }
 
 impl CompiledGrammar {
+    /// Token lists for run-time `uniqueItems` (see [`crate::unique::TokenLists`]).
+    pub(crate) fn unique_tokens(&self) -> &crate::unique::TokenLists {
+        self.unique_tokens.get_or_init(|| crate::unique::TokenLists::new(&self.vocab))
+    }
+
     /// A new matcher at the start of the document.
     pub fn matcher(self: &Arc<Self>) -> Matcher {
         Matcher::new(self.clone())

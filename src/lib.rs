@@ -58,6 +58,8 @@ mod automata;
 mod grammar;
 // 4. Runtime: the pushdown configurations that execute a grammar.
 mod runtime;
+// Run-time checks beside the pushdown runtime: `uniqueItems` of strings.
+mod unique;
 // 5. Masks: trie walks against the runtime, per-state mask caches.
 mod mask;
 // 6. Front-ends: request kinds compiled onto the grammar IR.

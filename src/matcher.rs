@@ -6,6 +6,7 @@ use crate::compiled::CompiledGrammar;
 use crate::error::MatchError;
 use crate::mask::{set_bit, walk, LocalMask, Scratch};
 use crate::runtime::{can_end, step, Config, Stacks, StepFlags, EMPTY};
+use crate::unique::{self, Text};
 use crate::vocab::TokenKind;
 use std::sync::Arc;
 
@@ -21,6 +22,8 @@ pub struct Matcher {
     output: Vec<u8>,
     scratch: Scratch,
     tmp: Vec<Config>,
+    /// Items of `uniqueItems` arrays read so far (see [`crate::unique`]).
+    memo: unique::Memo,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -52,6 +55,7 @@ impl Matcher {
             output: Vec::new(),
             scratch: Scratch::default(),
             tmp: Vec::new(),
+            memo: unique::Memo::default(),
         }
     }
 
@@ -179,12 +183,41 @@ impl Matcher {
         if fresh {
             mask.fill(0);
         }
+        if !self.terminated && !self.cg.grammar.unique.is_empty() {
+            self.refine_unique(mask);
+        }
         if self.can_terminate() {
-            for &t in cg.vocab.stop_tokens() {
+            for &t in self.cg.vocab.stop_tokens() {
                 set_bit(mask, t);
             }
         }
         Ok(())
+    }
+
+    /// Clears from `mask` the tokens a `uniqueItems` array refuses: the
+    /// grammar's mask is exact for every other token (see
+    /// [`crate::unique`]), and the risky ones are decided byte by byte.
+    fn refine_unique(&mut self, mask: &mut [u32]) {
+        let cg = self.cg.clone();
+        let t = Text { head: &self.output, tail: &[] };
+        let trie = cg.vocab.trie();
+        let plan = unique::plan(&cg.grammar, &self.stacks, &self.configs, &t, &mut self.memo, cg.unique_tokens(), trie);
+        let on = |mask: &[u32], t: u32| mask[t as usize / 32] >> (t % 32) & 1 == 1;
+        let mut cands: Vec<u32> = match &plan.cands {
+            Some(c) => c.iter().copied().filter(|&t| on(mask, t)).collect(),
+            None => (0..cg.vocab.size() as u32).filter(|&t| on(mask, t)).collect(),
+        };
+        cands.sort_unstable();
+        cands.dedup();
+        for t in cands {
+            if cg.vocab.kind(t) != Some(TokenKind::Normal) {
+                continue;
+            }
+            let verdict = plan.decide(cg.vocab.token_bytes(t));
+            if !verdict.unwrap_or_else(|| self.is_token_allowed_slow(t)) {
+                mask[t as usize / 32] &= !(1 << (t % 32));
+            }
+        }
     }
 
     /// Whether the next mask needs no new local mask (see
@@ -208,10 +241,15 @@ impl Matcher {
     fn simulate(&mut self, bytes: &[u8], limit: usize) -> Result<Vec<Config>, Stop> {
         let g = &self.cg.grammar;
         let mut cur = self.configs.clone();
+        let checked = !g.unique.is_empty();
         for (i, &b) in bytes.iter().enumerate() {
             self.tmp.clear();
             let mut flags = StepFlags::default();
             step(g, &mut self.stacks, &cur, b, &mut self.tmp, &mut flags);
+            if checked {
+                let t = Text { head: &self.output, tail: &bytes[..=i] };
+                unique::filter(g, &mut self.stacks, &mut self.tmp, &t, i + 1 == bytes.len(), &mut self.memo);
+            }
             if self.tmp.is_empty() {
                 return Err(Stop::Rejected(i));
             }
@@ -331,6 +369,7 @@ impl Matcher {
             self.output.truncate(len);
             self.terminated = term;
         }
+        self.memo.truncate(self.output.len());
         Ok(())
     }
 
@@ -454,6 +493,18 @@ impl Matcher {
                 tmp.clear();
                 let mut flags = StepFlags::default();
                 step(g, &mut self.stacks, &nodes[i].0, b, &mut tmp, &mut flags);
+                if b == b'"' && !g.unique.is_empty() {
+                    // A closing quote may repeat an item: the bytes so far decide.
+                    let mut path = vec![b];
+                    let mut k = i;
+                    while nodes[k].1 != usize::MAX {
+                        path.push(nodes[k].2);
+                        k = nodes[k].1;
+                    }
+                    path.reverse();
+                    let t = Text { head: &self.output, tail: &path };
+                    unique::filter(g, &mut self.stacks, &mut tmp, &t, false, &mut self.memo);
+                }
                 if tmp.is_empty() {
                     continue;
                 }

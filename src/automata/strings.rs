@@ -828,6 +828,20 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
     Ok((out_ranges, out_accept))
 }
 
+/// Whether a `pattern`'s search language is infinite: when a match need
+/// not start at the value's start (or end at its end), anything may stand
+/// before (after) it; else it is the pattern's own language, infinite when
+/// its length is unbounded. `false` when unsure (untranslatable pattern).
+pub(crate) fn infinite_pattern(p: &str) -> bool {
+    use regex_syntax::hir::Look;
+    let Ok(h) = translate_ecma(p, Reading::Under).and_then(|t| crate::automata::lexer::parse(&t)) else {
+        return false;
+    };
+    let props = h.properties();
+    let anchored = props.look_set_prefix().contains(Look::Start) && props.look_set_suffix().contains(Look::End);
+    !anchored || props.maximum_len().is_none()
+}
+
 /// A JSON Schema `pattern` with its search semantics (matches anywhere in
 /// the value), as a regex over the whole decoded value.
 pub(crate) fn ecma_search(p: &str, reading: Reading) -> Result<regex_syntax::hir::Hir, String> {

@@ -34,6 +34,23 @@ pub(crate) struct MachineDef {
     /// A keyset machine (see [`keyset`]): its states are virtual, and `nfa`
     /// is the shadow that decides emptiness.
     pub keyset: Option<keyset::KeysetDef>,
+    /// A `uniqueItems` array of strings, checked at run time
+    /// ([`crate::unique`]).
+    pub unique: Option<Unique>,
+}
+
+/// How a `uniqueItems` array's items are known to behave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Unique {
+    /// Distinct values the items may take, when they are finitely many
+    /// known strings (`enum`s, `const`s).
+    pub values: Option<u64>,
+    /// Those values (decoded, as UTF-16 code units, sorted), when every
+    /// item has the same schema: liveness is then set arithmetic.
+    pub strings: Option<std::sync::Arc<Vec<Vec<u16>>>>,
+    /// The items have so many values (infinitely, or over 2^20) that no
+    /// array uses them up: a new item can always differ from the others.
+    pub plenty: bool,
 }
 
 /// Collects machines, then compiles them.
@@ -96,6 +113,9 @@ pub(crate) struct Grammar {
     /// Per explicit state: the fewest bytes that reach an accepting state
     /// of its machine (computed at first use, see [`Grammar::exit_dist`]).
     pub exit_dist: std::sync::OnceLock<Vec<u32>>,
+    /// Per machine: `Some` for a `uniqueItems` array of strings (see
+    /// [`crate::unique`]). Empty when the grammar has none.
+    pub unique: Vec<Option<Unique>>,
 }
 
 /// Index of the machine holding virtual id `s` among `machines` sorted by
@@ -218,6 +238,14 @@ impl Grammar {
             Some(f) => (f[(b >> 6) as usize] >> (b & 63)) & 1 == 1,
             None => true,
         }
+    }
+    /// The `uniqueItems` array whose own state `s` is, if any.
+    #[inline]
+    pub fn unique_of(&self, s: u32) -> Option<&Unique> {
+        if self.unique.is_empty() {
+            return None;
+        }
+        self.unique[self.machine_of(s) as usize].as_ref()
     }
     /// The machine owning `s`.
     pub fn machine_of(&self, s: u32) -> u32 {
@@ -419,6 +447,7 @@ impl GrammarBuilder {
             counted: None,
             table: None,
             keyset: None,
+            unique: None,
         });
         (self.machines.len() - 1) as MachineId
     }
@@ -489,6 +518,11 @@ impl GrammarBuilder {
             map_reach_reps: Vec::new(),
             exit_dist: Default::default(),
             follow: Vec::new(),
+            unique: if self.machines.iter().any(|m| m.unique.is_some()) {
+                self.machines.iter().map(|m| m.unique.clone()).collect()
+            } else {
+                Vec::new()
+            },
         };
         // Calls recorded as (machine id, return state) until all starts are known.
         let mut pending_calls: Vec<(u32, u32)> = Vec::new();

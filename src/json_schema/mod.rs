@@ -34,7 +34,7 @@ use crate::config::{Config, PropertyOrder, Whitespace};
 use crate::error::{CompileError, CompileErrorKind};
 use crate::grammar::keyset::{self, KeysetDef};
 use crate::grammar::nfa::{Frag, MachineId, Nfa};
-use crate::grammar::{Grammar, GrammarBuilder};
+use crate::grammar::{Grammar, GrammarBuilder, Unique};
 use crate::json_schema::subschema::{Kind, Sv, VKey, TRUE};
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -361,7 +361,11 @@ pub(crate) fn compile_into(gb: GrammarBuilder, root: &Value, cfg: &Config) -> Re
         let body = match job {
             Job::Value(v, ptr) => c.value(&mut nfa, v, &ptr)?,
             Job::Object(v, ptr) => c.object(&mut nfa, v, &ptr)?,
-            Job::Array(v, ptr) => c.array(&mut nfa, v, &ptr)?,
+            Job::Array(v, ptr) => {
+                let (frag, unique) = c.array(&mut nfa, v, &ptr)?;
+                c.gb.machines[m as usize].unique = unique;
+                frag
+            }
             Job::Terminal(name, hir) => {
                 let table = lexer::builtin_table(name, hir, cfg.get_limits().max_terminal_bytes).map_err(|e| {
                     CompileError::new(CompileErrorKind::LimitExceeded, name, format!("terminal too large: {e}"))
@@ -1738,6 +1742,11 @@ impl<'a> SchemaCompiler<'a> {
                 constraints.push(k);
             } else if k == "uniqueItems" && unique_items_hold(map) {
                 // Every instance satisfies it: nothing to enforce.
+            } else if k == "uniqueItems" {
+                // Enforced at run time for arrays of strings (`array`).
+                if let Err(why) = self.unique_plan(map, ptr)? {
+                    self.unsupported(ptr, k, &why)?;
+                }
             } else if UNSUPPORTED.contains(&k) {
                 self.unsupported(ptr, k, "this keyword is not supported yet")?;
             } else if ANNOTATIONS.contains(&k) {
@@ -3239,10 +3248,33 @@ impl<'a> SchemaCompiler<'a> {
         run
     }
 
-    fn array(&mut self, nfa: &mut Nfa, sv: Sv<'a>, ptr: &str) -> Result<Frag, CompileError> {
+    /// An array machine's body, and how its `uniqueItems` is enforced at
+    /// run time (`None`: it holds by construction, or was relaxed).
+    fn array(&mut self, nfa: &mut Nfa, sv: Sv<'a>, ptr: &str) -> Result<(Frag, Option<Unique>), CompileError> {
         let map = sv.as_object().expect("array schema");
         let min = self.count_kw(map, "minItems", ptr)?.unwrap_or(0);
-        let max = self.count_kw(map, "maxItems", ptr)?;
+        let mut max = self.count_kw(map, "maxItems", ptr)?;
+        let unique = if unique_items_hold(map) { None } else { self.unique_plan(map, ptr)?.ok() };
+        if let Some(Unique { values: Some(n), .. }) = &unique {
+            let n = *n;
+            // No more distinct items than the values the items may take.
+            max = Some(max.map_or(n, |m| m.min(n)));
+        }
+        let frag = self.array_body(nfa, &sv, map, min, max, unique.is_some(), ptr)?;
+        Ok((frag, unique))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn array_body(
+        &mut self,
+        nfa: &mut Nfa,
+        sv: &Sv<'a>,
+        map: &Map<String, Value>,
+        min: u64,
+        max: Option<u64>,
+        unique: bool,
+        ptr: &str,
+    ) -> Result<Frag, CompileError> {
         let part = |kw: &str| sv.part(|v| v.get(kw));
         let parts = |kw: &str, n: usize| -> Vec<Sv<'a>> {
             (0..n).map(|i| sv.part(|v| v.get(kw)?.get(i)).expect("an item schema")).collect()
@@ -3338,7 +3370,9 @@ impl<'a> SchemaCompiler<'a> {
         // would be copied per position, and the array's automaton would
         // hold positions × literals states.
         // (Prefix items have a place each and stay inline.)
-        let rest_shared = layers > 1 || explicit.saturating_sub(k) + u64::from(cap.is_none()) > 1;
+        // Items of a `uniqueItems` array are always called: the run-time
+        // check tells the array's own states from an item's by the machine.
+        let rest_shared = unique || layers > 1 || explicit.saturating_sub(k) + u64::from(cap.is_none()) > 1;
         let (rest_machine, rest_matching) = if rest_shared {
             let name = || format!("item:{rest_ptr}");
             let plain = self.vmachine(Kind::Item, vec![], &rest, name, |v| Job::Value(v, rest_ptr.clone()));
@@ -3357,6 +3391,16 @@ impl<'a> SchemaCompiler<'a> {
             Ok(match (i < k, rest_machine, with) {
                 (false, Some(m), false) => nfa.call(m),
                 (false, Some(_), true) => nfa.call(rest_matching.expect("a machine per reading")),
+                (_, _, false) if unique => {
+                    let (s, p) = item_schema(i);
+                    let name = || format!("item:{p}");
+                    nfa.call(c.vmachine(Kind::Item, vec![], &s, name, |v| Job::Value(v, p.clone())))
+                }
+                (_, _, true) if unique => {
+                    let name = || format!("item:{contains_ptr}");
+                    let v = matching(&item_schema(i).0);
+                    nfa.call(c.vmachine(Kind::Item, vec![], &v, name, |v| Job::Value(v, contains_ptr.clone())))
+                }
                 (_, _, false) => {
                     let (s, p) = item_schema(i);
                     c.value(nfa, s, &p)?
@@ -3418,6 +3462,99 @@ impl<'a> SchemaCompiler<'a> {
             }
         }
         Ok(Frag { start: open.start, end })
+    }
+
+    /// Whether this array's `uniqueItems` can be enforced at run time (see
+    /// [`crate::unique`]), and how; else why not. The matcher compares
+    /// finished items of an open array as decoded strings, so every item
+    /// schema must admit strings only (`type: "string"`, or an `enum`/`const`
+    /// of strings). When `minItems` asks for two or more items, the item
+    /// schemas must be seen to have that many distinct values: a liveness
+    /// search in the matcher only looks one item ahead.
+    fn unique_plan(&self, map: &Map<String, Value>, ptr: &str) -> Result<Result<Unique, String>, CompileError> {
+        let min = self.count_kw(map, "minItems", ptr)?.unwrap_or(0);
+        let max = self.count_kw(map, "maxItems", ptr)?;
+        let mut schemas: Vec<&Value> = Vec::new();
+        let (prefix, rest) = match (map.get("prefixItems"), map.get("items")) {
+            (_, Some(Value::Array(items))) => (items.as_slice(), map.get("additionalItems")),
+            (Some(Value::Array(p)), rest) => (p.as_slice(), rest),
+            (_, rest) => (&[][..], rest),
+        };
+        schemas.extend(prefix.iter().take(max.unwrap_or(u64::MAX).min(usize::MAX as u64) as usize));
+        if max.is_none_or(|m| m > prefix.len() as u64) {
+            schemas.push(rest.unwrap_or(&TRUE));
+        }
+        let mut values: Option<std::collections::BTreeSet<String>> = Some(Default::default());
+        let mut plenty = true;
+        for s in schemas {
+            let r = self.resolved(s, ptr)?;
+            let strings = |v: &Value| -> Option<Vec<String>> {
+                v.as_array()?.iter().map(|x| x.as_str().map(str::to_string)).collect()
+            };
+            let m = match &r {
+                Value::Bool(false) => continue,
+                Value::Object(m) => m,
+                _ => return Ok(Err("items of any type (run time `uniqueItems` compares strings only)".into())),
+            };
+            let finite = match (m.get("enum"), m.get("const")) {
+                (Some(e), _) => Some(strings(e)),
+                (None, Some(c)) => Some(c.as_str().map(|c| vec![c.to_string()])),
+                (None, None) => None,
+            };
+            match finite {
+                Some(Some(vs)) => {
+                    if let Some(all) = values.as_mut() {
+                        all.extend(vs);
+                    }
+                    plenty = false;
+                }
+                Some(None) => return Ok(Err("an `enum` of items that are not all strings".into())),
+                None => {
+                    let t = m.get("type");
+                    let string_only = t == Some(&Value::String("string".into()))
+                        || t.and_then(Value::as_array).is_some_and(|ts| ts.len() == 1 && ts[0] == "string");
+                    if !string_only {
+                        return Ok(Err(
+                            "items that are not all strings (run time `uniqueItems` compares strings only)".into(),
+                        ));
+                    }
+                    values = None;
+                    plenty &= self.plenty_strings(m);
+                }
+            }
+        }
+        let n = values.as_ref().map(|v| v.len() as u64);
+        // One item schema (no prefix, no `contains`): its values decide
+        // liveness exactly.
+        let strings = values
+            .filter(|_| prefix.is_empty() && !map.contains_key("contains"))
+            .map(|v| std::sync::Arc::new(v.iter().map(|s| s.encode_utf16().collect::<Vec<u16>>()).collect::<Vec<_>>()))
+            .map(|mut v| {
+                std::sync::Arc::make_mut(&mut v).sort_unstable();
+                v
+            });
+        if min >= 2 && !plenty && n.is_none() {
+            return Ok(Err(format!("minItems {min} with item schemas not seen to have {min} distinct strings")));
+        }
+        Ok(Ok(Unique { values: n, strings, plenty }))
+    }
+
+    /// Whether a `type: "string"` schema has infinitely (or more than
+    /// 2^20) many values, so that no array can use them all up: length
+    /// bounds alone (`maxLength` ≥ 1), or an unbounded `pattern` or a
+    /// `format` without `maxLength`, and no other constraint.
+    fn plenty_strings(&self, m: &Map<String, Value>) -> bool {
+        if m.keys()
+            .any(|k| is_constraint(k) && !["type", "minLength", "maxLength", "pattern", "format"].contains(&k.as_str()))
+        {
+            return false;
+        }
+        let max_len = m.get("maxLength").and_then(Value::as_f64);
+        let pattern = m.get("pattern").and_then(Value::as_str);
+        if m.contains_key("pattern") || m.contains_key("format") {
+            return max_len.is_none() && pattern.is_none_or(strings::infinite_pattern);
+        }
+        max_len.is_none_or(|n| n >= 1.0)
     }
 
     /// How many items must match `contains` (0: no such constraint), and

@@ -466,6 +466,29 @@ impl TokTrie {
         out
     }
 
+    /// The tokens whose bytes start with `bytes`.
+    ///
+    /// ```
+    /// let v = grammask::Vocabulary::from_token_bytes(&["a", "ab", "abc", "b"], &[]).unwrap();
+    /// assert_eq!(v.trie().tokens_under(b"ab"), vec![1, 2]);
+    /// ```
+    pub fn tokens_under(&self, bytes: &[u8]) -> Vec<u32> {
+        let mut node = 0usize;
+        for &b in bytes {
+            let end = self.nodes[node].subtree_end as usize;
+            let mut child = node + 1;
+            while child < end && self.nodes[child].byte != b {
+                child = self.nodes[child].subtree_end as usize;
+            }
+            if child >= end {
+                return Vec::new();
+            }
+            node = child;
+        }
+        let end = self.nodes[node].subtree_end as usize;
+        (node..end).flat_map(|n| self.tokens_at(n).iter().copied()).collect()
+    }
+
     /// The longest token, in bytes.
     pub fn max_token_len(&self) -> usize {
         self.max_depth
