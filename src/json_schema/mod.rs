@@ -280,6 +280,17 @@ enum Job<'a> {
     CommaQuote,
 }
 
+/// What an item schema's strings are known to be (see
+/// [`SchemaCompiler::string_items`]).
+struct ItemStrings {
+    /// A finite set holding every value, when one is known.
+    bound: Option<std::collections::BTreeSet<String>>,
+    /// `bound` is exactly the values.
+    exact: bool,
+    /// Infinitely (or over 2^20) many values.
+    plenty: bool,
+}
+
 /// What `propertyNames` asks of a key: patterns it must match and must
 /// avoid, length bounds, and (`enum`/`const`) the only names allowed.
 struct NameSpec {
@@ -3486,48 +3497,25 @@ impl<'a> SchemaCompiler<'a> {
         }
         let mut values: Option<std::collections::BTreeSet<String>> = Some(Default::default());
         let mut plenty = true;
+        let mut exact = true;
+        let single = schemas.len() == 1;
         for s in schemas {
-            let r = self.resolved(s, ptr)?;
-            let strings = |v: &Value| -> Option<Vec<String>> {
-                v.as_array()?.iter().map(|x| x.as_str().map(str::to_string)).collect()
+            let Some(it) = self.string_items(s, ptr, 0)? else {
+                return Ok(Err("items that are not all strings (run time `uniqueItems` compares strings only)".into()));
             };
-            let m = match &r {
-                Value::Bool(false) => continue,
-                Value::Object(m) => m,
-                _ => return Ok(Err("items of any type (run time `uniqueItems` compares strings only)".into())),
-            };
-            let finite = match (m.get("enum"), m.get("const")) {
-                (Some(e), _) => Some(strings(e)),
-                (None, Some(c)) => Some(c.as_str().map(|c| vec![c.to_string()])),
-                (None, None) => None,
-            };
-            match finite {
-                Some(Some(vs)) => {
-                    if let Some(all) = values.as_mut() {
-                        all.extend(vs);
-                    }
-                    plenty = false;
-                }
-                Some(None) => return Ok(Err("an `enum` of items that are not all strings".into())),
-                None => {
-                    let t = m.get("type");
-                    let string_only = t == Some(&Value::String("string".into()))
-                        || t.and_then(Value::as_array).is_some_and(|ts| ts.len() == 1 && ts[0] == "string");
-                    if !string_only {
-                        return Ok(Err(
-                            "items that are not all strings (run time `uniqueItems` compares strings only)".into(),
-                        ));
-                    }
-                    values = None;
-                    plenty &= self.plenty_strings(m);
-                }
+            plenty &= it.plenty;
+            exact &= it.exact;
+            match (values.as_mut(), it.bound) {
+                (Some(all), Some(b)) => all.extend(b),
+                _ => values = None,
             }
         }
         let n = values.as_ref().map(|v| v.len() as u64);
         // One item schema (no prefix, no `contains`): its values decide
         // liveness exactly.
         let strings = values
-            .filter(|_| prefix.is_empty() && !map.contains_key("contains"))
+            .clone()
+            .filter(|_| single && exact && !map.contains_key("contains"))
             .map(|v| std::sync::Arc::new(v.iter().map(|s| s.encode_utf16().collect::<Vec<u16>>()).collect::<Vec<_>>()))
             .map(|mut v| {
                 std::sync::Arc::make_mut(&mut v).sort_unstable();
@@ -3537,6 +3525,68 @@ impl<'a> SchemaCompiler<'a> {
             return Ok(Err(format!("minItems {min} with item schemas not seen to have {min} distinct strings")));
         }
         Ok(Ok(Unique { values: n, strings, plenty }))
+    }
+
+    /// What the values of an item schema that admits strings only are
+    /// known to be (`None`: it may admit other values, or cannot be seen
+    /// to admit strings only).
+    fn string_items(&self, s: &Value, ptr: &str, depth: usize) -> Result<Option<ItemStrings>, CompileError> {
+        let r = self.resolved(s, ptr)?;
+        let m = match &r {
+            Value::Bool(false) => {
+                return Ok(Some(ItemStrings { bound: Some(Default::default()), exact: true, plenty: false }))
+            }
+            Value::Object(m) if depth < 8 => m,
+            _ => return Ok(None),
+        };
+        let string_type = match m.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(ts)) => ts.len() == 1 && ts[0] == "string",
+            _ => false,
+        };
+        // Constraints besides the one read here make the values a subset.
+        let others = |own: &[&str]| m.keys().any(|k| is_constraint(k) && k != "type" && !own.contains(&k.as_str()));
+        let finite = match (m.get("enum"), m.get("const")) {
+            (Some(Value::Array(e)), _) => Some(e.clone()),
+            (None, Some(c)) => Some(vec![c.clone()]),
+            _ => None,
+        };
+        if let Some(vs) = finite {
+            let strings: Vec<String> = vs.iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+            if strings.len() < vs.len() && !string_type {
+                return Ok(None);
+            }
+            let exact = strings.len() == vs.len() && !others(&["enum", "const"]);
+            return Ok(Some(ItemStrings { bound: Some(strings.into_iter().collect()), exact, plenty: false }));
+        }
+        if string_type {
+            return Ok(Some(ItemStrings { bound: None, exact: false, plenty: self.plenty_strings(m) }));
+        }
+        for kw in ["anyOf", "oneOf"] {
+            let Some(Value::Array(bs)) = m.get(kw) else { continue };
+            let mut union = ItemStrings { bound: Some(Default::default()), exact: !others(&[kw]), plenty: false };
+            for b in bs {
+                let Some(it) = self.string_items(b, ptr, depth + 1)? else { return Ok(None) };
+                union.exact &= it.exact;
+                union.plenty |= it.plenty;
+                match (union.bound.as_mut(), it.bound) {
+                    (Some(all), Some(b)) => all.extend(b),
+                    _ => union.bound = None,
+                }
+            }
+            // `oneOf` may drop values two branches share; siblings narrow.
+            union.exact &= kw == "anyOf";
+            union.plenty &= !others(&[kw]) && kw == "anyOf";
+            return Ok(Some(union));
+        }
+        if let Some(Value::Array(ms)) = m.get("allOf") {
+            for x in ms {
+                if let Some(it) = self.string_items(x, ptr, depth + 1)? {
+                    return Ok(Some(ItemStrings { bound: it.bound, exact: false, plenty: false }));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Whether a `type: "string"` schema has infinitely (or more than
