@@ -99,11 +99,57 @@ impl Text<'_> {
 /// A decoded string value.
 pub(crate) type Units = Vec<u16>;
 
+/// The finished items of one array: those read before (sorted, shared
+/// with the [`Memo`]) and those read now (latest first).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Finished {
+    known: Option<std::sync::Arc<Vec<Units>>>,
+    fresh: Vec<Units>,
+}
+
+impl Finished {
+    pub fn is_empty(&self) -> bool {
+        self.fresh.is_empty() && self.known.as_ref().is_none_or(|k| k.is_empty())
+    }
+    pub fn contains(&self, v: &[u16]) -> bool {
+        self.fresh.iter().any(|f| f.as_slice() == v)
+            || self.known.as_ref().is_some_and(|k| k.binary_search_by(|x| x.as_slice().cmp(v)).is_ok())
+    }
+    /// The items that start with `p`.
+    pub fn with_prefix<'s>(&'s self, p: &'s [u16]) -> impl Iterator<Item = &'s Units> + 's {
+        let known: &[Units] = self.known.as_deref().map_or(&[], |k| k.as_slice());
+        let from = known.partition_point(|v| v.as_slice() < p);
+        known[from..]
+            .iter()
+            .take_while(move |v| v.starts_with(p))
+            .chain(self.fresh.iter().filter(move |v| v.starts_with(p)))
+    }
+    /// Whether the latest item (read now) repeats an earlier one.
+    fn last_repeats(&self) -> bool {
+        match self.fresh.split_first() {
+            Some((last, rest)) => {
+                rest.contains(last) || self.known.as_ref().is_some_and(|k| k.binary_search(last).is_ok())
+            }
+            None => false,
+        }
+    }
+    /// The items from the `from`-th read now on, with the known ones, sorted.
+    fn sorted_from(&self, from: usize) -> std::sync::Arc<Vec<Units>> {
+        let mut all: Vec<Units> = self.fresh[from..].to_vec();
+        if let Some(k) = &self.known {
+            all.extend(k.iter().cloned());
+        }
+        all.sort_unstable();
+        all.dedup();
+        std::sync::Arc::new(all)
+    }
+}
+
 /// The items of the array around the end of a text.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Items {
-    /// Finished items, latest first.
-    pub finished: Vec<Units>,
+    /// Finished items.
+    pub finished: Finished,
     /// The open item's raw content (after its opening quote), when the
     /// text ends inside one.
     pub open: Option<Vec<u8>>,
@@ -168,13 +214,13 @@ pub(crate) fn scan(t: &Text, in_item: bool, memo: &mut Memo) -> Option<Items> {
         }
         if i <= t.head.len() {
             if let Some(known) = memo.map.get(&i).cloned() {
-                items.finished.extend(known.iter().cloned());
+                items.finished.known = Some(known);
                 if let Some((at, from)) = entry.filter(|&(at, _)| at != i) {
-                    memo.map.insert(at, std::sync::Arc::new(items.finished[from..].to_vec()));
+                    memo.map.insert(at, items.finished.sorted_from(from));
                 }
                 break;
             }
-            entry.get_or_insert((i, items.finished.len()));
+            entry.get_or_insert((i, items.finished.fresh.len()));
         }
         if i == 0 {
             return None;
@@ -186,7 +232,7 @@ pub(crate) fn scan(t: &Text, in_item: bool, memo: &mut Memo) -> Option<Items> {
         match b {
             b'[' => {
                 if let Some((at, from)) = entry {
-                    memo.map.insert(at, std::sync::Arc::new(items.finished[from..].to_vec()));
+                    memo.map.insert(at, items.finished.sorted_from(from));
                 }
                 break;
             }
@@ -197,7 +243,7 @@ pub(crate) fn scan(t: &Text, in_item: bool, memo: &mut Memo) -> Option<Items> {
                 if pending {
                     return None;
                 }
-                items.finished.push(units);
+                items.finished.fresh.push(units);
                 i = open;
             }
             _ => return None,
@@ -277,12 +323,12 @@ pub(crate) fn decode(raw: &[u8]) -> (Units, bool) {
 /// finished item: its decoded text is a prefix of one, and the bytes not
 /// decoded yet (an escape or a UTF-8 sequence begun) may still spell that
 /// item's next character.
-fn open_may_repeat(finished: &[Units], open: &[u8]) -> bool {
+fn open_may_repeat(finished: &Finished, open: &[u8]) -> bool {
     let (p, pending) = decode(open);
     if !pending {
-        return finished.iter().any(|v| v.starts_with(&p));
+        return finished.with_prefix(&p).next().is_some();
     }
-    let rests: Vec<Units> = finished.iter().filter(|v| v.starts_with(&p)).map(|v| v[p.len()..].to_vec()).collect();
+    let rests: Vec<Units> = finished.with_prefix(&p).map(|v| v[p.len()..].to_vec()).collect();
     match pending_spellings(&open[pending_start(open)..], &rests) {
         Some(tails) => !tails.is_empty(),
         None => true,
@@ -309,9 +355,7 @@ pub(crate) fn live(g: &Grammar, stacks: &mut Stacks, c: Config, t: &Text, memo: 
         return true;
     }
     if let Some(vals) = &u.strings {
-        let mut finished = items.finished.clone();
-        finished.sort_unstable();
-        let taken = |w: &Units| finished.binary_search(w).is_ok();
+        let taken = |w: &Units| items.finished.contains(w);
         match &items.open {
             Some(open) => {
                 let (p, pending) = decode(open);
@@ -323,8 +367,9 @@ pub(crate) fn live(g: &Grammar, stacks: &mut Stacks, c: Config, t: &Text, memo: 
         }
     }
     match &items.open {
-        // A fresh item with plenty of values can always differ.
-        Some(open) if open.is_empty() && u.plenty => return true,
+        // A fresh item with plenty of values can always differ, and any
+        // open item of an open-ended schema.
+        Some(open) if open.is_empty() && u.plenty || u.open_ended => return true,
         Some(open) if !open_may_repeat(&items.finished, open) => return true,
         Some(_) => {}
         // After `[` or an item, `]` or a comma comes; after a comma, a new
@@ -407,7 +452,7 @@ pub(crate) fn closes_repeat(g: &Grammar, stacks: &Stacks, c: Config, t: &Text, m
         return false;
     }
     match scan(t, false, memo) {
-        Some(items) => items.finished.len() > 1 && items.finished[1..].contains(&items.finished[0]),
+        Some(items) => items.finished.last_repeats(),
         None => true,
     }
 }
@@ -439,14 +484,16 @@ pub(crate) fn filter(g: &Grammar, stacks: &mut Stacks, cs: &mut Vec<Config>, t: 
 /// tokens without stepping the grammar ([`View::decide`]).
 #[derive(Debug)]
 pub(crate) struct View {
-    /// Finished items, sorted.
-    finished: Vec<Units>,
+    /// Finished items.
+    finished: Finished,
     /// The open item: its decoded text, the raw bytes not decoded yet (in
     /// an escape or a UTF-8 sequence), and the rests of the finished items
     /// it is a prefix of (sorted). `None` between items.
     open: Option<(Units, Vec<u8>, Vec<Units>)>,
     /// Every configuration's array has plenty of values.
     plenty: bool,
+    /// Every configuration's array is open-ended (see [`Unique::open_ended`]).
+    open_ended: bool,
     /// The values the items may take, when known (see [`Unique::strings`]).
     strings: Option<std::sync::Arc<Vec<Units>>>,
 }
@@ -512,6 +559,7 @@ pub(crate) fn plan(
             continue;
         }
         let plenty = group.iter().all(|u| u.plenty);
+        let open_ended = group.iter().all(|u| u.open_ended);
         let strings = group[0]
             .strings
             .clone()
@@ -521,7 +569,8 @@ pub(crate) fn plan(
             // allowed token byte by byte.
             return Plan { views: Vec::new(), outside: true, cands: None };
         };
-        let (view, c) = view(items, plenty, strings, lists, trie);
+        let (mut view, c) = view(items, plenty, strings, lists, trie);
+        view.open_ended = open_ended;
         match c {
             Some(c) => cands.extend(c),
             None => all = true,
@@ -539,16 +588,16 @@ fn view(
     lists: &TokenLists,
     trie: &crate::vocab::TokTrie,
 ) -> (View, Option<Vec<u32>>) {
-    let mut finished = items.finished;
-    finished.sort_unstable();
-    finished.dedup();
+    let finished = items.finished;
     let mut cands: Vec<u32> = Vec::new();
     let mut all = false;
     let open = items.open.map(|raw| {
         // Decode up to the last complete character or escape.
         let (p, pending) = decode(&raw);
         let cut = if pending { pending_start(&raw) } else { raw.len() };
-        let rests: Vec<Units> = finished.iter().filter(|v| v.starts_with(&p)).map(|v| v[p.len()..].to_vec()).collect();
+        let mut rests: Vec<Units> = finished.with_prefix(&p).map(|v| v[p.len()..].to_vec()).collect();
+        rests.sort_unstable();
+        rests.dedup();
         (p, raw[cut..].to_vec(), rests)
     });
     if !plenty {
@@ -562,30 +611,26 @@ fn view(
             None => cands.extend(&lists.quoted),
             Some((_, _, rests)) if rests.is_empty() => cands.extend(&lists.two_quotes),
             Some((_, pending, rests)) if !pending.is_empty() => match pending_spellings(pending, rests) {
-                Some(tails) => {
+                Some(mut tails) => {
                     cands.extend(&lists.backslash);
                     cands.extend(&lists.two_quotes);
-                    for mut raw in tails {
-                        cands.extend(trie.prefix_tokens(&raw).into_iter().map(|(_, t)| t));
-                        raw.push(b'"');
-                        cands.extend(trie.tokens_under(&raw));
-                    }
+                    tails.sort_unstable();
+                    tails.dedup();
+                    trie.tokens_along(&tails, b'"', &mut cands);
                 }
                 None => all = true,
             },
             Some((_, _, rests)) => {
                 cands.extend(&lists.backslash);
                 cands.extend(&lists.two_quotes);
-                for r in rests {
-                    let mut raw = String::from_utf16_lossy(r).into_bytes();
-                    cands.extend(trie.prefix_tokens(&raw).into_iter().map(|(_, t)| t));
-                    raw.push(b'"');
-                    cands.extend(trie.tokens_under(&raw));
-                }
+                let mut raws: Vec<Vec<u8>> = rests.iter().map(|r| String::from_utf16_lossy(r).into_bytes()).collect();
+                raws.sort_unstable();
+                raws.dedup();
+                trie.tokens_along(&raws, b'"', &mut cands);
             }
         }
     }
-    (View { finished, open, plenty, strings }, if all { None } else { Some(cands) })
+    (View { finished, open, plenty, open_ended: false, strings }, if all { None } else { Some(cands) })
 }
 
 /// The bytes that, after the undecoded `pending` (an escape or a UTF-8
@@ -673,7 +718,7 @@ fn pending_start(raw: &[u8]) -> usize {
 
 impl View {
     fn is_finished(&self, v: &Units) -> bool {
-        self.finished.binary_search(v).is_ok()
+        self.finished.contains(v)
     }
     /// Whether some member of sorted `set` starts with `p`.
     fn has_prefix(set: &[Units], p: &[u16]) -> bool {
@@ -754,6 +799,9 @@ impl View {
             }
             return Some(last != b',' || free_value(vals, &[], taken));
         }
+        if in_item && self.open_ended {
+            return Some(true);
+        }
         if in_item {
             let (v, _) = decode(&raw);
             let may_repeat = if base {
@@ -762,7 +810,7 @@ impl View {
             } else {
                 // A fresh item: with plenty of values it can always differ.
                 !(self.plenty && raw.is_empty())
-                    && (Self::has_prefix(&self.finished, &v) || closed.iter().any(|c| c.starts_with(&v)))
+                    && (self.finished.with_prefix(&v).next().is_some() || closed.iter().any(|c| c.starts_with(&v)))
             };
             return if may_repeat { None } else { Some(true) };
         }

@@ -169,6 +169,17 @@ fn liveness_looks_ahead_within_an_item() {
     let mut m = g.matcher();
     m.accept_bytes(br#"["abc","ab","a""#).expect("all three");
     assert!(m.clone().accept_bytes(b",").is_err(), "no fourth value");
+    // An infinite pattern whose "a" cannot go on: after "a", a second
+    // item that starts with "a" has no way to differ.
+    let s = json!({"type": "array", "items": {"type": "string", "pattern": "^(a|b+)$"}, "uniqueItems": true});
+    let g = Compiler::new().compile(&s, cl100k().vocab.clone()).expect("compiles");
+    assert!(g.matcher().accept_bytes(br#"["a","a"#).is_err(), "a dead end is refused");
+    assert!(g.matcher().accept_bytes(br#"["a","bb","b"]"#).is_ok());
+    // A search pattern not anchored at the start: any prefix goes on.
+    let s = json!({"type": "array", "items": {"type": "string", "pattern": "x$"}, "uniqueItems": true});
+    let g = Compiler::new().compile(&s, cl100k().vocab.clone()).expect("compiles");
+    assert!(g.matcher().accept_bytes(br#"["ax","ax"#).is_ok());
+    assert!(g.matcher().accept_bytes(br#"["ax","ax""#).is_err());
     // A finite pattern: after "", "a", "b" the array must close.
     let g = Compiler::new().compile(&schema("few"), cl100k().vocab.clone()).expect("compiles");
     let mut m = g.matcher();

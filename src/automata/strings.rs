@@ -842,6 +842,18 @@ pub(crate) fn infinite_pattern(p: &str) -> bool {
     !anchored || props.maximum_len().is_none()
 }
 
+/// Whether every prefix of a value a `pattern` accepts (search semantics)
+/// goes on to infinitely many values: true when some match need not start
+/// at the value's start, since a match may then follow any prefix. `false`
+/// when unsure.
+pub(crate) fn open_ended_pattern(p: &str) -> bool {
+    use regex_syntax::hir::Look;
+    match translate_ecma(p, Reading::Under).and_then(|t| crate::automata::lexer::parse(&t)) {
+        Ok(h) => !h.properties().look_set_prefix().contains(Look::Start),
+        Err(_) => false,
+    }
+}
+
 /// A JSON Schema `pattern` with its search semantics (matches anywhere in
 /// the value), as a regex over the whole decoded value.
 pub(crate) fn ecma_search(p: &str, reading: Reading) -> Result<regex_syntax::hir::Hir, String> {

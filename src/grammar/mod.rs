@@ -51,6 +51,10 @@ pub(crate) struct Unique {
     /// The items have so many values (infinitely, or over 2^20) that no
     /// array uses them up: a new item can always differ from the others.
     pub plenty: bool,
+    /// Every prefix of an item goes on to infinitely many values (free
+    /// strings, search patterns not anchored at the start): an open item
+    /// can always end as a new value.
+    pub open_ended: bool,
 }
 
 /// Collects machines, then compiles them.

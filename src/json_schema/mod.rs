@@ -289,6 +289,8 @@ struct ItemStrings {
     exact: bool,
     /// Infinitely (or over 2^20) many values.
     plenty: bool,
+    /// Every prefix of a value goes on to infinitely many values.
+    open_ended: bool,
 }
 
 /// What `propertyNames` asks of a key: patterns it must match and must
@@ -3497,6 +3499,7 @@ impl<'a> SchemaCompiler<'a> {
         }
         let mut values: Option<std::collections::BTreeSet<String>> = Some(Default::default());
         let mut plenty = true;
+        let mut open_ended = true;
         let mut exact = true;
         let single = schemas.len() == 1;
         for s in schemas {
@@ -3504,6 +3507,7 @@ impl<'a> SchemaCompiler<'a> {
                 return Ok(Err("items that are not all strings (run time `uniqueItems` compares strings only)".into()));
             };
             plenty &= it.plenty;
+            open_ended &= it.open_ended;
             exact &= it.exact;
             match (values.as_mut(), it.bound) {
                 (Some(all), Some(b)) => all.extend(b),
@@ -3524,7 +3528,7 @@ impl<'a> SchemaCompiler<'a> {
         if min >= 2 && !plenty && n.is_none() {
             return Ok(Err(format!("minItems {min} with item schemas not seen to have {min} distinct strings")));
         }
-        Ok(Ok(Unique { values: n, strings, plenty }))
+        Ok(Ok(Unique { values: n, strings, plenty, open_ended }))
     }
 
     /// What the values of an item schema that admits strings only are
@@ -3534,7 +3538,12 @@ impl<'a> SchemaCompiler<'a> {
         let r = self.resolved(s, ptr)?;
         let m = match &r {
             Value::Bool(false) => {
-                return Ok(Some(ItemStrings { bound: Some(Default::default()), exact: true, plenty: false }))
+                return Ok(Some(ItemStrings {
+                    bound: Some(Default::default()),
+                    exact: true,
+                    plenty: false,
+                    open_ended: true,
+                }))
             }
             Value::Object(m) if depth < 8 => m,
             _ => return Ok(None),
@@ -3557,18 +3566,28 @@ impl<'a> SchemaCompiler<'a> {
                 return Ok(None);
             }
             let exact = strings.len() == vs.len() && !others(&["enum", "const"]);
-            return Ok(Some(ItemStrings { bound: Some(strings.into_iter().collect()), exact, plenty: false }));
+            return Ok(Some(ItemStrings {
+                bound: Some(strings.into_iter().collect()),
+                exact,
+                plenty: false,
+                open_ended: false,
+            }));
         }
         if string_type {
-            return Ok(Some(ItemStrings { bound: None, exact: false, plenty: self.plenty_strings(m) }));
+            let open_ended =
+                !m.keys().any(|k| is_constraint(k) && !["type", "minLength", "pattern"].contains(&k.as_str()))
+                    && m.get("pattern").is_none_or(|p| p.as_str().is_some_and(strings::open_ended_pattern));
+            return Ok(Some(ItemStrings { bound: None, exact: false, plenty: self.plenty_strings(m), open_ended }));
         }
         for kw in ["anyOf", "oneOf"] {
             let Some(Value::Array(bs)) = m.get(kw) else { continue };
-            let mut union = ItemStrings { bound: Some(Default::default()), exact: !others(&[kw]), plenty: false };
+            let mut union =
+                ItemStrings { bound: Some(Default::default()), exact: !others(&[kw]), plenty: false, open_ended: true };
             for b in bs {
                 let Some(it) = self.string_items(b, ptr, depth + 1)? else { return Ok(None) };
                 union.exact &= it.exact;
                 union.plenty |= it.plenty;
+                union.open_ended &= it.open_ended;
                 match (union.bound.as_mut(), it.bound) {
                     (Some(all), Some(b)) => all.extend(b),
                     _ => union.bound = None,
@@ -3577,12 +3596,13 @@ impl<'a> SchemaCompiler<'a> {
             // `oneOf` may drop values two branches share; siblings narrow.
             union.exact &= kw == "anyOf";
             union.plenty &= !others(&[kw]) && kw == "anyOf";
+            union.open_ended &= !others(&[kw]) && kw == "anyOf";
             return Ok(Some(union));
         }
         if let Some(Value::Array(ms)) = m.get("allOf") {
             for x in ms {
                 if let Some(it) = self.string_items(x, ptr, depth + 1)? {
-                    return Ok(Some(ItemStrings { bound: it.bound, exact: false, plenty: false }));
+                    return Ok(Some(ItemStrings { bound: it.bound, exact: false, plenty: false, open_ended: false }));
                 }
             }
         }

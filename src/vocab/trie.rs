@@ -489,6 +489,38 @@ impl TokTrie {
         (node..end).flat_map(|n| self.tokens_at(n).iter().copied()).collect()
     }
 
+    /// The tokens whose bytes are a prefix of one of `words` (sorted), and
+    /// the tokens whose bytes start with a whole word followed by `then`:
+    /// one walk down the trie for all the words together.
+    pub(crate) fn tokens_along(&self, words: &[Vec<u8>], then: u8, out: &mut Vec<u32>) {
+        fn go(t: &TokTrie, node: usize, depth: usize, words: &[Vec<u8>], then: u8, out: &mut Vec<u32>) {
+            if depth > 0 {
+                out.extend_from_slice(t.tokens_at(node));
+            }
+            let mut i = 0;
+            while i < words.len() {
+                if words[i].len() == depth {
+                    // A whole word: the tokens that go on with `then`.
+                    if let Some(c) = t.child(node, then) {
+                        let end = t.nodes[c].subtree_end as usize;
+                        out.extend((c..end).flat_map(|n| t.tokens_at(n).iter().copied()));
+                    }
+                    while i < words.len() && words[i].len() == depth {
+                        i += 1;
+                    }
+                    continue;
+                }
+                let b = words[i][depth];
+                let j = i + words[i..].partition_point(|w| w.len() > depth && w[depth] == b);
+                if let Some(c) = t.child(node, b) {
+                    go(t, c, depth + 1, &words[i..j], then, out);
+                }
+                i = j;
+            }
+        }
+        go(self, 0, 0, words, then, out);
+    }
+
     /// The longest token, in bytes.
     pub fn max_token_len(&self) -> usize {
         self.max_depth
