@@ -19,8 +19,10 @@
 //!   used. At the end of a token, such a configuration survives only if a
 //!   short search over the grammar finds a way on: the open item's decoded
 //!   text stops being a prefix of every earlier item, an item closes as a
-//!   new value, or the array closes. When the items' values are known
-//!   (an `enum` of strings) this is set arithmetic instead. The search is
+//!   new value, or the array closes. Open-ended items (free strings,
+//!   search patterns not anchored at the start: every prefix goes on to
+//!   infinitely many values) need no search, and when the items' values
+//!   are known (an `enum` of strings) it is set arithmetic. The search is
 //!   bounded ([`SEARCH_STEPS`]); past it the configuration is kept (a
 //!   repeat is still refused where it closes).
 //!
