@@ -205,7 +205,7 @@ impl Matcher {
         let on = |mask: &[u32], t: u32| mask[t as usize / 32] >> (t % 32) & 1 == 1;
         let mut cands: Vec<u32> = match &plan.cands {
             Some(c) => c.iter().copied().filter(|&t| on(mask, t)).collect(),
-            None => (0..cg.vocab.size() as u32).filter(|&t| on(mask, t)).collect(),
+            None => crate::sample::allowed_tokens(mask),
         };
         cands.sort_unstable();
         cands.dedup();

@@ -466,29 +466,6 @@ impl TokTrie {
         out
     }
 
-    /// The tokens whose bytes start with `bytes`.
-    ///
-    /// ```
-    /// let v = grammask::Vocabulary::from_token_bytes(&["a", "ab", "abc", "b"], &[]).unwrap();
-    /// assert_eq!(v.trie().tokens_under(b"ab"), vec![1, 2]);
-    /// ```
-    pub fn tokens_under(&self, bytes: &[u8]) -> Vec<u32> {
-        let mut node = 0usize;
-        for &b in bytes {
-            let end = self.nodes[node].subtree_end as usize;
-            let mut child = node + 1;
-            while child < end && self.nodes[child].byte != b {
-                child = self.nodes[child].subtree_end as usize;
-            }
-            if child >= end {
-                return Vec::new();
-            }
-            node = child;
-        }
-        let end = self.nodes[node].subtree_end as usize;
-        (node..end).flat_map(|n| self.tokens_at(n).iter().copied()).collect()
-    }
-
     /// The tokens whose bytes are a prefix of one of `words` (sorted), and
     /// the tokens whose bytes start with a whole word followed by `then`:
     /// one walk down the trie for all the words together.
@@ -550,6 +527,16 @@ impl TokTrie {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tokens_along_finds_prefixes_and_words_followed_on() {
+        let v = crate::Vocabulary::from_token_bytes(&["a", "ab", "ab\"", "ab\"x", "b", "ba", "c\""], &[]).unwrap();
+        let mut out = Vec::new();
+        v.trie().tokens_along(&[b"ab".to_vec(), b"bz".to_vec()], b'"', &mut out);
+        out.sort_unstable();
+        // "a", "ab" (prefixes of "ab"), "b" (of "bz"); "ab\"" and "ab\"x"
+        // go on from the whole word "ab" with a quote.
+        assert_eq!(out, vec![0, 1, 2, 3, 4]);
+    }
     use super::*;
 
     /// `child` finds exactly the children a scan of the pre-order finds.
