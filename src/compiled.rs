@@ -261,6 +261,7 @@ impl Compiler {
             schema_digest,
             fingerprint: OnceLock::new(),
             unique_tokens: OnceLock::new(),
+            key_tokens: OnceLock::new(),
         })
     }
 
@@ -315,6 +316,8 @@ pub struct CompiledGrammar {
     fingerprint: OnceLock<String>,
     /// The tokens a `uniqueItems` check may refuse, by kind (first use).
     unique_tokens: OnceLock<crate::unique::TokenLists>,
+    /// The tokens a free-member check may refuse (first use).
+    key_tokens: OnceLock<crate::keys::KeyTokens>,
 }
 
 /// Slots per page of [`VirtualMasks`].
@@ -363,6 +366,11 @@ impl std::fmt::Debug for CompiledGrammar {
 }
 
 impl CompiledGrammar {
+    /// Token lists for free members (see [`crate::keys::KeyTokens`]).
+    pub(crate) fn key_tokens(&self) -> &crate::keys::KeyTokens {
+        self.key_tokens.get_or_init(|| crate::keys::KeyTokens::new(&self.grammar, &self.vocab))
+    }
+
     /// Token lists for run-time `uniqueItems` (see [`crate::unique::TokenLists`]).
     pub(crate) fn unique_tokens(&self) -> &crate::unique::TokenLists {
         self.unique_tokens.get_or_init(|| crate::unique::TokenLists::new(&self.vocab))

@@ -58,7 +58,9 @@ mod automata;
 mod grammar;
 // 4. Runtime: the pushdown configurations that execute a grammar.
 mod runtime;
-// Run-time checks beside the pushdown runtime: `uniqueItems` of strings.
+// Run-time checks beside the pushdown runtime: `uniqueItems` of strings,
+// free members of large objects.
+mod keys;
 mod unique;
 // 5. Masks: trie walks against the runtime, per-state mask caches.
 mod mask;

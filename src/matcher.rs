@@ -4,6 +4,7 @@
 
 use crate::compiled::CompiledGrammar;
 use crate::error::MatchError;
+use crate::keys;
 use crate::mask::{set_bit, walk, LocalMask, Scratch};
 use crate::runtime::{can_end, step, Config, Stacks, StepFlags, EMPTY};
 use crate::unique::{self, Text};
@@ -24,6 +25,8 @@ pub struct Matcher {
     tmp: Vec<Config>,
     /// Items of `uniqueItems` arrays read so far (see [`crate::unique`]).
     memo: unique::Memo,
+    /// Keys of objects with free members read so far (see [`crate::keys`]).
+    keys: keys::Memo,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -56,6 +59,7 @@ impl Matcher {
             scratch: Scratch::default(),
             tmp: Vec::new(),
             memo: unique::Memo::default(),
+            keys: keys::Memo::default(),
         }
     }
 
@@ -186,6 +190,9 @@ impl Matcher {
         if !self.terminated && !self.cg.grammar.unique.is_empty() {
             self.refine_unique(mask);
         }
+        if !self.terminated && !self.cg.grammar.free_keys.is_empty() {
+            self.refine_keys(mask);
+        }
         if self.can_terminate() {
             for &t in self.cg.vocab.stop_tokens() {
                 set_bit(mask, t);
@@ -220,6 +227,26 @@ impl Matcher {
         }
     }
 
+    /// Clears from `mask` the tokens that would repeat a free member of an
+    /// object, or lead where no member is left (see [`crate::keys`]),
+    /// deciding the candidates byte by byte.
+    fn refine_keys(&mut self, mask: &mut [u32]) {
+        let cg = self.cg.clone();
+        let t = Text { head: &self.output, tail: &[] };
+        let trie = cg.vocab.trie();
+        let mut cands =
+            keys::candidates(&cg.grammar, &self.stacks, &self.configs, &t, &mut self.keys, cg.key_tokens(), trie);
+        let on = |mask: &[u32], t: u32| mask[t as usize / 32] >> (t % 32) & 1 == 1;
+        cands.retain(|&t| on(mask, t));
+        cands.sort_unstable();
+        cands.dedup();
+        for t in cands {
+            if cg.vocab.kind(t) == Some(TokenKind::Normal) && !self.is_token_allowed_slow(t) {
+                mask[t as usize / 32] &= !(1 << (t % 32));
+            }
+        }
+    }
+
     /// Whether the next mask needs no new local mask (see
     /// [`fill_masks_batch`]).
     fn next_mask_is_warm(&self) -> bool {
@@ -242,6 +269,7 @@ impl Matcher {
         let g = &self.cg.grammar;
         let mut cur = self.configs.clone();
         let checked = !g.unique.is_empty();
+        let keyed = !g.free_keys.is_empty();
         for (i, &b) in bytes.iter().enumerate() {
             self.tmp.clear();
             let mut flags = StepFlags::default();
@@ -249,6 +277,10 @@ impl Matcher {
             if checked {
                 let t = Text { head: &self.output, tail: &bytes[..=i] };
                 unique::filter(g, &mut self.stacks, &mut self.tmp, &t, i + 1 == bytes.len(), &mut self.memo);
+            }
+            if keyed {
+                let t = Text { head: &self.output, tail: &bytes[..=i] };
+                keys::filter(g, &self.stacks, &mut self.tmp, &t, &mut self.keys);
             }
             if self.tmp.is_empty() {
                 return Err(Stop::Rejected(i));
@@ -370,6 +402,7 @@ impl Matcher {
             self.terminated = term;
         }
         self.memo.truncate(self.output.len());
+        self.keys.truncate(self.output.len());
         Ok(())
     }
 
@@ -493,8 +526,10 @@ impl Matcher {
                 tmp.clear();
                 let mut flags = StepFlags::default();
                 step(g, &mut self.stacks, &nodes[i].0, b, &mut tmp, &mut flags);
-                if b == b'"' && !g.unique.is_empty() {
-                    // A closing quote may repeat an item: the bytes so far decide.
+                let uniq = b == b'"' && !g.unique.is_empty();
+                if (uniq || !g.free_keys.is_empty()) && !tmp.is_empty() {
+                    // A closing quote may repeat an item, a key a member:
+                    // the bytes so far decide.
                     let mut path = vec![b];
                     let mut k = i;
                     while nodes[k].1 != usize::MAX {
@@ -503,7 +538,10 @@ impl Matcher {
                     }
                     path.reverse();
                     let t = Text { head: &self.output, tail: &path };
-                    unique::filter(g, &mut self.stacks, &mut tmp, &t, false, &mut self.memo);
+                    if uniq {
+                        unique::filter(g, &mut self.stacks, &mut tmp, &t, false, &mut self.memo);
+                    }
+                    keys::filter(g, &self.stacks, &mut tmp, &t, &mut self.keys);
                 }
                 if tmp.is_empty() {
                     continue;

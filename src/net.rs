@@ -491,7 +491,14 @@ fn walk_config(
         match serde_json::from_str::<Value>(&text) {
             Err(e) => r.failures.push(fail("walk", vec![format!("not JSON: {e}")])),
             Ok(v) => {
-                let why = judge.rejections(&v);
+                let mut why = judge.rejections(&v);
+                // Validators keep the last of two equal keys: a declared
+                // name must not come twice (README, output format).
+                let mut names = ahash::AHashSet::new();
+                property_names(&s.schema, &mut names);
+                if let Some(k) = repeated_key(&text, &names) {
+                    why.push(format!("declared name {k:?} twice in one object"));
+                }
                 if !why.is_empty() {
                     r.failures.push(fail("walk", why));
                 }
@@ -608,6 +615,60 @@ fn declared_names(schema: &Value, out: &mut Vec<String>, depth: usize) {
         Value::Array(a) => a.iter().for_each(|x| declared_names(x, out, depth + 1)),
         _ => {}
     }
+}
+
+/// Every name under a `properties` of `schema`.
+fn property_names(schema: &Value, out: &mut ahash::AHashSet<String>) {
+    match schema {
+        Value::Object(m) => {
+            if let Some(Value::Object(p)) = m.get("properties") {
+                out.extend(p.keys().cloned());
+            }
+            m.values().for_each(|x| property_names(x, out));
+        }
+        Value::Array(a) => a.iter().for_each(|x| property_names(x, out)),
+        _ => {}
+    }
+}
+
+/// A key among `names` that some object of the JSON `text` holds twice.
+fn repeated_key(text: &str, names: &ahash::AHashSet<String>) -> Option<String> {
+    let b = text.as_bytes();
+    // Per open object its keys, per open array nothing.
+    let mut open: Vec<Option<ahash::AHashSet<String>>> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'{' => open.push(Some(Default::default())),
+            b'[' => open.push(None),
+            b'}' | b']' => {
+                open.pop();
+            }
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                let raw = text.get(start..=i.min(b.len() - 1))?;
+                let mut j = i + 1;
+                while j < b.len() && b[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                if b.get(j) == Some(&b':') {
+                    let key: String = serde_json::from_str(raw).ok()?;
+                    if let Some(Some(keys)) = open.last_mut() {
+                        if names.contains(&key) && !keys.insert(key.clone()) {
+                            return Some(key);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// One mutant of `inst`: at a random value inside it, one of: another

@@ -83,17 +83,17 @@ pub(crate) struct Text<'a> {
 }
 
 impl Text<'_> {
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.head.len() + self.tail.len()
     }
-    fn at(&self, i: usize) -> u8 {
+    pub(crate) fn at(&self, i: usize) -> u8 {
         if i < self.head.len() {
             self.head[i]
         } else {
             self.tail[i - self.head.len()]
         }
     }
-    fn bytes(&self, a: usize, z: usize) -> Vec<u8> {
+    pub(crate) fn bytes(&self, a: usize, z: usize) -> Vec<u8> {
         (a..z).map(|i| self.at(i)).collect()
     }
 }
@@ -174,12 +174,12 @@ impl Memo {
     }
 }
 
-fn is_ws(b: u8) -> bool {
+pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// The nearest unescaped quote before `end`.
-fn prev_quote(t: &Text, end: usize) -> Option<usize> {
+pub(crate) fn prev_quote(t: &Text, end: usize) -> Option<usize> {
     let mut j = end;
     while j > 0 {
         j -= 1;

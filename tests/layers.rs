@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("vocabulary", &["vocab"]),
     ("automata", &["automata"]),
     ("grammar IR", &["grammar"]),
-    ("runtime", &["runtime", "unique"]),
+    ("runtime", &["runtime", "unique", "keys"]),
     ("masks", &["mask"]),
     ("front-ends", &["gbnf", "json_schema", "lark", "regex", "tags"]),
     ("API", &["compiled", "matcher", "sample", "lib"]),

@@ -7,7 +7,8 @@
 //! and hopeless past twenty. A keyset machine has no explicit states: id
 //! `base + 2·code + phase` stands for "the members in `code` are written"
 //! (bit `k` for declared member `k`, and bit `n`, when the object has
-//! additional members, for "an additional member was written"), at one of
+//! additional or free members, for "a member without a bit of its own was
+//! written"), at one of
 //! two phases: *after* a member (or, at code 0, at the start) and *key*,
 //! after `,"` (or the start's `"`), where the next member's key goes on.
 //! `base + 2·2^w` (`w` the bits in use) is "after the closing `}`". Its
@@ -20,9 +21,15 @@
 //!   is left; a call to each additional-member machine with its comma;
 //! - key: a call to each declared member not yet written — the rest of its
 //!   key after the quote, colon, value — returning after it with its bit
-//!   set;
+//!   set; and a call to each *free* member, returning with bit `n` set;
 //! - start and after: `}` to the closing id once every required member is
 //!   written and every written member's `dependentRequired` names are too.
+//!
+//! Free members let objects of more declared properties than a state id can
+//! track come in any order: the front-end gives bits to the members that
+//! `}` depends on (required ones, `dependentRequired` ones) and makes the
+//! others free. The grammar offers a free member at every key, written or
+//! not, and the matcher refuses the repeats ([`crate::keys`]).
 //!
 //! Reading `,"` in the keyset itself keeps the parse deterministic until a
 //! key's first character: the members that share it are the only parallel
@@ -64,16 +71,20 @@ pub(crate) struct KeysetDef {
     pub never: u32,
     /// `dependentRequired`: (member bit, bits it needs).
     pub deps: Vec<(u32, u32)>,
+    /// Free members (see [`crate::keys`]): optional members without a bit,
+    /// offered at every key; the matcher refuses a repeated one. Each: its
+    /// machine (as `members`) and its key's bytes after the opening quote.
+    pub free: Vec<(MachineId, Vec<u8>)>,
 }
 
 impl KeysetDef {
     /// Virtual ids the machine takes: two per code, and the closing id.
     pub fn size(&self) -> u32 {
-        Self::ids(self.members.len(), !self.regions.is_empty())
+        Self::ids(self.members.len(), !self.regions.is_empty() || !self.free.is_empty())
     }
 
     /// Virtual ids a keyset of `members` declared members takes, with or
-    /// without additional members.
+    /// without members that have no bit of their own (additional or free).
     pub fn ids(members: usize, regions: bool) -> u32 {
         (2u32 << (members + usize::from(regions))) + 1
     }
@@ -90,10 +101,16 @@ pub(crate) struct Keyset {
     members: Vec<u32>,
     /// Per additional-member region: (start without comma, with comma).
     regions: Vec<(u32, u32)>,
-    comma_quote: u32,
+    /// Per free member: its machine's start (live ones only) and its key's
+    /// raw bytes (between the quotes).
+    pub free: Vec<(u32, Box<[u8]>)>,
+    /// (start, index in `free`), sorted.
+    free_by_start: Vec<(u32, u32)>,
+    pub comma_quote: u32,
     /// Bits of the declared members that can be written.
     callable: u32,
-    /// Bit of "an additional member was written" (0 without regions).
+    /// Bit of "a member without a bit of its own (additional or free) was
+    /// written" (0 without regions and free members).
     xbit: u32,
     required: u32,
     deps: Vec<(u32, u32)>,
@@ -136,12 +153,22 @@ impl Keyset {
                 }
             }
         }
-        let xbit = if def.regions.is_empty() { 0 } else { 1 << n };
+        let xbit = if def.regions.is_empty() && def.free.is_empty() { 0 } else { 1 << n };
+        let free: Vec<(u32, Box<[u8]>)> = def
+            .free
+            .iter()
+            .map(|(m, lit)| (live(*m), lit[..lit.len().saturating_sub(1)].to_vec().into_boxed_slice()))
+            .filter(|&(m, _)| m != DEAD)
+            .collect();
+        let mut free_by_start: Vec<(u32, u32)> = free.iter().enumerate().map(|(i, f)| (f.0, i as u32)).collect();
+        free_by_start.sort_unstable();
         Keyset {
             machine,
             base,
             members,
             regions,
+            free,
+            free_by_start,
             comma_quote: live(def.comma_quote),
             callable,
             xbit,
@@ -194,7 +221,7 @@ impl Keyset {
         let (code, phase) = self.split(s);
         match (b, phase) {
             (b'}', AFTER) if self.may_close(code) => self.done_id(),
-            (b'"', AFTER) if code == 0 && self.callable != 0 => self.id(0, KEY),
+            (b'"', AFTER) if code == 0 && (self.callable != 0 || !self.free.is_empty()) => self.id(0, KEY),
             _ => DEAD,
         }
     }
@@ -232,7 +259,8 @@ impl Keyset {
     /// start, `1` after a member, `2` at a key, `3` the comma-quote, after
     /// a member too), for FIRST and FOLLOW.
     pub fn callees(&self) -> impl Iterator<Item = (u32, u8)> + '_ {
-        let members = self.members.iter().filter(|&&m| m != DEAD).map(|&m| (m, 2));
+        let members =
+            self.members.iter().chain(self.free.iter().map(|(m, _)| m)).filter(|&&m| m != DEAD).map(|&m| (m, 2));
         let regions = self.regions.iter().flat_map(|&(p, c)| [(p, 0), (c, 1)]);
         let cq = std::iter::once(self.comma_quote).filter(|&c| c != DEAD).map(|c| (c, 3));
         members.chain(regions).chain(cq)
@@ -244,6 +272,26 @@ impl Keyset {
         self.start_first = start;
         self.after_first = after;
         self.key_first = key;
+    }
+
+    /// The raw key of the free member whose machine starts at `start`.
+    #[inline]
+    pub fn free_key(&self, start: u32) -> Option<&[u8]> {
+        let i = self.free_by_start.binary_search_by_key(&start, |x| x.0).ok()?;
+        Some(&self.free[self.free_by_start[i].1 as usize].1)
+    }
+
+    /// Whether `s` (a state of this keyset) is at a key, after its quote.
+    #[inline]
+    pub fn at_key(&self, s: u32) -> bool {
+        s != self.done_id() && self.split(s).1 == KEY
+    }
+
+    /// Whether the keyset may still take a member with a bit of its own or
+    /// an additional one at code `s` (a state of this keyset): if not, only
+    /// free members are left.
+    pub fn bits_left(&self, s: u32) -> bool {
+        s != self.done_id() && (self.callable & !self.split(s).0 != 0 || !self.regions.is_empty())
     }
 
     /// FIRST bytes of the members' machines.
@@ -271,6 +319,7 @@ impl Keyset {
                 let cheapest = (0..self.members.len())
                     .filter(|&i| self.callable >> i & 1 == 1 && code >> i & 1 == 0)
                     .map(|i| dist(self.members[i]))
+                    .chain(self.free.iter().map(|&(m, _)| dist(m)))
                     .min()
                     .unwrap_or(u32::MAX);
                 cheapest.saturating_add(1)
@@ -326,13 +375,19 @@ impl Iterator for KeysetCalls<'_> {
                     return Some((k.members[i as usize], k.id(code | bit, AFTER)));
                 }
             }
+            // Free members keep the code: the matcher checks them.
+            let f = (self.i - n) as usize;
+            if f < k.free.len() {
+                self.i += 1;
+                return Some((k.free[f].0, k.id(code | k.xbit, AFTER)));
+            }
             return None;
         }
         // After a member (or at the start): the comma-quote (not at the
         // start, and only while a declared member is left), then regions.
         if self.i == 0 {
             self.i = 1;
-            if code != 0 && k.callable & !code != 0 && k.comma_quote != DEAD {
+            if code != 0 && (k.callable & !code != 0 || !k.free.is_empty()) && k.comma_quote != DEAD {
                 return Some((k.comma_quote, k.id(code, KEY)));
             }
         }

@@ -120,6 +120,18 @@ pub(crate) struct Grammar {
     /// Per machine: `Some` for a `uniqueItems` array of strings (see
     /// [`crate::unique`]). Empty when the grammar has none.
     pub unique: Vec<Option<Unique>>,
+    /// The states inside the keys of free keyset members (see
+    /// [`crate::keys`]). Empty when the grammar has none.
+    pub free_keys: ahash::AHashMap<u32, KeyAt>,
+}
+
+/// Where a state stands in the key of a free keyset member: the member
+/// machine's start and the key bytes read after the opening quote (the
+/// closing quote counted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct KeyAt {
+    pub start: u32,
+    pub depth: u32,
 }
 
 /// Index of the machine holding virtual id `s` among `machines` sorted by
@@ -527,6 +539,7 @@ impl GrammarBuilder {
             } else {
                 Vec::new()
             },
+            free_keys: Default::default(),
         };
         // Calls recorded as (machine id, return state) until all starts are known.
         let mut pending_calls: Vec<(u32, u32)> = Vec::new();
@@ -650,6 +663,7 @@ impl GrammarBuilder {
         check_left_recursion(&g, &self.machines)?;
         compute_first(&mut g);
         compute_follow(&mut g);
+        g.free_keys = free_key_states(&g, &self.machines);
         g.map_reach_reps = g.class_maps.iter().map(|_| Default::default()).collect();
         Ok(g)
     }
@@ -1140,6 +1154,30 @@ fn compute_first(g: &mut Grammar) {
         }
         g.keysets[i].set_first(firsts[0], firsts[1], firsts[2]);
     }
+}
+
+/// The states along each free member's key (see [`Grammar::free_keys`]):
+/// a key is a literal, so its machine reads it one state per byte.
+fn free_key_states(g: &Grammar, machines: &[MachineDef]) -> ahash::AHashMap<u32, KeyAt> {
+    let mut out = ahash::AHashMap::new();
+    for m in machines {
+        let Some(def) = &m.keyset else { continue };
+        for (mid, lit) in &def.free {
+            let start = g.machine_start[*mid as usize];
+            if start == u32::MAX {
+                continue;
+            }
+            let mut s = start;
+            for (j, &b) in lit.iter().enumerate() {
+                s = g.next(s, b);
+                if s == DEAD || s >= g.nreal {
+                    break;
+                }
+                out.insert(s, KeyAt { start, depth: j as u32 + 1 });
+            }
+        }
+    }
+    out
 }
 
 /// The bytes a virtual keyset state reads itself (`"` at the start, `}`).

@@ -2940,6 +2940,26 @@ impl<'a> SchemaCompiler<'a> {
             };
             regions_src.push((MemberKey::Machine(k), sub, region_ptr));
         }
+        // Past the any-order limit, the members that closing the object
+        // depends on (required ones, those `dependentRequired` names) keep
+        // a bit of the keyset code and come first; the others are free,
+        // checked by the matcher (`crate::keys`), when the bits fit and no
+        // count is tracked.
+        let limit = self.cfg.get_limits().max_unordered_properties.min(keyset::MAX_MEMBERS);
+        let dep_names: ahash::AHashSet<&str> =
+            deps.iter().flat_map(|(a, bs)| std::iter::once(a).chain(bs)).map(String::as_str).collect();
+        let with_bit = |m: &(String, Sv<'a>, String, bool)| m.3 || dep_names.contains(m.0.as_str());
+        let n_bits = members.iter().filter(|m| with_bit(m)).count();
+        let hybrid = self.cfg.get_property_order() == PropertyOrder::Any
+            && members.len() > limit
+            && n_bits <= limit
+            && max_props.is_none()
+            && min_props <= members.iter().filter(|m| m.3).count() as u64
+            && self.keyset_ids + KeysetDef::ids(n_bits, true) as u64 <= KEYSET_ID_BUDGET;
+        if hybrid {
+            members.sort_by_key(|m| !with_bit(m));
+        }
+        drop(dep_names);
         let decl_src: Vec<(MemberKey, Sv<'a>, String)> = members
             .iter()
             .map(|(name, sub, sub_ptr, _)| {
@@ -2988,11 +3008,12 @@ impl<'a> SchemaCompiler<'a> {
             && nd <= self.cfg.get_limits().max_unordered_properties.min(keyset::MAX_MEMBERS);
         let any_order = unordered && nd <= EXPLICIT_UNORDERED;
         let keyset_ids = KeysetDef::ids(nd, !regions_src.is_empty()) as u64;
-        let use_keyset = unordered
-            && !any_order
-            && max_props.is_none()
-            && min_props <= required_members
-            && self.keyset_ids + keyset_ids <= KEYSET_ID_BUDGET;
+        let use_keyset = hybrid
+            || unordered
+                && !any_order
+                && max_props.is_none()
+                && min_props <= required_members
+                && self.keyset_ids + keyset_ids <= KEYSET_ID_BUDGET;
         // Member machines: (plain, comma-prefixed); see the state loop. A
         // keyset takes its declared members' machines otherwise (below).
         let (regions, decl) = {
@@ -3035,14 +3056,17 @@ impl<'a> SchemaCompiler<'a> {
         if use_keyset {
             // A keyset reads each declared member's opening quote itself
             // (see `grammar::keyset`): its member machines start after it.
-            let rest: Vec<MachineId> = members
+            let mut rest: Vec<(MachineId, Vec<u8>)> = members
                 .iter()
                 .map(|(name, sub, sub_ptr, _)| {
                     let key = serde_json::to_vec(&Value::String(name.clone())).expect("serializable");
-                    self.member_machine(&MemberKey::Lit(key[1..].to_vec()), sub, sub_ptr)
+                    (self.member_machine(&MemberKey::Lit(key[1..].to_vec()), sub, sub_ptr), key[1..].to_vec())
                 })
                 .collect();
-            return self.keyset_object(nfa, ptr, rest, regions, &req, &dep_masks);
+            let free = if hybrid { rest.split_off(n_bits) } else { Vec::new() };
+            let rest: Vec<MachineId> = rest.into_iter().map(|r| r.0).collect();
+            let req = &req[..rest.len()];
+            return self.keyset_object(nfa, ptr, rest, free, regions, req, &dep_masks);
         }
         // A state: declared members done (a bit set in any order, else the
         // index of the next member to consider), declared count (saturating
@@ -3164,12 +3188,13 @@ impl<'a> SchemaCompiler<'a> {
         nfa: &mut Nfa,
         ptr: &str,
         members: Vec<MachineId>,
+        free: Vec<(MachineId, Vec<u8>)>,
         regions: Vec<(MachineId, MachineId)>,
         req: &[bool],
         deps: &[(u64, u64, bool)],
     ) -> Result<Frag, CompileError> {
         let comma_quote = self.machine("comma-quote".to_string(), || Job::CommaQuote);
-        let mut def = KeysetDef { members, regions, comma_quote, ..Default::default() };
+        let mut def = KeysetDef { members, free, regions, comma_quote, ..Default::default() };
         def.required = req.iter().enumerate().filter(|(_, &r)| r).fold(0u32, |a, (k, _)| a | 1 << k);
         for &(a, need, impossible) in deps {
             if impossible {

@@ -1,0 +1,414 @@
+//! Run-time checks for the free members of large objects.
+//!
+//! An object of more declared properties than a keyset state id can track
+//! (past `Limits::max_unordered_properties`) still takes its members in any
+//! order: the front-end gives a bit of the keyset code only to the members
+//! that closing the object depends on (required ones, those named by
+//! `dependentRequired`), and makes the others *free* (see
+//! [`crate::grammar::keyset`]). The grammar offers every free member at
+//! every key, so it would let one come twice; the matcher refuses that
+//! against the text it has accepted:
+//!
+//! - **Repeats.** A configuration inside a free member's key (the states of
+//!   [`Grammar::free_keys`], its keyset the caller on top of its stack)
+//!   survives a byte only while that key is not among the keys the object
+//!   already holds. Its key is a literal, so a repeat is known from its
+//!   first byte on: such a configuration is dropped at once, not only when
+//!   the key closes, and masks never lead into a dead key.
+//! - **Liveness.** Once every member with a bit is written and the object
+//!   takes no additional members, a comma leads on only while a free
+//!   member is left: at a key (after `,"`) or inside the comma-quote, a
+//!   configuration with every free member written is dropped.
+//!
+//! The keys an object holds are read back from the text: from a position
+//! at the object's level (after `{` or a `,` between its members), the
+//! text backwards is whitespace, commas, and members `"key": value`, whose
+//! values read backwards unambiguously (a string back to its unescaped
+//! opening quote, an array or object back to its matching bracket with
+//! strings skipped, a number or literal back over its characters). Keys
+//! are compared as written: declared names are emitted exactly as
+//! serialized, and additional keys never unescape to a declared name. The
+//! key lists are remembered per object-level comma of the accepted output
+//! ([`Memo`]), so an object is read once however many checks it takes.
+//!
+//! Masks stay exact ([`candidates`]): only tokens that open a key of a
+//! free member (a quote followed by the start of such a key, [`KeyTokens`]),
+//! tokens spelling a written key where a key starts, and — while some
+//! object may hold all its free members — tokens with a comma, a quote or
+//! only whitespace can be refused by these checks; the matcher decides
+//! those byte by byte.
+
+use std::sync::Arc;
+
+use crate::grammar::keyset::Keyset;
+use crate::grammar::{Grammar, DEAD};
+use crate::runtime::{Config, Stacks, BASE, EMPTY};
+use crate::unique::{is_ws, prev_quote, Text};
+
+/// The keys of an object's members, latest first (a shared list).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Written(Option<Arc<Node>>);
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    key: Box<[u8]>,
+    hash: u64,
+    /// Keys in the list from here on.
+    len: usize,
+    prev: Option<Arc<Node>>,
+}
+
+fn key_hash(key: &[u8]) -> u64 {
+    ahash::RandomState::with_seeds(1, 2, 3, 4).hash_one(key)
+}
+
+impl Written {
+    fn push(&self, key: Box<[u8]>) -> Written {
+        Written(Some(Arc::new(Node { hash: key_hash(&key), key, len: self.len() + 1, prev: self.0.clone() })))
+    }
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |n| n.len)
+    }
+    fn nodes(&self) -> impl Iterator<Item = &Node> + '_ {
+        let mut cur = self.0.as_deref();
+        std::iter::from_fn(move || {
+            let n = cur?;
+            cur = n.prev.as_deref();
+            Some(n)
+        })
+    }
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let h = key_hash(key);
+        self.nodes().any(|n| n.hash == h && &*n.key == key)
+    }
+}
+
+/// Key lists already read, by the position of an object-level comma in the
+/// accepted output: the keys of the members before it. Entries past a
+/// rollback are dropped.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Memo {
+    map: ahash::AHashMap<usize, Written>,
+    /// Output bytes read for keys, and the keys counted in them (see
+    /// [`maybe_full`]).
+    colons: (usize, usize),
+}
+
+impl Memo {
+    pub fn truncate(&mut self, len: usize) {
+        self.map.retain(|&k, _| k < len);
+        if self.colons.0 > len {
+            self.colons = (0, 0);
+        }
+    }
+}
+
+/// Where the JSON value ending right before `i` starts.
+fn value_start(t: &Text, i: usize) -> Option<usize> {
+    let last = t.at(i.checked_sub(1)?);
+    match last {
+        b'"' => prev_quote(t, i - 1),
+        b'}' | b']' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j > 0 {
+                j -= 1;
+                match t.at(j) {
+                    b'}' | b']' => depth += 1,
+                    b'{' | b'[' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j);
+                        }
+                    }
+                    b'"' => j = prev_quote(t, j)?,
+                    _ => {}
+                }
+            }
+            None
+        }
+        _ => {
+            let mut j = i;
+            while j > 0 && matches!(t.at(j - 1), b'0'..=b'9' | b'a'..=b'z' | b'A'..=b'Z' | b'.' | b'+' | b'-') {
+                j -= 1;
+            }
+            (j < i).then_some(j)
+        }
+    }
+}
+
+fn skip_ws(t: &Text, mut i: usize) -> usize {
+    while i > 0 && is_ws(t.at(i - 1)) {
+        i -= 1;
+    }
+    i
+}
+
+/// The keys of the members before position `i`, where the text before `i`
+/// (whitespace skipped) ends with the object's `{` or a comma between its
+/// members. `None` when the text does not read so.
+pub(crate) fn written(t: &Text, i: usize, memo: &mut Memo) -> Option<Written> {
+    let mut read: Vec<(usize, Box<[u8]>)> = Vec::new();
+    let mut i = i;
+    let mut base = Written::default();
+    loop {
+        i = skip_ws(t, i);
+        match t.at(i.checked_sub(1)?) {
+            b'{' => break,
+            b',' => {
+                let comma = i - 1;
+                if comma < t.head.len() {
+                    if let Some(w) = memo.map.get(&comma) {
+                        base = w.clone();
+                        break;
+                    }
+                }
+                i = skip_ws(t, comma);
+                i = skip_ws(t, value_start(t, i)?);
+                if t.at(i.checked_sub(1)?) != b':' {
+                    return None;
+                }
+                i = skip_ws(t, i - 1);
+                if t.at(i.checked_sub(1)?) != b'"' {
+                    return None;
+                }
+                let open = prev_quote(t, i - 1)?;
+                read.push((comma, t.bytes(open + 1, i - 1).into_boxed_slice()));
+                i = open;
+            }
+            _ => return None,
+        }
+    }
+    for (comma, key) in read.into_iter().rev() {
+        base = base.push(key);
+        if comma < t.head.len() {
+            memo.map.insert(comma, base.clone());
+        }
+    }
+    Some(base)
+}
+
+/// The keyset a configuration's top frame returns to, when it has free
+/// members.
+fn caller<'g>(g: &'g Grammar, stacks: &Stacks, c: Config) -> Option<(u32, &'g Keyset)> {
+    if c.stack == EMPTY || c.stack == BASE {
+        return None;
+    }
+    let (r, _) = stacks.get(c.stack);
+    if !g.is_keyset(r) {
+        return None;
+    }
+    let k = g.keyset_of(r);
+    (!k.free.is_empty()).then_some((r, k))
+}
+
+/// The free key `c` is reading (or has just closed): its raw bytes and
+/// the bytes of it read after the opening quote.
+fn free_key<'g>(g: &'g Grammar, stacks: &Stacks, c: Config) -> Option<(&'g [u8], usize)> {
+    let at = g.free_keys.get(&c.state)?;
+    let (_, k) = caller(g, stacks, c)?;
+    Some((k.free_key(at.start)?, at.depth as usize))
+}
+
+/// Whether every free member of `k` is among `w`.
+fn all_free_written(k: &Keyset, w: &Written) -> bool {
+    w.len() >= k.free.len() && k.free.iter().all(|(_, raw)| w.contains(raw))
+}
+
+/// The keys last read in one filtering, by the position read from, with
+/// their hashes.
+type Last = Option<(usize, Written, ahash::AHashSet<u64>)>;
+
+/// Whether `c` may go on at the end of `t` (see the module docs).
+fn keep(g: &Grammar, stacks: &Stacks, c: Config, t: &Text, memo: &mut Memo, last: &mut Last) -> bool {
+    let read = |at: usize, memo: &mut Memo, last: &mut Last| -> bool {
+        if last.as_ref().is_some_and(|l| l.0 == at) {
+            return true;
+        }
+        let Some(w) = written(t, at, memo) else { return false };
+        let hashes = w.nodes().map(|n| n.hash).collect();
+        *last = Some((at, w, hashes));
+        true
+    };
+    if let Some((raw, depth)) = free_key(g, stacks, c) {
+        let Some(open) = t.len().checked_sub(depth + 1) else { return false };
+        if t.at(open) != b'"' || !read(open, memo, last) {
+            return false;
+        }
+        let (_, w, hashes) = last.as_ref().expect("read");
+        return !hashes.contains(&key_hash(raw)) || !w.contains(raw);
+    }
+    // At a key (after `,"` or the first `"`), or inside the comma-quote.
+    let (k, at) = if g.is_keyset(c.state) {
+        let k = g.keyset_of(c.state);
+        if k.free.is_empty() || !k.at_key(c.state) {
+            return true;
+        }
+        (k, c.state)
+    } else {
+        match caller(g, stacks, c) {
+            Some((r, k))
+                if k.at_key(r) && k.comma_quote != DEAD && g.machine_of(c.state) == g.machine_of(k.comma_quote) =>
+            {
+                (k, r)
+            }
+            _ => return true,
+        }
+    };
+    if k.bits_left(at) {
+        return true;
+    }
+    let end = if g.is_keyset(c.state) { t.len() - 1 } else { t.len() };
+    read(end, memo, last) && !all_free_written(k, &last.as_ref().expect("read").1)
+}
+
+/// Drops the configurations of `cs` that the text so far rules out (see
+/// the module docs).
+pub(crate) fn filter(g: &Grammar, stacks: &Stacks, cs: &mut Vec<Config>, t: &Text, memo: &mut Memo) {
+    if g.free_keys.is_empty() {
+        return;
+    }
+    let mut last = None;
+    cs.retain(|&c| keep(g, stacks, c, t, memo, &mut last));
+}
+
+/// Whether configuration `c` is inside an object with free members (its
+/// state, or a frame of its stack, in such a keyset or its members).
+fn involved(g: &Grammar, stacks: &Stacks, c: Config) -> bool {
+    if g.is_keyset(c.state) && !g.keyset_of(c.state).free.is_empty() {
+        return true;
+    }
+    let mut k = c.stack;
+    while k != EMPTY && k != BASE {
+        let (r, p) = stacks.get(k);
+        if g.is_keyset(r) && !g.keyset_of(r).free.is_empty() {
+            return true;
+        }
+        k = p;
+    }
+    false
+}
+
+/// Tokens the checks may refuse, per compiled grammar and vocabulary.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KeyTokens {
+    /// Tokens with a quote followed by the start of a free key (or a whole
+    /// free key and its closing quote, and more).
+    pub opening: Vec<u32>,
+    /// Tokens with a comma or a quote, or only whitespace.
+    pub full: Vec<u32>,
+}
+
+impl KeyTokens {
+    pub fn new(g: &Grammar, vocab: &crate::vocab::Vocabulary) -> KeyTokens {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for k in &g.keysets {
+            for (_, raw) in &k.free {
+                let mut q = raw.to_vec();
+                q.push(b'"');
+                keys.push(q);
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let mut l = KeyTokens::default();
+        if keys.is_empty() {
+            return l;
+        }
+        for t in 0..vocab.size() as u32 {
+            if vocab.kind(t) != Some(crate::vocab::TokenKind::Normal) {
+                continue;
+            }
+            let b = vocab.token_bytes(t);
+            if b.contains(&b',') || b.contains(&b'"') || (!b.is_empty() && b.iter().all(|&x| is_ws(x))) {
+                l.full.push(t);
+            }
+            let opens = b.iter().enumerate().filter(|&(_, &x)| x == b'"').any(|(i, _)| {
+                let s = &b[i + 1..];
+                !s.is_empty() && {
+                    // Keys sorted: those `s` may start, and those starting `s`.
+                    let from = keys.partition_point(|k| k.as_slice() < s);
+                    keys.get(from).is_some_and(|k| k.starts_with(s)) || keys.iter().any(|k| s.starts_with(k))
+                }
+            });
+            if opens {
+                l.opening.push(t);
+            }
+        }
+        l
+    }
+}
+
+/// Whether every free key of some keyset without additional members
+/// occurs in `output` (as a string): only then may an object hold all its
+/// free members. First, cheaply, whether the output has that many keys at
+/// all (quotes followed by a colon, counted incrementally in `memo`).
+fn maybe_full(g: &Grammar, output: &[u8], memo: &mut Memo) -> bool {
+    let (upto, mut n) = memo.colons;
+    for p in upto..output.len() {
+        if output[p] == b':' {
+            let mut j = p;
+            while j > 0 && is_ws(output[j - 1]) {
+                j -= 1;
+            }
+            n += usize::from(j > 0 && output[j - 1] == b'"');
+        }
+    }
+    memo.colons = (output.len(), n);
+    let full = |k: &Keyset| !k.free.is_empty() && !k.bits_left(k.base) && k.free.len() <= n;
+    if !g.keysets.iter().any(full) {
+        return false;
+    }
+    // The strings of the output, as written.
+    let mut strings: ahash::AHashSet<&[u8]> = ahash::AHashSet::new();
+    let mut i = 0;
+    while i < output.len() {
+        if output[i] == b'"' {
+            let start = i + 1;
+            i += 1;
+            while i < output.len() && output[i] != b'"' {
+                i += if output[i] == b'\\' { 2 } else { 1 };
+            }
+            strings.insert(&output[start..i.min(output.len())]);
+        }
+        i += 1;
+    }
+    g.keysets.iter().any(|k| full(k) && k.free.iter().all(|(_, raw)| strings.contains(&raw[..])))
+}
+
+/// The tokens whose answer the checks may change at the configurations
+/// `cs` after the text `t` (see the module docs); the caller decides them
+/// byte by byte.
+pub(crate) fn candidates(
+    g: &Grammar,
+    stacks: &Stacks,
+    cs: &[Config],
+    t: &Text,
+    memo: &mut Memo,
+    lists: &KeyTokens,
+    trie: &crate::vocab::trie::TokTrie,
+) -> Vec<u32> {
+    let mut out = Vec::new();
+    if g.free_keys.is_empty() || !cs.iter().any(|&c| involved(g, stacks, c)) {
+        return out;
+    }
+    out.extend_from_slice(&lists.opening);
+    for &c in cs {
+        if !g.is_keyset(c.state) {
+            continue;
+        }
+        let k = g.keyset_of(c.state);
+        if k.free.is_empty() || !k.at_key(c.state) {
+            continue;
+        }
+        let Some(w) = t.len().checked_sub(1).and_then(|q| written(t, q, memo)) else { continue };
+        let mut words: Vec<Vec<u8>> =
+            k.free.iter().filter(|(_, raw)| w.contains(raw)).map(|(_, raw)| raw.to_vec()).collect();
+        words.sort_unstable();
+        trie.tokens_along(&words, b'"', &mut out);
+    }
+    if maybe_full(g, t.head, memo) {
+        out.extend_from_slice(&lists.full);
+    }
+    out
+}
