@@ -31,12 +31,14 @@
 //! key lists are remembered per object-level comma of the accepted output
 //! ([`Memo`]), so an object is read once however many checks it takes.
 //!
-//! Masks stay exact ([`candidates`]): only tokens that open a key of a
-//! free member (a quote followed by the start of such a key, [`KeyTokens`]),
-//! tokens spelling a written key where a key starts, and — while some
-//! object may hold all its free members — tokens with a comma, a quote or
-//! only whitespace can be refused by these checks; the matcher decides
-//! those byte by byte.
+//! Masks stay exact ([`candidates`]): inside such an object, only tokens
+//! that open a key of a free member (a quote followed by the start of such
+//! a key, [`KeyTokens`]), tokens spelling a written key where a key
+//! starts, and — while some object may hold all its free members — tokens
+//! with a comma, a quote or only whitespace can be refused by these
+//! checks; outside, only tokens that open such an object and repeat a key
+//! in it or fill it. The matcher decides those from the text where it can
+//! ([`Plan::decide`]), else byte by byte.
 
 use std::sync::Arc;
 
@@ -89,16 +91,18 @@ impl Written {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Memo {
     map: ahash::AHashMap<usize, Written>,
-    /// Output bytes read for keys, and the keys counted in them (see
+    /// Hashes of the strings of the output up to `strings_upto` (see
     /// [`maybe_full`]).
-    colons: (usize, usize),
+    strings: ahash::AHashSet<u64>,
+    strings_upto: usize,
 }
 
 impl Memo {
     pub fn truncate(&mut self, len: usize) {
         self.map.retain(|&k, _| k < len);
-        if self.colons.0 > len {
-            self.colons = (0, 0);
+        if self.strings_upto > len {
+            self.strings.clear();
+            self.strings_upto = 0;
         }
     }
 }
@@ -295,6 +299,11 @@ pub(crate) struct KeyTokens {
     /// Tokens with a quote followed by the start of a free key (or a whole
     /// free key and its closing quote, and more).
     pub opening: Vec<u32>,
+    /// Those of `opening` with two quotes or more, and the tokens with a
+    /// comma and as many quotes as the keys of the smallest object with
+    /// free members take: what a token may refuse from outside such an
+    /// object (it must open one and repeat a key in it, or fill it).
+    pub outside: Vec<u32>,
     /// Tokens with a comma or a quote, or only whitespace.
     pub full: Vec<u32>,
 }
@@ -315,6 +324,14 @@ impl KeyTokens {
         if keys.is_empty() {
             return l;
         }
+        // Quotes of the keys of the smallest object with free members.
+        let fill = g
+            .keysets
+            .iter()
+            .filter(|k| !k.free.is_empty())
+            .map(|k| 2 * (k.free.len() + k.bits()))
+            .min()
+            .unwrap_or(usize::MAX);
         for t in 0..vocab.size() as u32 {
             if vocab.kind(t) != Some(crate::vocab::TokenKind::Normal) {
                 continue;
@@ -331,8 +348,12 @@ impl KeyTokens {
                     keys.get(from).is_some_and(|k| k.starts_with(s)) || keys.iter().any(|k| s.starts_with(k))
                 }
             });
+            let quotes = b.iter().filter(|&&x| x == b'"').count();
             if opens {
                 l.opening.push(t);
+            }
+            if opens && quotes >= 2 || quotes >= fill && b.contains(&b',') {
+                l.outside.push(t);
             }
         }
         l
@@ -341,39 +362,78 @@ impl KeyTokens {
 
 /// Whether every free key of some keyset without additional members
 /// occurs in `output` (as a string): only then may an object hold all its
-/// free members. First, cheaply, whether the output has that many keys at
-/// all (quotes followed by a colon, counted incrementally in `memo`).
+/// free members. The strings of the output are hashed once, incrementally
+/// (in `memo`).
 fn maybe_full(g: &Grammar, output: &[u8], memo: &mut Memo) -> bool {
-    let (upto, mut n) = memo.colons;
-    for p in upto..output.len() {
-        if output[p] == b':' {
-            let mut j = p;
-            while j > 0 && is_ws(output[j - 1]) {
-                j -= 1;
-            }
-            n += usize::from(j > 0 && output[j - 1] == b'"');
-        }
-    }
-    memo.colons = (output.len(), n);
-    let full = |k: &Keyset| !k.free.is_empty() && !k.bits_left(k.base) && k.free.len() <= n;
-    if !g.keysets.iter().any(full) {
+    if !g.keysets.iter().any(|k| !k.free.is_empty() && !k.bits_left(k.base)) {
         return false;
     }
-    // The strings of the output, as written.
-    let mut strings: ahash::AHashSet<&[u8]> = ahash::AHashSet::new();
-    let mut i = 0;
+    // Resume after the last whole string read; stop before an open one.
+    let mut i = memo.strings_upto;
     while i < output.len() {
         if output[i] == b'"' {
-            let start = i + 1;
-            i += 1;
-            while i < output.len() && output[i] != b'"' {
-                i += if output[i] == b'\\' { 2 } else { 1 };
+            let mut j = i + 1;
+            while j < output.len() && output[j] != b'"' {
+                j += if output[j] == b'\\' { 2 } else { 1 };
             }
-            strings.insert(&output[start..i.min(output.len())]);
+            if j >= output.len() {
+                break;
+            }
+            memo.strings.insert(key_hash(&output[i + 1..j]));
+            i = j;
         }
         i += 1;
+        memo.strings_upto = i;
     }
-    g.keysets.iter().any(|k| full(k) && k.free.iter().all(|(_, raw)| strings.contains(&raw[..])))
+    g.keysets.iter().any(|k| {
+        !k.free.is_empty()
+            && !k.bits_left(k.base)
+            && k.free.iter().all(|(_, raw)| memo.strings.contains(&key_hash(raw)))
+    })
+}
+
+/// What [`candidates`] found: the tokens to decide, and when the one
+/// configuration is at a key, what decides most of them from the text.
+#[derive(Debug, Default)]
+pub(crate) struct Plan {
+    pub cands: Vec<u32>,
+    at_key: Option<AtKey>,
+}
+
+#[derive(Debug)]
+struct AtKey {
+    /// Free keys written (raw) and not written (sorted).
+    written: ahash::AHashSet<Vec<u8>>,
+    unwritten: Vec<Vec<u8>>,
+    /// Only free members may come (no bit left, no additional member).
+    only_free: bool,
+}
+
+impl Plan {
+    /// The verdict on a candidate the grammar allows, from its bytes alone
+    /// where they tell: at a key, a token whose key closes on a written
+    /// free name is refused; one that closes on another name and reads no
+    /// further quote or comma is allowed; one inside a key is allowed when
+    /// an unwritten free name goes on with it (refused when only free
+    /// names may come and none does). `None`: decide byte by byte.
+    pub fn decide(&self, bytes: &[u8]) -> Option<bool> {
+        let a = self.at_key.as_ref()?;
+        if bytes.contains(&b'\\') {
+            return None;
+        }
+        match bytes.iter().position(|&b| b == b'"') {
+            Some(q) if a.written.contains(&bytes[..q]) => Some(false),
+            Some(q) => (!bytes[q + 1..].iter().any(|&b| b == b'"' || b == b',')).then_some(true),
+            None => {
+                let from = a.unwritten.partition_point(|k| k.as_slice() < bytes);
+                if a.unwritten.get(from).is_some_and(|k| k.starts_with(bytes)) {
+                    Some(true)
+                } else {
+                    a.only_free.then_some(false)
+                }
+            }
+        }
+    }
 }
 
 /// The tokens whose answer the checks may change at the configurations
@@ -387,11 +447,16 @@ pub(crate) fn candidates(
     memo: &mut Memo,
     lists: &KeyTokens,
     trie: &crate::vocab::trie::TokTrie,
-) -> Vec<u32> {
-    let mut out = Vec::new();
-    if g.free_keys.is_empty() || !cs.iter().any(|&c| involved(g, stacks, c)) {
-        return out;
+) -> Plan {
+    let mut plan = Plan::default();
+    if g.free_keys.is_empty() {
+        return plan;
     }
+    if !cs.iter().any(|&c| involved(g, stacks, c)) {
+        plan.cands.extend_from_slice(&lists.outside);
+        return plan;
+    }
+    let out = &mut plan.cands;
     out.extend_from_slice(&lists.opening);
     for &c in cs {
         if !g.is_keyset(c.state) {
@@ -402,13 +467,19 @@ pub(crate) fn candidates(
             continue;
         }
         let Some(w) = t.len().checked_sub(1).and_then(|q| written(t, q, memo)) else { continue };
-        let mut words: Vec<Vec<u8>> =
-            k.free.iter().filter(|(_, raw)| w.contains(raw)).map(|(_, raw)| raw.to_vec()).collect();
+        let (mut words, mut unwritten): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+            k.free.iter().map(|(_, raw)| raw.to_vec()).partition(|raw| w.contains(raw));
         words.sort_unstable();
-        trie.tokens_along(&words, b'"', &mut out);
+        unwritten.sort_unstable();
+        trie.tokens_along(&words, b'"', out);
+        if cs.len() == 1 {
+            let only_free = !k.bits_left(c.state);
+            plan.at_key = Some(AtKey { written: words.into_iter().collect(), unwritten, only_free });
+        }
     }
     if maybe_full(g, t.head, memo) {
-        out.extend_from_slice(&lists.full);
+        plan.cands.extend_from_slice(&lists.full);
+        plan.at_key = None;
     }
-    out
+    plan
 }

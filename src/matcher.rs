@@ -234,14 +234,19 @@ impl Matcher {
         let cg = self.cg.clone();
         let t = Text { head: &self.output, tail: &[] };
         let trie = cg.vocab.trie();
-        let mut cands =
+        let mut plan =
             keys::candidates(&cg.grammar, &self.stacks, &self.configs, &t, &mut self.keys, cg.key_tokens(), trie);
         let on = |mask: &[u32], t: u32| mask[t as usize / 32] >> (t % 32) & 1 == 1;
+        let mut cands = std::mem::take(&mut plan.cands);
         cands.retain(|&t| on(mask, t));
         cands.sort_unstable();
         cands.dedup();
         for t in cands {
-            if cg.vocab.kind(t) == Some(TokenKind::Normal) && !self.is_token_allowed_slow(t) {
+            if cg.vocab.kind(t) != Some(TokenKind::Normal) {
+                continue;
+            }
+            let verdict = plan.decide(cg.vocab.token_bytes(t));
+            if !verdict.unwrap_or_else(|| self.is_token_allowed_slow(t)) {
                 mask[t as usize / 32] &= !(1 << (t % 32));
             }
         }

@@ -152,3 +152,80 @@ fn rollback_forgets_members() {
     assert!(m.clone().accept_bytes(br#""k2""#).is_ok(), "k2 was rolled back");
     assert!(m.accept_bytes(br#""k3""#).is_err());
 }
+
+#[test]
+fn keys_within_one_token_are_checked() {
+    // A vocabulary whose tokens close keys, open the next ones and hold
+    // whole members: at every prefix, each token's mask bit equals the
+    // reference.
+    let pieces = [
+        "{",
+        "}",
+        ",",
+        "\"",
+        ":",
+        "1",
+        "k3",
+        "k3\"",
+        "k3\":",
+        "k3\":1",
+        "k3\":1,\"k3",
+        "k3\":1,\"k4",
+        ",\"k3",
+        ",\"k3\":",
+        "\"k3",
+        "\"k3\":1,\"k3\":",
+        "k",
+        "n",
+        "na",
+        "na\"",
+        "nam\"",
+        "\":",
+        "\",\"",
+        "\":\"",
+        "a",
+        "x\",\"na",
+        "q\\\"\"",
+        "q\\\"",
+        "\\\"",
+        " ",
+        "[]",
+        "{}",
+        "k1",
+        "k12",
+        "k1\"",
+    ];
+    let v = std::sync::Arc::new(grammask::Vocabulary::from_token_bytes(&pieces, &[]).expect("vocabulary"));
+    let prefixes = [
+        "",
+        r#"{"#,
+        r#"{""#,
+        r#"{"k3":1,"#,
+        r#"{"k3":1,""#,
+        r#"{"k3":1,"k"#,
+        r#"{"k3":1,"k1":1,"k"#,
+        r#"{"na":{},"n":"x","#,
+        r#"{"na":{},"n":"x",""#,
+        r#"{"n":"x"#,
+        r#"{"q\"":true,""#,
+        r#"{"q\"":true,"q"#,
+    ];
+    for (req, open) in [(false, false), (true, false), (false, true)] {
+        let g = Compiler::new().compile(&schema(req, open), v.clone()).expect("compiles");
+        for p in prefixes {
+            let mut m = g.matcher();
+            if m.accept_bytes(p.as_bytes()).is_err() {
+                continue;
+            }
+            let mask = m.compute_mask().expect("mask");
+            for t in 0..v.size() as u32 {
+                assert_eq!(
+                    bit(&mask, t),
+                    m.clone().is_token_allowed_slow(t),
+                    "{req} {open} after {p:?}: {:?}",
+                    pieces[t as usize]
+                );
+            }
+        }
+    }
+}

@@ -274,6 +274,11 @@ impl Keyset {
         self.key_first = key;
     }
 
+    /// Declared members with a bit of their own.
+    pub fn bits(&self) -> usize {
+        self.members.len()
+    }
+
     /// The raw key of the free member whose machine starts at `start`.
     #[inline]
     pub fn free_key(&self, start: u32) -> Option<&[u8]> {
