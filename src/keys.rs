@@ -120,7 +120,7 @@ fn value_start(t: &Text, i: usize) -> Option<usize> {
                 match t.at(j) {
                     b'}' | b']' => depth += 1,
                     b'{' | b'[' => {
-                        depth -= 1;
+                        depth = depth.checked_sub(1)?;
                         if depth == 0 {
                             return Some(j);
                         }
