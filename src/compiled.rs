@@ -473,7 +473,7 @@ impl CompiledGrammar {
     /// is a copy plus, at most, a dependent walk).
     pub(crate) fn has_local_mask(&self, s: u32) -> bool {
         if self.grammar.is_keyset(s) {
-            return self.keyset_masks.read().is_ok_and(|m| m.contains_key(&s));
+            return self.keyset_masks.read().is_ok_and(|m| m.contains_key(&self.keyset_rep(s)));
         }
         if s >= self.grammar.nreal {
             let ci = self.grammar.counted_index(s);
@@ -496,6 +496,7 @@ impl CompiledGrammar {
     /// (its address then identifies it for [`DepCache`]); at most
     /// [`Limits::keyset_mask_cache`](crate::Limits) are cached.
     pub(crate) fn keyset_mask(&self, s: u32) -> (Arc<LocalMask>, bool) {
+        let s = self.keyset_rep(s);
         if let Some(m) = self.keyset_masks.read().ok().and_then(|m| m.get(&s).cloned()) {
             return (m, true);
         }
@@ -507,6 +508,14 @@ impl CompiledGrammar {
             }
         }
         (lm, false)
+    }
+
+    /// The keyset state whose local mask serves keyset state `s` (see
+    /// `Keyset::mask_rep`): a token completes at most one member per five
+    /// bytes (`,"":0`).
+    fn keyset_rep(&self, s: u32) -> u32 {
+        let reach = (self.vocab.trie().max_token_len() / 5 + 2) as u32;
+        self.grammar.keyset_of(s).mask_rep(s, reach)
     }
 
     /// The mask of a virtual state of a counted machine: shared by every

@@ -15,10 +15,9 @@
 //!   already holds. Its key is a literal, so a repeat is known from its
 //!   first byte on: such a configuration is dropped at once, not only when
 //!   the key closes, and masks never lead into a dead key.
-//! - **Liveness.** Once every member with a bit is written and the object
-//!   takes no additional members, a comma leads on only while a free
-//!   member is left: at a key (after `,"`) or inside the comma-quote, a
-//!   configuration with every free member written is dropped.
+//! - **Liveness** needs no check here: the keyset counts the free members
+//!   written (each once, as this module sees to), so it offers a comma only
+//!   while a member is left.
 //!
 //! The keys an object holds are read back from the text: from a position
 //! at the object's level (after `{` or a `,` between its members), the
@@ -33,17 +32,15 @@
 //!
 //! Masks stay exact ([`candidates`]): inside such an object, only tokens
 //! that open a key of a free member (a quote followed by the start of such
-//! a key, [`KeyTokens`]), tokens spelling a written key where a key
-//! starts, and — while some object may hold all its free members — tokens
-//! with a comma, a quote or only whitespace can be refused by these
-//! checks; outside, only tokens that open such an object and repeat a key
-//! in it or fill it. The matcher decides those from the text where it can
+//! a key, [`KeyTokens`]) and tokens spelling a written key where a key
+//! starts can be refused by these checks; outside, only tokens that open
+//! such an object and repeat a key in it. The matcher decides those from the text where it can
 //! ([`Plan::decide`]), else byte by byte.
 
 use std::sync::Arc;
 
 use crate::grammar::keyset::Keyset;
-use crate::grammar::{Grammar, DEAD};
+use crate::grammar::Grammar;
 use crate::runtime::{Config, Stacks, BASE, EMPTY};
 use crate::unique::{is_ws, prev_quote, Text};
 
@@ -91,19 +88,11 @@ impl Written {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Memo {
     map: ahash::AHashMap<usize, Written>,
-    /// Hashes of the strings of the output up to `strings_upto` (see
-    /// [`maybe_full`]).
-    strings: ahash::AHashSet<u64>,
-    strings_upto: usize,
 }
 
 impl Memo {
     pub fn truncate(&mut self, len: usize) {
         self.map.retain(|&k, _| k < len);
-        if self.strings_upto > len {
-            self.strings.clear();
-            self.strings_upto = 0;
-        }
     }
 }
 
@@ -214,14 +203,9 @@ fn free_key<'g>(g: &'g Grammar, stacks: &Stacks, c: Config) -> Option<(&'g [u8],
     Some((k.free_key(at.start)?, at.depth as usize))
 }
 
-/// Whether every free member of `k` is among `w`.
-fn all_free_written(k: &Keyset, w: &Written) -> bool {
-    w.len() >= k.free.len() && k.free.iter().all(|(_, raw)| w.contains(raw))
-}
-
 /// The keys last read in one filtering, by the position read from, with
 /// their hashes.
-type Last = Option<(usize, Written, ahash::AHashSet<u64>)>;
+type Last = Option<(usize, Written, Vec<u64>)>;
 
 /// Whether `c` may go on at the end of `t` (see the module docs).
 fn keep(g: &Grammar, stacks: &Stacks, c: Config, t: &Text, memo: &mut Memo, last: &mut Last) -> bool {
@@ -234,36 +218,14 @@ fn keep(g: &Grammar, stacks: &Stacks, c: Config, t: &Text, memo: &mut Memo, last
         *last = Some((at, w, hashes));
         true
     };
-    if let Some((raw, depth)) = free_key(g, stacks, c) {
-        let Some(open) = t.len().checked_sub(depth + 1) else { return false };
-        if t.at(open) != b'"' || !read(open, memo, last) {
-            return false;
-        }
-        let (_, w, hashes) = last.as_ref().expect("read");
-        return !hashes.contains(&key_hash(raw)) || !w.contains(raw);
+    let Some((raw, depth)) = free_key(g, stacks, c) else { return true };
+    let Some(open) = t.len().checked_sub(depth + 1) else { return false };
+    if t.at(open) != b'"' || !read(open, memo, last) {
+        return false;
     }
-    // At a key (after `,"` or the first `"`), or inside the comma-quote.
-    let (k, at) = if g.is_keyset(c.state) {
-        let k = g.keyset_of(c.state);
-        if k.free.is_empty() || !k.at_key(c.state) {
-            return true;
-        }
-        (k, c.state)
-    } else {
-        match caller(g, stacks, c) {
-            Some((r, k))
-                if k.at_key(r) && k.comma_quote != DEAD && g.machine_of(c.state) == g.machine_of(k.comma_quote) =>
-            {
-                (k, r)
-            }
-            _ => return true,
-        }
-    };
-    if k.bits_left(at) {
-        return true;
-    }
-    let end = if g.is_keyset(c.state) { t.len() - 1 } else { t.len() };
-    read(end, memo, last) && !all_free_written(k, &last.as_ref().expect("read").1)
+    let (_, w, hashes) = last.as_ref().expect("read");
+    let h = key_hash(raw);
+    !hashes.iter().any(|&x| x == h) || !w.contains(raw)
 }
 
 /// Drops the configurations of `cs` that the text so far rules out (see
@@ -299,13 +261,10 @@ pub(crate) struct KeyTokens {
     /// Tokens with a quote followed by the start of a free key (or a whole
     /// free key and its closing quote, and more).
     pub opening: Vec<u32>,
-    /// Those of `opening` with two quotes or more, and the tokens with a
-    /// comma and as many quotes as the keys of the smallest object with
-    /// free members take: what a token may refuse from outside such an
-    /// object (it must open one and repeat a key in it, or fill it).
+    /// Those of `opening` with two quotes or more: what a token may refuse
+    /// from outside such an object (it must open one and repeat a key in
+    /// it).
     pub outside: Vec<u32>,
-    /// Tokens with a comma or a quote, or only whitespace.
-    pub full: Vec<u32>,
 }
 
 impl KeyTokens {
@@ -324,22 +283,11 @@ impl KeyTokens {
         if keys.is_empty() {
             return l;
         }
-        // Quotes of the keys of the smallest object with free members.
-        let fill = g
-            .keysets
-            .iter()
-            .filter(|k| !k.free.is_empty())
-            .map(|k| 2 * (k.free.len() + k.bits()))
-            .min()
-            .unwrap_or(usize::MAX);
         for t in 0..vocab.size() as u32 {
             if vocab.kind(t) != Some(crate::vocab::TokenKind::Normal) {
                 continue;
             }
             let b = vocab.token_bytes(t);
-            if b.contains(&b',') || b.contains(&b'"') || (!b.is_empty() && b.iter().all(|&x| is_ws(x))) {
-                l.full.push(t);
-            }
             let opens = b.iter().enumerate().filter(|&(_, &x)| x == b'"').any(|(i, _)| {
                 let s = &b[i + 1..];
                 !s.is_empty() && {
@@ -352,44 +300,12 @@ impl KeyTokens {
             if opens {
                 l.opening.push(t);
             }
-            if opens && quotes >= 2 || quotes >= fill && b.contains(&b',') {
+            if opens && quotes >= 2 {
                 l.outside.push(t);
             }
         }
         l
     }
-}
-
-/// Whether every free key of some keyset without additional members
-/// occurs in `output` (as a string): only then may an object hold all its
-/// free members. The strings of the output are hashed once, incrementally
-/// (in `memo`).
-fn maybe_full(g: &Grammar, output: &[u8], memo: &mut Memo) -> bool {
-    if !g.keysets.iter().any(|k| !k.free.is_empty() && !k.bits_left(k.base)) {
-        return false;
-    }
-    // Resume after the last whole string read; stop before an open one.
-    let mut i = memo.strings_upto;
-    while i < output.len() {
-        if output[i] == b'"' {
-            let mut j = i + 1;
-            while j < output.len() && output[j] != b'"' {
-                j += if output[j] == b'\\' { 2 } else { 1 };
-            }
-            if j >= output.len() {
-                break;
-            }
-            memo.strings.insert(key_hash(&output[i + 1..j]));
-            i = j;
-        }
-        i += 1;
-        memo.strings_upto = i;
-    }
-    g.keysets.iter().any(|k| {
-        !k.free.is_empty()
-            && !k.bits_left(k.base)
-            && k.free.iter().all(|(_, raw)| memo.strings.contains(&key_hash(raw)))
-    })
 }
 
 /// What [`candidates`] found: the tokens to decide, and when the one
@@ -407,32 +323,37 @@ struct AtKey {
     unwritten: Vec<Vec<u8>>,
     /// Only free members may come (no bit left, no additional member).
     only_free: bool,
+    /// The configuration at the key is the only one.
+    alone: bool,
 }
 
 impl Plan {
     /// The verdict on a candidate the grammar allows, from its bytes alone
-    /// where they tell: at a key, a token whose key closes on a written
-    /// free name is refused; one that closes on another name and reads no
-    /// further quote or comma is allowed; one inside a key is allowed when
-    /// an unwritten free name goes on with it (refused when only free
-    /// names may come and none does). `None`: decide byte by byte.
+    /// where they tell: at a key, a token inside a key is allowed when an
+    /// unwritten free name goes on with it; and when that configuration is
+    /// the only one, a token whose key closes on a written free name is
+    /// refused, one that closes on another name and reads no further quote
+    /// or comma is allowed, and one inside a key that no unwritten free name
+    /// goes on with is refused when only free names may come. `None`:
+    /// decide byte by byte.
     pub fn decide(&self, bytes: &[u8]) -> Option<bool> {
         let a = self.at_key.as_ref()?;
         if bytes.contains(&b'\\') {
             return None;
         }
-        match bytes.iter().position(|&b| b == b'"') {
+        let verdict = match bytes.iter().position(|&b| b == b'"') {
             Some(q) if a.written.contains(&bytes[..q]) => Some(false),
             Some(q) => (!bytes[q + 1..].iter().any(|&b| b == b'"' || b == b',')).then_some(true),
             None => {
                 let from = a.unwritten.partition_point(|k| k.as_slice() < bytes);
                 if a.unwritten.get(from).is_some_and(|k| k.starts_with(bytes)) {
-                    Some(true)
-                } else {
-                    a.only_free.then_some(false)
+                    // This configuration takes it (an unwritten key goes on).
+                    return Some(true);
                 }
+                a.only_free.then_some(false)
             }
-        }
+        };
+        verdict.filter(|_| a.alone)
     }
 }
 
@@ -472,14 +393,13 @@ pub(crate) fn candidates(
         words.sort_unstable();
         unwritten.sort_unstable();
         trie.tokens_along(&words, b'"', out);
-        if cs.len() == 1 {
+        if plan.at_key.is_none() {
+            // Other configurations may take a token this one refuses: then
+            // only the verdicts that allow are read from the text.
+            let alone = cs.len() == 1;
             let only_free = !k.bits_left(c.state);
-            plan.at_key = Some(AtKey { written: words.into_iter().collect(), unwritten, only_free });
+            plan.at_key = Some(AtKey { written: words.into_iter().collect(), unwritten, only_free, alone });
         }
-    }
-    if maybe_full(g, t.head, memo) {
-        plan.cands.extend_from_slice(&lists.full);
-        plan.at_key = None;
     }
     plan
 }

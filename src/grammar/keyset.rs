@@ -5,31 +5,34 @@
 //! needs one state per subset of members written: an explicit automaton has
 //! `2^n` states and `n·2^(n−1)` calls, which is fine up to a dozen members
 //! and hopeless past twenty. A keyset machine has no explicit states: id
-//! `base + 2·code + phase` stands for "the members in `code` are written"
-//! (bit `k` for declared member `k`, and bit `n`, when the object has
-//! additional or free members, for "a member without a bit of its own was
-//! written"), at one of
-//! two phases: *after* a member (or, at code 0, at the start) and *key*,
-//! after `,"` (or the start's `"`), where the next member's key goes on.
-//! `base + 2·2^w` (`w` the bits in use) is "after the closing `}`". Its
-//! edges are computed from the id:
+//! `base + 2·(count·2^w + code) + phase` stands for "the members in `code`
+//! are written" (bit `k` for declared member `k`, and bit `n`, when the
+//! object has additional or free members, for "a member without a bit of
+//! its own was written"; `w` the bits in use) and "`count` free members are
+//! written", at one of two phases: *after* a member (or, at code 0, at the
+//! start) and *key*, after `,"` (or the start's `"`), where the next
+//! member's key goes on. The id past the last count is "after the closing
+//! `}`". Its edges are computed from the id:
 //!
 //! - start: `"` to the key phase; a call to each additional-member machine
 //!   (key, colon, value), returning after it with bit `n` set;
 //! - after: a call to the *comma-quote* machine (`,`, whitespace, `"`),
 //!   returning to the key phase of the same code, while a declared member
-//!   is left; a call to each additional-member machine with its comma;
+//!   (with a bit, or free) is left; a call to each additional-member machine with its comma;
 //! - key: a call to each declared member not yet written — the rest of its
 //!   key after the quote, colon, value — returning after it with its bit
-//!   set; and a call to each *free* member, returning with bit `n` set;
+//!   set; and, while one is left, a call to each *free* member, returning
+//!   with bit `n` set and the count one higher;
 //! - start and after: `}` to the closing id once every required member is
 //!   written and every written member's `dependentRequired` names are too.
 //!
 //! Free members let objects of more declared properties than a state id can
 //! track come in any order: the front-end gives bits to the members that
 //! `}` depends on (required ones, `dependentRequired` ones) and makes the
-//! others free. The grammar offers a free member at every key, written or
-//! not, and the matcher refuses the repeats ([`crate::keys`]).
+//! others free. The grammar offers every free member at every key while
+//! fewer than all are written (it counts them, so that a comma never comes
+//! when none is left), and the matcher refuses the repeats
+//! ([`crate::keys`]).
 //!
 //! Reading `,"` in the keyset itself keeps the parse deterministic until a
 //! key's first character: the members that share it are the only parallel
@@ -78,15 +81,17 @@ pub(crate) struct KeysetDef {
 }
 
 impl KeysetDef {
-    /// Virtual ids the machine takes: two per code, and the closing id.
-    pub fn size(&self) -> u32 {
-        Self::ids(self.members.len(), !self.regions.is_empty() || !self.free.is_empty())
+    /// Virtual ids the machine takes: two per code and count of free
+    /// members written, and the closing id.
+    pub fn size(&self) -> u64 {
+        Self::ids(self.members.len(), !self.regions.is_empty() || !self.free.is_empty(), self.free.len())
     }
 
     /// Virtual ids a keyset of `members` declared members takes, with or
-    /// without members that have no bit of their own (additional or free).
-    pub fn ids(members: usize, regions: bool) -> u32 {
-        (2u32 << (members + usize::from(regions))) + 1
+    /// without members that have no bit of their own (additional or free),
+    /// with `free` free members.
+    pub fn ids(members: usize, regions: bool, free: usize) -> u64 {
+        (2u64 << (members + usize::from(regions))) * (free as u64 + 1) + 1
     }
 }
 
@@ -109,6 +114,9 @@ pub(crate) struct Keyset {
     pub comma_quote: u32,
     /// Bits of the declared members that can be written.
     callable: u32,
+    /// Codes per count of free members written (`2^(bits + 1)` with a bit
+    /// for additional or free members).
+    width: u32,
     /// Bit of "a member without a bit of its own (additional or free) was
     /// written" (0 without regions and free members).
     xbit: u32,
@@ -162,7 +170,9 @@ impl Keyset {
             .collect();
         let mut free_by_start: Vec<(u32, u32)> = free.iter().enumerate().map(|(i, f)| (f.0, i as u32)).collect();
         free_by_start.sort_unstable();
+        let width = if xbit != 0 { xbit << 1 } else { 1 << n };
         Keyset {
+            width,
             machine,
             base,
             members,
@@ -180,31 +190,28 @@ impl Keyset {
         }
     }
 
-    #[inline(always)]
-    fn done_code(&self) -> u32 {
-        if self.xbit != 0 {
-            self.xbit << 1
-        } else {
-            1 << self.members.len()
-        }
-    }
-
     /// The state after the closing `}`: accepting, no way on.
     #[inline(always)]
     pub fn done_id(&self) -> u32 {
-        self.base + 2 * self.done_code()
+        self.base + 2 * self.width * (self.free.len() as u32 + 1)
     }
 
     /// (code, phase) of a state other than [`Keyset::done_id`].
     #[inline(always)]
     fn split(&self, s: u32) -> (u32, u32) {
         let off = s - self.base;
-        (off >> 1, off & 1)
+        ((off >> 1) % self.width, off & 1)
+    }
+
+    /// Free members written at a state other than [`Keyset::done_id`].
+    #[inline(always)]
+    fn count(&self, s: u32) -> u32 {
+        ((s - self.base) >> 1) / self.width
     }
 
     #[inline(always)]
-    fn id(&self, code: u32, phase: u32) -> u32 {
-        self.base + 2 * code + phase
+    fn id(&self, code: u32, count: u32, phase: u32) -> u32 {
+        self.base + 2 * (count * self.width + code) + phase
     }
 
     /// Whether `}` may come at `code`.
@@ -221,7 +228,7 @@ impl Keyset {
         let (code, phase) = self.split(s);
         match (b, phase) {
             (b'}', AFTER) if self.may_close(code) => self.done_id(),
-            (b'"', AFTER) if code == 0 && (self.callable != 0 || !self.free.is_empty()) => self.id(0, KEY),
+            (b'"', AFTER) if code == 0 && (self.callable != 0 || !self.free.is_empty()) => self.id(0, 0, KEY),
             _ => DEAD,
         }
     }
@@ -249,10 +256,10 @@ impl Keyset {
     #[inline]
     pub fn calls(&self, s: u32) -> KeysetCalls<'_> {
         if s == self.done_id() {
-            return KeysetCalls { k: self, code: 0, phase: AFTER, i: u32::MAX };
+            return KeysetCalls { k: self, code: 0, count: 0, phase: AFTER, i: u32::MAX };
         }
         let (code, phase) = self.split(s);
-        KeysetCalls { k: self, code, phase, i: 0 }
+        KeysetCalls { k: self, code, count: self.count(s), phase, i: 0 }
     }
 
     /// Every machine a state may call, with where it is called (`0` at the
@@ -274,16 +281,28 @@ impl Keyset {
         self.key_first = key;
     }
 
-    /// Declared members with a bit of their own.
-    pub fn bits(&self) -> usize {
-        self.members.len()
-    }
-
     /// The raw key of the free member whose machine starts at `start`.
     #[inline]
     pub fn free_key(&self, start: u32) -> Option<&[u8]> {
         let i = self.free_by_start.binary_search_by_key(&start, |x| x.0).ok()?;
         Some(&self.free[self.free_by_start[i].1 as usize].1)
+    }
+
+    /// The state whose local mask serves `s`: counts of free members that
+    /// no token can take to the last one (a token completes fewer than
+    /// `reach` members) share the masks of count 0 — the walks from them
+    /// read the same bytes.
+    pub fn mask_rep(&self, s: u32, reach: u32) -> u32 {
+        if s == self.done_id() {
+            return s;
+        }
+        let (code, phase) = self.split(s);
+        let count = self.count(s);
+        if count.saturating_add(reach) < self.free.len() as u32 {
+            self.id(code, 0, phase)
+        } else {
+            s
+        }
     }
 
     /// Whether `s` (a state of this keyset) is at a key, after its quote.
@@ -292,9 +311,9 @@ impl Keyset {
         s != self.done_id() && self.split(s).1 == KEY
     }
 
-    /// Whether the keyset may still take a member with a bit of its own or
-    /// an additional one at code `s` (a state of this keyset): if not, only
-    /// free members are left.
+    /// Whether a member with a bit of its own or an additional one may
+    /// still come at `s` (a state of this keyset): if not, only free ones
+    /// (or none).
     pub fn bits_left(&self, s: u32) -> bool {
         s != self.done_id() && (self.callable & !self.split(s).0 != 0 || !self.regions.is_empty())
     }
@@ -324,7 +343,7 @@ impl Keyset {
                 let cheapest = (0..self.members.len())
                     .filter(|&i| self.callable >> i & 1 == 1 && code >> i & 1 == 0)
                     .map(|i| dist(self.members[i]))
-                    .chain(self.free.iter().map(|&(m, _)| dist(m)))
+                    .chain(self.free.iter().filter(|_| self.count(s) < self.free.len() as u32).map(|&(m, _)| dist(m)))
                     .min()
                     .unwrap_or(u32::MAX);
                 cheapest.saturating_add(1)
@@ -360,6 +379,7 @@ impl Keyset {
 pub(crate) struct KeysetCalls<'a> {
     k: &'a Keyset,
     code: u32,
+    count: u32,
     phase: u32,
     i: u32,
 }
@@ -370,6 +390,7 @@ impl Iterator for KeysetCalls<'_> {
     fn next(&mut self) -> Option<(u32, u32)> {
         let k = self.k;
         let code = self.code;
+        let count = self.count;
         if self.phase == KEY {
             let n = k.members.len() as u32;
             while self.i < n {
@@ -377,14 +398,15 @@ impl Iterator for KeysetCalls<'_> {
                 self.i += 1;
                 let bit = 1u32 << i;
                 if k.callable & bit != 0 && code & bit == 0 {
-                    return Some((k.members[i as usize], k.id(code | bit, AFTER)));
+                    return Some((k.members[i as usize], k.id(code | bit, count, AFTER)));
                 }
             }
-            // Free members keep the code: the matcher checks them.
+            // Free members add to the count (the matcher refuses repeats),
+            // while one is left.
             let f = (self.i - n) as usize;
-            if f < k.free.len() {
+            if f < k.free.len() && count < k.free.len() as u32 {
                 self.i += 1;
-                return Some((k.free[f].0, k.id(code | k.xbit, AFTER)));
+                return Some((k.free[f].0, k.id(code | k.xbit, count + 1, AFTER)));
             }
             return None;
         }
@@ -392,15 +414,15 @@ impl Iterator for KeysetCalls<'_> {
         // start, and only while a declared member is left), then regions.
         if self.i == 0 {
             self.i = 1;
-            if code != 0 && (k.callable & !code != 0 || !k.free.is_empty()) && k.comma_quote != DEAD {
-                return Some((k.comma_quote, k.id(code, KEY)));
+            if code != 0 && (k.callable & !code != 0 || count < k.free.len() as u32) && k.comma_quote != DEAD {
+                return Some((k.comma_quote, k.id(code, count, KEY)));
             }
         }
         let r = (self.i - 1) as usize;
         if r < k.regions.len() {
             self.i += 1;
             let (p, c) = k.regions[r];
-            return Some((if code == 0 { p } else { c }, k.id(code | k.xbit, AFTER)));
+            return Some((if code == 0 { p } else { c }, k.id(code | k.xbit, count, AFTER)));
         }
         None
     }

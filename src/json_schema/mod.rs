@@ -2955,7 +2955,7 @@ impl<'a> SchemaCompiler<'a> {
             && n_bits <= limit
             && max_props.is_none()
             && min_props <= members.iter().filter(|m| m.3).count() as u64
-            && self.keyset_ids + KeysetDef::ids(n_bits, true) as u64 <= KEYSET_ID_BUDGET;
+            && self.keyset_ids + KeysetDef::ids(n_bits, true, members.len() - n_bits) <= KEYSET_ID_BUDGET;
         if hybrid {
             members.sort_by_key(|m| !with_bit(m));
         }
@@ -3007,7 +3007,7 @@ impl<'a> SchemaCompiler<'a> {
         let unordered = self.cfg.get_property_order() == PropertyOrder::Any
             && nd <= self.cfg.get_limits().max_unordered_properties.min(keyset::MAX_MEMBERS);
         let any_order = unordered && nd <= EXPLICIT_UNORDERED;
-        let keyset_ids = KeysetDef::ids(nd, !regions_src.is_empty()) as u64;
+        let keyset_ids = KeysetDef::ids(nd, !regions_src.is_empty(), 0);
         let use_keyset = hybrid
             || unordered
                 && !any_order
@@ -3216,7 +3216,7 @@ impl<'a> SchemaCompiler<'a> {
         if need & def.never != 0 {
             return Ok(nfa.never());
         }
-        self.keyset_ids += def.size() as u64;
+        self.keyset_ids += def.size();
         // The shadow: the needed members in a row, then `}`. It accepts
         // something exactly when each needed member does, which is when the
         // keyset can close.
