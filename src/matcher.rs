@@ -210,26 +210,16 @@ impl Matcher {
         let trie = cg.vocab.trie();
         let plan = unique::plan(&cg.grammar, &self.stacks, &self.configs, &t, &mut self.memo, cg.unique_tokens(), trie);
         let on = |mask: &[u32], t: u32| mask[t as usize / 32] >> (t % 32) & 1 == 1;
-        let mut cands: Vec<u32> = match &plan.cands {
+        let cands: Vec<u32> = match &plan.cands {
             Some(c) => c.iter().copied().filter(|&t| on(mask, t)).collect(),
             None => crate::sample::allowed_tokens(mask),
         };
-        cands.sort_unstable();
-        cands.dedup();
-        for t in cands {
-            if cg.vocab.kind(t) != Some(TokenKind::Normal) {
-                continue;
-            }
-            let verdict = plan.decide(cg.vocab.token_bytes(t));
-            if !verdict.unwrap_or_else(|| self.is_token_allowed_slow(t)) {
-                mask[t as usize / 32] &= !(1 << (t % 32));
-            }
-        }
+        self.clear_refused(mask, cands, |b| plan.decide(b));
     }
 
     /// Clears from `mask` the tokens that would repeat a free member of an
-    /// object, or lead where no member is left (see [`crate::keys`]),
-    /// deciding the candidates byte by byte.
+    /// object (see [`crate::keys`]), deciding the candidates from the text
+    /// where it tells, else byte by byte.
     fn refine_keys(&mut self, mask: &mut [u32]) {
         let cg = self.cg.clone();
         let t = Text { head: &self.output, tail: &[] };
@@ -239,14 +229,21 @@ impl Matcher {
         let on = |mask: &[u32], t: u32| mask[t as usize / 32] >> (t % 32) & 1 == 1;
         let mut cands = std::mem::take(&mut plan.cands);
         cands.retain(|&t| on(mask, t));
+        self.clear_refused(mask, cands, |b| plan.decide(b));
+    }
+
+    /// Clears from `mask` the candidates (tokens it allows) that a run-time
+    /// check refuses: `decide` answers from a token's bytes where it can,
+    /// the rest go byte by byte.
+    fn clear_refused(&mut self, mask: &mut [u32], mut cands: Vec<u32>, decide: impl Fn(&[u8]) -> Option<bool>) {
+        let vocab = self.cg.vocab.clone();
         cands.sort_unstable();
         cands.dedup();
         for t in cands {
-            if cg.vocab.kind(t) != Some(TokenKind::Normal) {
+            if vocab.kind(t) != Some(TokenKind::Normal) {
                 continue;
             }
-            let verdict = plan.decide(cg.vocab.token_bytes(t));
-            if !verdict.unwrap_or_else(|| self.is_token_allowed_slow(t)) {
+            if !decide(vocab.token_bytes(t)).unwrap_or_else(|| self.is_token_allowed_slow(t)) {
                 mask[t as usize / 32] &= !(1 << (t % 32));
             }
         }
