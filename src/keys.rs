@@ -225,7 +225,7 @@ fn keep(g: &Grammar, stacks: &Stacks, c: Config, t: &Text, memo: &mut Memo, last
     }
     let (_, w, hashes) = last.as_ref().expect("read");
     let h = key_hash(raw);
-    !hashes.iter().any(|&x| x == h) || !w.contains(raw)
+    !hashes.contains(&h) || !w.contains(raw)
 }
 
 /// Drops the configurations of `cs` that the text so far rules out (see

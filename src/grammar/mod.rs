@@ -620,7 +620,7 @@ impl GrammarBuilder {
             if !nonempty[mi] {
                 continue;
             }
-            let size = def.size() as u64;
+            let size = def.size();
             if base + size >= (u32::MAX - 2) as u64 {
                 return Err(CompileError::new(
                     CompileErrorKind::LimitExceeded,

@@ -3183,6 +3183,7 @@ impl<'a> SchemaCompiler<'a> {
     /// keyset body (members and `}`). `members`: each declared member's
     /// machine from after its key's opening quote; `deps`: (member bit, bits
     /// it needs, whether a needed name can never appear).
+    #[allow(clippy::too_many_arguments)]
     fn keyset_object(
         &mut self,
         nfa: &mut Nfa,
