@@ -52,8 +52,6 @@ pub(crate) struct Written(Option<Arc<Node>>);
 pub(crate) struct Node {
     key: Box<[u8]>,
     hash: u64,
-    /// Keys in the list from here on.
-    len: usize,
     prev: Option<Arc<Node>>,
 }
 
@@ -63,10 +61,7 @@ fn key_hash(key: &[u8]) -> u64 {
 
 impl Written {
     fn push(&self, key: Box<[u8]>) -> Written {
-        Written(Some(Arc::new(Node { hash: key_hash(&key), key, len: self.len() + 1, prev: self.0.clone() })))
-    }
-    pub fn len(&self) -> usize {
-        self.0.as_ref().map_or(0, |n| n.len)
+        Written(Some(Arc::new(Node { hash: key_hash(&key), key, prev: self.0.clone() })))
     }
     fn nodes(&self) -> impl Iterator<Item = &Node> + '_ {
         let mut cur = self.0.as_deref();
@@ -203,29 +198,22 @@ fn free_key<'g>(g: &'g Grammar, stacks: &Stacks, c: Config) -> Option<(&'g [u8],
     Some((k.free_key(at.start)?, at.depth as usize))
 }
 
-/// The keys last read in one filtering, by the position read from, with
-/// their hashes.
-type Last = Option<(usize, Written, Vec<u64>)>;
+/// The keys last read in one filtering, by the position read from (the
+/// configurations inside keys at one depth share them).
+type Last = Option<(usize, Written)>;
 
 /// Whether `c` may go on at the end of `t` (see the module docs).
 fn keep(g: &Grammar, stacks: &Stacks, c: Config, t: &Text, memo: &mut Memo, last: &mut Last) -> bool {
-    let read = |at: usize, memo: &mut Memo, last: &mut Last| -> bool {
-        if last.as_ref().is_some_and(|l| l.0 == at) {
-            return true;
-        }
-        let Some(w) = written(t, at, memo) else { return false };
-        let hashes = w.nodes().map(|n| n.hash).collect();
-        *last = Some((at, w, hashes));
-        true
-    };
     let Some((raw, depth)) = free_key(g, stacks, c) else { return true };
     let Some(open) = t.len().checked_sub(depth + 1) else { return false };
-    if t.at(open) != b'"' || !read(open, memo, last) {
+    if t.at(open) != b'"' {
         return false;
     }
-    let (_, w, hashes) = last.as_ref().expect("read");
-    let h = key_hash(raw);
-    !hashes.contains(&h) || !w.contains(raw)
+    if last.as_ref().is_none_or(|l| l.0 != open) {
+        let Some(w) = written(t, open, memo) else { return false };
+        *last = Some((open, w));
+    }
+    last.as_ref().is_some_and(|(_, w)| !w.contains(raw))
 }
 
 /// Drops the configurations of `cs` that the text so far rules out (see
@@ -359,7 +347,7 @@ impl Plan {
 
 /// The tokens whose answer the checks may change at the configurations
 /// `cs` after the text `t` (see the module docs); the caller decides them
-/// byte by byte.
+/// with [`Plan::decide`], else byte by byte.
 pub(crate) fn candidates(
     g: &Grammar,
     stacks: &Stacks,

@@ -529,7 +529,8 @@ impl Matcher {
                 let mut flags = StepFlags::default();
                 step(g, &mut self.stacks, &nodes[i].0, b, &mut tmp, &mut flags);
                 let uniq = b == b'"' && !g.unique.is_empty();
-                if (uniq || !g.free_keys.is_empty()) && !tmp.is_empty() {
+                let keyed = tmp.iter().any(|c| g.free_keys.contains_key(&c.state));
+                if uniq || keyed {
                     // A closing quote may repeat an item, a key a member:
                     // the bytes so far decide.
                     let mut path = vec![b];
@@ -543,7 +544,9 @@ impl Matcher {
                     if uniq {
                         unique::filter(g, &mut self.stacks, &mut tmp, &t, false, &mut self.memo);
                     }
-                    keys::filter(g, &self.stacks, &mut tmp, &t, &mut self.keys);
+                    if keyed {
+                        keys::filter(g, &self.stacks, &mut tmp, &t, &mut self.keys);
+                    }
                 }
                 if tmp.is_empty() {
                     continue;

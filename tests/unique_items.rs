@@ -105,30 +105,7 @@ fn masks_match_the_reference_and_never_dead_end() {
         .collect();
     for &(name, text, _) in TEXTS {
         let g = Compiler::new().compile(&schema(name), tok.vocab.clone()).expect("compiles");
-        let mut m = g.matcher();
-        for piece in (tok.encode)(text).expect("encodable") {
-            let mask = m.compute_mask().expect("mask");
-            let mut reference = m.clone();
-            let any = (0..tok.vocab.size() as u32).any(|t| bit(&mask, t));
-            assert!(any, "{name}: dead end after {:?}", String::from_utf8_lossy(m.output()));
-            let sample = (0..300).map(|_| rng.below(tok.vocab.size()) as u32);
-            for t in touching.iter().copied().chain(sample) {
-                if bit(&mask, t) != reference.is_token_allowed_slow(t) {
-                    panic!(
-                        "{name}: token {t} {:?} after {:?}: mask {} reference {}",
-                        String::from_utf8_lossy(tok.vocab.token_bytes(t)),
-                        String::from_utf8_lossy(m.output()),
-                        bit(&mask, t),
-                        !bit(&mask, t)
-                    );
-                }
-            }
-            if !bit(&mask, piece) {
-                assert!(m.clone().accept_token(piece).is_err(), "{name}: masked token accepted");
-                break;
-            }
-            m.accept_token(piece).expect("allowed token accepted");
-        }
+        masks_along_text(&g, tok, text, &touching, 300, &mut rng, name);
     }
 }
 

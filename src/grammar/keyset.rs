@@ -111,7 +111,7 @@ pub(crate) struct Keyset {
     pub free: Vec<(u32, Box<[u8]>)>,
     /// (start, index in `free`), sorted.
     free_by_start: Vec<(u32, u32)>,
-    pub comma_quote: u32,
+    comma_quote: u32,
     /// Bits of the declared members that can be written.
     callable: u32,
     /// Codes per count of free members written (`2^(bits + 1)` with a bit

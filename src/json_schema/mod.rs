@@ -2959,7 +2959,6 @@ impl<'a> SchemaCompiler<'a> {
         if hybrid {
             members.sort_by_key(|m| !with_bit(m));
         }
-        drop(dep_names);
         let decl_src: Vec<(MemberKey, Sv<'a>, String)> = members
             .iter()
             .map(|(name, sub, sub_ptr, _)| {

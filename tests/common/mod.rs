@@ -532,3 +532,42 @@ pub fn masks_match_reference(
     }
     checked
 }
+
+/// Along `text` as `tok` splits it: before each token, the mask of `g`
+/// leaves some token allowed, and equals the byte-by-byte reference on
+/// `touching` and on `sample` random tokens; a masked token of the text
+/// must be refused (and ends the walk), an allowed one accepted. `what`
+/// names the case in messages.
+#[allow(dead_code)]
+pub fn masks_along_text(
+    g: &Arc<CompiledGrammar>,
+    tok: &Tok,
+    text: &str,
+    touching: &[u32],
+    sample: usize,
+    rng: &mut Rng,
+    what: &str,
+) {
+    let mut m = g.matcher();
+    for piece in (tok.encode)(text).expect("encodable") {
+        let mask = m.compute_mask().expect("mask");
+        let mut reference = m.clone();
+        let any = (0..tok.vocab.size() as u32).any(|t| bit(&mask, t));
+        assert!(any, "{what}: {text}: dead end after {:?}", String::from_utf8_lossy(m.output()));
+        let randoms: Vec<u32> = (0..sample).map(|_| rng.below(tok.vocab.size()) as u32).collect();
+        for &t in touching.iter().chain(&randoms) {
+            assert_eq!(
+                bit(&mask, t),
+                reference.is_token_allowed_slow(t),
+                "{what}: {text}: token {t} {:?} after {:?}",
+                String::from_utf8_lossy(tok.vocab.token_bytes(t)),
+                String::from_utf8_lossy(m.output())
+            );
+        }
+        if !bit(&mask, piece) {
+            assert!(m.clone().accept_token(piece).is_err(), "{what}: {text}: masked token accepted");
+            break;
+        }
+        m.accept_token(piece).expect("allowed token accepted");
+    }
+}
