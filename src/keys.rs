@@ -75,6 +75,24 @@ impl Written {
         let h = key_hash(key);
         self.nodes().any(|n| n.hash == h && &*n.key == key)
     }
+    /// The keys, for many lookups.
+    fn index(&self) -> Index {
+        Index { hashes: self.nodes().map(|n| n.hash).collect(), list: self.clone() }
+    }
+}
+
+/// A key list with a set of its hashes: a lookup costs a hash, and a
+/// comparison of bytes only when the hash is there.
+#[derive(Debug)]
+pub(crate) struct Index {
+    hashes: ahash::AHashSet<u64>,
+    list: Written,
+}
+
+impl Index {
+    fn contains(&self, key: &[u8]) -> bool {
+        self.hashes.contains(&key_hash(key)) && self.list.contains(key)
+    }
 }
 
 /// Key lists already read, by the position of an object-level comma in the
@@ -83,11 +101,15 @@ impl Written {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Memo {
     map: ahash::AHashMap<usize, Written>,
+    /// The keys before the last opening quote of a key looked up in the
+    /// accepted output, indexed.
+    index: Option<(usize, Arc<Index>)>,
 }
 
 impl Memo {
     pub fn truncate(&mut self, len: usize) {
         self.map.retain(|&k, _| k < len);
+        self.index = self.index.take().filter(|(k, _)| *k < len);
     }
 }
 
@@ -200,7 +222,7 @@ fn free_key<'g>(g: &'g Grammar, stacks: &Stacks, c: Config) -> Option<(&'g [u8],
 
 /// The keys last read in one filtering, by the position read from (the
 /// configurations inside keys at one depth share them).
-type Last = Option<(usize, Written)>;
+type Last = Option<(usize, Arc<Index>)>;
 
 /// Whether `c` may go on at the end of `t` (see the module docs).
 fn keep(g: &Grammar, stacks: &Stacks, c: Config, t: &Text, memo: &mut Memo, last: &mut Last) -> bool {
@@ -210,8 +232,19 @@ fn keep(g: &Grammar, stacks: &Stacks, c: Config, t: &Text, memo: &mut Memo, last
         return false;
     }
     if last.as_ref().is_none_or(|l| l.0 != open) {
+        if let Some((k, ix)) = &memo.index {
+            if *k == open {
+                *last = Some((open, ix.clone()));
+            }
+        }
+    }
+    if last.as_ref().is_none_or(|l| l.0 != open) {
         let Some(w) = written(t, open, memo) else { return false };
-        *last = Some((open, w));
+        let ix = Arc::new(w.index());
+        if open < t.head.len() {
+            memo.index = Some((open, ix.clone()));
+        }
+        *last = Some((open, ix));
     }
     last.as_ref().is_some_and(|(_, w)| !w.contains(raw))
 }
@@ -299,23 +332,23 @@ impl KeyTokens {
 /// What [`candidates`] found: the tokens to decide, and when the one
 /// configuration is at a key, what decides most of them from the text.
 #[derive(Debug, Default)]
-pub(crate) struct Plan {
+pub(crate) struct Plan<'g> {
     pub cands: Vec<u32>,
-    at_key: Option<AtKey>,
+    at_key: Option<AtKey<'g>>,
 }
 
 #[derive(Debug)]
-struct AtKey {
+struct AtKey<'g> {
     /// Free keys written (raw) and not written (sorted).
-    written: ahash::AHashSet<Vec<u8>>,
-    unwritten: Vec<Vec<u8>>,
+    written: ahash::AHashSet<&'g [u8]>,
+    unwritten: Vec<&'g [u8]>,
     /// Only free members may come (no bit left, no additional member).
     only_free: bool,
     /// The configuration at the key is the only one.
     alone: bool,
 }
 
-impl Plan {
+impl Plan<'_> {
     /// The verdict on a candidate the grammar allows, from its bytes alone
     /// where they tell: at a key, a token inside a key is allowed when an
     /// unwritten free name goes on with it; and when that configuration is
@@ -333,7 +366,7 @@ impl Plan {
             Some(q) if a.written.contains(&bytes[..q]) => Some(false),
             Some(q) => (!bytes[q + 1..].iter().any(|&b| b == b'"' || b == b',')).then_some(true),
             None => {
-                let from = a.unwritten.partition_point(|k| k.as_slice() < bytes);
+                let from = a.unwritten.partition_point(|&k| k < bytes);
                 if a.unwritten.get(from).is_some_and(|k| k.starts_with(bytes)) {
                     // This configuration takes it (an unwritten key goes on).
                     return Some(true);
@@ -348,15 +381,15 @@ impl Plan {
 /// The tokens whose answer the checks may change at the configurations
 /// `cs` after the text `t` (see the module docs); the caller decides them
 /// with [`Plan::decide`], else byte by byte.
-pub(crate) fn candidates(
-    g: &Grammar,
+pub(crate) fn candidates<'g>(
+    g: &'g Grammar,
     stacks: &Stacks,
     cs: &[Config],
     t: &Text,
     memo: &mut Memo,
     lists: &KeyTokens,
     trie: &crate::vocab::trie::TokTrie,
-) -> Plan {
+) -> Plan<'g> {
     let mut plan = Plan::default();
     if g.free_keys.is_empty() {
         return plan;
@@ -376,10 +409,10 @@ pub(crate) fn candidates(
             continue;
         }
         let Some(w) = t.len().checked_sub(1).and_then(|q| written(t, q, memo)) else { continue };
-        let (mut words, mut unwritten): (Vec<Vec<u8>>, Vec<Vec<u8>>) =
-            k.free.iter().map(|(_, raw)| raw.to_vec()).partition(|raw| w.contains(raw));
-        words.sort_unstable();
-        unwritten.sort_unstable();
+        let w = w.index();
+        // Sorted, as `free` is.
+        let (words, unwritten): (Vec<&[u8]>, Vec<&[u8]>) =
+            k.free.iter().map(|(_, raw)| &**raw).partition(|raw| w.contains(raw));
         trie.tokens_along(&words, b'"', out);
         if plan.at_key.is_none() {
             // Other configurations may take a token this one refuses: then

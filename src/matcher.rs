@@ -239,14 +239,80 @@ impl Matcher {
         let vocab = self.cg.vocab.clone();
         cands.sort_unstable();
         cands.dedup();
+        let mut slow = Vec::new();
         for t in cands {
             if vocab.kind(t) != Some(TokenKind::Normal) {
                 continue;
             }
-            if !decide(vocab.token_bytes(t)).unwrap_or_else(|| self.is_token_allowed_slow(t)) {
-                mask[t as usize / 32] &= !(1 << (t % 32));
+            match decide(vocab.token_bytes(t)) {
+                Some(true) => {}
+                Some(false) => mask[t as usize / 32] &= !(1 << (t % 32)),
+                None => slow.push(t),
             }
         }
+        slow.sort_unstable_by(|&a, &b| vocab.token_bytes(a).cmp(vocab.token_bytes(b)));
+        for (t, ok) in slow.iter().zip(self.allowed_sorted(&slow)) {
+            if !ok {
+                mask[*t as usize / 32] &= !(1 << (t % 32));
+            }
+        }
+    }
+
+    /// Whether each of the normal tokens `toks` (sorted by their bytes) is
+    /// allowed, as [`Self::is_token_allowed_slow`] decides it, stepping the
+    /// bytes that neighbouring tokens share once.
+    fn allowed_sorted(&mut self, toks: &[u32]) -> Vec<bool> {
+        if self.terminated {
+            return vec![false; toks.len()];
+        }
+        let cg = self.cg.clone();
+        let (g, vocab) = (&cg.grammar, &cg.vocab);
+        let bound = cg.config.get_limits().max_parse_states.saturating_mul(64);
+        let (checked, keyed) = (!g.unique.is_empty(), !g.free_keys.is_empty());
+        // `path[d]`: the configurations after `d` bytes of the previous
+        // token, and whether they fanned out past `bound`.
+        let mut path: Vec<(Vec<Config>, bool)> = vec![(self.configs.clone(), false)];
+        let mut prev: &[u8] = &[];
+        let mut out = Vec::with_capacity(toks.len());
+        for &t in toks {
+            let bytes = vocab.token_bytes(t);
+            let shared = prev.iter().zip(bytes).take_while(|(a, b)| a == b).count();
+            path.truncate(shared.min(path.len() - 1) + 1);
+            while path.len() <= bytes.len() {
+                let (cur, many) = path.last().expect("never empty");
+                if cur.is_empty() || *many {
+                    break;
+                }
+                let i = path.len() - 1;
+                let mut next = Vec::new();
+                let mut flags = StepFlags::default();
+                step(g, &mut self.stacks, cur, bytes[i], &mut next, &mut flags);
+                let tx = Text { head: &self.output, tail: &bytes[..=i] };
+                if checked {
+                    unique::filter(g, &mut self.stacks, &mut next, &tx, false, &mut self.memo);
+                }
+                if keyed {
+                    keys::filter(g, &self.stacks, &mut next, &tx, &mut self.keys);
+                }
+                let many = next.len() > bound;
+                path.push((next, many));
+            }
+            let (cur, many) = path.last().expect("never empty");
+            out.push(if path.len() <= bytes.len() {
+                // Stopped inside the token: rejected, or fanned out
+                // (counted as allowed, as `simulate` does).
+                *many
+            } else if checked && !cur.is_empty() {
+                let mut cs = cur.clone();
+                let tx = Text { head: &self.output, tail: bytes };
+                unique::filter(g, &mut self.stacks, &mut cs, &tx, true, &mut self.memo);
+                !cs.is_empty()
+            } else {
+                !cur.is_empty()
+            });
+            prev = bytes;
+        }
+        out
     }
 
     /// Whether the next mask needs no new local mask (see

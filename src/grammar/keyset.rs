@@ -107,7 +107,7 @@ pub(crate) struct Keyset {
     /// Per additional-member region: (start without comma, with comma).
     regions: Vec<(u32, u32)>,
     /// Per free member: its machine's start (live ones only) and its key's
-    /// raw bytes (between the quotes).
+    /// raw bytes (between the quotes), sorted by key.
     pub free: Vec<(u32, Box<[u8]>)>,
     /// (start, index in `free`), sorted.
     free_by_start: Vec<(u32, u32)>,
@@ -162,12 +162,13 @@ impl Keyset {
             }
         }
         let xbit = if def.regions.is_empty() && def.free.is_empty() { 0 } else { 1 << n };
-        let free: Vec<(u32, Box<[u8]>)> = def
+        let mut free: Vec<(u32, Box<[u8]>)> = def
             .free
             .iter()
             .map(|(m, lit)| (live(*m), lit[..lit.len().saturating_sub(1)].to_vec().into_boxed_slice()))
             .filter(|&(m, _)| m != DEAD)
             .collect();
+        free.sort_unstable_by(|a, b| a.1.cmp(&b.1));
         let mut free_by_start: Vec<(u32, u32)> = free.iter().enumerate().map(|(i, f)| (f.0, i as u32)).collect();
         free_by_start.sort_unstable();
         let width = if xbit != 0 { xbit << 1 } else { 1 << n };

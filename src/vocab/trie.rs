@@ -469,26 +469,29 @@ impl TokTrie {
     /// The tokens whose bytes are a prefix of one of `words` (sorted), and
     /// the tokens whose bytes start with a whole word followed by `then`:
     /// one walk down the trie for all the words together.
-    pub(crate) fn tokens_along(&self, words: &[Vec<u8>], then: u8, out: &mut Vec<u32>) {
-        fn go(t: &TokTrie, node: usize, depth: usize, words: &[Vec<u8>], then: u8, out: &mut Vec<u32>) {
+    pub(crate) fn tokens_along<W: AsRef<[u8]>>(&self, words: &[W], then: u8, out: &mut Vec<u32>) {
+        fn go<W: AsRef<[u8]>>(t: &TokTrie, node: usize, depth: usize, words: &[W], then: u8, out: &mut Vec<u32>) {
             if depth > 0 {
                 out.extend_from_slice(t.tokens_at(node));
             }
             let mut i = 0;
             while i < words.len() {
-                if words[i].len() == depth {
+                if words[i].as_ref().len() == depth {
                     // A whole word: the tokens that go on with `then`.
                     if let Some(c) = t.child(node, then) {
                         let end = t.nodes[c].subtree_end as usize;
                         out.extend((c..end).flat_map(|n| t.tokens_at(n).iter().copied()));
                     }
-                    while i < words.len() && words[i].len() == depth {
+                    while i < words.len() && words[i].as_ref().len() == depth {
                         i += 1;
                     }
                     continue;
                 }
-                let b = words[i][depth];
-                let j = i + words[i..].partition_point(|w| w.len() > depth && w[depth] == b);
+                let b = words[i].as_ref()[depth];
+                let j = i + words[i..].partition_point(|w| {
+                    let w = w.as_ref();
+                    w.len() > depth && w[depth] == b
+                });
                 if let Some(c) = t.child(node, b) {
                     go(t, c, depth + 1, &words[i..j], then, out);
                 }
