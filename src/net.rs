@@ -10,7 +10,8 @@
 //! the masks with a random "model" ([`crate::random_walk`]: uniform over
 //! the allowed tokens, pressed toward closing tokens so walks end), and
 //! hands each finished output to both validators. A lenient grammar is
-//! judged against the schema with its reported relaxations removed (a
+//! judged against the schema with its reported relaxations removed (and
+//! with them the `unevaluated*` keywords, which see what they evaluate; a
 //! relaxed `oneOf` read as the `anyOf` it compiles to: what
 //! lenient promises). Then it mutates the schema's valid instances (a
 //! value's type changed, a key dropped or added, a bound broken, a value
@@ -182,7 +183,27 @@ pub fn without_relaxations(schema: &Value, relaxations: &[Relaxation]) -> Option
             }
         }
     }
+    // `unevaluatedProperties`/`unevaluatedItems` read what the keywords
+    // beside them and below them evaluate: with one of those removed they
+    // would see less (and refuse more) than the grammar enforces, so they
+    // are removed too.
+    if !relaxations.is_empty() {
+        drop_unevaluated(&mut s);
+    }
     Some(s)
+}
+
+/// `v` without `unevaluatedProperties` and `unevaluatedItems` anywhere.
+fn drop_unevaluated(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("unevaluatedProperties");
+            m.remove("unevaluatedItems");
+            m.values_mut().for_each(drop_unevaluated);
+        }
+        Value::Array(xs) => xs.iter_mut().for_each(drop_unevaluated),
+        _ => {}
+    }
 }
 
 /// Pointers of every subschema of `v` equal to `target`.

@@ -16,6 +16,29 @@ pub(crate) fn is_annotation(k: &str) -> bool {
     !super::is_constraint(k)
 }
 
+/// Keywords that evaluate members of an object (see
+/// [`super::unevaluated`]).
+const PROPERTY_EVALUATORS: &[&str] =
+    &["properties", "patternProperties", "additionalProperties", "unevaluatedProperties"];
+
+/// Keywords that evaluate items of an array.
+const ITEM_EVALUATORS: &[&str] = &["prefixItems", "items", "additionalItems", "contains", "unevaluatedItems"];
+
+/// Keywords applying subschemas in place, which may evaluate either.
+const IN_PLACE: &[&str] = &[
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "if",
+    "then",
+    "else",
+    "dependentSchemas",
+    "dependencies",
+    "$ref",
+    "$dynamicRef",
+    "$recursiveRef",
+];
+
 fn all_of(a: &Value, b: &Value) -> Value {
     match (a, b) {
         (Value::Bool(true), x) | (x, Value::Bool(true)) => x.clone(),
@@ -83,6 +106,17 @@ fn literals(m: &Map<String, Value>) -> Option<Vec<Value>> {
 /// Intersection of two schema objects. `Err(keyword)` when it cannot be
 /// written as one schema.
 pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+    // `unevaluatedProperties`/`unevaluatedItems` see what the rest of their
+    // own schema evaluates: merged with a side that evaluates members (or
+    // items) too, they would see more.
+    for (kw, evaluating) in [("unevaluatedProperties", PROPERTY_EVALUATORS), ("unevaluatedItems", ITEM_EVALUATORS)] {
+        let evaluates = |m: &Map<String, Value>| {
+            m.keys().any(|k| evaluating.contains(&k.as_str()) || IN_PLACE.contains(&k.as_str()))
+        };
+        if (a.contains_key(kw) && evaluates(b)) || (b.contains_key(kw) && evaluates(a)) {
+            return Err(kw.into());
+        }
+    }
     // A `$ref` beside other keywords means both apply (2019-09 and later)
     // or the `$ref` alone (draft 7 and earlier): flattening a side with a
     // `$ref` into the other would drop the other side's keywords under
@@ -126,7 +160,24 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
     let objectish = |m: &Map<String, Value>| {
         ["properties", "additionalProperties", "patternProperties"].iter().any(|k| m.contains_key(*k))
     };
-    if has_pp && objectish(a) && objectish(b) && !(open(a) && open(b)) {
+    // Exact too: an open side whose declared names and patterns the other
+    // side all declares (it constrains only keys the other one names or
+    // matches with the same pattern, and each gets both schemas).
+    let keys_of = |m: &Map<String, Value>, k: &str| -> Option<Vec<String>> {
+        match m.get(k) {
+            None => Some(Vec::new()),
+            Some(Value::Object(o)) => Some(o.keys().cloned().collect()),
+            Some(_) => None,
+        }
+    };
+    let within = |x: &Map<String, Value>, y: &Map<String, Value>, k: &str| match (keys_of(x, k), keys_of(y, k)) {
+        (Some(xs), Some(ys)) => xs.iter().all(|n| ys.contains(n)),
+        _ => false,
+    };
+    let subsumed = |x: &Map<String, Value>, y: &Map<String, Value>| {
+        open(x) && within(x, y, "properties") && within(x, y, "patternProperties")
+    };
+    if has_pp && objectish(a) && objectish(b) && !(open(a) && open(b)) && !subsumed(a, b) && !subsumed(b, a) {
         return Err("patternProperties".into());
     }
     let mut extra_patterns: Vec<Value> = Vec::new();

@@ -16,12 +16,14 @@
 //!
 //! Beside it: [`merge`] (schema algebra: `allOf`, disjointness), [`literal`]
 //! (exact evaluation on one value), [`subschema`] (borrowed subschemas and
-//! the content keys of their machines).
+//! the content keys of their machines), [`unevaluated`] (`unevaluated*`
+//! rewritten to what they reduce to), [`refs`] (`$id`/`$anchor` bases).
 
 pub(crate) mod literal;
 pub(crate) mod merge;
 pub(crate) mod refs;
 pub(crate) mod subschema;
+pub(crate) mod unevaluated;
 
 use crate::automata::lexer;
 use crate::automata::numbers;
@@ -198,6 +200,8 @@ const UNSUPPORTED: &[&str] = &[
     "else",
     "dependentSchemas",
     "uniqueItems",
+    // Rewritten by `normalize` (see `unevaluated`) from 2019-09 on; before,
+    // no keywords, but refused as they always were.
     "unevaluatedProperties",
     "unevaluatedItems",
     "$dynamicRef",
@@ -564,6 +568,31 @@ impl<'a> SchemaCompiler<'a> {
         }
     }
 
+    /// [`Self::unevaluated`], with what it cannot gather refused by name
+    /// (strict) or dropped as a relaxation (lenient).
+    fn unevaluated_or_refused(&mut self, map: &Map<String, Value>, ptr: &str) -> Result<Option<Value>, CompileError> {
+        match self.unevaluated(map) {
+            Ok(v) => Ok(v),
+            Err((over, why)) => {
+                self.unsupported(ptr, over.keyword(), &why)?;
+                let mut m = map.clone();
+                m.remove(over.keyword());
+                Ok(Some(Value::Object(m)))
+            }
+        }
+    }
+
+    /// A subschema about to be merged into another (an `allOf` member, an
+    /// `anyOf` branch taking its siblings), with its own `unevaluated*`
+    /// keywords rewritten first: they must not see the other side.
+    fn before_merge(&mut self, m: Map<String, Value>, ptr: &str) -> Result<Map<String, Value>, CompileError> {
+        Ok(match self.unevaluated_or_refused(&m, ptr)? {
+            Some(Value::Object(x)) => x,
+            Some(other) => [("allOf".to_string(), Value::Array(vec![other]))].into_iter().collect(),
+            None => m,
+        })
+    }
+
     /// The schema a `$ref` names in this document, borrowed, with its
     /// decoded JSON pointer.
     fn resolve_ref(&self, r: &str, ptr: &str) -> Result<(&'a Value, String), CompileError> {
@@ -806,6 +835,9 @@ impl<'a> SchemaCompiler<'a> {
         if first.as_ref().err().map(String::as_str) != Some("patternProperties") {
             return Ok(first);
         }
+        if let Some(declared) = self.names_declared(a, b, ptr)? {
+            return Ok(declared);
+        }
         let closed = |m: &Map<String, Value>| {
             m.get("additionalProperties") == Some(&Value::Bool(false)) && !m.contains_key("patternProperties")
         };
@@ -854,6 +886,60 @@ impl<'a> SchemaCompiler<'a> {
         folded.remove("patternProperties");
         folded.insert("properties".into(), Value::Object(props));
         Ok(if std::ptr::eq(c, a) { merge::merge(a, &folded) } else { merge::merge(&folded, b) })
+    }
+
+    /// The merge of `a` and `b` where one side restricts its other keys
+    /// (`additionalProperties` other than `true`) and the other is open,
+    /// with patterns only among the first's: the open side's names the
+    /// first does not declare are declared there first, each with the
+    /// schema the first gives it (its `additionalProperties` when no pattern
+    /// of it matches the name, else `true`: the patterns still apply). Then
+    /// the open side constrains only keys the other declares or matches
+    /// with the same pattern, which [`merge::merge`] combines exactly.
+    /// `None` when the sides are not so, or a match is not certain.
+    fn names_declared(
+        &mut self,
+        a: &Map<String, Value>,
+        b: &Map<String, Value>,
+        ptr: &str,
+    ) -> Result<Option<Result<Map<String, Value>, String>>, CompileError> {
+        let open = |m: &Map<String, Value>| m.get("additionalProperties").is_none_or(|v| *v == Value::Bool(true));
+        let (c, o) = match (open(a), open(b)) {
+            (false, true) => (a, b),
+            (true, false) => (b, a),
+            _ => return Ok(None),
+        };
+        let empty = Map::new();
+        let obj = |m: &Map<String, Value>, k: &str| match m.get(k) {
+            None => Some(empty.clone()),
+            Some(Value::Object(x)) => Some(x.clone()),
+            Some(_) => None,
+        };
+        let (Some(cp), Some(cpp), Some(op), Some(opp)) =
+            (obj(c, "properties"), obj(c, "patternProperties"), obj(o, "properties"), obj(o, "patternProperties"))
+        else {
+            return Ok(None);
+        };
+        if !opp.keys().all(|p| cpp.contains_key(p)) {
+            return Ok(None);
+        }
+        let mut props = cp.clone();
+        for name in op.keys().filter(|n| !cp.contains_key(*n)) {
+            let mut matched = false;
+            for p in cpp.keys() {
+                match self.name_matches(p, name, ptr)? {
+                    Some(true) => matched = true,
+                    Some(false) => {}
+                    None => return Ok(None),
+                }
+            }
+            let s = if matched { Value::Bool(true) } else { c["additionalProperties"].clone() };
+            props.insert(name.clone(), s);
+        }
+        let mut c2 = c.clone();
+        c2.insert("properties".into(), Value::Object(props));
+        let merged = if std::ptr::eq(c, a) { merge::merge(&c2, b) } else { merge::merge(a, &c2) };
+        Ok(merged.is_ok().then_some(merged))
     }
 
     /// [`merge::merge`] of two `allOf` members; where both carry a
@@ -1106,6 +1192,17 @@ impl<'a> SchemaCompiler<'a> {
                 }
                 ("allOf", Value::Array(xs)) => branches.extend(xs.iter().map(|x| json!({ "not": x }))),
                 ("oneOf", Value::Array(xs)) if xs.len() == 1 => branches.push(json!({ "not": xs[0] })),
+                // Some key breaks `propertyNames` (an object, as the keyword
+                // holds for every other value): any key when it is `false`,
+                // one of the listed names when it excludes a `const`/`enum`.
+                ("propertyNames", _) if excluded_names(&self.resolved(v, ptr)?).is_some() => {
+                    match excluded_names(&self.resolved(v, ptr)?).expect("checked") {
+                        None => branches.push(json!({ "type": "object", "minProperties": 1 })),
+                        Some(names) => {
+                            branches.extend(names.into_iter().map(|n| json!({ "type": "object", "required": [n] })))
+                        }
+                    }
+                }
                 ("$ref", _) => {
                     let mut only = Map::new();
                     only.insert("$ref".into(), v.clone());
@@ -1280,6 +1377,11 @@ impl<'a> SchemaCompiler<'a> {
                 .collect()
         };
         let has_constraints = |m: &Map<String, Value>| m.keys().any(|k| is_constraint(k));
+        // First, while the schema still reads as written: what its
+        // `unevaluated*` keywords see (merges below would widen it).
+        if let Some(v) = self.unevaluated_or_refused(map, ptr)? {
+            return Ok(Some(v));
+        }
         // $ref with constraints beside it: both apply (2019-09 and later).
         if map.contains_key("$ref") && self.legacy_ref {
             // Draft 7 and earlier: `$ref` overrides its siblings.
@@ -1365,7 +1467,10 @@ impl<'a> SchemaCompiler<'a> {
                 match self.resolved(item, ptr)? {
                     Value::Bool(true) => {}
                     Value::Bool(false) => return Ok(Some(Value::Bool(false))),
-                    Value::Object(m) => match self.merge_members(&acc, &m, unfold, ptr)? {
+                    Value::Object(m) => match {
+                        let m = self.before_merge(m, ptr)?;
+                        self.merge_members(&acc, &m, unfold, ptr)?
+                    } {
                         Ok(x) => acc = x,
                         Err(k) => {
                             self.unsupported(
@@ -1454,7 +1559,10 @@ impl<'a> SchemaCompiler<'a> {
             for b in branches {
                 if distribute {
                     match self.resolved(b, ptr)? {
-                        Value::Object(bm) => merged.push(Value::Object(self.merge_or_err(&base, &bm, ptr, kw)?)),
+                        Value::Object(bm) => {
+                            let bm = self.before_merge(bm, ptr)?;
+                            merged.push(Value::Object(self.merge_or_err(&base, &bm, ptr, kw)?))
+                        }
                         Value::Bool(true) => merged.push(Value::Object(base.clone())),
                         other => merged.push(other),
                     }
@@ -3711,6 +3819,30 @@ pub(crate) fn canonical_numbers(v: &Value) -> Value {
 }
 
 /// Whether `k` is a keyword that constrains instances.
+/// The names a `propertyNames` schema refuses, when it refuses every name
+/// (`Some(None)`: `false`, `{not: {}}`) or exactly the strings of a
+/// `not: {const}` / `not: {enum}` (`Some(Some(names))`).
+fn excluded_names(pn: &Value) -> Option<Option<Vec<String>>> {
+    let strings = |xs: &[Value]| -> Vec<String> { xs.iter().filter_map(|x| x.as_str().map(String::from)).collect() };
+    match pn {
+        Value::Bool(false) => Some(None),
+        Value::Object(m) if m.len() == 1 => {
+            let n = m.get("not")?;
+            match n {
+                Value::Bool(true) => Some(None),
+                Value::Object(x) if x.is_empty() => Some(None),
+                Value::Object(x) if x.len() == 1 => match (x.get("const"), x.get("enum")) {
+                    (Some(c), None) => Some(Some(strings(std::slice::from_ref(c)))),
+                    (None, Some(Value::Array(e))) => Some(Some(strings(e))),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 fn is_constraint(k: &str) -> bool {
     // Asked of every key of every (sub)schema a merge or rewrite reads.
     static KEYWORDS: std::sync::OnceLock<ahash::AHashSet<&'static str>> = std::sync::OnceLock::new();
