@@ -453,6 +453,9 @@ const EXPLICIT_UNORDERED: usize = 10;
 /// of the id space): past it, further large objects keep schema order.
 const KEYSET_ID_BUDGET: u64 = 1 << 31;
 
+/// A merge of two schemas, or the keyword that did not merge.
+type Merged = Result<Map<String, Value>, String>;
+
 fn ptr_push(ptr: &str, seg: &str) -> String {
     format!("{}/{}", ptr, seg.replace('~', "~0").replace('/', "~1"))
 }
@@ -902,7 +905,7 @@ impl<'a> SchemaCompiler<'a> {
         a: &Map<String, Value>,
         b: &Map<String, Value>,
         ptr: &str,
-    ) -> Result<Option<Result<Map<String, Value>, String>>, CompileError> {
+    ) -> Result<Option<Merged>, CompileError> {
         let open = |m: &Map<String, Value>| m.get("additionalProperties").is_none_or(|v| *v == Value::Bool(true));
         let (c, o) = match (open(a), open(b)) {
             (false, true) => (a, b),
@@ -1467,19 +1470,18 @@ impl<'a> SchemaCompiler<'a> {
                 match self.resolved(item, ptr)? {
                     Value::Bool(true) => {}
                     Value::Bool(false) => return Ok(Some(Value::Bool(false))),
-                    Value::Object(m) => match {
-                        let m = self.before_merge(m, ptr)?;
-                        self.merge_members(&acc, &m, unfold, ptr)?
-                    } {
-                        Ok(x) => acc = x,
-                        Err(k) => {
-                            self.unsupported(
-                                ptr,
-                                "allOf",
-                                &format!("cannot intersect `{k}` constraints of allOf members"),
-                            )?;
+                    Value::Object(m) => {
+                        match self.before_merge(m, ptr).and_then(|m| self.merge_members(&acc, &m, unfold, ptr))? {
+                            Ok(x) => acc = x,
+                            Err(k) => {
+                                self.unsupported(
+                                    ptr,
+                                    "allOf",
+                                    &format!("cannot intersect `{k}` constraints of allOf members"),
+                                )?;
+                            }
                         }
-                    },
+                    }
                     _ => {
                         return Err(CompileError::new(
                             CompileErrorKind::InvalidSchema,
