@@ -101,15 +101,31 @@ impl Index {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Memo {
     map: ahash::AHashMap<usize, Written>,
-    /// The keys before the last opening quote of a key looked up in the
-    /// accepted output, indexed.
-    index: Option<(usize, Arc<Index>)>,
+    /// The key list last indexed (it holds the list, so the list's
+    /// address names it while it is here).
+    index: Option<Arc<Index>>,
 }
 
 impl Memo {
+    /// `w` indexed, from the cache when `w` is the list indexed last.
+    fn indexed(&mut self, w: &Written) -> Arc<Index> {
+        let same = |a: &Written, b: &Written| match (&a.0, &b.0) {
+            (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+            (None, None) => true,
+            _ => false,
+        };
+        match &self.index {
+            Some(ix) if same(&ix.list, w) => ix.clone(),
+            _ => {
+                let ix = Arc::new(w.index());
+                self.index = Some(ix.clone());
+                ix
+            }
+        }
+    }
     pub fn truncate(&mut self, len: usize) {
+        // (The index is of a list, which never changes: it stays right.)
         self.map.retain(|&k, _| k < len);
-        self.index = self.index.take().filter(|(k, _)| *k < len);
     }
 }
 
@@ -232,19 +248,8 @@ fn keep(g: &Grammar, stacks: &Stacks, c: Config, t: &Text, memo: &mut Memo, last
         return false;
     }
     if last.as_ref().is_none_or(|l| l.0 != open) {
-        if let Some((k, ix)) = &memo.index {
-            if *k == open {
-                *last = Some((open, ix.clone()));
-            }
-        }
-    }
-    if last.as_ref().is_none_or(|l| l.0 != open) {
         let Some(w) = written(t, open, memo) else { return false };
-        let ix = Arc::new(w.index());
-        if open < t.head.len() {
-            memo.index = Some((open, ix.clone()));
-        }
-        *last = Some((open, ix));
+        *last = Some((open, memo.indexed(&w)));
     }
     last.as_ref().is_some_and(|(_, w)| !w.contains(raw))
 }
@@ -409,7 +414,7 @@ pub(crate) fn candidates<'g>(
             continue;
         }
         let Some(w) = t.len().checked_sub(1).and_then(|q| written(t, q, memo)) else { continue };
-        let w = w.index();
+        let w = memo.indexed(&w);
         // Sorted, as `free` is.
         let (words, unwritten): (Vec<&[u8]>, Vec<&[u8]>) =
             k.free.iter().map(|(_, raw)| &**raw).partition(|raw| w.contains(raw));
