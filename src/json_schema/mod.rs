@@ -157,7 +157,7 @@ const MAX_OVERLAPPING_PAIRS: usize = 6;
 /// overlapping `oneOf` may have: they share their opening bytes, so a
 /// matcher parses them side by side (bounded by `Limits::max_parse_states`,
 /// whose default is 512, across every open value).
-const MAX_EXCLUSIVE_ALTERNATIVES: usize = 32;
+const MAX_EXCLUSIVE_ALTERNATIVES: usize = 64;
 
 /// How many alternatives a schema's `anyOf`/`oneOf` spell out, counting
 /// `allOf` members' as a product: an estimate of the parses a matcher keeps
