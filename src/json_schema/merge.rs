@@ -22,7 +22,9 @@ const PROPERTY_EVALUATORS: &[&str] =
     &["properties", "patternProperties", "additionalProperties", "unevaluatedProperties"];
 
 /// Keywords that evaluate items of an array.
-const ITEM_EVALUATORS: &[&str] = &["prefixItems", "items", "additionalItems", "contains", "unevaluatedItems"];
+const ITEM_EVALUATORS: &[&str] =
+    &["prefixItems", "items", "additionalItems", "contains", "x-grammask-contains-also", "unevaluatedItems"];
+// (`x-grammask-contains4-also` is draft 4 only, where nothing is unevaluated.)
 
 /// Keywords applying subschemas in place, which may evaluate either.
 const IN_PLACE: &[&str] = &[
@@ -59,6 +61,36 @@ fn vacuous_counts_dropped(m: &Map<String, Value>) -> std::borrow::Cow<'_, Map<St
         m.remove(k);
     }
     std::borrow::Cow::Owned(m)
+}
+
+/// `b` with its `contains` moved to `x-grammask-contains-also` (its
+/// draft-4 stand-in `x-grammask-contains` to `x-grammask-contains4-also`:
+/// a draft-4 array reads only the latter, as `contains` is no keyword
+/// there), when `a` has a different one and neither side counts
+/// (`minContains`/`maxContains`).
+fn contains_moved(a: &Map<String, Value>, b: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let counted = |m: &Map<String, Value>| m.contains_key("minContains") || m.contains_key("maxContains");
+    if counted(a) || counted(b) {
+        return None;
+    }
+    let (kw, list) = [("contains", "x-grammask-contains-also"), ("x-grammask-contains", "x-grammask-contains4-also")]
+        .into_iter()
+        .find(|(k, _)| a.contains_key(*k) && b.contains_key(*k))?;
+    if a.get(kw) == b.get(kw) {
+        return None;
+    }
+    let mut m = b.clone();
+    let c = m.remove(kw).expect("present");
+    let mut also = match m.remove(list) {
+        Some(Value::Array(xs)) => xs,
+        Some(_) => return None,
+        None => Vec::new(),
+    };
+    if !also.contains(&c) {
+        also.push(c);
+    }
+    m.insert(list.into(), Value::Array(also));
+    Some(m)
 }
 
 fn types_of(m: &Map<String, Value>) -> Option<Vec<String>> {
@@ -142,6 +174,17 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
     // do not intersect as one, and a bound without its `contains` must not
     // attach to the other side's.
     let (a, b) = (&*vacuous_counts_dropped(a), &*vacuous_counts_dropped(b));
+    // Two different `contains` without counts (one matching item each):
+    // the other side's is listed in `x-grammask-contains-also`, which the
+    // array counts beside this side's.
+    let moved;
+    let b = match contains_moved(a, b) {
+        Some(m) => {
+            moved = m;
+            &moved
+        }
+        None => b,
+    };
     if a.contains_key("contains") && b.contains_key("contains") && a.get("contains") != b.get("contains") {
         return Err("contains".into());
     }
@@ -294,6 +337,8 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
                 continue;
             }
             "x-grammask-patterns"
+            | "x-grammask-contains-also"
+            | "x-grammask-contains4-also"
             | "x-grammask-not-patterns"
             | "x-grammask-not-strings"
             | "x-grammask-not-multiple-of" => {
@@ -453,7 +498,9 @@ pub(crate) fn keyword_type(k: &str) -> Option<&'static str> {
         | "minContains"
         | "maxContains"
         | "unevaluatedItems"
-        | "x-grammask-contains" => "array",
+        | "x-grammask-contains"
+        | "x-grammask-contains-also"
+        | "x-grammask-contains4-also" => "array",
         "properties"
         | "required"
         | "additionalProperties"

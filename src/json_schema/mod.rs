@@ -114,6 +114,8 @@ const SUPPORTED: &[&str] = &[
     // Internal, made by negating `items` in a draft-4 schema, where
     // `contains` is no keyword: `contains` as draft 6 reads it.
     "x-grammask-contains",
+    "x-grammask-contains-also",
+    "x-grammask-contains4-also",
     // Internal, made by negating `type: integer` and `multipleOf`: a
     // number that is not an integer (`true`), a number none of these whole
     // divisors divides.
@@ -191,6 +193,10 @@ const MAX_UNION_LEAVES: usize = 64;
 /// Most items `minContains` may ask for: each count is a layer of the
 /// array's positions.
 const MAX_CONTAINS: u64 = 16;
+
+/// Most `contains` schemas one array counts side by side (an item is read
+/// once per subset of them).
+const MAX_CONTAINS_GOALS: usize = 3;
 
 /// JSON Schema keywords that constrain instances and are not enforced yet:
 /// strict mode refuses them by name.
@@ -1237,6 +1243,11 @@ impl<'a> SchemaCompiler<'a> {
                     branches.push(json!({ "type": "array", contains: { "not": v } }))
                 }
                 ("x-grammask-contains", _) => branches.push(json!({ "type": "array", "items": { "not": v } })),
+                ("x-grammask-contains-also", _) if self.draft4 => {}
+                ("x-grammask-contains4-also", _) if !self.draft4 => {}
+                ("x-grammask-contains-also" | "x-grammask-contains4-also", Value::Array(xs)) => {
+                    branches.extend(xs.iter().map(|x| json!({ "type": "array", "items": { "not": x } })))
+                }
                 ("additionalProperties" | "patternProperties", _) => {
                     match self.closed_key_breaches(k, v, sub, ctx, ptr)? {
                         Some(bs) => branches.extend(bs),
@@ -3470,13 +3481,58 @@ impl<'a> SchemaCompiler<'a> {
         // (same layer) and as the item schema with `contains` (next layer),
         // so the grammar needs no complement of `contains`, and the array
         // closes from the last layer only.
+        // Several `contains` (merged from `allOf` members, the others in
+        // `x-grammask-contains-also`, one matching item each) count side by
+        // side: a layer is a vector of counts (mixed radix), and an item is
+        // read once per subset of them.
         let (need, contains) = self.contains_need(map, cap, ptr)?;
         if need == u64::MAX || cap.is_some_and(|c| c < need) {
             return Ok(nfa.never());
         }
-        let layers = need as usize + 1;
+        let mut goals: Vec<(u64, Value)> = if need > 0 { vec![(need, contains)] } else { Vec::new() };
+        let also_kw = if self.draft4 { "x-grammask-contains4-also" } else { "x-grammask-contains-also" };
+        if let Some(also) = map.get(also_kw) {
+            let Value::Array(xs) = also else {
+                return Err(CompileError::new(CompileErrorKind::InvalidSchema, ptr, "contains lists must be arrays"));
+            };
+            goals.extend(xs.iter().map(|x| (1, x.clone())));
+        }
+        if !goals.is_empty() && cap == Some(0) {
+            return Ok(nfa.never());
+        }
+        let layers = goals.iter().fold(1usize, |n, (g, _)| n.saturating_mul(*g as usize + 1));
+        if goals.len() > MAX_CONTAINS_GOALS || layers > MAX_CONTAINS as usize + 1 {
+            return Err(CompileError::new(
+                CompileErrorKind::LimitExceeded,
+                ptr,
+                format!(
+                    "{} `contains` schemas with {layers} counts (at most {MAX_CONTAINS_GOALS} and {})",
+                    goals.len(),
+                    MAX_CONTAINS + 1
+                ),
+            )
+            .with_keyword("contains"));
+        }
+        // Layer after reading an item that matches the goals in `mask`.
+        let advance = |l: usize, mask: usize| -> usize {
+            let (mut stride, mut out) = (1usize, 0usize);
+            for (j, (g, _)) in goals.iter().enumerate() {
+                let radix = *g as usize + 1;
+                let mut c = l / stride % radix;
+                if mask >> j & 1 == 1 {
+                    c = (c + 1).min(*g as usize);
+                }
+                out += c * stride;
+                stride *= radix;
+            }
+            out
+        };
         let contains_ptr = ptr_push(ptr, "contains");
-        let matching = |s: &Sv<'a>| Sv::built(serde_json::json!({ "allOf": [(**s).clone(), contains.clone()] }));
+        let matching = |s: &Sv<'a>, mask: usize| {
+            let mut all = vec![(**s).clone()];
+            all.extend(goals.iter().enumerate().filter(|(j, _)| mask >> j & 1 == 1).map(|(_, (_, c))| c.clone()));
+            Sv::built(serde_json::json!({ "allOf": all }))
+        };
         // Explicit positions 0..=t, then (if unbounded) a loop at t.
         let t = k.max(min);
         let explicit = match cap {
@@ -3520,40 +3576,45 @@ impl<'a> SchemaCompiler<'a> {
         // (Prefix items have a place each and stay inline.)
         // Items of a `uniqueItems` array are always called: the run-time
         // check tells the array's own states from an item's by the machine.
-        let rest_shared = unique || layers > 1 || explicit.saturating_sub(k) + u64::from(cap.is_none()) > 1;
-        let (rest_machine, rest_matching) = if rest_shared {
-            let name = || format!("item:{rest_ptr}");
-            let plain = self.vmachine(Kind::Item, vec![], &rest, name, |v| Job::Value(v, rest_ptr.clone()));
-            let both = (layers > 1).then(|| {
-                let name = || format!("item:{contains_ptr}");
-                self.vmachine(Kind::Item, vec![], &matching(&rest), name, |v| Job::Value(v, contains_ptr.clone()))
-            });
-            (Some(plain), both)
+        let rest_shared = unique || !goals.is_empty() || explicit.saturating_sub(k) + u64::from(cap.is_none()) > 1;
+        // Readings: the subsets of the goals an item matches (0: none).
+        let reads: Vec<usize> = (0..1usize << goals.len()).collect();
+        let rest_machines: Option<Vec<MachineId>> = if rest_shared {
+            let mut ms = Vec::new();
+            for &mask in &reads {
+                ms.push(if mask == 0 {
+                    let name = || format!("item:{rest_ptr}");
+                    self.vmachine(Kind::Item, vec![], &rest, name, |v| Job::Value(v, rest_ptr.clone()))
+                } else {
+                    let name = || format!("item:{contains_ptr}#{mask}");
+                    let v = matching(&rest, mask);
+                    self.vmachine(Kind::Item, vec![], &v, name, |v| Job::Value(v, contains_ptr.clone()))
+                });
+            }
+            Some(ms)
         } else {
-            (None, None)
+            None
         };
-        // Reading (as the item schema, or with `contains` too) the item at
-        // position `i`.
-        let reads: &[bool] = if layers > 1 { &[false, true] } else { &[false] };
-        let item_at = |c: &mut Self, nfa: &mut Nfa, i: u64, with: bool| -> Result<Frag, CompileError> {
-            Ok(match (i < k, rest_machine, with) {
-                (false, Some(m), false) => nfa.call(m),
-                (false, Some(_), true) => nfa.call(rest_matching.expect("a machine per reading")),
-                (_, _, false) if unique => {
+        // Reading (as the item schema, with the goals of `mask` too) the
+        // item at position `i`.
+        let item_at = |c: &mut Self, nfa: &mut Nfa, i: u64, mask: usize| -> Result<Frag, CompileError> {
+            Ok(match (i < k, &rest_machines, mask) {
+                (false, Some(ms), _) => nfa.call(ms[mask]),
+                (_, _, 0) if unique => {
                     let (s, p) = item_schema(i);
                     let name = || format!("item:{p}");
                     nfa.call(c.vmachine(Kind::Item, vec![], &s, name, |v| Job::Value(v, p.clone())))
                 }
-                (_, _, true) if unique => {
-                    let name = || format!("item:{contains_ptr}");
-                    let v = matching(&item_schema(i).0);
+                (_, _, _) if unique => {
+                    let name = || format!("item:{contains_ptr}#{mask}");
+                    let v = matching(&item_schema(i).0, mask);
                     nfa.call(c.vmachine(Kind::Item, vec![], &v, name, |v| Job::Value(v, contains_ptr.clone())))
                 }
-                (_, _, false) => {
+                (_, _, 0) => {
                     let (s, p) = item_schema(i);
                     c.value(nfa, s, &p)?
                 }
-                (_, _, true) => c.value(nfa, matching(&item_schema(i).0), &contains_ptr)?,
+                (_, _, _) => c.value(nfa, matching(&item_schema(i).0, mask), &contains_ptr)?,
             })
         };
         // pos[i][l]: i items emitted, l of them matching `contains`.
@@ -3563,8 +3624,8 @@ impl<'a> SchemaCompiler<'a> {
             let mut next: Vec<Option<u32>> = vec![None; layers];
             for (l, from) in pos[i as usize].clone().into_iter().enumerate() {
                 let Some(from) = from else { continue };
-                for &with in reads {
-                    let item = item_at(self, nfa, i, with)?;
+                for &mask in &reads {
+                    let item = item_at(self, nfa, i, mask)?;
                     self.check_nfa(nfa, ptr, "maxItems")?;
                     if i == 0 {
                         nfa.eps(from, item.start);
@@ -3573,7 +3634,7 @@ impl<'a> SchemaCompiler<'a> {
                         nfa.eps(from, comma.start);
                         nfa.eps(comma.end, item.start);
                     }
-                    let to = if with { (l + 1).min(need as usize) } else { l };
+                    let to = advance(l, mask);
                     match next[to] {
                         Some(at) => nfa.eps(item.end, at),
                         None => next[to] = Some(item.end),
@@ -3588,12 +3649,12 @@ impl<'a> SchemaCompiler<'a> {
             let last = pos.len() - 1;
             for l in 0..layers {
                 let Some(at) = pos[last][l] else { continue };
-                for &with in reads {
-                    let item = item_at(self, nfa, explicit, with)?;
+                for &mask in &reads {
+                    let item = item_at(self, nfa, explicit, mask)?;
                     let comma = self.punct(nfa, b",", true, true);
                     nfa.eps(at, comma.start);
                     nfa.eps(comma.end, item.start);
-                    let to = if with { (l + 1).min(need as usize) } else { l };
+                    let to = advance(l, mask);
                     let target = *pos[last][to].get_or_insert_with(|| nfa.state());
                     nfa.eps(item.end, target);
                 }

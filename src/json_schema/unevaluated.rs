@@ -181,6 +181,9 @@ impl SchemaCompiler<'_> {
                     own.prefix = own.prefix.max(xs.len());
                 }
                 own.contains.extend(m.get("contains").cloned());
+                if let Some(Value::Array(xs)) = m.get("x-grammask-contains-also") {
+                    own.contains.extend(xs.iter().cloned());
+                }
                 own.all |= m.contains_key("unevaluatedItems");
             }
         }
