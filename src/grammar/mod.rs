@@ -55,6 +55,11 @@ pub(crate) struct Unique {
     /// strings, search patterns not anchored at the start): an open item
     /// can always end as a new value.
     pub open_ended: bool,
+    /// Items that may be any JSON value but numbers (see
+    /// [`crate::unique::values`]), compared as values: the bytes that may
+    /// close an item (`}`, `]`, `"`). `None`: items are strings, compared
+    /// as above.
+    pub closers: Option<Vec<u8>>,
 }
 
 /// Collects machines, then compiles them.

@@ -3698,9 +3698,9 @@ impl<'a> SchemaCompiler<'a> {
         let mut open_ended = true;
         let mut exact = true;
         let single = schemas.len() == 1;
-        for s in schemas {
+        for &s in &schemas {
             let Some(it) = self.string_items(s, ptr, 0)? else {
-                return Ok(Err("items that are not all strings (run time `uniqueItems` compares strings only)".into()));
+                return self.values_plan(map, &schemas, ptr);
             };
             plenty &= it.plenty;
             open_ended &= it.open_ended;
@@ -3724,7 +3724,89 @@ impl<'a> SchemaCompiler<'a> {
         if min >= 2 && !plenty && n.is_none() {
             return Ok(Err(format!("minItems {min} with item schemas not seen to have {min} distinct strings")));
         }
-        Ok(Ok(Unique { values: n, strings, plenty, open_ended }))
+        Ok(Ok(Unique { values: n, strings, plenty, open_ended, closers: None }))
+    }
+
+    /// The run-time `uniqueItems` of an array whose items are not all
+    /// strings: compared as values (see [`crate::unique::values`]) when
+    /// every item schema admits open-ended objects and strings only.
+    fn values_plan(
+        &self,
+        map: &Map<String, Value>,
+        schemas: &[&Value],
+        ptr: &str,
+    ) -> Result<Result<Unique, String>, CompileError> {
+        let why = "items that may be numbers, or values with few completions (run time `uniqueItems` compares \
+                   strings, and objects that accept any further key)";
+        if map.contains_key("contains") {
+            return Ok(Err(why.into()));
+        }
+        let mut closers = Vec::new();
+        for &s in schemas {
+            match self.value_closers(s, ptr, 0)? {
+                Some(c) => closers.extend(c),
+                None => return Ok(Err(why.into())),
+            }
+        }
+        closers.sort_unstable();
+        closers.dedup();
+        Ok(Ok(Unique { values: None, strings: None, plenty: true, open_ended: true, closers: Some(closers) }))
+    }
+
+    /// The bytes that may close an item of schema `s` in an array of
+    /// values, when every value `s` admits is open-ended: an object that
+    /// accepts further keys without bound (so every prefix of one goes on
+    /// to infinitely many objects) or a free string; `None` otherwise (a
+    /// number, whose end no byte of its own marks, or a value with few
+    /// completions).
+    fn value_closers(&self, s: &Value, ptr: &str, depth: usize) -> Result<Option<Vec<u8>>, CompileError> {
+        let r = self.resolved(s, ptr)?;
+        let m = match &r {
+            Value::Bool(false) => return Ok(Some(Vec::new())),
+            Value::Object(m) if depth < 8 => m,
+            _ => return Ok(None),
+        };
+        for kw in ["anyOf", "oneOf"] {
+            let Some(bs) = m.get(kw) else { continue };
+            let Value::Array(bs) = bs else { return Ok(None) };
+            if m.keys().any(|k| is_constraint(k) && k != kw) {
+                return Ok(None);
+            }
+            let mut all: Vec<u8> = Vec::new();
+            for b in bs {
+                let Some(c) = self.value_closers(b, ptr, depth + 1)? else { return Ok(None) };
+                // `oneOf` branches of one type may overlap.
+                if kw == "oneOf" && c.iter().any(|x| all.contains(x)) {
+                    return Ok(None);
+                }
+                all.extend(c);
+            }
+            return Ok(Some(all));
+        }
+        let types: Vec<&str> = match m.get("type") {
+            Some(Value::String(t)) => vec![t.as_str()],
+            Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
+            _ => return Ok(None),
+        };
+        const OPEN: [&str; 6] =
+            ["type", "properties", "required", "additionalProperties", "minProperties", "minLength"];
+        if m.keys().any(|k| is_constraint(k) && !OPEN.contains(&k.as_str())) {
+            return Ok(None);
+        }
+        if m.get("additionalProperties")
+            .is_some_and(|a| *a != Value::Bool(true) && a.as_object().is_none_or(|o| !o.is_empty()))
+        {
+            return Ok(None);
+        }
+        let mut closers = Vec::new();
+        for t in types {
+            match t {
+                "object" => closers.push(b'}'),
+                "string" => closers.push(b'"'),
+                _ => return Ok(None),
+            }
+        }
+        Ok(Some(closers))
     }
 
     /// What the values of an item schema that admits strings only are

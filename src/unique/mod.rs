@@ -40,6 +40,8 @@
 use crate::grammar::{Grammar, Unique};
 use crate::runtime::{step, Config, Stacks, StepFlags, BASE, EMPTY};
 
+pub(crate) mod values;
+
 /// Most grammar steps one liveness search may take.
 pub(crate) const SEARCH_STEPS: usize = 4096;
 
@@ -166,11 +168,14 @@ pub(crate) struct Items {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Memo {
     map: ahash::AHashMap<usize, std::sync::Arc<Vec<Units>>>,
+    /// The same for arrays of values ([`values`]).
+    values: values::Memo,
 }
 
 impl Memo {
     pub fn truncate(&mut self, len: usize) {
         self.map.retain(|&k, _| k <= len);
+        self.values.truncate(len);
     }
 }
 
@@ -352,6 +357,10 @@ pub(crate) fn live(g: &Grammar, stacks: &mut Stacks, c: Config, t: &Text, memo: 
         Place::Array(u) => (u, false),
         Place::Item(u) => (u, true),
     };
+    if u.closers.is_some() {
+        // Open-ended items only (see [`values`]).
+        return true;
+    }
     let Some(items) = scan(t, in_item, memo) else { return false };
     if items.finished.is_empty() {
         return true;
@@ -447,10 +456,16 @@ fn search(g: &Grammar, stacks: &mut Stacks, c: Config, items: &Items) -> bool {
     false
 }
 
-/// After byte `"` was read: whether configuration `c` (now in the array's
-/// own machine, so the quote closed an item) repeats an earlier item.
+/// After byte `"` (or, for an array of values, `}`, `]` or `"`) was read:
+/// whether configuration `c` (now in the array's own machine, so the byte
+/// closed an item) repeats an earlier item.
 pub(crate) fn closes_repeat(g: &Grammar, stacks: &Stacks, c: Config, t: &Text, memo: &mut Memo) -> bool {
-    if !matches!(place(g, stacks, c), Place::Array(_)) {
+    let Place::Array(u) = place(g, stacks, c) else { return false };
+    let last = t.at(t.len() - 1);
+    if let Some(closers) = &u.closers {
+        return closers.contains(&last) && values::last_repeats(t, &mut memo.values);
+    }
+    if last != b'"' {
         return false;
     }
     match scan(t, false, memo) {
@@ -466,7 +481,7 @@ pub(crate) fn filter(g: &Grammar, stacks: &mut Stacks, cs: &mut Vec<Config>, t: 
     if g.unique.is_empty() {
         return;
     }
-    if t.len() > 0 && t.at(t.len() - 1) == b'"' {
+    if t.len() > 0 && matches!(t.at(t.len() - 1), b'"' | b'}' | b']') {
         cs.retain(|&c| !closes_repeat(g, stacks, c, t, memo));
     }
     if at_end {
@@ -510,6 +525,12 @@ pub(crate) struct Plan {
     /// another parse's acceptance, and a token that opens an array there
     /// is checked byte by byte.
     outside: bool,
+    /// Some configuration stands in an array of values ([`values`]): its
+    /// risky tokens go byte by byte.
+    values: bool,
+    /// The text's nesting read from the array's level, when known: a token
+    /// that finishes no value directly in an array closes no item.
+    lex: Option<values::Lex>,
     /// The risky tokens (`None`: every allowed token).
     pub cands: Option<Vec<u32>>,
 }
@@ -518,6 +539,9 @@ impl Plan {
     /// The verdict on an allowed token's `bytes`, `None` when only the
     /// byte-by-byte check can tell.
     pub fn decide(&self, bytes: &[u8]) -> Option<bool> {
+        if self.values && !self.lex.as_ref().is_some_and(|l| l.closes_nothing(bytes)) {
+            return None;
+        }
         if self.outside && bytes.contains(&b'[') {
             return None;
         }
@@ -546,14 +570,43 @@ pub(crate) fn plan(
     let places: Vec<Place> = cs.iter().map(|&c| place(g, stacks, c)).collect();
     let outside = places.iter().any(|p| matches!(p, Place::Outside));
     let mut cands: Vec<u32> = if outside { lists.bracket.clone() } else { Vec::new() };
+    if outside && g.unique.iter().flatten().any(|u| u.closers.is_some()) {
+        cands.extend(&lists.bracket_closer);
+    }
+    // Arrays of values: every token that may close an item, byte by byte.
+    let mut closers: Vec<u8> = Vec::new();
+    for p in &places {
+        if let Place::Array(u) | Place::Item(u) = p {
+            closers.extend(u.closers.iter().flatten());
+        }
+    }
+    closers.sort_unstable();
+    closers.dedup();
+    for b in &closers {
+        cands.extend(match b {
+            b'}' => &lists.brace,
+            b']' => &lists.square,
+            _ => &lists.quoted,
+        });
+    }
+    let values = !closers.is_empty();
+    let mut lex = None;
+    if values {
+        if t.tail.is_empty() && places.iter().any(|p| matches!(p, Place::Array(u) if u.closers.is_some())) {
+            memo.values.at_level(t.head.len());
+        }
+        if t.tail.is_empty() {
+            lex = memo.values.lex(t.head);
+        }
+    }
     let mut all = false;
     let mut views = Vec::new();
     for item in [false, true] {
         let group: Vec<&Unique> = places
             .iter()
             .filter_map(|p| match *p {
-                Place::Array(u) if !item => Some(u),
-                Place::Item(u) if item => Some(u),
+                Place::Array(u) if !item && u.closers.is_none() => Some(u),
+                Place::Item(u) if item && u.closers.is_none() => Some(u),
                 _ => None,
             })
             .collect();
@@ -569,7 +622,7 @@ pub(crate) fn plan(
         let Some(items) = scan(t, item, memo) else {
             // Not an array of strings after all (cannot happen): every
             // allowed token byte by byte.
-            return Plan { views: Vec::new(), outside: true, cands: None };
+            return Plan { views: Vec::new(), outside: true, values, lex: None, cands: None };
         };
         let (mut view, c) = view(items, plenty, strings, lists, trie);
         view.open_ended = open_ended;
@@ -579,7 +632,7 @@ pub(crate) fn plan(
         }
         views.push(view);
     }
-    Plan { views, outside, cands: if all { None } else { Some(cands) } }
+    Plan { views, outside, values, lex, cands: if all { None } else { Some(cands) } }
 }
 
 /// The view of one array's items and its risky tokens (`None`: all).
@@ -834,6 +887,12 @@ pub(crate) struct TokenLists {
     pub two_quotes: Vec<u32>,
     /// With `[` and two quotes after it.
     pub bracket: Vec<u32>,
+    /// With `}`.
+    pub brace: Vec<u32>,
+    /// With `]`.
+    pub square: Vec<u32>,
+    /// With `[` and then `}`, `]` or `"`.
+    pub bracket_closer: Vec<u32>,
 }
 
 impl TokenLists {
@@ -858,6 +917,15 @@ impl TokenLists {
                 if b[at..].iter().filter(|&&x| x == b'"').count() >= 2 {
                     l.bracket.push(t);
                 }
+                if b[at..].iter().any(|&x| matches!(x, b'}' | b']' | b'"')) {
+                    l.bracket_closer.push(t);
+                }
+            }
+            if b.contains(&b'}') {
+                l.brace.push(t);
+            }
+            if b.contains(&b']') {
+                l.square.push(t);
             }
         }
         l
