@@ -27,6 +27,10 @@ pub struct Matcher {
     memo: unique::Memo,
     /// Keys of objects with free members read so far (see [`crate::keys`]).
     keys: keys::Memo,
+    /// The last position in the bytes [`Self::simulate`] stepped where the
+    /// text stood at the level of an array of values (noted when they are
+    /// accepted; see [`crate::unique::values`]).
+    level: Option<usize>,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -60,6 +64,7 @@ impl Matcher {
             tmp: Vec::new(),
             memo: unique::Memo::default(),
             keys: keys::Memo::default(),
+            level: None,
         }
     }
 
@@ -337,6 +342,7 @@ impl Matcher {
         let g = &self.cg.grammar;
         let mut cur = self.configs.clone();
         let checked = !g.unique.is_empty();
+        self.level = None;
         let keyed = !g.free_keys.is_empty();
         for (i, &b) in bytes.iter().enumerate() {
             self.tmp.clear();
@@ -345,6 +351,9 @@ impl Matcher {
             if checked {
                 let t = Text { head: &self.output, tail: &bytes[..=i] };
                 unique::filter(g, &mut self.stacks, &mut self.tmp, &t, i + 1 == bytes.len(), &mut self.memo);
+                if unique::at_values_level(g, &self.tmp) {
+                    self.level = Some(self.output.len() + i + 1);
+                }
             }
             if keyed {
                 let t = Text { head: &self.output, tail: &bytes[..=i] };
@@ -418,6 +427,9 @@ impl Matcher {
                 let prev = std::mem::replace(&mut self.configs, next);
                 self.history.push((prev, self.output.len(), false));
                 self.output.extend_from_slice(bytes);
+                if let Some(p) = self.level.take() {
+                    self.memo.at_values_level(p);
+                }
                 Ok(())
             }
             Err(Stop::Rejected(_)) => Err(rejected()),
@@ -448,6 +460,9 @@ impl Matcher {
                 let prev = std::mem::replace(&mut self.configs, next);
                 self.history.push((prev, self.output.len(), false));
                 self.output.extend_from_slice(bytes);
+                if let Some(p) = self.level.take() {
+                    self.memo.at_values_level(p);
+                }
                 Ok(())
             }
             Err(Stop::Rejected(offset)) => {

@@ -177,6 +177,17 @@ impl Memo {
         self.map.retain(|&k, _| k <= len);
         self.values.truncate(len);
     }
+    /// Notes that the accepted output of length `len` ends at the level of
+    /// an array of values.
+    pub fn at_values_level(&mut self, len: usize) {
+        self.values.at_level(len);
+    }
+}
+
+/// Whether some configuration of `cs` stands at the level of an array of
+/// values.
+pub(crate) fn at_values_level(g: &Grammar, cs: &[Config]) -> bool {
+    cs.iter().any(|&c| g.unique_of(c.state).is_some_and(|u| u.closers.is_some()))
 }
 
 pub(crate) fn is_ws(b: u8) -> bool {
