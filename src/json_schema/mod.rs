@@ -3788,14 +3788,51 @@ impl<'a> SchemaCompiler<'a> {
             Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).collect(),
             _ => return Ok(None),
         };
-        const OPEN: [&str; 6] =
-            ["type", "properties", "required", "additionalProperties", "minProperties", "minLength"];
+        const OPEN: [&str; 9] = [
+            "type",
+            "properties",
+            "required",
+            "additionalProperties",
+            "patternProperties",
+            "minProperties",
+            "dependentRequired",
+            "minLength",
+            "pattern",
+        ];
         if m.keys().any(|k| is_constraint(k) && !OPEN.contains(&k.as_str())) {
             return Ok(None);
         }
-        if m.get("additionalProperties")
-            .is_some_and(|a| *a != Value::Bool(true) && a.as_object().is_none_or(|o| !o.is_empty()))
-        {
+        // An object takes further keys without bound: any name (an
+        // `additionalProperties` that admits values), or the names of a
+        // pattern with infinitely many matches; no pattern's schema is
+        // `false` (which could forbid every name).
+        let admits = |this: &Self, v: &Value| -> Result<bool, CompileError> {
+            Ok(match this.resolved(v, ptr)? {
+                Value::Bool(b) => b,
+                Value::Object(o) => !["enum", "const", "not"].iter().any(|k| o.contains_key(*k)),
+                _ => false,
+            })
+        };
+        let pp = match m.get("patternProperties") {
+            None => Map::new(),
+            Some(Value::Object(pp)) => pp.clone(),
+            Some(_) => return Ok(None),
+        };
+        let mut pattern_names = false;
+        for (p, v) in &pp {
+            if !admits(self, v)? {
+                return Ok(None);
+            }
+            pattern_names |= strings::infinite_pattern(p);
+        }
+        let any_name = match m.get("additionalProperties") {
+            None => true,
+            Some(a) => admits(self, a)?,
+        };
+        if types.contains(&"object") && !any_name && !pattern_names {
+            return Ok(None);
+        }
+        if m.get("pattern").is_some_and(|p| p.as_str().is_none_or(|p| !strings::open_ended_pattern(p))) {
             return Ok(None);
         }
         let mut closers = Vec::new();
