@@ -314,10 +314,14 @@ impl Lex {
     }
 }
 
+/// Finished items: those remembered (sorted), those read now (latest
+/// first).
+pub(crate) type Finished = (Option<Arc<Vec<Canon>>>, Vec<Canon>);
+
 /// The finished items of the array around the end of `t` (which stands at
 /// the array's level): those remembered (sorted), and those read now
 /// (latest first). `None` when the text does not read as such an array.
-pub(crate) fn scan(t: &Text, memo: &mut Memo) -> Option<(Option<Arc<Vec<Canon>>>, Vec<Canon>)> {
+pub(crate) fn scan(t: &Text, memo: &mut Memo) -> Option<Finished> {
     let mut i = t.len();
     let mut fresh: Vec<Canon> = Vec::new();
     let mut known = None;
