@@ -3,16 +3,21 @@
 //! weighs it against many finished ones (the worst case of
 //! `src/unique.rs`'s text-based checks).
 //!
-//! `cargo run --release --example long_unique_array -- [ITEMS]` (default
-//! 1000): writes ITEMS items in 3-byte steps on cl100k, a mask before each
-//! step, and prints the mean and max mask µs over the last 50 items.
+//! `cargo run --release --example long_unique_array -- [ITEMS] [objects]`
+//! (default 1000): writes ITEMS items in 3-byte steps on cl100k, a mask
+//! before each step, and prints the mean and max mask µs over the last 50
+//! items. With `objects`, the items are open objects
+//! `{"name":"item number N","n":N}` compared as values
+//! (`src/unique/values.rs`).
 use grammask::{Compiler, Tiktoken, Vocabulary};
 use std::sync::Arc;
 use std::time::Instant;
 
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1000).max(50);
-    let schema = serde_json::json!({"type": "array", "items": {"type": "string"}, "uniqueItems": true});
+    let objects = std::env::args().nth(2).as_deref() == Some("objects");
+    let items = if objects { serde_json::json!({"type": "object"}) } else { serde_json::json!({"type": "string"}) };
+    let schema = serde_json::json!({"type": "array", "items": items, "uniqueItems": true});
     let vocab = Arc::new(Vocabulary::tiktoken(Tiktoken::Cl100k).expect("cl100k"));
     let g = Compiler::new().compile(&schema, vocab.clone()).expect("compiles");
     let mut m = g.matcher();
@@ -23,7 +28,11 @@ fn main() {
         if i > 0 {
             m.accept_bytes(b",").expect("comma");
         }
-        let item = format!("\"item number {i}\"");
+        let item = if objects {
+            format!("{{\"name\":\"item number {i}\",\"n\":{i}}}")
+        } else {
+            format!("\"item number {i}\"")
+        };
         for chunk in item.as_bytes().chunks(3) {
             let t0 = Instant::now();
             m.fill_next_token_bitmask(&mut mask).expect("mask");

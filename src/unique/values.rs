@@ -206,7 +206,7 @@ fn value_start(t: &Text, end: usize) -> Option<usize> {
 /// array of values (see [`Lex`]).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Memo {
-    map: ahash::AHashMap<usize, Arc<Vec<Canon>>>,
+    map: ahash::AHashMap<usize, Known>,
     /// The latest array-level position seen in the accepted output.
     level: Option<usize>,
     /// The text read from `level` up to a position.
@@ -314,13 +314,76 @@ impl Lex {
     }
 }
 
-/// Finished items: those remembered (sorted), those read now (latest
-/// first).
-pub(crate) type Finished = (Option<Arc<Vec<Canon>>>, Vec<Canon>);
+/// Finished items: those remembered, those read now (latest first).
+pub(crate) type Finished = (Known, Vec<Canon>);
+
+/// Finished items remembered: a list, latest first, shared by every memo
+/// entry of the array (so an array of `n` items holds `n` nodes, not `n²/2`
+/// items), with a sorted copy of all items so far every [`SNAPSHOT`] nodes
+/// (a lookup reads at most that many nodes, then searches the copy).
+pub(crate) type Known = Option<Arc<Node>>;
+
+/// Items between two sorted copies.
+const SNAPSHOT: usize = 64;
+
+#[derive(Debug)]
+pub(crate) struct Node {
+    item: Canon,
+    prev: Known,
+    len: usize,
+    /// This item and all before, sorted (every [`SNAPSHOT`] nodes).
+    sorted: Option<Arc<Vec<Canon>>>,
+}
+
+impl Node {
+    /// `known` with `item` after it.
+    fn push(known: Known, item: Canon) -> Arc<Node> {
+        let len = known.as_ref().map_or(0, |k| k.len) + 1;
+        let sorted = (len % SNAPSHOT == 0).then(|| {
+            let mut all = vec![item.clone()];
+            let mut k = known.as_deref();
+            while let Some(n) = k {
+                if let Some(s) = &n.sorted {
+                    all.extend(s.iter().cloned());
+                    break;
+                }
+                all.push(n.item.clone());
+                k = n.prev.as_deref();
+            }
+            all.sort_unstable();
+            all.dedup();
+            Arc::new(all)
+        });
+        Arc::new(Node { item, prev: known, len, sorted })
+    }
+}
+
+/// Whether `known` holds `v`.
+fn holds(known: &Known, v: &Canon) -> bool {
+    let mut k = known.as_deref();
+    while let Some(n) = k {
+        if let Some(s) = &n.sorted {
+            return s.binary_search(v).is_ok();
+        }
+        if n.item == *v {
+            return true;
+        }
+        k = n.prev.as_deref();
+    }
+    false
+}
+
+/// `known` with the items `newest_first` after it, oldest first.
+fn extended(mut known: Known, newest_first: &[Canon]) -> Known {
+    for item in newest_first.iter().rev() {
+        known = Some(Node::push(known, item.clone()));
+    }
+    known
+}
 
 /// The finished items of the array around the end of `t` (which stands at
-/// the array's level): those remembered (sorted), and those read now
-/// (latest first). `None` when the text does not read as such an array.
+/// the array's level): those remembered, and those read now (latest
+/// first). `None` when the text does not read as such an array.
 pub(crate) fn scan(t: &Text, memo: &mut Memo) -> Option<Finished> {
     let mut i = t.len();
     let mut fresh: Vec<Canon> = Vec::new();
@@ -333,9 +396,9 @@ pub(crate) fn scan(t: &Text, memo: &mut Memo) -> Option<Finished> {
         if i <= t.head.len() {
             if let Some(k) = memo.map.get(&i).cloned() {
                 if let Some((at, from)) = entry.filter(|&(at, _)| at != i) {
-                    memo.map.insert(at, merged(&fresh[from..], Some(&k)));
+                    memo.map.insert(at, extended(k.clone(), &fresh[from..]));
                 }
-                known = Some(k);
+                known = k;
                 break;
             }
             entry.get_or_insert((i, fresh.len()));
@@ -346,7 +409,7 @@ pub(crate) fn scan(t: &Text, memo: &mut Memo) -> Option<Finished> {
         match t.at(i - 1) {
             b'[' => {
                 if let Some((at, from)) = entry {
-                    memo.map.insert(at, merged(&fresh[from..], None));
+                    memo.map.insert(at, extended(None, &fresh[from..]));
                 }
                 break;
             }
@@ -361,23 +424,13 @@ pub(crate) fn scan(t: &Text, memo: &mut Memo) -> Option<Finished> {
     Some((known, fresh))
 }
 
-fn merged(fresh: &[Canon], known: Option<&Arc<Vec<Canon>>>) -> Arc<Vec<Canon>> {
-    let mut all: Vec<Canon> = fresh.to_vec();
-    if let Some(k) = known {
-        all.extend(k.iter().cloned());
-    }
-    all.sort_unstable();
-    all.dedup();
-    Arc::new(all)
-}
-
 /// Whether the item that ends `t` (which has just closed it, at the
 /// array's level) repeats an earlier item of its array. A text that does
 /// not read back as such an array counts as a repeat (refused).
 pub(crate) fn last_repeats(t: &Text, memo: &mut Memo) -> bool {
     let Some((known, fresh)) = scan(t, memo) else { return true };
     match fresh.split_first() {
-        Some((last, rest)) => rest.contains(last) || known.is_some_and(|k| k.binary_search(last).is_ok()),
+        Some((last, rest)) => rest.contains(last) || holds(&known, last),
         // The memo already covers the whole text: the item was read (and
         // let through) before.
         None => false,
@@ -408,6 +461,20 @@ mod tests {
     }
 
     #[test]
+    fn remembered_items_are_found_past_the_sorted_copies() {
+        let item = |i: usize| parse(format!("{{\"n\":{i}}}").as_bytes()).expect("object");
+        let items: Vec<Canon> = (0..3 * SNAPSHOT + 5).map(item).collect();
+        let newest_first: Vec<Canon> = items.iter().rev().cloned().collect();
+        // Built in two steps, as the memo grows.
+        let half = extended(None, &newest_first[newest_first.len() / 2..]);
+        let known = extended(half, &newest_first[..newest_first.len() / 2]);
+        assert_eq!(known.as_ref().map(|k| k.len), Some(items.len()));
+        assert!(items.iter().all(|v| holds(&known, v)));
+        assert!(!holds(&known, &item(items.len())));
+        assert!(!holds(&None, &item(0)));
+    }
+
+    #[test]
     fn items_read_back_from_the_end() {
         let text = br#"{"x": [ {"a": "]}\"[{"}, "s\"", [1, [2]] , {"b":{}} ,{ "a" : "]}\"[{" }"#;
         let t = Text { head: text, tail: &[] };
@@ -420,7 +487,7 @@ mod tests {
         let longer = [&text[..], br#", "t""#].concat();
         let t2 = Text { head: &longer, tail: &[] };
         let (known, fresh) = scan(&t2, &mut memo).expect("reads");
-        assert_eq!((known.map(|k| k.len()), fresh.len()), (Some(4), 1));
+        assert_eq!((known.map(|k| k.len), fresh.len()), (Some(5), 1));
         assert!(!last_repeats(&t2, &mut memo));
     }
 }
