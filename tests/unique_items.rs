@@ -77,16 +77,7 @@ fn fed(m: &mut Matcher, text: &str) -> bool {
 fn items_are_compared_as_decoded_strings() {
     let vocab = cl100k().vocab.clone();
     for &(name, text, want) in TEXTS {
-        let s = schema(name);
-        let g = Compiler::new().compile(&s, vocab.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        // Whole, and byte by byte (each step a check of its own).
-        assert_eq!(fed(&mut g.matcher(), text), want, "{name}: {text}");
-        let mut m = g.matcher();
-        let bytewise = text.bytes().all(|b| m.accept_bytes(&[b]).is_ok()) && m.can_terminate();
-        assert_eq!(bytewise, want, "{name}: {text} byte by byte");
-        // The validators agree with the table (texts are JSON).
-        let v: Value = serde_json::from_str(text).expect("JSON text");
-        assert_eq!(validator(&s).is_valid(&v), want, "{name}: {text} per jsonschema");
+        judged_as_validators_judge(&schema(name), &vocab, name, text, want);
     }
 }
 

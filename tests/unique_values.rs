@@ -64,33 +64,11 @@ const TEXTS: &[(&str, &str, bool)] = &[
     ("inner", r#"{"list":[{"id":"1"},{"id":1}],"list2":[{"id":1},{"id":1}]}"#, true),
 ];
 
-fn boon_valid(schema: &Value, v: &Value) -> bool {
-    let mut c = boon::Compiler::new();
-    let loc = "http://grammask.invalid/schema.json";
-    c.add_resource(loc, schema.clone()).expect("boon resource");
-    let mut all = boon::Schemas::new();
-    let idx = c.compile(loc, &mut all).expect("boon compiles");
-    all.validate(v, idx).is_ok()
-}
-
-fn fed(m: &mut grammask::Matcher, text: &str) -> bool {
-    m.accept_bytes(text.as_bytes()).is_ok() && m.can_terminate()
-}
-
 #[test]
 fn items_are_compared_as_values() {
     let vocab = cl100k().vocab.clone();
     for &(name, text, want) in TEXTS {
-        let s = schema(name);
-        let g = Compiler::new().compile(&s, vocab.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(fed(&mut g.matcher(), text), want, "{name}: {text}");
-        let mut m = g.matcher();
-        let bytewise = text.bytes().all(|b| m.accept_bytes(&[b]).is_ok()) && m.can_terminate();
-        assert_eq!(bytewise, want, "{name}: {text} byte by byte");
-        // Both validators agree with the table (texts are JSON).
-        let v: Value = serde_json::from_str(text).expect("JSON text");
-        assert_eq!(validator(&s).is_valid(&v), want, "{name}: {text} per jsonschema");
-        assert_eq!(boon_valid(&s, &v), want, "{name}: {text} per boon");
+        judged_as_validators_judge(&schema(name), &vocab, name, text, want);
     }
 }
 

@@ -159,6 +159,31 @@ pub fn validator(schema: &Value) -> jsonschema::Validator {
     jsonschema::options().should_validate_formats(true).build(schema).expect("oracle accepts the schema")
 }
 
+/// Whether `boon` (the second validator) accepts `v` under `schema`.
+pub fn boon_valid(schema: &Value, v: &Value) -> bool {
+    let mut c = boon::Compiler::new();
+    let loc = "http://grammask.invalid/schema.json";
+    c.add_resource(loc, schema.clone()).expect("boon resource");
+    let mut all = boon::Schemas::new();
+    let idx = c.compile(loc, &mut all).expect("boon compiles");
+    all.validate(v, idx).is_ok()
+}
+
+/// A table row for a run-time check: `text` (JSON) fed whole and byte by
+/// byte is accepted as a complete instance exactly when `want`, and both
+/// validators agree with the row.
+pub fn judged_as_validators_judge(schema: &Value, vocab: &Arc<Vocabulary>, name: &str, text: &str, want: bool) {
+    let g = Compiler::new().compile(schema, vocab.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let mut m = g.matcher();
+    assert_eq!(m.accept_bytes(text.as_bytes()).is_ok() && m.can_terminate(), want, "{name}: {text}");
+    let mut m = g.matcher();
+    let bytewise = text.bytes().all(|b| m.accept_bytes(&[b]).is_ok()) && m.can_terminate();
+    assert_eq!(bytewise, want, "{name}: {text} byte by byte");
+    let v: Value = serde_json::from_str(text).expect("JSON text");
+    assert_eq!(validator(schema).is_valid(&v), want, "{name}: {text} per jsonschema");
+    assert_eq!(boon_valid(schema, &v), want, "{name}: {text} per boon");
+}
+
 /// A random split of `bytes` into vocabulary tokens, or `None` if some
 /// position has no token.
 pub fn random_segmentation(vocab: &Vocabulary, bytes: &[u8], rng: &mut Rng) -> Option<Vec<u32>> {
