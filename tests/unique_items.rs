@@ -6,7 +6,7 @@
 
 mod common;
 use common::*;
-use grammask::{CompileErrorKind, Compiler, Config, Matcher, Rng};
+use grammask::{CompileErrorKind, Compiler, Config, Matcher};
 use serde_json::{json, Value};
 
 /// Schemas by name.
@@ -89,15 +89,7 @@ fn masks_match_the_reference_and_never_dead_end() {
     // token is masked.
     // Compared: every token with a byte that can touch an item (quote,
     // backslash, brackets, comma) and a random sample of the rest.
-    let tok = cl100k();
-    let mut rng = Rng::new(7);
-    let touching: Vec<u32> = (0..tok.vocab.size() as u32)
-        .filter(|&t| tok.vocab.token_bytes(t).iter().any(|b| b"\"\\[],".contains(b)))
-        .collect();
-    for &(name, text, _) in TEXTS {
-        let g = Compiler::new().compile(&schema(name), tok.vocab.clone()).expect("compiles");
-        masks_along_text(&g, tok, text, &touching, 300, &mut rng, name);
-    }
+    masks_along_table(schema, TEXTS, b"\"\\[],", 7);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 mod common;
 use common::*;
-use grammask::{CompileErrorKind, Compiler, Rng};
+use grammask::{CompileErrorKind, Compiler};
 use serde_json::{json, Value};
 
 /// Schemas by name.
@@ -77,15 +77,7 @@ fn masks_match_the_reference() {
     // Along every prefix of every text, as cl100k tokenizes it: each mask
     // equals the reference on every token with a byte that can touch an
     // item and on a random sample of the rest.
-    let tok = cl100k();
-    let mut rng = Rng::new(11);
-    let touching: Vec<u32> = (0..tok.vocab.size() as u32)
-        .filter(|&t| tok.vocab.token_bytes(t).iter().any(|b| b"\"\\[]{},".contains(b)))
-        .collect();
-    for &(name, text, _) in TEXTS {
-        let g = Compiler::new().compile(&schema(name), tok.vocab.clone()).expect("compiles");
-        masks_along_text(&g, tok, text, &touching, 300, &mut rng, name);
-    }
+    masks_along_table(schema, TEXTS, b"\"\\[]{},", 11);
 }
 
 #[test]

@@ -558,6 +558,20 @@ pub fn masks_match_reference(
     checked
 }
 
+/// [`masks_along_text`] over every row of a table of `(schema name,
+/// text, _)`, comparing every token with one of the `touch` bytes and a
+/// random sample of the rest.
+pub fn masks_along_table(schema: impl Fn(&str) -> Value, texts: &[(&str, &str, bool)], touch: &[u8], seed: u64) {
+    let tok = cl100k();
+    let mut rng = Rng::new(seed);
+    let touching: Vec<u32> =
+        (0..tok.vocab.size() as u32).filter(|&t| tok.vocab.token_bytes(t).iter().any(|b| touch.contains(b))).collect();
+    for &(name, text, _) in texts {
+        let g = Compiler::new().compile(&schema(name), tok.vocab.clone()).expect("compiles");
+        masks_along_text(&g, tok, text, &touching, 300, &mut rng, name);
+    }
+}
+
 /// Along `text` as `tok` splits it: before each token, the mask of `g`
 /// leaves some token allowed, and equals the byte-by-byte reference on
 /// `touching` and on `sample` random tokens; a masked token of the text
