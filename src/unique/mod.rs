@@ -1,4 +1,5 @@
-//! Run-time `uniqueItems` for arrays of strings.
+//! Run-time `uniqueItems` for arrays of strings (arrays of other values:
+//! [`values`]).
 //!
 //! No context-free grammar can say "no two items are equal", so a
 //! `uniqueItems` array whose items are strings compiles as a plain array
@@ -57,8 +58,9 @@ pub(crate) enum Place<'g> {
     Item(&'g Unique),
 }
 
-/// Where `c` stands. Items are strings, so a `uniqueItems` array holds no
-/// other: the innermost array frame is the only one.
+/// Where `c` stands: towards the innermost `uniqueItems` array on its
+/// stack (an array of strings holds no other; an item of an array of
+/// values may hold one, which then decides).
 pub(crate) fn place<'g>(g: &'g Grammar, stacks: &Stacks, c: Config) -> Place<'g> {
     if g.unique.is_empty() {
         return Place::Outside;
