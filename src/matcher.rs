@@ -538,15 +538,13 @@ impl Matcher {
     /// Bytes that make the output so far a complete instance (empty when
     /// it already is): an A* search over parse positions, ordered by bytes
     /// so far plus a lower bound on the bytes still needed (each frame's
-    /// distance to the exit of its machine, [`Grammar::exit_dist`]), each
+    /// distance to the exit of its machine, precomputed per state), each
     /// position expanded once. The shortest when the bound is exact (no
     /// counted strings on the way). `None` when nothing is found within
     /// `max_positions` expanded positions, or after termination. For a
     /// server that must end a generation within its token budget (force
     /// these bytes, then a stop token), and for walkers that must finish.
     /// Work is bounded by `max_positions` × (byte classes) steps.
-    ///
-    /// [`Grammar::exit_dist`]: crate::grammar::Grammar::exit_dist
     pub fn short_completion(&mut self, max_positions: usize) -> Option<Vec<u8>> {
         use std::cmp::Reverse;
         if self.terminated {
