@@ -351,7 +351,7 @@ impl Matcher {
             if checked {
                 let t = Text { head: &self.output, tail: &bytes[..=i] };
                 unique::filter(g, &mut self.stacks, &mut self.tmp, &t, i + 1 == bytes.len(), &mut self.memo);
-                if unique::at_values_level(g, &self.tmp) {
+                if g.values_unique && unique::at_values_level(g, &self.tmp) {
                     self.level = Some(self.output.len() + i + 1);
                 }
             }

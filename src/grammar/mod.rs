@@ -125,6 +125,9 @@ pub(crate) struct Grammar {
     /// Per machine: `Some` for a `uniqueItems` array of strings (see
     /// [`crate::unique`]). Empty when the grammar has none.
     pub unique: Vec<Option<Unique>>,
+    /// Some `uniqueItems` array compares its items as values
+    /// ([`Unique::closers`]).
+    pub values_unique: bool,
     /// The states inside the keys of free keyset members (see
     /// [`crate::keys`]). Empty when the grammar has none.
     pub free_keys: ahash::AHashMap<u32, KeyAt>,
@@ -544,6 +547,7 @@ impl GrammarBuilder {
             } else {
                 Vec::new()
             },
+            values_unique: self.machines.iter().any(|m| m.unique.as_ref().is_some_and(|u| u.closers.is_some())),
             free_keys: Default::default(),
         };
         // Calls recorded as (machine id, return state) until all starts are known.

@@ -583,7 +583,7 @@ pub(crate) fn plan(
     let places: Vec<Place> = cs.iter().map(|&c| place(g, stacks, c)).collect();
     let outside = places.iter().any(|p| matches!(p, Place::Outside));
     let mut cands: Vec<u32> = if outside { lists.bracket.clone() } else { Vec::new() };
-    if outside && g.unique.iter().flatten().any(|u| u.closers.is_some()) {
+    if outside && g.values_unique {
         cands.extend(&lists.bracket_closer);
     }
     // Arrays of values: every token that may close an item, byte by byte.
