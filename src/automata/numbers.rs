@@ -63,6 +63,34 @@ pub(crate) fn parse_dec(s: &str) -> Option<Dec> {
     Some(if d.is_zero() { Dec { neg: false, ..d } } else { d })
 }
 
+/// A fractional `multipleOf` that an f64 holds exactly (a binary
+/// fraction `m / 2^k` written in decimal: `0.5`, `0.25`, `1.125`), as the
+/// whole number `D` and the digit count `k` with `divisor = D / 10^k`,
+/// when `D` is at most 1,000,000. A decimal `D / 10^k` is a binary
+/// fraction exactly when `5^k` divides `D`.
+pub(crate) fn binary_fraction(v: &serde_json::Value) -> Option<(u64, u32)> {
+    let d = parse_dec(&v.as_number()?.to_string())?;
+    let k = u32::try_from(d.frac.len()).ok().filter(|&k| (1..=8).contains(&k))?;
+    if d.neg || d.int.len() > 7 {
+        return None;
+    }
+    let scaled = d.int.iter().chain(&d.frac).fold(0u64, |a, &x| a * 10 + u64::from(x));
+    (scaled <= 1_000_000 && scaled % 5u64.pow(k) == 0).then_some((scaled, k))
+}
+
+/// Whether the number written `x` is a whole multiple of the one written
+/// `d` in exact decimal arithmetic; `None` past 36 digits.
+pub(crate) fn decimal_multiple(x: &str, d: &str) -> Option<bool> {
+    let (x, d) = (parse_dec(x)?, parse_dec(d)?);
+    let k = x.frac.len().max(d.frac.len());
+    let scaled = |n: &Dec| -> Option<i128> {
+        let digits = n.int.iter().chain(&n.frac).chain(std::iter::repeat_n(&0, k - n.frac.len()));
+        digits.take(37).enumerate().try_fold(0i128, |a, (i, &x)| (i < 36).then(|| a * 10 + i128::from(x)))
+    };
+    let (x, d) = (scaled(&x)?, scaled(&d)?);
+    (d != 0).then(|| x % d == 0)
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Cmp {
     Ge,

@@ -141,10 +141,14 @@ pub(crate) struct StringSpec {
     /// decoding, no quotes); used to intersect number constraints.
     pub raw: bool,
     /// Raw mode: a remainder automaton modulo this over the integer digits
-    /// (a fraction may hold zeros only; no exponent). Without `divisors`
-    /// the number must be a whole multiple of it (`multipleOf` with a whole
-    /// divisor).
+    /// and the first [`Self::frac_digits`] fraction digits (the number
+    /// scaled by `10^frac_digits`; later fraction digits are zeros; no
+    /// exponent). Without `divisors` the scaled number must be a whole
+    /// multiple of it (`multipleOf`: `0.25` is modulus 25 over numbers
+    /// scaled by 100).
     pub modulus: Option<u64>,
+    /// With `modulus`: how many fraction digits the remainder reads.
+    pub frac_digits: u32,
     /// With `modulus`: instead, for each `(d, divides)`, whether `d` (a
     /// divisor of `modulus`) divides the number must be `divides` (a
     /// `multipleOf` and negated ones together).
@@ -157,16 +161,32 @@ pub(crate) struct StringSpec {
     pub alternatives: Vec<(Vec<usize>, Vec<usize>)>,
 }
 
-/// Phase and remainder of the `multipleOf` automaton: `r * 2 + in_fraction`.
-fn mod_step(m: u64, k: u64, x: u8) -> Option<u64> {
-    let (r, frac) = (m / 2, m % 2 == 1);
+/// State of the `multipleOf` automaton over a number scaled by `10^f`
+/// (`f` fraction digits read): `r * (f + 2) + phase`, where `r` is the
+/// remainder modulo `k` of the digits read so far, and `phase` is 0 in the
+/// integer part and `1 + h` after `h` fraction digits.
+fn mod_step(m: u64, k: u64, f: u32, x: u8) -> Option<u64> {
+    let w = u64::from(f) + 2;
+    let (r, phase) = (m / w, m % w);
+    let digit = |r: u64| (r * 10 + u64::from(x - b'0')) % k;
     match x {
-        b'0'..=b'9' if !frac => Some(((r * 10 + u64::from(x - b'0')) % k) * 2),
+        b'0'..=b'9' if phase == 0 => Some(digit(r) * w),
+        // Fraction digits past the `f` the remainder reads are zeros.
+        b'0'..=b'9' if phase <= u64::from(f) => Some(digit(r) * w + phase + 1),
         b'0' => Some(m),
-        b'-' if !frac => Some(m),
-        b'.' if !frac => Some(m + 1),
+        b'-' if phase == 0 => Some(m),
+        b'.' if phase == 0 => Some(m + 1),
         _ => None,
     }
+}
+
+/// The remainder modulo `k` of the whole scaled number, from a state of
+/// [`mod_step`]: the fraction digits not written count as zeros.
+fn mod_value(m: u64, k: u64, f: u32) -> u64 {
+    let w = u64::from(f) + 2;
+    let (r, phase) = (m / w, m % w);
+    let missing = u64::from(f) - phase.saturating_sub(1);
+    (0..missing).fold(r, |r, _| r * 10 % k)
 }
 
 /// A deterministic byte automaton: `ranges[s]` are `(lo, hi, target)`.
@@ -645,8 +665,8 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
                 (0..n_must).all(|j| dfas[j].full_match(k.ids[j]))
                     && (n_must..dfas.len()).all(|j| !dfas[j].full_match(k.ids[j]))
             }
-            && modulus.is_none_or(|_| {
-                let r = k.m / 2;
+            && modulus.is_none_or(|md| {
+                let r = mod_value(k.m, md, spec.frac_digits);
                 if spec.divisors.is_empty() {
                     r == 0
                 } else {
@@ -745,7 +765,7 @@ fn build_product(spec: &StringSpec, count: bool, max_states: usize) -> Result<(R
             let mut dead = false;
             let mut nm = k.m;
             if let (Some(md), Some(x)) = (modulus, byte) {
-                match mod_step(k.m, md, x) {
+                match mod_step(k.m, md, spec.frac_digits, x) {
                     Some(v) => nm = v,
                     None => dead = true,
                 }

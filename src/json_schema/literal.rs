@@ -211,8 +211,22 @@ impl Eval<'_> {
             }
             ("multipleOf", Value::Number(n)) => {
                 let k = b.as_f64()?;
-                if k <= 0.0 || k.fract() != 0.0 || k > 9.0e15 {
-                    return None; // fractional divisors: validators divide floats
+                if k > 0.0 && (k.fract() != 0.0 || k > 9.0e15) {
+                    // Validators differ: Python `jsonschema` and `boon`
+                    // divide f64 values and ask whether the quotient is
+                    // whole; the `jsonschema` crate divides the shortest
+                    // decimals of the two f64 values exactly. An answer
+                    // only where both readings give it.
+                    let q = n.as_f64()? / k;
+                    let float = q.is_finite().then_some(q.fract() == 0.0)?;
+                    let (Value::Number(x), Value::Number(d)) = (Value::from(n.as_f64()?), Value::from(k)) else {
+                        return None;
+                    };
+                    let exact = numbers::decimal_multiple(&x.to_string(), &d.to_string())?;
+                    return (float == exact).then_some(float);
+                }
+                if k <= 0.0 {
+                    return None;
                 }
                 let k = k as u64;
                 if let Some(x) = n.as_u64() {
@@ -397,7 +411,12 @@ mod tests {
             ),
             (json!(5), json!({"oneOf": [{"minimum": 2}, {"maximum": 6}]}), Some(false)),
             (json!(9), json!({"oneOf": [{"minimum": 2}, {"maximum": 6}]}), Some(true)),
+            // 0.3 / 0.1 is 2.9999999999999996 in f64, 3 in decimals:
+            // validators differ.
             (json!(0.3), json!({"multipleOf": 0.1}), None),
+            (json!(0.35), json!({"multipleOf": 0.1}), Some(false)),
+            (json!(0.5), json!({"multipleOf": 0.1}), Some(true)),
+            (json!(2.75), json!({"multipleOf": 0.25}), Some(true)),
             (json!(12), json!({"multipleOf": 4}), Some(true)),
             (json!("ab"), json!({"pattern": "^a", "maxLength": 2}), Some(true)),
             (json!([1, "x"]), json!({"contains": {"type": "string"}, "maxContains": 1}), Some(true)),

@@ -2589,12 +2589,15 @@ impl<'a> SchemaCompiler<'a> {
         if let Some(d) = num("exclusiveMaximum")? {
             bounds.push((d, Cmp::Lt, "exclusiveMaximum"));
         }
-        // `multipleOf` with a whole divisor: a remainder automaton (see
-        // `StringSpec::modulus`). A fractional divisor would need exact
-        // decimal arithmetic that validators do not agree on (most divide
-        // floats), so it is refused by name.
-        let modulus = match map.get("multipleOf") {
-            None => None,
+        // `multipleOf`: a remainder automaton (see `StringSpec::modulus`)
+        // over the number scaled by `10^frac_digits`. A fractional divisor
+        // is taken where validators, which divide f64 values, agree with
+        // exact decimal arithmetic: a divisor an f64 holds exactly (a
+        // binary fraction: 0.5, 0.25, 0.125, …), over numbers small
+        // enough that every multiple and quotient is exact. Others (0.1,
+        // 0.01: `0.07 / 0.01` is 7.000000000000001 in f64) are refused.
+        let (modulus, frac_digits) = match map.get("multipleOf") {
+            None => (None, 0),
             Some(v) => {
                 let Some(f) = v.as_f64().filter(|f| *f > 0.0) else {
                     return Err(CompileError::new(
@@ -2605,15 +2608,22 @@ impl<'a> SchemaCompiler<'a> {
                     .with_keyword("multipleOf"));
                 };
                 if f.fract() == 0.0 && f <= 1e6 {
-                    Some(f as u64).filter(|&k| !(integer && k == 1))
+                    (Some(f as u64).filter(|&k| !(integer && k == 1)), 0)
+                } else if let Some((scaled, k)) = numbers::binary_fraction(v) {
+                    (Some(scaled), k)
                 } else {
-                    self.unsupported(ptr, "multipleOf", "only whole divisors up to 1,000,000 are supported")?;
-                    None
+                    self.unsupported(
+                        ptr,
+                        "multipleOf",
+                        "only whole divisors up to 1,000,000 and binary fractions (0.5, 0.25, 0.125, …) are \
+                         supported (validators divide f64 values, where 0.07 is no multiple of 0.01)",
+                    )?;
+                    (None, 0)
                 }
             }
         };
         let fraction = map.get("x-grammask-fraction") == Some(&Value::Bool(true));
-        if fraction && (integer || modulus.is_some()) {
+        if fraction && (integer || (modulus.is_some() && frac_digits == 0)) {
             // Integers only (a whole divisor divides integers only).
             return Ok(nfa.never());
         }
@@ -2631,6 +2641,10 @@ impl<'a> SchemaCompiler<'a> {
         }
         not_divisors.sort_unstable();
         not_divisors.dedup();
+        if frac_digits > 0 && !not_divisors.is_empty() {
+            self.unsupported(ptr, "not", "`not` of `multipleOf` beside a fractional `multipleOf`")?;
+            return Ok(nfa.never());
+        }
         if not_divisors.contains(&1) || modulus.is_some_and(|m| not_divisors.iter().any(|d| m % d == 0)) {
             // Every integer (every multiple of the divisor) is divided.
             return Ok(nfa.never());
@@ -2669,7 +2683,18 @@ impl<'a> SchemaCompiler<'a> {
         // automata with a counter to 200.
         let lower = bounds.iter().find(|b| matches!(b.1, Cmp::Ge | Cmp::Gt)).map(|b| b.0.int.len());
         let upper = bounds.iter().find(|b| matches!(b.1, Cmp::Le | Cmp::Lt)).map(|b| b.0.int.len());
-        let mut digits = if modulus.is_some() { 15 } else { 200 };
+        let mut digits = match modulus {
+            // A binary fraction with `k` decimal digits: at most 15 - k
+            // integer digits, so that every multiple has at most 15
+            // significant digits (its f64's shortest decimal, which the
+            // `jsonschema` crate divides, is the text itself) and stays
+            // below 2^53 / 2^k (exact in f64, as its quotient, for the
+            // validators that divide floats).
+            Some(_) if frac_digits > 0 => 15 - frac_digits as usize,
+            Some(_) => 15,
+            None => 200,
+        }
+        .max(1);
         if let (Some(l), Some(u)) = (lower, upper) {
             digits = digits.min(l.max(u).max(1));
         }
@@ -2680,9 +2705,10 @@ impl<'a> SchemaCompiler<'a> {
             // A fraction with a digit other than zero, no exponent.
             (false, false) if fraction => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})\.[0-9]*[1-9][0-9]*", digits - 1),
             (false, false) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})(?:\.[0-9]+)?", digits - 1),
-            (false, true) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})(?:\.0+)?", digits - 1),
+            // The remainder automaton reads the fraction digits.
+            (false, true) => format!(r"-?(?:0|[1-9][0-9]{{0,{}}})(?:\.[0-9]+)?", digits - 1),
         };
-        let mut spec = StringSpec { raw: true, modulus, divisors, ..Default::default() };
+        let mut spec = StringSpec { raw: true, modulus, frac_digits, divisors, ..Default::default() };
         spec.must.push(self.dfa(&lexer::parse(&syntax).expect("valid"), ptr, "minimum")?.into());
         if fraction {
             // Validators read numbers as f64, where 1e15 + 0.5 rounds to an
@@ -2692,7 +2718,7 @@ impl<'a> SchemaCompiler<'a> {
             let exact = r"-?(?:0\.[0-9]{1,200}|[1-9][0-9.]{2,15})";
             spec.must.push(self.dfa(&lexer::parse(exact).expect("valid"), ptr, "not")?.into());
         }
-        let mut key = format!("num:{integer}:{modulus:?}:{fraction}:{:?}", spec.divisors);
+        let mut key = format!("num:{integer}:{modulus:?}/{frac_digits}:{fraction}:{:?}", spec.divisors);
         for (d, cmp, kw) in &bounds {
             let hir = numbers::cmp_regex(d, *cmp, integer, digits);
             spec.must.push(self.dfa(&hir, ptr, kw)?.into());
