@@ -54,7 +54,7 @@ fn unknown_refs_name_the_ref() {
 #[test]
 fn unsupported_keywords_fail_strict_and_are_reported_lenient() {
     let s = json!({"type": "object", "properties": {
-        "name": {"type": "string", "pattern": "^(?=a)"},
+        "name": {"type": "string", "pattern": "^a(?!b)"},
         "n": {"type": "number", "multipleOf": 0.01},
         "tags": {"type": "array", "uniqueItems": true},
         "when": {"type": "string", "format": "color"}}});
@@ -69,7 +69,7 @@ fn unsupported_keywords_fail_strict_and_are_reported_lenient() {
         ("format", "/properties/when"),
     ];
     assert!(named.contains(&(e.keyword().unwrap_or(""), e.pointer())), "{e}");
-    let e = err(json!({"type": "string", "pattern": "^(?=a)"}));
+    let e = err(json!({"type": "string", "pattern": "^a(?!b)"}));
     assert_eq!(e.keyword(), Some("pattern"));
     assert!(e.to_string().contains("`pattern`") && e.to_string().contains("lookahead"), "{e}");
     let g = Compiler::with_config(Config::new().strict(false)).compile(&s, vocab()).unwrap();

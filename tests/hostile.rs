@@ -62,6 +62,12 @@ fn generate(g: &Value) -> String {
                 (0..n("count")).map(|i| (format!("^p{i}_[a-z]+$"), json!({"type": "integer"}))).collect();
             json!({"type": "object", "patternProperties": pp, "additionalProperties": false}).to_string()
         }
+        "overlap_props" => {
+            // Unanchored: a key may hold every pattern.
+            let pp: serde_json::Map<String, Value> =
+                (0..n("count")).map(|i| (format!("p{i}"), json!({"type": "integer"}))).collect();
+            json!({"type": "object", "patternProperties": pp, "additionalProperties": false}).to_string()
+        }
         "nots" => {
             let d = n("depth");
             format!("{}{}{}", r#"{"not":"#.repeat(d), r#"{"type":"string"}"#, "}".repeat(d))

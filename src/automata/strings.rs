@@ -890,6 +890,127 @@ pub(crate) fn ecma_search(p: &str, reading: Reading) -> Result<regex_syntax::hir
     Ok(Hir::concat(vec![any(), inner, any()]))
 }
 
+/// A `pattern` as languages the whole decoded value must match and must
+/// not match, read as `reading` says: one search language, plus one per
+/// lookahead that opens the pattern right after `^` (`^(?!org\.)[a-z.]+$`,
+/// `^(?=.{1,255}$)(?!\s+$).+`). Such a lookahead says what the value
+/// starts with (`(?=A)`: a match of `^A` must be found, `(?!A)`: must
+/// not), so it is one more language in the conjunction. Lookaround
+/// anywhere else, and any in a reading where non-matches are allowed
+/// (`Over`: a conjunction has no single complement), is refused.
+pub(crate) fn ecma_pattern(
+    p: &str,
+    reading: Reading,
+) -> Result<(Vec<regex_syntax::hir::Hir>, Vec<regex_syntax::hir::Hir>), String> {
+    let Some((ahead, rest)) = leading_lookaheads(p) else {
+        return Ok((vec![ecma_search(p, reading)?], Vec::new()));
+    };
+    if reading == Reading::Over {
+        return Err("lookahead in a negated pattern".into());
+    }
+    let mut must = vec![ecma_search(&rest, reading)?];
+    let mut must_not = Vec::new();
+    for (body, positive) in ahead {
+        let anchored = format!("^(?:{body})");
+        if positive {
+            must.push(ecma_search(&anchored, reading)?);
+        } else {
+            must_not.push(ecma_search(&anchored, reading.flip())?);
+        }
+    }
+    Ok((must, must_not))
+}
+
+/// The languages of [`ecma_pattern`] each under both readings, for
+/// judging one string: `(under, over, must_match)`; `under` ⊆ `over`.
+pub(crate) fn pattern_languages(
+    p: &str,
+) -> Result<Vec<(regex_syntax::hir::Hir, regex_syntax::hir::Hir, bool)>, String> {
+    let both = |q: &str, positive| {
+        Ok::<_, String>((ecma_search(q, Reading::Under)?, ecma_search(q, Reading::Over)?, positive))
+    };
+    let Some((ahead, rest)) = leading_lookaheads(p) else {
+        return Ok(vec![both(p, true)?]);
+    };
+    let mut out = vec![both(&rest, true)?];
+    for (body, positive) in ahead {
+        out.push(both(&format!("^(?:{body})"), positive)?);
+    }
+    Ok(out)
+}
+
+/// Splits `^(?=A)(?!B)rest` into its lookaheads (`(A, true)`, `(B,
+/// false)`) and `^rest`. `None` when the pattern does not open that way,
+/// or when `rest` has a `|` outside groups (the lookaheads would bind to
+/// its first branch only).
+fn leading_lookaheads(p: &str) -> Option<(Vec<(String, bool)>, String)> {
+    let chars: Vec<char> = p.chars().collect();
+    if chars.first() != Some(&'^') {
+        return None;
+    }
+    let mut i = 1;
+    let mut ahead = Vec::new();
+    while chars.get(i) == Some(&'(') && chars.get(i + 1) == Some(&'?') && matches!(chars.get(i + 2), Some('=' | '!')) {
+        let end = group_end(&chars, i)?;
+        ahead.push((chars[i + 3..end].iter().collect::<String>(), chars[i + 2] == '='));
+        i = end + 1;
+    }
+    if ahead.is_empty() {
+        return None;
+    }
+    let rest: Vec<char> = chars[i..].to_vec();
+    // A `|` at depth 0 of the rest.
+    let mut j = 0;
+    while j < rest.len() {
+        match rest[j] {
+            '\\' => j += 1,
+            '[' => j = class_end(&rest, j)?,
+            '(' => j = group_end(&rest, j)?,
+            '|' => return None,
+            _ => {}
+        }
+        j += 1;
+    }
+    Some((ahead, format!("^{}", rest.iter().collect::<String>())))
+}
+
+/// The index of the `)` closing the group opened at `chars[open]`.
+fn group_end(chars: &[char], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut j = open;
+    while j < chars.len() {
+        match chars[j] {
+            '\\' => j += 1,
+            '[' => j = class_end(chars, j)?,
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(j);
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    None
+}
+
+/// The index of the `]` closing the class opened at `chars[open]` (ECMA:
+/// a `]` right after `[` or `[^` closes it, an empty class).
+fn class_end(chars: &[char], open: usize) -> Option<usize> {
+    let mut j = open + 1;
+    while j < chars.len() {
+        match chars[j] {
+            '\\' => j += 1,
+            ']' => return Some(j),
+            _ => {}
+        }
+        j += 1;
+    }
+    None
+}
+
 /// A pattern that is one character class repeated, anchored at both ends
 /// (`^[A-Za-z0-9 ]{1,200}$`), as what it says about the value: every
 /// character is in the class, and the length (in characters) is within
@@ -1629,6 +1750,42 @@ mod tests {
         ] {
             assert_eq!(run(&t, s.as_bytes()), want, "{s}");
         }
+    }
+
+    #[test]
+    fn leading_lookaheads_are_languages() {
+        let cases: &[(&str, &[&str], &[&str])] = &[
+            (r"^(?!org\.bukkit\.)[a-z.]+$", &["com.x", "org.bukkitx", "org.bukki"], &["org.bukkit.x", "Org"]),
+            (r"^(?=[^=]+$)(?!\s+$)(.|\n)+$", &["a b", "x\ny"], &["a=b", "   ", ""]),
+            (r"^(?=.*\d)(?=.*[a-z]).{8,}$", &["abcdefg1", "1a345678"], &["abcdefgh", "12345678", "a1"]),
+            (r"^(?![)(])", &["x)", ""], &[")x", "("]),
+            (r"^(?!pattern$).*$", &["patterns", "x", ""], &["pattern"]),
+            (r"^(?=a)(?=ab)", &["abc"], &["acb", "b"]),
+        ];
+        for (p, yes, no) in cases {
+            let (must, must_not) = ecma_pattern(p, Reading::Under).unwrap();
+            let compile = |h: &regex_syntax::hir::Hir| Lang::from(compile_hir(h, 1 << 22).unwrap());
+            let spec = StringSpec {
+                must: must.iter().map(compile).collect(),
+                must_not: must_not.iter().map(compile).collect(),
+                ..Default::default()
+            };
+            let table = build(&spec, 100_000).unwrap();
+            let lit = |s: &str| serde_json::to_string(s).unwrap();
+            for y in *yes {
+                assert!(run(&table, lit(y).as_bytes()), "{p} should match {y:?}");
+            }
+            for n in *no {
+                assert!(!run(&table, lit(n).as_bytes()), "{p} should not match {n:?}");
+            }
+        }
+        // Refused: lookaround past the opening, a `|` the lookahead would
+        // bind to one branch of, any under the reading of a negation.
+        for p in [r"^a(?!b)", r"^(?!a)b|c", r"(?!a)b", r"^(?<!a)b"] {
+            assert!(ecma_pattern(p, Reading::Under).is_err(), "{p}");
+        }
+        assert!(ecma_pattern(r"^(?!a)b", Reading::Over).is_err());
+        assert!(ecma_pattern(r"^(?!a)(b|c)", Reading::Under).is_ok());
     }
 
     #[test]

@@ -111,14 +111,25 @@ impl Eval<'_> {
     /// ECMA-262 search semantics: a match under every reading is certain,
     /// so is a miss under every reading; a string that validators read
     /// differently (`\s`) is not decided.
+    /// A pattern with leading lookaheads is several languages, each
+    /// decided so.
     fn pattern(&self, p: &str, s: &str) -> Option<bool> {
-        if self.matches(&strings::ecma_search(p, strings::Reading::Under).ok()?, s)? {
-            return Some(true);
+        let mut all = Some(true);
+        for (under, over, positive) in strings::pattern_languages(p).ok()? {
+            let answer = if self.matches(&under, s)? {
+                Some(positive)
+            } else if !self.matches(&over, s)? {
+                Some(!positive)
+            } else {
+                None
+            };
+            match answer {
+                Some(false) => return Some(false),
+                Some(true) => {}
+                None => all = None,
+            }
         }
-        if !self.matches(&strings::ecma_search(p, strings::Reading::Over).ok()?, s)? {
-            return Some(false);
-        }
-        None
+        all
     }
 
     /// Whether `v` satisfies `schema` (see module docs).
@@ -419,6 +430,8 @@ mod tests {
             (json!(2.75), json!({"multipleOf": 0.25}), Some(true)),
             (json!(12), json!({"multipleOf": 4}), Some(true)),
             (json!("ab"), json!({"pattern": "^a", "maxLength": 2}), Some(true)),
+            (json!("org.x"), json!({"pattern": "^(?!org\\.)[a-z.]+$"}), Some(false)),
+            (json!("com.x"), json!({"pattern": "^(?!org\\.)[a-z.]+$"}), Some(true)),
             (json!([1, "x"]), json!({"contains": {"type": "string"}, "maxContains": 1}), Some(true)),
             (json!("x"), json!({"if": {"minLength": 1}, "then": {"const": "y"}}), Some(false)),
             (json!({}), json!({"unevaluatedProperties": false}), None),

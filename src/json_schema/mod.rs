@@ -455,6 +455,14 @@ struct SchemaCompiler<'a> {
 /// per member subset in their own machine; larger ones a keyset machine.
 const EXPLICIT_UNORDERED: usize = 10;
 
+/// Most `patternProperties` patterns in one object (each key language is a
+/// product over all of them).
+const MAX_KEY_PATTERNS: usize = 32;
+
+/// Most combinations of `patternProperties` patterns a key may match
+/// together, each a key language (see `pattern_regions`).
+const MAX_KEY_REGIONS: usize = 40;
+
 /// Virtual state ids all keyset machines of one grammar may take (half
 /// of the id space): past it, further large objects keep schema order.
 const KEYSET_ID_BUDGET: u64 = 1 << 31;
@@ -2497,9 +2505,14 @@ impl<'a> SchemaCompiler<'a> {
                 key.push_str(&format!(":p{p:?}"));
                 kw = "pattern";
             } else {
-                match strings::ecma_search(p, Under) {
-                    Ok(hir) => {
-                        spec.must.push(self.dfa(&hir, ptr, "pattern")?.into());
+                match strings::ecma_pattern(p, Under) {
+                    Ok((must, must_not)) => {
+                        for hir in must {
+                            spec.must.push(self.dfa(&hir, ptr, "pattern")?.into());
+                        }
+                        for hir in must_not {
+                            spec.must_not.push(self.dfa(&hir, ptr, "pattern")?.into());
+                        }
                         key.push_str(&format!(":p{p:?}"));
                         kw = "pattern";
                     }
@@ -2512,13 +2525,15 @@ impl<'a> SchemaCompiler<'a> {
             let ps: Vec<&str> = v.as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
             for p in ps {
                 let shown = if neg { "not" } else { "pattern" };
-                match strings::ecma_search(p, if neg { Over } else { Under }) {
-                    Ok(hir) => {
-                        let d = self.dfa(&hir, ptr, shown)?;
-                        if neg {
-                            spec.must_not.push(d.into());
-                        } else {
-                            spec.must.push(d.into());
+                match strings::ecma_pattern(p, if neg { Over } else { Under }) {
+                    Ok((must, must_not)) => {
+                        // Negated (`Over`): one search language, no lookahead.
+                        let (must, must_not) = if neg { (must_not, must) } else { (must, must_not) };
+                        for hir in must {
+                            spec.must.push(self.dfa(&hir, ptr, shown)?.into());
+                        }
+                        for hir in must_not {
+                            spec.must_not.push(self.dfa(&hir, ptr, shown)?.into());
                         }
                         key.push_str(&format!(":{}{p:?}", if neg { "n" } else { "p" }));
                         kw = shown;
@@ -2743,6 +2758,62 @@ impl<'a> SchemaCompiler<'a> {
         Ok(())
     }
 
+    /// The regions of `patternProperties` keys worth a key language: each
+    /// set `r` (a bit per pattern) of patterns a key may match together,
+    /// the others not. Two patterns whose keys never meet (`^name:` and
+    /// `^title_`: their intersection, read both `Under`, is empty) share
+    /// no region, so pairwise disjoint patterns make `n + 1` regions, not
+    /// `2^n`. More than [`MAX_KEY_REGIONS`] is refused by name.
+    fn pattern_regions<T>(
+        &mut self,
+        patterns: &[(Arc<lexer::Dfa>, T, String, String)],
+        ptr: &str,
+    ) -> Result<Vec<usize>, CompileError> {
+        let n = patterns.len();
+        // A small product decides most pairs; past it they count as meeting.
+        let max_states = self.cfg.get_limits().max_string_states.min(4096);
+        // `meets[i]`: the patterns whose keys may also match pattern `i`.
+        let mut meets = vec![0usize; n];
+        for i in 0..n {
+            for j in i + 1..n {
+                let spec = StringSpec {
+                    must: vec![patterns[i].0.clone().into(), patterns[j].0.clone().into()],
+                    ..Default::default()
+                };
+                // Past the state limit: taken as meeting.
+                if strings::build(&spec, max_states).ok().is_none_or(|t| t.accept.iter().any(|&a| a)) {
+                    meets[i] |= 1 << j;
+                    meets[j] |= 1 << i;
+                }
+            }
+        }
+        // Sets whose patterns meet pairwise, depth first, up to one past
+        // the limit (never 2^n steps).
+        let mut regions = vec![0usize];
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((r, from)) = stack.pop() {
+            for (i, &m) in meets.iter().enumerate().skip(from) {
+                if regions.len() > MAX_KEY_REGIONS {
+                    break;
+                }
+                if r & !m == 0 {
+                    regions.push(r | 1 << i);
+                    stack.push((r | 1 << i, i + 1));
+                }
+            }
+        }
+        regions.sort_unstable();
+        if regions.len() > MAX_KEY_REGIONS {
+            self.unsupported(
+                ptr,
+                "patternProperties",
+                &format!("keys may match the patterns in more than {MAX_KEY_REGIONS} combinations"),
+            )?;
+            return Ok(vec![0]);
+        }
+        Ok(regions)
+    }
+
     /// Decoded-string DFA of a pattern's search, read as `reading` says
     /// (`Under` where matches are allowed, `Over` where non-matches are).
     fn pattern_dfa(
@@ -2783,11 +2854,17 @@ impl<'a> SchemaCompiler<'a> {
         let mut names = None;
         for (k, v) in m {
             match k.as_str() {
-                "pattern" => {
-                    if let Some(d) = self.pattern_dfa(v.as_str().unwrap_or(""), &ptr, "pattern", Under)? {
-                        must.push(d);
+                "pattern" => match strings::ecma_pattern(v.as_str().unwrap_or(""), Under) {
+                    Ok((yes, no)) => {
+                        for hir in yes {
+                            must.push(self.dfa(&hir, &ptr, "pattern")?);
+                        }
+                        for hir in no {
+                            must_not.push(self.dfa(&hir, &ptr, "pattern")?);
+                        }
                     }
-                }
+                    Err(e) => self.unsupported(&ptr, "pattern", &format!("cannot translate pattern {v}: {e}"))?,
+                },
                 "type" => {
                     let strings = match v {
                         Value::String(t) => t == "string",
@@ -2895,8 +2972,8 @@ impl<'a> SchemaCompiler<'a> {
                 )
                 .with_keyword("patternProperties"));
             };
-            if pp.len() > 4 {
-                self.unsupported(ptr, "patternProperties", "more than 4 patterns")?;
+            if pp.len() > MAX_KEY_PATTERNS {
+                self.unsupported(ptr, "patternProperties", &format!("more than {MAX_KEY_PATTERNS} patterns"))?;
             } else {
                 for p in pp.keys() {
                     // Where both readings agree the two DFAs are one
@@ -3024,8 +3101,9 @@ impl<'a> SchemaCompiler<'a> {
         let mut seen = ahash::AHashSet::with_capacity(declared.len());
         declared.retain(|n| seen.insert(*n));
         let n = patterns.len();
+        let regions = self.pattern_regions(&patterns, ptr)?;
         let mut regions_src: Vec<(MemberKey, Sv<'a>, String)> = Vec::new();
-        for r in 0..(1usize << n) {
+        for r in regions {
             let sub: Sv<'a> = if r == 0 {
                 additional.clone()
             } else {
