@@ -1395,13 +1395,19 @@ pub(crate) fn translate_ecma(p: &str, reading: Reading) -> Result<String, String
     Ok(out)
 }
 
-/// Whether JSON Schema (any draft) defines the format `name`. A format it
-/// does not define (OpenAPI's `int32`, `byte`, names such as `url` or
-/// `path`) is an annotation to every validator: it cannot make an instance
-/// invalid, so the grammar leaves the string free and reports it
+/// Whether JSON Schema defines the format `name` for a schema of draft 4
+/// or later, or with `draft3`, for a draft-3 schema. A format it does not
+/// define (OpenAPI's `int32`, `byte`, names such as `url` or `path`, and
+/// draft 3's `color` or `host-name` in a later draft) is an annotation to
+/// every validator: it cannot make an instance invalid, so the grammar
+/// leaves the string free and reports it
 /// ([`crate::CompiledGrammar::annotations`]). A defined one is enforced, or
 /// refused by name when its language is not built.
-pub(crate) fn is_defined_format(name: &str) -> bool {
+pub(crate) fn is_defined_format(name: &str, draft3: bool) -> bool {
+    let draft3_only = matches!(name, "ip-address" | "host-name" | "color" | "style" | "phone" | "utc-millisec");
+    if draft3_only {
+        return draft3;
+    }
     matches!(
         name,
         "date-time"
@@ -1423,13 +1429,6 @@ pub(crate) fn is_defined_format(name: &str) -> bool {
             | "json-pointer"
             | "relative-json-pointer"
             | "regex"
-            // draft 3
-            | "ip-address"
-            | "host-name"
-            | "color"
-            | "style"
-            | "phone"
-            | "utc-millisec"
     )
 }
 

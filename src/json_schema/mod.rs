@@ -368,6 +368,7 @@ pub(crate) fn compile_into(gb: GrammarBuilder, root: &Value, cfg: &Config) -> Re
         depth: 0,
         legacy_ref,
         draft4,
+        draft3: draft(&["draft-03"]),
         keyset_ids: 0,
         conditionals: !draft(&["draft-03", "draft-04", "draft-06"]),
     };
@@ -444,6 +445,9 @@ struct SchemaCompiler<'a> {
     /// Draft 4 and earlier: a number with a fraction (`2.0`) is no
     /// integer, so integral literals are written without one.
     draft4: bool,
+    /// The document declares draft 3, whose formats include `color`,
+    /// `host-name` and others later drafts dropped.
+    draft3: bool,
     /// Draft 7 and later: `if`/`then`/`else` are keywords (before, they
     /// are unknown words and constrain nothing).
     conditionals: bool,
@@ -563,7 +567,7 @@ impl<'a> SchemaCompiler<'a> {
     /// does not define it (recorded, the string stays free), else refused
     /// by name (or relaxed in lenient mode).
     fn unbuilt_format(&mut self, ptr: &str, name: &str) -> Result<(), CompileError> {
-        if strings::is_defined_format(name) {
+        if strings::is_defined_format(name, self.draft3) {
             return self.unsupported(ptr, "format", &format!("format {name:?} is not supported"));
         }
         let r = Relaxation { keyword: format!("format:{name}"), pointer: ptr.to_string() };
@@ -1179,7 +1183,7 @@ impl<'a> SchemaCompiler<'a> {
                 ("minContains", _) if self.legacy_ref || sub.get("minContains").and_then(Value::as_u64) == Some(1) => {}
                 // A format JSON Schema does not define is an annotation:
                 // it always holds.
-                ("format", Value::String(f)) if !strings::is_defined_format(f) => {}
+                ("format", Value::String(f)) if !strings::is_defined_format(f, self.draft3) => {}
                 ("anyOf", Value::Array(xs)) => {
                     // Negated here, not left as `not`s in an `allOf`: merging
                     // those would rebuild `not: {anyOf}` and loop.
