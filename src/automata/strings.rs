@@ -1474,7 +1474,8 @@ const RELATIVE_JSON_POINTER: &str = r"(?:0|[1-9][0-9]{0,8})(?:#|(?:/(?:[^/~\x00-
 /// Regular expressions that Python's `re`, ECMAScript (unicode mode) and
 /// Rust's `regex` all accept: literal characters, `.`, escaped
 /// metacharacters, `\d \w \s` and their negations, classes of letters,
-/// digits, `_`, space, the ranges `a-z`, `A-Z`, `0-9` and those escapes;
+/// digits, `_`, space, ``, : ; = @ ! % < > / ' " #``, the ranges `a-z`,
+/// `A-Z`, `0-9` and those escapes;
 /// `* + ?`, `{n}`, `{n,}` (n < 100) and `{n,m}` (n ≤ m, n < 10, m < 100)
 /// after an atom;
 /// alternation; groups (plain or `(?:`) not nested; `^` first and `$`
@@ -1484,7 +1485,9 @@ fn regex_subset() -> &'static str {
     RE.get_or_init(|| {
         let literal = r##"[A-Za-z0-9 _,:;=@!%&<>/'"#~\-]"##;
         let escape = r"\\[.^$|?*+()\[\]{}\\dDwWsS]";
-        let class = r"\[\^?(?:[A-Za-z0-9_ ]|a-z|A-Z|0-9|\\[dws\].\\-])+\]";
+        // In a class, no `&`, `~` or `-` (doubled they are set operations
+        // to Rust `regex`), no `[` (a nested set to Python).
+        let class = r##"\[\^?(?:[A-Za-z0-9_ ,:;=@!%<>/'"#]|a-z|A-Z|0-9|\\[dws\].\\-])+\]"##;
         // `{n,m}` only with n ≤ m (else every flavor refuses it), n below
         // 10 and m below 100.
         let mut ranges: Vec<String> = Vec::new();
