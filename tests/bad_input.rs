@@ -53,11 +53,11 @@ fn unknown_refs_name_the_ref() {
 
 #[test]
 fn unsupported_keywords_fail_strict_and_are_reported_lenient() {
-    let s = json!({"type": "object", "properties": {
+    let s = json!({"$schema": "http://json-schema.org/draft-03/schema#", "type": "object", "properties": {
         "name": {"type": "string", "pattern": "^a(?!b)"},
         "n": {"type": "number", "multipleOf": 0.01},
         "tags": {"type": "array", "uniqueItems": true},
-        "when": {"type": "string", "format": "idn-email"}}});
+        "when": {"type": "string", "format": "color"}}});
     // Strict: the first unsupported keyword met is an error naming it and
     // where it sits (which one is met first is not part of the contract).
     let e = err(s.clone());

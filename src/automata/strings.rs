@@ -1442,6 +1442,7 @@ pub(crate) fn format_regex(name: &str) -> Option<&'static str> {
         "date-time" => DATE_TIME,
         "duration" => DURATION,
         "email" => EMAIL,
+        "idn-email" => IDN_EMAIL,
         "hostname" => HOSTNAME,
         "ipv4" => IPV4,
         "ipv6" => IPV6,
@@ -1512,6 +1513,10 @@ const IDN_HOSTNAME: &str = r"(?:[a-z0-9]{1,15}(?:-[a-z0-9]{1,15}){0,2}\.){0,4}[a
 // Email: a dot-atom local part; domain labels of 1-35 characters, no
 // leading, trailing or doubled hyphen, 2 to 5 labels, the last letters only.
 const EMAIL: &str = r"[A-Za-z0-9](?:[A-Za-z0-9_+\-]|\.[A-Za-z0-9_+\-]){0,40}@(?:[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8}){0,3}\.){1,4}[A-Za-z]{2,10}";
+// RFC 6531 addresses: a local part of up to 3 lowercase labels (boon reads
+// it as an IDNA domain too), at most 59 characters, and the email subset's
+// domain in lowercase (as `idn-hostname`: IDNA 2008 disallows uppercase).
+const IDN_EMAIL: &str = r"[a-z0-9]{1,9}(?:-[a-z0-9]{1,9})?(?:\.[a-z0-9]{1,9}(?:-[a-z0-9]{1,9})?){0,2}@(?:[a-z0-9]{1,8}(?:-[a-z0-9]{1,8}){0,3}\.){1,4}[a-z]{2,10}";
 // Hostnames: labels of 1-47 characters (up to three runs of 1-15 letters or
 // digits joined by single hyphens: never a leading, trailing or doubled
 // hyphen, so never an IDNA `xn--` label), at most 5 labels: at most 239
