@@ -165,7 +165,8 @@ pub fn vocab_load(data: &[u8]) {
 /// An arbitrary ECMA-262 `pattern` (the bytes before the first NUL; the
 /// rest choose tokens): compiling returns a grammar or a typed error, and
 /// every complete string a walk through the masks produces matches the
-/// pattern as translated (in the reading every validator agrees on).
+/// pattern as translated (in the reading every validator agrees on; its
+/// leading lookaheads as languages of the value's start).
 pub fn pattern(data: &[u8]) {
     let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
     let Ok(p) = std::str::from_utf8(&data[..split]) else { return };
@@ -174,15 +175,25 @@ pub fn pattern(data: &[u8]) {
     let cfg = fuzz_config().strict(true);
     let vocab = small_vocab();
     let Ok(g) = Compiler::with_config(cfg).compile(&schema, vocab) else { return };
-    let Ok(hir) = crate::automata::strings::ecma_search(p, crate::automata::strings::Reading::Under) else {
+    // The languages the value must and must not match (more than one
+    // when the pattern opens with lookaheads).
+    let Ok((must, must_not)) = crate::automata::strings::ecma_pattern(p, crate::automata::strings::Reading::Under)
+    else {
         panic!("pattern {p:?} compiled but does not translate");
     };
-    let Ok(re) = regex_automata::meta::Regex::builder().build_from_hir(&hir) else { return };
+    let build = |h: &regex_syntax::hir::Hir| regex_automata::meta::Regex::builder().build_from_hir(h);
+    let (Ok(must), Ok(must_not)) = (
+        must.iter().map(build).collect::<Result<Vec<_>, _>>(),
+        must_not.iter().map(build).collect::<Result<Vec<_>, _>>(),
+    ) else {
+        return;
+    };
     let mut m = g.matcher();
     for &c in choices.iter().take(64) {
         if m.can_terminate() {
             let s: String = serde_json::from_slice(m.output()).expect("a complete JSON string");
-            assert!(re.is_match(&s), "output {s:?} does not match pattern {p:?}");
+            let ok = must.iter().all(|re| re.is_match(&s)) && !must_not.iter().any(|re| re.is_match(&s));
+            assert!(ok, "output {s:?} does not match pattern {p:?}");
         }
         let Ok(mask) = m.compute_mask() else { return };
         let allowed: Vec<u32> = crate::allowed_tokens(&mask).into_iter().filter(|&t| !g.vocab().is_stop(t)).collect();
