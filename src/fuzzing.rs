@@ -181,7 +181,7 @@ pub fn pattern(data: &[u8]) {
     else {
         panic!("pattern {p:?} compiled but does not translate");
     };
-    let build = |h: &regex_syntax::hir::Hir| regex_automata::meta::Regex::builder().build_from_hir(h);
+    let build = |h: &regex_syntax::hir::Hir| regex_automata::meta::Regex::builder().build_from_hir(h).map_err(|_| ());
     let (Ok(must), Ok(must_not)) = (
         must.iter().map(build).collect::<Result<Vec<_>, _>>(),
         must_not.iter().map(build).collect::<Result<Vec<_>, _>>(),
