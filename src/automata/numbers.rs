@@ -84,8 +84,9 @@ pub(crate) fn decimal_multiple(x: &str, d: &str) -> Option<bool> {
     let (x, d) = (parse_dec(x)?, parse_dec(d)?);
     let k = x.frac.len().max(d.frac.len());
     let scaled = |n: &Dec| -> Option<i128> {
-        let digits = n.int.iter().chain(&n.frac).chain(std::iter::repeat_n(&0, k - n.frac.len()));
-        digits.take(37).enumerate().try_fold(0i128, |a, (i, &x)| (i < 36).then(|| a * 10 + i128::from(x)))
+        let pad = k - n.frac.len();
+        let digits = n.int.iter().chain(&n.frac).chain(std::iter::repeat_n(&0, pad));
+        (n.int.len() + k <= 36).then(|| digits.fold(0i128, |a, &x| a * 10 + i128::from(x)))
     };
     let (x, d) = (scaled(&x)?, scaled(&d)?);
     (d != 0).then(|| x % d == 0)

@@ -110,9 +110,8 @@ impl Eval<'_> {
 
     /// ECMA-262 search semantics: a match under every reading is certain,
     /// so is a miss under every reading; a string that validators read
-    /// differently (`\s`) is not decided.
-    /// A pattern with leading lookaheads is several languages, each
-    /// decided so.
+    /// differently (`\s`) is not decided. A pattern with leading lookaheads
+    /// is several languages, each decided so.
     fn pattern(&self, p: &str, s: &str) -> Option<bool> {
         let mut all = Some(true);
         for (under, over, positive) in strings::pattern_languages(p).ok()? {
@@ -228,12 +227,11 @@ impl Eval<'_> {
                     // whole; the `jsonschema` crate divides the shortest
                     // decimals of the two f64 values exactly. An answer
                     // only where both readings give it.
-                    let q = n.as_f64()? / k;
+                    let x = n.as_f64()?;
+                    let q = x / k;
                     let float = q.is_finite().then_some(q.fract() == 0.0)?;
-                    let (Value::Number(x), Value::Number(d)) = (Value::from(n.as_f64()?), Value::from(k)) else {
-                        return None;
-                    };
-                    let exact = numbers::decimal_multiple(&x.to_string(), &d.to_string())?;
+                    let shortest = |f: f64| serde_json::Number::from_f64(f).map(|n| n.to_string());
+                    let exact = numbers::decimal_multiple(&shortest(x)?, &shortest(k)?)?;
                     return (float == exact).then_some(float);
                 }
                 if k <= 0.0 {

@@ -2509,18 +2509,11 @@ impl<'a> SchemaCompiler<'a> {
                 key.push_str(&format!(":p{p:?}"));
                 kw = "pattern";
             } else {
-                match strings::ecma_pattern(p, Under) {
-                    Ok((must, must_not)) => {
-                        for hir in must {
-                            spec.must.push(self.dfa(&hir, ptr, "pattern")?.into());
-                        }
-                        for hir in must_not {
-                            spec.must_not.push(self.dfa(&hir, ptr, "pattern")?.into());
-                        }
-                        key.push_str(&format!(":p{p:?}"));
-                        kw = "pattern";
-                    }
-                    Err(e) => self.unsupported(ptr, "pattern", &format!("cannot translate pattern {p:?}: {e}"))?,
+                if let Some((must, must_not)) = self.pattern_dfas(p, ptr, "pattern")? {
+                    spec.must.extend(must.into_iter().map(Lang::from));
+                    spec.must_not.extend(must_not.into_iter().map(Lang::from));
+                    key.push_str(&format!(":p{p:?}"));
+                    kw = "pattern";
                 }
             }
         }
@@ -2529,20 +2522,17 @@ impl<'a> SchemaCompiler<'a> {
             let ps: Vec<&str> = v.as_array().into_iter().flatten().filter_map(|p| p.as_str()).collect();
             for p in ps {
                 let shown = if neg { "not" } else { "pattern" };
-                match strings::ecma_pattern(p, if neg { Over } else { Under }) {
-                    Ok((must, must_not)) => {
-                        // Negated (`Over`): one search language, no lookahead.
-                        let (must, must_not) = if neg { (must_not, must) } else { (must, must_not) };
-                        for hir in must {
-                            spec.must.push(self.dfa(&hir, ptr, shown)?.into());
-                        }
-                        for hir in must_not {
-                            spec.must_not.push(self.dfa(&hir, ptr, shown)?.into());
-                        }
-                        key.push_str(&format!(":{}{p:?}", if neg { "n" } else { "p" }));
-                        kw = shown;
-                    }
-                    Err(e) => self.unsupported(ptr, shown, &format!("cannot translate pattern {p:?}: {e}"))?,
+                // Negated (`Over`): one search language, no lookahead.
+                let langs = if neg {
+                    self.pattern_dfa(p, ptr, shown, Over)?.map(|d| (Vec::new(), vec![d]))
+                } else {
+                    self.pattern_dfas(p, ptr, shown)?
+                };
+                if let Some((must, must_not)) = langs {
+                    spec.must.extend(must.into_iter().map(Lang::from));
+                    spec.must_not.extend(must_not.into_iter().map(Lang::from));
+                    key.push_str(&format!(":{}{p:?}", if neg { "n" } else { "p" }));
+                    kw = shown;
                 }
             }
         }
@@ -2836,6 +2826,29 @@ impl<'a> SchemaCompiler<'a> {
         }
     }
 
+    /// A required pattern as the DFAs the value must and must not match
+    /// (more than one when it opens with lookaheads, see
+    /// [`strings::ecma_pattern`]); `None` when refused in lenient mode.
+    #[allow(clippy::type_complexity)]
+    fn pattern_dfas(
+        &mut self,
+        p: &str,
+        ptr: &str,
+        kw: &str,
+    ) -> Result<Option<(Vec<Arc<lexer::Dfa>>, Vec<Arc<lexer::Dfa>>)>, CompileError> {
+        match strings::ecma_pattern(p, strings::Reading::Under) {
+            Ok((must, must_not)) => {
+                let must = must.iter().map(|h| self.dfa(h, ptr, kw)).collect::<Result<Vec<_>, _>>()?;
+                let must_not = must_not.iter().map(|h| self.dfa(h, ptr, kw)).collect::<Result<Vec<_>, _>>()?;
+                Ok(Some((must, must_not)))
+            }
+            Err(e) => {
+                self.unsupported(ptr, kw, &format!("cannot translate pattern {p:?}: {e}"))?;
+                Ok(None)
+            }
+        }
+    }
+
     /// `propertyNames` as string constraints on keys: pattern, lengths,
     /// format, enum/const. Returns (must DFAs, min, max, allowed literal names).
     #[allow(clippy::type_complexity)]
@@ -2858,17 +2871,12 @@ impl<'a> SchemaCompiler<'a> {
         let mut names = None;
         for (k, v) in m {
             match k.as_str() {
-                "pattern" => match strings::ecma_pattern(v.as_str().unwrap_or(""), Under) {
-                    Ok((yes, no)) => {
-                        for hir in yes {
-                            must.push(self.dfa(&hir, &ptr, "pattern")?);
-                        }
-                        for hir in no {
-                            must_not.push(self.dfa(&hir, &ptr, "pattern")?);
-                        }
+                "pattern" => {
+                    if let Some((yes, no)) = self.pattern_dfas(v.as_str().unwrap_or(""), &ptr, "pattern")? {
+                        must.extend(yes);
+                        must_not.extend(no);
                     }
-                    Err(e) => self.unsupported(&ptr, "pattern", &format!("cannot translate pattern {v}: {e}"))?,
-                },
+                }
                 "type" => {
                     let strings = match v {
                         Value::String(t) => t == "string",
