@@ -532,19 +532,31 @@ pub(crate) fn vacuous_types(m: &Map<String, Value>, is_constraint: impl Fn(&str)
     ["null", "boolean", "object", "array", "string", "number"].into_iter().filter(|t| !touched.contains(t)).collect()
 }
 
-/// Follows a `$ref` for a proof, borrowing what has none.
-pub(crate) type Resolve<'r> = dyn for<'x> Fn(&'x Value) -> std::borrow::Cow<'x, Value> + 'r;
+/// What a disjointness proof asks of the compiler: `$ref` targets, and
+/// what `patternProperties` patterns match (answered from their automata).
+pub(crate) trait Facts {
+    /// Follows a `$ref`, borrowing what has none (`true` when it does not
+    /// resolve: nothing is proven from it).
+    fn resolve<'x>(&self, v: &'x Value) -> Cow<'x, Value>;
+    /// Whether key `name` matches pattern `p`; `None` when unsure.
+    fn key_matches(&self, p: &str, name: &str) -> Option<bool>;
+    /// Whether some key may match both patterns (`true` when unsure).
+    fn patterns_meet(&self, p: &str, q: &str) -> bool;
+}
+
+use std::borrow::Cow;
 
 /// Whether no instance can satisfy both schemas, by reasons that are cheap
-/// and certain: disjoint types, disjoint literal sets, a required property
-/// of one forbidden by the other, or a property both require whose schemas
-/// are disjoint (a discriminator). An `allOf` is disjoint from `b` when one
+/// and certain: disjoint types, disjoint literal sets, a key one requires
+/// whose value the two schemas give disjoint schemas (a discriminator, or
+/// a key the other forbids), or two closed objects, one needing a key,
+/// that admit no key in common. An `allOf` is disjoint from `b` when one
 /// of its members is, an `anyOf`/`oneOf` when all of its branches are.
 /// `false` means "not proven"; the proof search is bounded (depth and
 /// steps), past which it says `false`.
-pub(crate) fn disjoint(a: &Value, b: &Value, resolve: &Resolve) -> bool {
+pub(crate) fn disjoint(a: &Value, b: &Value, facts: &dyn Facts) -> bool {
     let mut steps = DISJOINT_STEPS;
-    disjoint_in(a, b, resolve, 0, &mut steps)
+    disjoint_in(a, b, facts, 0, &mut steps)
 }
 
 /// How deep [`disjoint`] follows members, branches and properties.
@@ -552,16 +564,16 @@ const DISJOINT_DEPTH: usize = 6;
 /// How many pairs [`disjoint`] compares in one proof.
 const DISJOINT_STEPS: usize = 64;
 
-fn disjoint_in(a: &Value, b: &Value, resolve: &Resolve, depth: usize, steps: &mut usize) -> bool {
+fn disjoint_in(a: &Value, b: &Value, facts: &dyn Facts, depth: usize, steps: &mut usize) -> bool {
     if *steps == 0 || depth > DISJOINT_DEPTH {
         return false;
     }
     *steps -= 1;
-    let (a, b) = (resolve(a), resolve(b));
+    let (a, b) = (facts.resolve(a), facts.resolve(b));
     let (Some(ma), Some(mb)) = (a.as_object(), b.as_object()) else {
         return *a == Value::Bool(false) || *b == Value::Bool(false);
     };
-    if disjoint_flat(ma, mb, resolve, depth, steps) {
+    if disjoint_flat(ma, mb, facts, depth, steps) {
         return true;
     }
     // An instance of `a` satisfies every `allOf` member and some branch of
@@ -569,13 +581,13 @@ fn disjoint_in(a: &Value, b: &Value, resolve: &Resolve, depth: usize, steps: &mu
     // rule it out of `b`. The same for `b` against `a`.
     for (x, y) in [(ma, &*b), (mb, &*a)] {
         if let Some(Value::Array(members)) = x.get("allOf") {
-            if members.iter().any(|m| disjoint_in(m, y, resolve, depth + 1, steps)) {
+            if members.iter().any(|m| disjoint_in(m, y, facts, depth + 1, steps)) {
                 return true;
             }
         }
         for kw in ["anyOf", "oneOf"] {
             if let Some(Value::Array(branches)) = x.get(kw) {
-                if !branches.is_empty() && branches.iter().all(|m| disjoint_in(m, y, resolve, depth + 1, steps)) {
+                if !branches.is_empty() && branches.iter().all(|m| disjoint_in(m, y, facts, depth + 1, steps)) {
                     return true;
                 }
             }
@@ -584,11 +596,64 @@ fn disjoint_in(a: &Value, b: &Value, resolve: &Resolve, depth: usize, steps: &mu
     false
 }
 
+/// The `patternProperties` of `m` (empty when it has none; `None` when
+/// the keyword is malformed).
+fn pattern_keys(m: &Map<String, Value>) -> Option<Vec<(&str, &Value)>> {
+    match m.get("patternProperties") {
+        None => Some(Vec::new()),
+        Some(Value::Object(pp)) => Some(pp.iter().map(|(p, s)| (p.as_str(), s)).collect()),
+        Some(_) => None,
+    }
+}
+
+/// A schema that every value of key `k` in an object of `m` satisfies:
+/// the declared one, else the first pattern's it surely matches, else
+/// `additionalProperties` once it surely matches none. `None` when a
+/// match is unsure (nothing is known then).
+fn key_schema<'m>(m: &'m Map<String, Value>, k: &str, facts: &dyn Facts) -> Option<Cow<'m, Value>> {
+    if let Some(s) = m.get("properties").and_then(|p| p.get(k)) {
+        return Some(Cow::Borrowed(s));
+    }
+    let mut unsure = false;
+    for (p, s) in pattern_keys(m)? {
+        match facts.key_matches(p, k) {
+            Some(true) => return Some(Cow::Borrowed(s)),
+            Some(false) => {}
+            None => unsure = true,
+        }
+    }
+    if unsure {
+        return None;
+    }
+    Some(m.get("additionalProperties").map_or(Cow::Owned(Value::Bool(true)), Cow::Borrowed))
+}
+
+/// Whether the objects of closed schema `a` (`additionalProperties:
+/// false`) and of `b`, also closed, have no key in common: every name one
+/// admits is forbidden by the other, and no two of their patterns meet.
+fn no_common_key(a: &Map<String, Value>, b: &Map<String, Value>, facts: &dyn Facts) -> bool {
+    let closed = |m: &Map<String, Value>| m.get("additionalProperties") == Some(&Value::Bool(false));
+    if !closed(a) || !closed(b) {
+        return false;
+    }
+    let (Some(pa), Some(pb)) = (pattern_keys(a), pattern_keys(b)) else { return false };
+    let names = |m: &Map<String, Value>| -> Vec<String> {
+        m.get("properties")
+            .and_then(Value::as_object)
+            .map(|p| p.iter().filter(|(_, s)| **s != Value::Bool(false)).map(|(k, _)| k.clone()).collect())
+            .unwrap_or_default()
+    };
+    let forbidden = |m: &Map<String, Value>, k: &str| key_schema(m, k, facts).is_some_and(|s| *s == Value::Bool(false));
+    names(a).iter().all(|k| forbidden(b, k))
+        && names(b).iter().all(|k| forbidden(a, k))
+        && pa.iter().all(|(p, _)| pb.iter().all(|(q, _)| !facts.patterns_meet(p, q)))
+}
+
 /// [`disjoint`] by the keywords of the two objects themselves.
 fn disjoint_flat(
     a: &Map<String, Value>,
     b: &Map<String, Value>,
-    resolve: &Resolve,
+    facts: &dyn Facts,
     depth: usize,
     steps: &mut usize,
 ) -> bool {
@@ -610,30 +675,25 @@ fn disjoint_flat(
                 .map(|r| r.iter().filter_map(|x| x.as_str().map(String::from)).collect())
                 .unwrap_or_default()
         };
-        let forbids = |m: &Map<String, Value>, k: &str| -> bool {
-            let declared = m.get("properties").and_then(|p| p.get(k));
-            match declared {
-                Some(Value::Bool(false)) => true,
-                Some(_) => false,
-                None => {
-                    m.get("additionalProperties") == Some(&Value::Bool(false)) && !m.contains_key("patternProperties")
-                }
-            }
-        };
         let (ra, rb) = (req(a), req(b));
-        if ra.iter().any(|k| forbids(b, k)) || rb.iter().any(|k| forbids(a, k)) {
-            return true;
-        }
-        // A property both require holds a value that satisfies both
-        // declared schemas.
-        for k in ra.iter().filter(|k| rb.contains(k)) {
-            let pa = a.get("properties").and_then(|p| p.get(k));
-            let pb = b.get("properties").and_then(|p| p.get(k));
-            if let (Some(pa), Some(pb)) = (pa, pb) {
-                if disjoint_in(pa, pb, resolve, depth + 1, steps) {
+        // A key either requires is in every common instance: its value
+        // satisfies what both give it (`false` where one forbids it).
+        let mut keys: Vec<&String> = ra.iter().chain(rb.iter()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for k in keys {
+            if let (Some(sa), Some(sb)) = (key_schema(a, k, facts), key_schema(b, k, facts)) {
+                if disjoint_in(&sa, &sb, facts, depth + 1, steps) {
                     return true;
                 }
             }
+        }
+        // Closed objects with no key in common meet only in `{}`.
+        let needs_key = |m: &Map<String, Value>, r: &[String]| {
+            !r.is_empty() || m.get("minProperties").and_then(Value::as_u64).is_some_and(|n| n > 0)
+        };
+        if (needs_key(a, &ra) || needs_key(b, &rb)) && no_common_key(a, b, facts) {
+            return true;
         }
     }
     false
@@ -653,10 +713,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Patterns as plain prefixes (`^abc`), enough for the table.
+    struct Prefixes;
+    impl Facts for Prefixes {
+        fn resolve<'x>(&self, v: &'x Value) -> Cow<'x, Value> {
+            Cow::Borrowed(v)
+        }
+        fn key_matches(&self, p: &str, name: &str) -> Option<bool> {
+            p.strip_prefix('^').map(|pre| name.starts_with(pre))
+        }
+        fn patterns_meet(&self, p: &str, q: &str) -> bool {
+            match (p.strip_prefix('^'), q.strip_prefix('^')) {
+                (Some(x), Some(y)) => x.starts_with(y) || y.starts_with(x),
+                _ => true,
+            }
+        }
+    }
+
     fn proven(a: &Value, b: &Value) -> bool {
-        let resolve: &Resolve = &|v| std::borrow::Cow::Borrowed(v);
-        let ab = disjoint(a, b, resolve);
-        assert_eq!(ab, disjoint(b, a, resolve), "disjoint is not symmetric on {a} and {b}");
+        let ab = disjoint(a, b, &Prefixes);
+        assert_eq!(ab, disjoint(b, a, &Prefixes), "disjoint is not symmetric on {a} and {b}");
         ab
     }
 
@@ -683,11 +759,60 @@ mod tests {
                 json!({"type": "object", "properties": {"k": reference.clone()}, "required": ["k"]}),
                 true,
             ),
-            // Only one side requires it: an object without `k` satisfies both.
+            // One side requires it: every common instance has `k`.
             (
                 json!({"type": "object", "properties": {"k": site.clone()}, "required": ["k"]}),
                 json!({"type": "object", "properties": {"k": reference.clone()}}),
+                true,
+            ),
+            // Neither requires it: `{}` satisfies both.
+            (
+                json!({"type": "object", "properties": {"k": site.clone()}}),
+                json!({"type": "object", "properties": {"k": reference.clone()}}),
                 false,
+            ),
+            // A required key no pattern of a closed object matches.
+            (
+                json!({"type": "object", "required": ["a"]}),
+                json!({"additionalProperties": false, "patternProperties": {"^b": {}}}),
+                true,
+            ),
+            // A required key whose pattern schema is disjoint.
+            (
+                json!({"type": "object", "required": ["ab"], "properties": {"ab": {"type": "string"}}}),
+                json!({"patternProperties": {"^a": {"type": "number"}}}),
+                true,
+            ),
+            // Closed objects with no key in common, one needing a key.
+            (
+                json!({"type": "object", "properties": {"x": {}}, "additionalProperties": false, "minProperties": 1}),
+                json!({"type": "object", "properties": {"y": {}}, "additionalProperties": false}),
+                true,
+            ),
+            (
+                json!({"type": "object", "properties": {"x": {}}, "additionalProperties": false}),
+                json!({"type": "object", "properties": {"y": {}}, "additionalProperties": false}),
+                false,
+            ),
+            (
+                json!({"type": "object", "properties": {"x": {}}, "additionalProperties": false, "minProperties": 1}),
+                json!({"type": "object", "properties": {"x": {}, "y": {}}, "additionalProperties": false}),
+                false,
+            ),
+            (
+                json!({"type": "object", "patternProperties": {"^a": {}}, "additionalProperties": false, "minProperties": 1}),
+                json!({"patternProperties": {"^b": {}}, "additionalProperties": false}),
+                true,
+            ),
+            (
+                json!({"type": "object", "patternProperties": {"^a": {}}, "additionalProperties": false, "minProperties": 1}),
+                json!({"patternProperties": {"^ab": {}}, "additionalProperties": false}),
+                false,
+            ),
+            (
+                json!({"type": "object", "patternProperties": {"^a": {}}, "additionalProperties": false, "required": ["b"]}),
+                json!({"properties": {"b": {}}, "additionalProperties": false}),
+                true,
             ),
             (json!({"type": "object", "required": ["a"]}), json!({"properties": {"a": false}}), true),
             (json!({"type": "object", "required": ["a"]}), json!({"additionalProperties": false}), true),

@@ -644,6 +644,11 @@ impl<'a> SchemaCompiler<'a> {
         std::borrow::Cow::Owned(self.resolved(v, ptr).unwrap_or(Value::Bool(true)))
     }
 
+    /// What a disjointness proof at `ptr` may ask (see [`merge::Facts`]).
+    fn facts<'c>(&'c self, ptr: &'c str) -> ProofFacts<'c> {
+        ProofFacts { c: self, ptr }
+    }
+
     /// Follows `$ref` (with its siblings merged in) to a schema object.
     fn resolved(&self, v: &Value, ptr: &str) -> Result<Value, CompileError> {
         let merged = |t: &Map<String, Value>, s: &Map<String, Value>| {
@@ -1154,8 +1159,7 @@ impl<'a> SchemaCompiler<'a> {
                     let mut both = Vec::new();
                     for i in 0..xs.len() {
                         for j in i + 1..xs.len() {
-                            let resolve: &merge::Resolve = &|v| self.resolved_or_true(v, ptr);
-                            if !merge::disjoint(&xs[i], &xs[j], resolve) {
+                            if !merge::disjoint(&xs[i], &xs[j], &self.facts(ptr)) {
                                 both.push(json!({ "allOf": [xs[i], xs[j]] }));
                             }
                         }
@@ -1603,10 +1607,10 @@ impl<'a> SchemaCompiler<'a> {
                 }
                 let mut overlap: Option<(usize, usize)> = None;
                 {
-                    let resolve: &merge::Resolve = &|v| self.resolved_or_true(v, ptr);
+                    let facts = self.facts(ptr);
                     'outer: for i in 0..merged.len() {
                         for j in i + 1..merged.len() {
-                            if !merge::disjoint(&merged[i], &merged[j], resolve) {
+                            if !merge::disjoint(&merged[i], &merged[j], &facts) {
                                 overlap = Some((i, j));
                                 break 'outer;
                             }
@@ -1707,10 +1711,10 @@ impl<'a> SchemaCompiler<'a> {
         // Each overlapping pair costs two negations, merged into its
         // branches, which multiplies their alternatives.
         let pairs = {
-            let resolve: &merge::Resolve = &|v| self.resolved_or_true(v, ptr);
+            let facts = self.facts(ptr);
             (0..merged.len())
                 .flat_map(|i| (i + 1..merged.len()).map(move |j| (i, j)))
-                .filter(|&(i, j)| !merge::disjoint(&merged[i], &merged[j], resolve))
+                .filter(|&(i, j)| !merge::disjoint(&merged[i], &merged[j], &facts))
                 .count()
         };
         if pairs > MAX_OVERLAPPING_PAIRS {
@@ -1760,10 +1764,7 @@ impl<'a> SchemaCompiler<'a> {
                 if j == i || resolved[j] == Value::Bool(false) {
                     continue;
                 }
-                let disjoint = {
-                    let resolve: &merge::Resolve = &|v| self.resolved_or_true(v, ptr);
-                    merge::disjoint(&resolved[i], &resolved[j], resolve)
-                };
+                let disjoint = { merge::disjoint(&resolved[i], &resolved[j], &self.facts(ptr)) };
                 if disjoint {
                     continue;
                 }
@@ -4167,4 +4168,45 @@ pub(crate) fn percent_decode(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// The compiler's answers to a disjointness proof: `$ref` targets, and
+/// pattern facts from the patterns' automata (`Under` for a sure match,
+/// `Over` for a sure miss or a sure empty meet).
+struct ProofFacts<'c> {
+    c: &'c SchemaCompiler<'c>,
+    ptr: &'c str,
+}
+
+impl ProofFacts<'_> {
+    fn pattern(&self, p: &str, reading: strings::Reading) -> Option<Arc<lexer::Dfa>> {
+        let hir = strings::ecma_search(p, reading).ok()?;
+        self.c.dfa(&hir, self.ptr, "patternProperties").ok()
+    }
+}
+
+impl merge::Facts for ProofFacts<'_> {
+    fn resolve<'x>(&self, v: &'x Value) -> std::borrow::Cow<'x, Value> {
+        self.c.resolved_or_true(v, self.ptr)
+    }
+
+    fn key_matches(&self, p: &str, name: &str) -> Option<bool> {
+        if self.pattern(p, strings::Reading::Under).is_some_and(|u| lexer::dfa_matches(&u, name.as_bytes())) {
+            return Some(true);
+        }
+        match self.pattern(p, strings::Reading::Over) {
+            Some(o) if !lexer::dfa_matches(&o, name.as_bytes()) => Some(false),
+            _ => None,
+        }
+    }
+
+    fn patterns_meet(&self, p: &str, q: &str) -> bool {
+        let (Some(a), Some(b)) = (self.pattern(p, strings::Reading::Over), self.pattern(q, strings::Reading::Over))
+        else {
+            return true;
+        };
+        let spec = StringSpec { must: vec![a.into(), b.into()], ..Default::default() };
+        let max_states = self.c.cfg.get_limits().max_string_states.min(4096);
+        strings::build(&spec, max_states).ok().is_none_or(|t| t.accept.iter().any(|&x| x))
+    }
 }
