@@ -538,9 +538,11 @@ pub(crate) trait Facts {
     /// Follows a `$ref`, borrowing what has none (`true` when it does not
     /// resolve: nothing is proven from it).
     fn resolve<'x>(&self, v: &'x Value) -> Cow<'x, Value>;
-    /// Whether key `name` matches pattern `p`; `None` when unsure.
+    /// Whether string `name` (a key, a listed string) matches pattern `p`;
+    /// `None` when unsure.
     fn key_matches(&self, p: &str, name: &str) -> Option<bool>;
-    /// Whether some key may match both patterns (`true` when unsure).
+    /// Whether some string (a key, a value) may match both patterns
+    /// (`true` when unsure).
     fn patterns_meet(&self, p: &str, q: &str) -> bool;
 }
 
@@ -666,6 +668,20 @@ fn disjoint_flat(
     if let (Some(la), Some(lb)) = (literals(a), literals(b)) {
         if !la.iter().any(|x| lb.iter().any(|y| json_eq(x, y))) {
             return true;
+        }
+    }
+    // Strings both search for patterns that no string matches together,
+    // or a listed string the other's pattern surely misses.
+    if common.iter().all(|t| **t == "string") {
+        let pat = |m: &Map<String, Value>| m.get("pattern").and_then(Value::as_str).map(String::from);
+        match (pat(a), pat(b), literals(a), literals(b)) {
+            (Some(p), Some(q), _, _) if !facts.patterns_meet(&p, &q) => return true,
+            (Some(p), _, _, Some(ls)) | (_, Some(p), Some(ls), _)
+                if ls.iter().all(|l| l.as_str().is_some_and(|l| facts.key_matches(&p, l) == Some(false))) =>
+            {
+                return true
+            }
+            _ => {}
         }
     }
     if common.iter().all(|t| **t == "object") {
@@ -821,6 +837,12 @@ mod tests {
                 json!({"additionalProperties": false, "patternProperties": {"^a": {}}}),
                 false,
             ),
+            (json!({"type": "string", "pattern": "^a"}), json!({"type": "string", "pattern": "^b"}), true),
+            (json!({"type": "string", "pattern": "^a"}), json!({"type": "string", "pattern": "^ab"}), false),
+            // Other types satisfy both.
+            (json!({"pattern": "^a"}), json!({"pattern": "^b"}), false),
+            (json!({"type": "string", "pattern": "^a"}), json!({"enum": ["b", "c"]}), true),
+            (json!({"type": "string", "pattern": "^a"}), json!({"enum": ["b", "ab"]}), false),
             (json!({"enum": [1, 2]}), json!({"const": 2.0}), false),
             (json!({"enum": [1, 2]}), json!({"const": 3}), true),
             (json!(false), json!({}), true),

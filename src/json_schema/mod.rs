@@ -150,10 +150,10 @@ enum VacuousOverlap {
 const MAX_PROBED_NEGATIONS: usize = 16;
 const MAX_PROBED_NODES: usize = 20_000;
 
-/// Most branches of a `oneOf` made exclusive, and most pairs of them that
-/// may overlap (as many as among 4 branches that all do).
+/// Most branches of a `oneOf` made exclusive (however many pairs of them
+/// may overlap: the alternatives the negations make are what multiplies,
+/// bounded by [`MAX_EXCLUSIVE_ALTERNATIVES`]).
 const MAX_EXCLUSIVE_BRANCHES: usize = 12;
-const MAX_OVERLAPPING_PAIRS: usize = 6;
 
 /// Most alternatives (see [`alternatives`]) the exclusive form of one
 /// overlapping `oneOf` may have: they share their opening bytes, so a
@@ -1701,26 +1701,11 @@ impl<'a> SchemaCompiler<'a> {
     /// is not `merged[j]`, and it leaves the siblings' keywords out of the
     /// negation. `Err` says why when a negation or a merge is not
     /// representable (the caller reports the overlap). At most
-    /// [`MAX_EXCLUSIVE_BRANCHES`] branches, [`MAX_OVERLAPPING_PAIRS`]
-    /// overlapping pairs and [`MAX_EXCLUSIVE_ALTERNATIVES`] alternatives:
-    /// the negations multiply.
+    /// [`MAX_EXCLUSIVE_BRANCHES`] branches and
+    /// [`MAX_EXCLUSIVE_ALTERNATIVES`] alternatives: the negations multiply.
     fn exclusive_branches(&mut self, merged: &[Value], raw: &[Value], ptr: &str) -> Result<Vec<Value>, String> {
         if merged.len() > MAX_EXCLUSIVE_BRANCHES {
             return Err(format!("{} branches, the rewrite takes at most {MAX_EXCLUSIVE_BRANCHES}", merged.len()));
-        }
-        // Each overlapping pair costs two negations, merged into its
-        // branches, which multiplies their alternatives.
-        let pairs = {
-            let facts = self.facts(ptr);
-            (0..merged.len())
-                .flat_map(|i| (i + 1..merged.len()).map(move |j| (i, j)))
-                .filter(|&(i, j)| !merge::disjoint(&merged[i], &merged[j], &facts))
-                .count()
-        };
-        if pairs > MAX_OVERLAPPING_PAIRS {
-            return Err(format!(
-                "{pairs} pairs of branches may overlap, the rewrite takes at most {MAX_OVERLAPPING_PAIRS}"
-            ));
         }
         let saved = self.probing;
         self.probing = true;
@@ -4179,9 +4164,12 @@ struct ProofFacts<'c> {
 }
 
 impl ProofFacts<'_> {
+    /// A pattern's automaton for a proof, within a small size budget
+    /// (past it nothing is proven: a proof must not cost a compile).
     fn pattern(&self, p: &str, reading: strings::Reading) -> Option<Arc<lexer::Dfa>> {
+        const PROOF_DFA_BYTES: usize = 1 << 18;
         let hir = strings::ecma_search(p, reading).ok()?;
-        self.c.dfa(&hir, self.ptr, "patternProperties").ok()
+        lexer::compile_hir(&hir, self.c.cfg.get_limits().max_terminal_bytes.min(PROOF_DFA_BYTES)).ok()
     }
 }
 
@@ -4201,6 +4189,9 @@ impl merge::Facts for ProofFacts<'_> {
     }
 
     fn patterns_meet(&self, p: &str, q: &str) -> bool {
+        if p == q {
+            return true;
+        }
         let (Some(a), Some(b)) = (self.pattern(p, strings::Reading::Over), self.pattern(q, strings::Reading::Over))
         else {
             return true;
