@@ -1714,6 +1714,26 @@ impl<'a> SchemaCompiler<'a> {
         r.map_err(|e| e.message().to_string())
     }
 
+    /// `neg` without the `anyOf` alternatives proven disjoint from `ctx`
+    /// (it is used only intersected with `ctx`): negations list a branch
+    /// per keyword, and most cannot hold beside the branch they refine, so
+    /// merging them would multiply alternatives for nothing.
+    fn within(&self, neg: Value, ctx: &Map<String, Value>, ptr: &str) -> Value {
+        let Value::Object(m) = &neg else { return neg };
+        let Some(Value::Array(alts)) = m.get("anyOf") else { return neg };
+        if m.len() != 1 {
+            return neg;
+        }
+        let ctx = Value::Object(ctx.clone());
+        let facts = self.facts(ptr);
+        let mut kept: Vec<Value> = alts.iter().filter(|a| !merge::disjoint(a, &ctx, &facts)).cloned().collect();
+        match kept.len() {
+            0 => Value::Bool(false),
+            1 => kept.pop().expect("one"),
+            _ => serde_json::json!({ "anyOf": kept }),
+        }
+    }
+
     fn exclusive_branches_inner(
         &mut self,
         merged: &[Value],
@@ -1758,7 +1778,8 @@ impl<'a> SchemaCompiler<'a> {
                     Value::Bool(false) => continue,
                     other => as_map(other)?,
                 };
-                match self.negate(&other, Some(&acc), ptr)?.ok_or_else(fail)? {
+                let neg = self.negate(&other, Some(&acc), ptr)?.ok_or_else(fail)?;
+                match self.within(neg, &acc, ptr) {
                     // Branch `j` holds wherever `i` does: `i` never holds alone.
                     Value::Bool(false) => continue 'branch,
                     neg => {
