@@ -1339,8 +1339,14 @@ impl<'a> SchemaCompiler<'a> {
                     let mut strs: Vec<Value> = Vec::new();
                     let mut nums: Vec<(numbers::Dec, Value)> = Vec::new();
                     let (mut null, mut t, mut f) = (false, false, false);
+                    // One object or array literal: values of its type are
+                    // those that differ from it somewhere.
+                    let mut composite: Option<&Value> = None;
                     for x in vals {
                         match x {
+                            Value::Object(_) | Value::Array(_) if composite.is_none_or(|c| c == x) => {
+                                composite = Some(x);
+                            }
                             Value::String(_) => strs.push(x.clone()),
                             Value::Null => null = true,
                             Value::Bool(true) => t = true,
@@ -1353,6 +1359,17 @@ impl<'a> SchemaCompiler<'a> {
                         }
                     }
                     let mut types: Vec<&str> = vec!["object", "array"];
+                    match composite {
+                        Some(Value::Object(o)) => {
+                            types.retain(|t| *t != "object");
+                            branches.extend(other_objects(o));
+                        }
+                        Some(Value::Array(a)) => {
+                            types.retain(|t| *t != "array");
+                            branches.extend(other_arrays(a));
+                        }
+                        _ => {}
+                    }
                     if nums.is_empty() {
                         types.push("number");
                     } else {
@@ -1778,6 +1795,25 @@ impl<'a> SchemaCompiler<'a> {
                     Value::Bool(false) => continue,
                     other => as_map(other)?,
                 };
+                // A branch of listed values keeps those outside branch `j`,
+                // decided value by value where that is exact.
+                if acc.contains_key("enum") || acc.contains_key("const") {
+                    // Its other keywords stay in `acc`: the values only.
+                    let mut probe: Map<String, Value> = acc
+                        .iter()
+                        .filter(|(k, _)| *k == "enum" || *k == "const")
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    probe.insert("not".into(), Value::Object(other.clone()));
+                    if let Some(kept) = self.decided_literals(&probe) {
+                        if kept.is_empty() {
+                            continue 'branch;
+                        }
+                        acc.remove("const");
+                        acc.insert("enum".into(), Value::Array(kept));
+                        continue;
+                    }
+                }
                 let neg = self.negate(&other, Some(&acc), ptr)?.ok_or_else(fail)?;
                 match self.within(neg, &acc, ptr) {
                     // Branch `j` holds wherever `i` does: `i` never holds alone.
@@ -4221,4 +4257,36 @@ impl merge::Facts for ProofFacts<'_> {
         let max_states = self.c.cfg.get_limits().max_string_states.min(4096);
         strings::build(&spec, max_states).ok().is_none_or(|t| t.accept.iter().any(|&x| x))
     }
+}
+
+/// The objects other than `o`, as `anyOf` alternatives: one of its keys
+/// missing, or holding another value, or a key beyond them (all of its
+/// keys present and more members than it has: one more name to track).
+fn other_objects(o: &Map<String, Value>) -> Vec<Value> {
+    use serde_json::json;
+    let mut out = Vec::with_capacity(2 * o.len() + 1);
+    for (k, v) in o {
+        out.push(json!({ "type": "object", "properties": { k: false } }));
+        out.push(json!({ "type": "object", "required": [k], "properties": { k: { "not": { "const": v } } } }));
+    }
+    let keys: Vec<&String> = o.keys().collect();
+    out.push(json!({ "type": "object", "required": keys, "minProperties": o.len() + 1 }));
+    out
+}
+
+/// The arrays other than `a`, as `anyOf` alternatives: another length,
+/// or another value at one of its positions.
+fn other_arrays(a: &[Value]) -> Vec<Value> {
+    use serde_json::json;
+    let mut out = Vec::with_capacity(a.len() + 2);
+    if !a.is_empty() {
+        out.push(json!({ "type": "array", "maxItems": a.len() - 1 }));
+    }
+    out.push(json!({ "type": "array", "minItems": a.len() + 1 }));
+    for (i, v) in a.iter().enumerate() {
+        let mut prefix = vec![Value::Bool(true); i];
+        prefix.push(json!({ "not": { "const": v } }));
+        out.push(json!({ "type": "array", "minItems": i + 1, "prefixItems": prefix }));
+    }
+    out
 }
