@@ -9,6 +9,12 @@
 //! engines compile enter the latency table.
 //!
 //! Usage: `cargo run --release -- [--tokenizer cl100k|o200k|PATH] [--every N] [--limit N] [DIR]`
+//!
+//! With `--grammars`, the GBNF and Lark grammars and MaskBench's regexes
+//! instead (see [`grammars`]).
+
+mod gbnf_lark;
+mod grammars;
 
 use grammask::conformance::{maskbench_config, python_dumps, Encoder};
 use grammask::{Compiler, Tiktoken, TokenKind, Vocabulary};
@@ -28,6 +34,12 @@ struct Args {
     limit: usize,
     /// Per-schema rows (CSV) for finding what drives a tail.
     csv: Option<PathBuf>,
+    /// Grammar mode and its options.
+    grammars: bool,
+    walks: usize,
+    walk_tokens: usize,
+    regexes: usize,
+    shared: String,
 }
 
 fn parse_args() -> Args {
@@ -40,6 +52,11 @@ fn parse_args() -> Args {
         every: 10,
         limit: usize::MAX,
         csv: None,
+        grammars: false,
+        walks: 8,
+        walk_tokens: 64,
+        regexes: 200,
+        shared: shared.clone(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
@@ -48,8 +65,13 @@ fn parse_args() -> Args {
             "--every" => a.every = it.next().and_then(|n| n.parse().ok()).expect("--every N"),
             "--limit" => a.limit = it.next().and_then(|n| n.parse().ok()).expect("--limit N"),
             "--csv" => a.csv = Some(PathBuf::from(it.next().expect("--csv FILE"))),
+            "--grammars" => a.grammars = true,
+            "--walks" => a.walks = it.next().and_then(|n| n.parse().ok()).expect("--walks N"),
+            "--walk-tokens" => a.walk_tokens = it.next().and_then(|n| n.parse().ok()).expect("--walk-tokens N"),
+            "--regexes" => a.regexes = it.next().and_then(|n| n.parse().ok()).expect("--regexes N"),
             "-h" | "--help" => {
                 println!("bench-compare [--tokenizer cl100k|o200k|llama3|PATH] [--every N] [--limit N] [--csv FILE] [DIR]");
+                println!("bench-compare --grammars [--tokenizer ...] [--walks N] [--walk-tokens N] [--regexes N]");
                 std::process::exit(0);
             }
             d => a.dir = PathBuf::from(d),
@@ -111,6 +133,11 @@ fn main() {
         p => (Vocabulary::from_tokenizer_json(p), Encoder::from_tokenizer_json(Path::new(p)).expect("tokenizer")),
     };
     let vocab = Arc::new(vocab.expect("vocabulary"));
+    if a.grammars {
+        let o = grammars::Opts { shared: a.shared.clone(), walks: a.walks, walk_tokens: a.walk_tokens, regexes: a.regexes };
+        grammars::run(&o, &vocab);
+        return;
+    }
     let env = llg_env(&vocab);
     let caps = InferenceCapabilities::default();
     let mut factory =
