@@ -946,12 +946,19 @@ impl Lower<'_> {
                 }
             }
         }
-        let closure = |set: &mut Vec<u32>| {
-            let mut seen: ahash::AHashSet<u32> = set.iter().copied().collect();
+        // Closure under ε, with a mark per state (stamped per call).
+        let mut mark: Vec<u32> = vec![0; n];
+        let mut stamp = 0u32;
+        let mut closure = |set: &mut Vec<u32>| {
+            stamp += 1;
+            for &s in set.iter() {
+                mark[s as usize] = stamp;
+            }
             let mut stack = set.clone();
             while let Some(s) = stack.pop() {
                 for &t in &eps[s as usize] {
-                    if seen.insert(t) {
+                    if mark[t as usize] != stamp {
+                        mark[t as usize] = stamp;
                         set.push(t);
                         stack.push(t);
                     }
@@ -959,49 +966,62 @@ impl Lower<'_> {
             }
             set.sort_unstable();
         };
+        // What each lexeme state may meet, as a bitset over lexemes; the
+        // result does not depend on the order states are explored in.
+        let words = self.lexemes.len().div_ceil(64);
+        let mut allowed_at: Vec<Vec<u64>> = vec![Vec::new(); n];
         let root = self.rules.len() - 1;
         let mut start = vec![offsets[root] as u32 + self.rules[root].1.start];
         closure(&mut start);
-        let mut states: AHashMap<Vec<u32>, usize> = AHashMap::new();
+        let mut states: AHashMap<Vec<u32>, ()> = AHashMap::new();
         let mut list: Vec<Vec<u32>> = vec![start.clone()];
-        states.insert(start, 0);
+        states.insert(start, ());
         let mut work = 0usize;
         let mut i = 0;
+        let mut next: AHashMap<Edge, Vec<u32>> = AHashMap::new();
+        let mut allowed = vec![0u64; words];
         while i < list.len() {
             if list.len() > MAX_CONTEXT_STATES || work > 20_000_000 {
                 fallback(&mut out);
                 return out;
             }
-            let d = list[i].clone();
+            let d = std::mem::take(&mut list[i]);
             i += 1;
             work += d.len();
-            let mut next: AHashMap<Edge, Vec<u32>> = AHashMap::new();
-            let mut allowed: BTreeSet<u32> = BTreeSet::new();
+            allowed.iter_mut().for_each(|w| *w = 0);
             for &s in &d {
                 for &(e, t) in &sym_edges[s as usize] {
                     if let Edge::Lex(l) | Edge::Skip(l) = e {
-                        allowed.insert(l);
+                        allowed[l as usize / 64] |= 1 << (l % 64);
                     }
                     next.entry(e).or_default().push(t);
                 }
             }
             for &s in &d {
                 if sym_edges[s as usize].iter().any(|e| matches!(e.0, Edge::Lex(_) | Edge::Skip(_))) {
-                    let cur = &mut out[s as usize];
-                    cur.extend(allowed.iter().copied());
-                    cur.sort_unstable();
-                    cur.dedup();
+                    let cur = &mut allowed_at[s as usize];
+                    if cur.is_empty() {
+                        cur.resize(words, 0);
+                    }
+                    cur.iter_mut().zip(&allowed).for_each(|(c, a)| *c |= a);
                 }
             }
-            let mut nexts: Vec<(Edge, Vec<u32>)> = next.into_iter().collect();
-            nexts.sort_unstable_by_key(|(e, _)| format!("{e:?}"));
-            for (_, mut t) in nexts {
+            for (_, mut t) in next.drain() {
                 t.sort_unstable();
                 t.dedup();
                 closure(&mut t);
-                if !states.contains_key(&t) {
-                    states.insert(t.clone(), list.len());
-                    list.push(t);
+                if let std::collections::hash_map::Entry::Vacant(v) = states.entry(t) {
+                    list.push(v.key().clone());
+                    v.insert(());
+                }
+            }
+        }
+        for (s, bits) in allowed_at.iter().enumerate() {
+            for (w, &b) in bits.iter().enumerate() {
+                let mut b = b;
+                while b != 0 {
+                    out[s].push(w as u32 * 64 + b.trailing_zeros());
+                    b &= b - 1;
                 }
             }
         }
