@@ -1463,6 +1463,38 @@ pub(crate) fn format_regex(name: &str) -> Option<&'static str> {
     })
 }
 
+/// Decoded-value regexes that every value a validator accepts for the
+/// format matches: *supersets* of what `jsonschema` (Rust and Python) and
+/// `boon` accept, read from their checkers (`boon` parses date and time
+/// fields as unsigned integers, which take a leading `+`; Python's UUID
+/// check strips `urn:`, `uuid:` and braces; Python's `email` only asks for
+/// an `@`). `not: {format}` is built as "does not match the superset":
+/// every output is then outside the format for all of them, at the cost of
+/// the few strings in the superset that no validator accepts. `None` where
+/// no useful superset is written (`not` of that format stays a named
+/// refusal).
+pub(crate) fn format_superset(name: &str) -> Option<&'static str> {
+    const DATE: &str = r"[0-9+]{4}-[0-9+]{2}-[0-9+]{2}";
+    const TIME: &str = r"[0-9+]{2}:[0-9+]{2}:[0-9+]{2}(?:\.[0-9]+)?(?:[Zz]|[+\-][0-9+]{2}:[0-9+]{2})";
+    Some(match name {
+        "date" => DATE,
+        "time" => TIME,
+        "date-time" => {
+            r"[0-9+]{4}-[0-9+]{2}-[0-9+]{2}[Tt ][0-9+]{2}:[0-9+]{2}:[0-9+]{2}(?:\.[0-9]+)?(?:[Zz]|[+\-][0-9+]{2}:[0-9+]{2})"
+        }
+        "ipv4" => r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}",
+        // Python's addresses may carry a `%scope`.
+        "ipv6" => r"[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*(?s:%.*)?",
+        "uuid" => r"[0-9A-Fa-f{}:urnid\-]{32,}",
+        "hostname" => r"[A-Za-z0-9._\-]*",
+        "email" => r"(?s:.*@.*)",
+        // A scheme, then anything.
+        "uri" => r"[A-Za-z][A-Za-z0-9+.\-]*:(?s:.*)",
+        "json-pointer" => r"(?s:(?:/(?:[^/~]|~[01])*)*)",
+        _ => return None,
+    })
+}
+
 const IRI: &str = r"[A-Za-z][A-Za-z0-9+.\-]{0,31}:(?://(?:[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,3}\.){0,4}[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,3}(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~\-!$&'()*+,;=:@]{1,64}){0,8}/?|[A-Za-z0-9._~\-!$&'()*+,;=:@]{1,64}(?:/[A-Za-z0-9._~\-!$&'()*+,;=:@]{1,64}){0,8})(?:\?[A-Za-z0-9._~\-!$&'()*+,;=:@/?]{0,60})?(?:#[A-Za-z0-9._~\-!$&'()*+,;=:@/?]{0,60})?";
 const IRI_REFERENCE: &str = r"(?:[A-Za-z][A-Za-z0-9+.\-]{0,31}://(?:[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,3}\.){0,4}[A-Za-z0-9]{1,20}(?:-[A-Za-z0-9]{1,20}){0,3}(?::[0-9]{1,5})?)?(?:/[A-Za-z0-9._~\-!$&'()*+,;=]{1,64}){0,8}/?(?:\?[A-Za-z0-9._~\-!$&'()*+,;=:@/?]{0,60})?(?:#[A-Za-z0-9._~\-!$&'()*+,;=:@/?]{0,60})?";
 // RFC 6570 templates without expressions: an IRI reference of the subset
@@ -1861,5 +1893,79 @@ mod tests {
         ] {
             assert!(translate_ecma(bad, Reading::Under).is_err(), "{bad}");
         }
+    }
+}
+
+/// `format_superset` against the validators themselves: strings near
+/// valid ones (random edits of seeds) that `jsonschema` or `boon` accepts
+/// as the format must match the superset.
+#[cfg(test)]
+mod superset_tests {
+    use super::*;
+
+    fn accepted(format: &str, s: &str) -> bool {
+        let schema = serde_json::json!({ "type": "string", "format": format });
+        let v = serde_json::Value::String(s.to_string());
+        let rs = jsonschema::options().should_validate_formats(true).build(&schema).unwrap().is_valid(&v);
+        let mut c = boon::Compiler::new();
+        c.enable_format_assertions();
+        c.add_resource("http://grammask.invalid/f.json", schema).unwrap();
+        let mut all = boon::Schemas::new();
+        let idx = c.compile("http://grammask.invalid/f.json", &mut all).unwrap();
+        rs || all.validate(&v, idx).is_ok()
+    }
+
+    #[test]
+    fn supersets_hold_every_accepted_value() {
+        let seeds: &[(&str, &[&str])] = &[
+            ("date", &["2024-02-29", "1999-12-31", "+999-01-01"]),
+            ("time", &["23:59:60Z", "08:30:00.25+05:30", "00:00:00z"]),
+            ("date-time", &["2024-02-29T23:59:59Z", "1999-12-31t08:30:00.5-01:00"]),
+            ("ipv4", &["192.168.0.1", "0.0.0.0", "255.255.255.255"]),
+            ("ipv6", &["::1", "fe80::1:2", "::ffff:1.2.3.4", "1:2:3:4:5:6:7:8"]),
+            ("uuid", &["123e4567-e89b-12d3-a456-426614174000", "ABCDEF01-2345-6789-ABCD-EF0123456789"]),
+            ("hostname", &["example.com", "a-b.c.", "xn--nxasmq6b.com", "localhost"]),
+            ("email", &["a@b.co", "\"x y\"@example.com", "a.b+c@[1.2.3.4]"]),
+            ("uri", &["http://a.b/c?d#e", "urn:isbn:0451450523", "mailto:a@b.c", "x:"]),
+            ("json-pointer", &["", "/a~0b/~1", "/ x/\u{7f}"]),
+        ];
+        let alphabet: Vec<char> = "0123456789+-:.TtZz aAfF{}urnid@/%~x[]\"é_".chars().collect();
+        let mut rng = crate::Rng::new(5);
+        let (mut checked, mut held) = (0, 0);
+        for (format, examples) in seeds {
+            let re = format_superset(format).unwrap();
+            let dfa =
+                crate::automata::lexer::compile_hir(&crate::automata::lexer::parse(re).unwrap(), 1 << 24).unwrap();
+            for seed in *examples {
+                assert!(accepted(format, seed), "{format}: seed {seed:?} is not valid");
+                assert!(crate::automata::lexer::dfa_matches(&dfa, seed.as_bytes()), "{format}: seed {seed:?}");
+                for _ in 0..400 {
+                    let mut s: Vec<char> = seed.chars().collect();
+                    for _ in 0..1 + rng.below(3) {
+                        let i = rng.below(s.len() + 1);
+                        let c = alphabet[rng.below(alphabet.len())];
+                        match rng.below(3) {
+                            0 => s.insert(i, c),
+                            1 if i < s.len() => s[i] = c,
+                            _ if i < s.len() => {
+                                s.remove(i);
+                            }
+                            _ => s.push(c),
+                        }
+                    }
+                    let s: String = s.into_iter().collect();
+                    if accepted(format, &s) {
+                        checked += 1;
+                        assert!(
+                            crate::automata::lexer::dfa_matches(&dfa, s.as_bytes()),
+                            "{format}: {s:?} is accepted by a validator but outside the superset"
+                        );
+                    } else {
+                        held += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 1000 && held > 1000, "{checked} accepted, {held} refused");
     }
 }

@@ -341,6 +341,7 @@ pub(crate) fn merge(a: &Map<String, Value>, b: &Map<String, Value>) -> Result<Ma
             | "x-grammask-contains4-also"
             | "x-grammask-not-patterns"
             | "x-grammask-not-strings"
+            | "x-grammask-not-formats"
             | "x-grammask-not-multiple-of" => {
                 let (Some(x), Some(y)) = (va.as_array(), vb.as_array()) else {
                     return Err(k.clone());
@@ -512,7 +513,9 @@ pub(crate) fn keyword_type(k: &str) -> Option<&'static str> {
         | "dependentSchemas"
         | "dependencies"
         | "unevaluatedProperties" => "object",
-        "x-grammask-not-patterns" | "x-grammask-not-strings" | "x-grammask-patterns" => "string",
+        "x-grammask-not-patterns" | "x-grammask-not-strings" | "x-grammask-not-formats" | "x-grammask-patterns" => {
+            "string"
+        }
         "x-grammask-fraction" | "x-grammask-not-multiple-of" => "number",
         _ => return None,
     })

@@ -109,6 +109,9 @@ const SUPPORTED: &[&str] = &[
     // contain, and strings it must not equal.
     "x-grammask-not-patterns",
     "x-grammask-not-strings",
+    // Internal, made by rewriting `not: {format}`: formats a string must
+    // lie outside of (outside their supersets, `strings::format_superset`).
+    "x-grammask-not-formats",
     // Internal, made by `allOf` merging two patterns.
     "x-grammask-patterns",
     // Internal, made by negating `items` in a draft-4 schema, where
@@ -1273,6 +1276,10 @@ impl<'a> SchemaCompiler<'a> {
                 ("pattern", Value::String(p)) => {
                     branches.push(json!({ "type": "string", "x-grammask-not-patterns": [p] }))
                 }
+                // Outside a superset of what validators accept as the format.
+                ("format", Value::String(f)) if strings::format_superset(f).is_some() => {
+                    branches.push(json!({ "type": "string", "x-grammask-not-formats": [f] }))
+                }
                 // A whole divisor: an integral number it does not divide,
                 // or a number with a fraction (which no whole number
                 // divides).
@@ -2231,6 +2238,15 @@ impl<'a> SchemaCompiler<'a> {
                     all
                 }
                 ("x-grammask-not-strings", Value::String(_)) => !b.as_array().is_some_and(|a| a.contains(v)),
+                ("x-grammask-not-formats", Value::String(s)) => {
+                    let mut outside = true;
+                    for f in b.as_array().into_iter().flatten().filter_map(Value::as_str) {
+                        let re = strings::format_superset(f).expect("negated only with a superset");
+                        let d = self.dfa(&lexer::parse(re).expect("valid"), ptr, "not")?;
+                        outside &= !lexer::dfa_matches(&d, s.as_bytes());
+                    }
+                    outside
+                }
                 ("x-grammask-fraction", Value::Number(_)) => dec(v).is_some_and(|d| !d.frac.is_empty()),
                 ("x-grammask-not-multiple-of", Value::Number(_)) => match dec(v) {
                     Some(d) if !d.frac.is_empty() => true,
@@ -2454,7 +2470,7 @@ impl<'a> SchemaCompiler<'a> {
         depth: usize,
         leaves: &mut Vec<Map<String, Value>>,
     ) -> Result<bool, CompileError> {
-        const STRING_KEYWORDS: [&str; 8] = [
+        const STRING_KEYWORDS: [&str; 9] = [
             "type",
             "pattern",
             "minLength",
@@ -2463,6 +2479,7 @@ impl<'a> SchemaCompiler<'a> {
             "x-grammask-patterns",
             "x-grammask-not-patterns",
             "x-grammask-not-strings",
+            "x-grammask-not-formats",
         ];
         if depth > 8 {
             return Ok(false);
@@ -2589,6 +2606,14 @@ impl<'a> SchemaCompiler<'a> {
                 key.push_str(&format!(":n{lits:?}"));
                 kw = "not";
             }
+        }
+        for f in map.get("x-grammask-not-formats").and_then(Value::as_array).into_iter().flatten() {
+            let name = f.as_str().unwrap_or("");
+            let re = strings::format_superset(name).expect("negated only with a superset");
+            let hir = lexer::parse(re).expect("format supersets are valid");
+            spec.must_not.push(self.dfa(&hir, ptr, "not")?.into());
+            key.push_str(&format!(":nf{name}"));
+            kw = "not";
         }
         if let Some(f) = map.get("format") {
             let name = f.as_str().unwrap_or("");
