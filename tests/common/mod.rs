@@ -159,9 +159,11 @@ pub fn validator(schema: &Value) -> jsonschema::Validator {
     jsonschema::options().should_validate_formats(true).build(schema).expect("oracle accepts the schema")
 }
 
-/// Whether `boon` (the second validator) accepts `v` under `schema`.
+/// Whether `boon` (the second validator) accepts `v` under `schema`, with
+/// formats asserted as for the first.
 pub fn boon_valid(schema: &Value, v: &Value) -> bool {
     let mut c = boon::Compiler::new();
+    c.enable_format_assertions();
     let loc = "http://grammask.invalid/schema.json";
     c.add_resource(loc, schema.clone()).expect("boon resource");
     let mut all = boon::Schemas::new();
