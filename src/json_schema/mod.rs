@@ -840,11 +840,7 @@ impl<'a> SchemaCompiler<'a> {
     fn name_matches(&mut self, p: &str, name: &str, ptr: &str) -> Result<Option<bool>, CompileError> {
         let under = self.pattern_dfa(p, ptr, "patternProperties", strings::Reading::Under)?;
         let over = self.pattern_dfa(p, ptr, "patternProperties", strings::Reading::Over)?;
-        Ok(match (under, over) {
-            (Some(u), _) if lexer::dfa_matches(&u, name.as_bytes()) => Some(true),
-            (_, Some(o)) if !lexer::dfa_matches(&o, name.as_bytes()) => Some(false),
-            _ => None,
-        })
+        Ok(certain_match(under.as_deref(), || over, name))
     }
 
     /// [`merge::merge`], and where it fails on `patternProperties` because
@@ -4261,13 +4257,8 @@ impl merge::Facts for ProofFacts<'_> {
     }
 
     fn key_matches(&self, p: &str, name: &str) -> Option<bool> {
-        if self.pattern(p, strings::Reading::Under).is_some_and(|u| lexer::dfa_matches(&u, name.as_bytes())) {
-            return Some(true);
-        }
-        match self.pattern(p, strings::Reading::Over) {
-            Some(o) if !lexer::dfa_matches(&o, name.as_bytes()) => Some(false),
-            _ => None,
-        }
+        let under = self.pattern(p, strings::Reading::Under);
+        certain_match(under.as_deref(), || self.pattern(p, strings::Reading::Over), name)
     }
 
     fn patterns_meet(&self, p: &str, q: &str) -> bool {
@@ -4281,6 +4272,25 @@ impl merge::Facts for ProofFacts<'_> {
         let spec = StringSpec { must: vec![a.into(), b.into()], ..Default::default() };
         let max_states = self.c.cfg.get_limits().max_string_states.min(4096);
         strings::build(&spec, max_states).ok().is_none_or(|t| t.accept.iter().any(|&x| x))
+    }
+}
+
+/// Whether `name` matches a pattern whatever reading the validators take:
+/// `Some(true)` when its `Under` automaton (matches every reading allows)
+/// matches, `Some(false)` when its `Over` automaton (what some reading may
+/// match) does not, `None` otherwise or without the automata. `over` is
+/// built only when `under` does not decide.
+fn certain_match(
+    under: Option<&lexer::Dfa>,
+    over: impl FnOnce() -> Option<Arc<lexer::Dfa>>,
+    name: &str,
+) -> Option<bool> {
+    if under.is_some_and(|u| lexer::dfa_matches(u, name.as_bytes())) {
+        return Some(true);
+    }
+    match over() {
+        Some(o) if !lexer::dfa_matches(&o, name.as_bytes()) => Some(false),
+        _ => None,
     }
 }
 
