@@ -1266,7 +1266,10 @@ impl<'a> SchemaCompiler<'a> {
                 ("additionalProperties" | "patternProperties", _) => {
                     match self.closed_key_breaches(k, v, sub, ctx, ptr)? {
                         Some(bs) => branches.extend(bs),
-                        None => return bail(self, k),
+                        None => match some_key_outside(k, v, sub) {
+                            Some(bs) => branches.extend(bs),
+                            None => return bail(self, k),
+                        },
                     }
                 }
                 ("pattern", Value::String(p)) => {
@@ -4273,6 +4276,44 @@ impl merge::Facts for ProofFacts<'_> {
         let max_states = self.c.cfg.get_limits().max_string_states.min(4096);
         strings::build(&spec, max_states).ok().is_none_or(|t| t.accept.iter().any(|&x| x))
     }
+}
+
+/// Most declared names for which `not` of `additionalProperties: false`
+/// is spelled out by counting (2^n alternatives).
+const MAX_COUNTED_NAMES: usize = 3;
+
+/// `not` of `additionalProperties: false` beside declared names `N` and no
+/// `patternProperties`: an object with some key outside `N`, whatever else
+/// it admits. Members are distinct, so that is exactly: for the set `S` of
+/// names of `N` it holds, more than `|S|` members — one alternative per
+/// `S ⊆ N` (`required: S`, the rest of `N` absent, `minProperties: |S| + 1`).
+/// `None` for other forms, or more than [`MAX_COUNTED_NAMES`] names.
+fn some_key_outside(kw: &str, v: &Value, sub: &Map<String, Value>) -> Option<Vec<Value>> {
+    use serde_json::json;
+    if kw != "additionalProperties" || *v != Value::Bool(false) || sub.contains_key("patternProperties") {
+        return None;
+    }
+    let names: Vec<&String> = match sub.get("properties") {
+        None => Vec::new(),
+        Some(Value::Object(p)) => p.keys().collect(),
+        Some(_) => return None,
+    };
+    if names.len() > MAX_COUNTED_NAMES {
+        return None;
+    }
+    let mut out = Vec::with_capacity(1 << names.len());
+    for bits in 0u32..1 << names.len() {
+        let held: Vec<&String> = (0..names.len()).filter(|i| bits >> i & 1 == 1).map(|i| names[i]).collect();
+        let absent: Map<String, Value> =
+            (0..names.len()).filter(|i| bits >> i & 1 == 0).map(|i| (names[i].clone(), Value::Bool(false))).collect();
+        out.push(json!({
+            "type": "object",
+            "required": held,
+            "properties": absent,
+            "minProperties": held.len() + 1,
+        }));
+    }
+    Some(out)
 }
 
 /// Whether `name` matches a pattern whatever reading the validators take:
