@@ -242,3 +242,19 @@ fn draft3_formats_follow_the_declared_draft() {
         assert_eq!(err(d3).keyword(), Some("format"));
     }
 }
+
+#[test]
+fn dependent_required_is_negated_only_where_it_is_a_keyword() {
+    // Validators read `dependentRequired` from 2019-09 on: its negation is
+    // built there, and refused by name in a draft-7 schema (where `not` of
+    // it would be `not {}`, which no validator of that draft satisfies).
+    let not_dep = |schema: &str| json!({"$schema": schema, "not": {"dependentRequired": {"a": ["b"]}}});
+    let g = Compiler::new().compile(&not_dep("https://json-schema.org/draft/2020-12/schema"), vocab()).unwrap();
+    let mut m = g.matcher();
+    assert!(m.accept_bytes(br#"{"a":1}"#).is_ok() && m.can_terminate());
+    let mut m = g.matcher();
+    assert!(!(m.accept_bytes(br#"{"a":1,"b":2}"#).is_ok() && m.can_terminate()));
+    let e = err(not_dep("http://json-schema.org/draft-07/schema#"));
+    assert_eq!(e.kind(), &CompileErrorKind::Unsupported, "{e}");
+    assert_eq!(e.keyword(), Some("not"), "{e}");
+}

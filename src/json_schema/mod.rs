@@ -1240,6 +1240,30 @@ impl<'a> SchemaCompiler<'a> {
                         }
                     }
                 }
+                // A dependency broken: its key present and a name it needs
+                // absent, or (schema form) the object failing its schema.
+                // `dependentRequired` is a keyword from 2019-09 on only
+                // (validators ignore it before, so its negation would not
+                // hold); `dependencies` is read in every draft.
+                ("dependencies" | "dependentRequired", Value::Object(deps))
+                    if k == "dependencies" || !self.legacy_ref =>
+                {
+                    for (name, dep) in deps {
+                        match dep {
+                            Value::Array(needs) => {
+                                for r in needs.iter().filter_map(Value::as_str).filter(|r| r != name) {
+                                    branches.push(
+                                        json!({ "type": "object", "required": [name], "properties": { r: false } }),
+                                    );
+                                }
+                            }
+                            Value::Bool(_) | Value::Object(_) if k == "dependencies" => {
+                                branches.push(json!({ "type": "object", "required": [name], "not": dep }))
+                            }
+                            _ => return bail(self, k),
+                        }
+                    }
+                }
                 ("properties", Value::Object(ps)) => {
                     for (name, s) in ps {
                         branches.push(
