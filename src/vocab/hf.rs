@@ -100,8 +100,14 @@ fn parse_byte_token(s: &str) -> Option<u8> {
 }
 
 pub(super) fn load_bytes(name: &str, json: &[u8], eos: &[&str]) -> Result<Vocabulary, VocabError> {
-    let tok = tokenizers::Tokenizer::from_bytes(json).map_err(|e| VocabError::Parse(e.to_string()))?;
+    // Malformed JSON is answered here, before the `tokenizers` crate sees
+    // it; that crate also panics on some well-formed JSON of the wrong shape
+    // (an `expect` on its decoder's untagged enum, 0.22): a panic there is a
+    // typed error here, never a panic of the caller.
     let j: serde_json::Value = serde_json::from_slice(json).map_err(|e| VocabError::Parse(e.to_string()))?;
+    let tok = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(json))
+        .map_err(|_| VocabError::Parse("the tokenizers crate cannot read this tokenizer.json (it panicked)".into()))?
+        .map_err(|e| VocabError::Parse(e.to_string()))?;
     let style = detect_style(&j);
     let vocab = tok.get_vocab(false);
     let added = tok.get_added_tokens_decoder();
