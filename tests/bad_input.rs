@@ -262,3 +262,17 @@ fn dependent_required_is_negated_only_where_it_is_a_keyword() {
     assert_eq!(e.kind(), &CompileErrorKind::Unsupported, "{e}");
     assert_eq!(e.keyword(), Some("not"), "{e}");
 }
+
+#[test]
+fn internal_keywords_spelled_by_a_schema_are_typed_errors() {
+    // `x-grammask-not-formats` is made by `not: {format}`, for formats with
+    // a superset only; a schema spelling it with another format gets an
+    // error, not a panic (string and literal paths).
+    for s in [
+        json!({"type": "string", "x-grammask-not-formats": ["bogus"]}),
+        json!({"enum": ["a"], "x-grammask-not-formats": ["bogus"]}),
+    ] {
+        let e = err(s);
+        assert_eq!(e.kind(), &CompileErrorKind::InvalidSchema, "{e}");
+    }
+}

@@ -2264,7 +2264,7 @@ impl<'a> SchemaCompiler<'a> {
                 ("x-grammask-not-formats", Value::String(s)) => {
                     let mut outside = true;
                     for f in b.as_array().into_iter().flatten().filter_map(Value::as_str) {
-                        let re = strings::format_superset(f).expect("negated only with a superset");
+                        let re = strings::format_superset(f).ok_or_else(|| no_superset(ptr, f))?;
                         let d = self.dfa(&lexer::parse(re).expect("valid"), ptr, "not")?;
                         outside &= !lexer::dfa_matches(&d, s.as_bytes());
                     }
@@ -2632,7 +2632,9 @@ impl<'a> SchemaCompiler<'a> {
         }
         for f in map.get("x-grammask-not-formats").and_then(Value::as_array).into_iter().flatten() {
             let name = f.as_str().unwrap_or("");
-            let re = strings::format_superset(name).expect("negated only with a superset");
+            // Made only for formats with a superset, but a schema may spell
+            // the internal keyword itself.
+            let re = strings::format_superset(name).ok_or_else(|| no_superset(ptr, name))?;
             let hir = lexer::parse(re).expect("format supersets are valid");
             spec.must_not.push(self.dfa(&hir, ptr, "not")?.into());
             key.push_str(&format!(":nf{name}"));
@@ -4300,6 +4302,17 @@ impl merge::Facts for ProofFacts<'_> {
         let max_states = self.c.cfg.get_limits().max_string_states.min(4096);
         strings::build(&spec, max_states).ok().is_none_or(|t| t.accept.iter().any(|&x| x))
     }
+}
+
+/// The error for an `x-grammask-not-formats` naming a format without a
+/// superset (only a schema that spells the internal keyword itself has one).
+fn no_superset(ptr: &str, format: &str) -> CompileError {
+    CompileError::new(
+        CompileErrorKind::InvalidSchema,
+        ptr,
+        format!("x-grammask-not-formats: format {format:?} has no superset (an internal keyword)"),
+    )
+    .with_keyword("not")
 }
 
 /// Most declared names for which `not` of `additionalProperties: false`
