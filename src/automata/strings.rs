@@ -1930,7 +1930,15 @@ mod superset_tests {
             ("json-pointer", &["", "/a~0b/~1", "/ x/\u{7f}"]),
         ];
         let alphabet: Vec<char> = "0123456789+-:.TtZz aAfF{}urnid@/%~x[]\"é_".chars().collect();
-        let mut rng = crate::Rng::new(5);
+        // A small generator of its own (the automata layer imports nothing above it).
+        struct Lcg(u64);
+        impl Lcg {
+            fn below(&mut self, n: usize) -> usize {
+                self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((self.0 >> 33) % n as u64) as usize
+            }
+        }
+        let mut rng = Lcg(5);
         let (mut checked, mut held) = (0, 0);
         for (format, examples) in seeds {
             let re = format_superset(format).unwrap();
