@@ -2264,8 +2264,7 @@ impl<'a> SchemaCompiler<'a> {
                 ("x-grammask-not-formats", Value::String(s)) => {
                     let mut outside = true;
                     for f in b.as_array().into_iter().flatten().filter_map(Value::as_str) {
-                        let re = strings::format_superset(f).ok_or_else(|| no_superset(ptr, f))?;
-                        let d = self.dfa(&lexer::parse(re).expect("valid"), ptr, "not")?;
+                        let d = self.superset_dfa(f, ptr)?;
                         outside &= !lexer::dfa_matches(&d, s.as_bytes());
                     }
                     outside
@@ -2632,11 +2631,7 @@ impl<'a> SchemaCompiler<'a> {
         }
         for f in map.get("x-grammask-not-formats").and_then(Value::as_array).into_iter().flatten() {
             let name = f.as_str().unwrap_or("");
-            // Made only for formats with a superset, but a schema may spell
-            // the internal keyword itself.
-            let re = strings::format_superset(name).ok_or_else(|| no_superset(ptr, name))?;
-            let hir = lexer::parse(re).expect("format supersets are valid");
-            spec.must_not.push(self.dfa(&hir, ptr, "not")?.into());
+            spec.must_not.push(self.superset_dfa(name, ptr)?.into());
             key.push_str(&format!(":nf{name}"));
             kw = "not";
         }
@@ -2899,6 +2894,14 @@ impl<'a> SchemaCompiler<'a> {
             return Ok(vec![0]);
         }
         Ok(regions)
+    }
+
+    /// The DFA of `format`'s superset ([`strings::format_superset`]), which
+    /// a negated format must avoid. Made only for formats with a superset,
+    /// but a schema may spell the internal keyword itself: an error then.
+    fn superset_dfa(&mut self, format: &str, ptr: &str) -> Result<Arc<lexer::Dfa>, CompileError> {
+        let re = strings::format_superset(format).ok_or_else(|| no_superset(ptr, format))?;
+        self.dfa(&lexer::parse(re).expect("format supersets are valid"), ptr, "not")
     }
 
     /// Decoded-string DFA of a pattern's search, read as `reading` says

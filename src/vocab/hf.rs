@@ -101,9 +101,9 @@ fn parse_byte_token(s: &str) -> Option<u8> {
 
 pub(super) fn load_bytes(name: &str, json: &[u8], eos: &[&str]) -> Result<Vocabulary, VocabError> {
     // Malformed JSON is answered here, before the `tokenizers` crate sees
-    // it; that crate also panics on some well-formed JSON of the wrong shape
-    // (an `expect` on its decoder's untagged enum, 0.22): a panic there is a
-    // typed error here, never a panic of the caller.
+    // it: that crate (0.22) panics on malformed JSON inside `decoder` (an
+    // `expect` in its decoder deserialization). Any other panic there is a
+    // typed error too, never a panic of the caller.
     let j: serde_json::Value = serde_json::from_slice(json).map_err(|e| VocabError::Parse(e.to_string()))?;
     let tok = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_bytes(json))
         .map_err(|_| VocabError::Parse("the tokenizers crate cannot read this tokenizer.json (it panicked)".into()))?
